@@ -1,0 +1,26 @@
+"""``python -m trackdesk.skills SKILL ...``: run one built-in analysis skill as a worker."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from trackdesk.skills.registry import BUILTIN_SPECS
+from trackdesk.skills.sdk import EXIT_USAGE, run_worker
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        print("usage: python -m trackdesk.skills SKILL --task-id N --db-path PATH", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    name = sys.argv[1]
+    specs = {s.name: s for s in BUILTIN_SPECS if s.module == "trackdesk.skills"}
+    if name not in specs:
+        print(f"unknown skill {name!r}; built-in skills: {', '.join(specs)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    module = importlib.import_module(f"trackdesk.skills.{name}")
+    run_worker(specs[name], module.run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""The registry of skill specs: built-in skills plus any plugin modules.
+
+Read by the engine, the CLI, the canvas and the workers. Extra specs come from modules
+named in ``TRACKDESK_SKILL_MODULES`` (comma separated, each exposing ``SPECS``); the
+user skills folder is added by :mod:`trackdesk.skills.user` when present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from trackdesk.skills.spec import Param, SkillSpec
+
+DEFAULT_CHAIN = (
+    "outlier_detection",
+    "trajectory_completion",
+    "transport_mode",
+    "stay_detection",
+    "trip_construction",
+    "grid_system",
+    "footprint_stats",
+    "stay_stats",
+    "rendering_metadata",
+)
+
+BUILTIN_SPECS: tuple[SkillSpec, ...] = (
+    SkillSpec(
+        name="import",
+        version="1.0.0",
+        title="Import tracks",
+        description="Reads track files (GPX, KML, GeoJSON, CSV, Google exports, FIT...) "
+        "into the points table, atomically and without duplicates.",
+        params=(
+            Param("paths", "str", "[]", help="JSON list of files, folders or zips"),
+            Param("gcj02", "bool", False, help="Convert GCJ-02 coordinates to WGS-84"),
+        ),
+        module="trackdesk.tracks.worker",
+        docker=False,
+        memory_mb=512,
+        stuck_after_s=600.0,
+    ),
+    SkillSpec(
+        name="outlier_detection",
+        version="1.0.0",
+        title="Outlier detection",
+        description="Flags (never deletes) points with impossible speed or acceleration, "
+        "poor accuracy, there-and-back spikes or duplicate timestamps.",
+        params=(
+            Param("max_speed_mps", "float", 300.0, 1.0, 400.0, "m/s",
+                  "Implied speed above which a point is an outlier"),
+            Param("max_accel_mps2", "float", 30.0, 0.5, 200.0, "m/s²",
+                  "Implied acceleration above which a point is an outlier"),
+            Param("max_accuracy_m", "float", 200.0, 1.0, 10000.0, "m",
+                  "Reported accuracy worse than this flags the point"),
+            Param("spike_ratio", "float", 4.0, 1.5, 100.0, "",
+                  "Detour/direct distance ratio of a there-and-back spike"),
+            Param("spike_min_m", "float", 200.0, 10.0, 100000.0, "m",
+                  "Minimum excursion of a spike"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="trajectory_completion",
+        version="1.0.0",
+        title="Trajectory completion",
+        description="Fills short gaps between kept points with synthetic interpolated points.",
+        upstream=("outlier_detection",),
+        params=(
+            Param("max_gap_s", "float", 600.0, 1.0, 86400.0, "s",
+                  "Only gaps shorter than this are filled"),
+            Param("min_gap_s", "float", 30.0, 1.0, 3600.0, "s",
+                  "Gaps shorter than this need no filling"),
+            Param("step_s", "float", 10.0, 1.0, 600.0, "s", "Spacing of synthetic points"),
+            Param("max_gap_m", "float", 5000.0, 10.0, 1_000_000.0, "m",
+                  "Gaps longer than this distance are not filled"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="transport_mode",
+        version="1.0.0",
+        title="Transport mode",
+        description="Labels movement segments stationary, walk, bike, car, train or plane.",
+        upstream=("trajectory_completion",),
+        params=(
+            Param("window_s", "float", 60.0, 5.0, 3600.0, "s", "Smoothing window"),
+            Param("min_segment_s", "float", 120.0, 10.0, 7200.0, "s",
+                  "Shortest segment kept before it is merged into a neighbour"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="stay_detection",
+        version="1.0.0",
+        title="Stay detection",
+        description="Finds stays with a sliding window (distance and time thresholds).",
+        upstream=("transport_mode",),
+        params=(
+            Param("dist_threshold_m", "float", 100.0, 5.0, 5000.0, "m",
+                  "Points within this distance of the stay's first point belong to it"),
+            Param("time_threshold_s", "float", 300.0, 10.0, 86400.0, "s",
+                  "Minimum duration of a stay"),
+            Param("gap_threshold_s", "float", 43200.0, 60.0, 7 * 86400.0, "s",
+                  "A logging gap longer than this ends a stay"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="trip_construction",
+        version="1.0.0",
+        title="Trip construction",
+        description="Builds trips between stays with distance, duration and main mode.",
+        upstream=("stay_detection",),
+        params=(
+            Param("min_distance_m", "float", 50.0, 0.0, 100000.0, "m",
+                  "Trips shorter than this are dropped"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="grid_system",
+        version="1.0.0",
+        title="Grid system",
+        description="Assigns every kept point to a fine equal-area cell and aggregates "
+        "coarser levels.",
+        upstream=("trip_construction",),
+        params=(
+            Param("cell_size_m", "float", 100.0, 10.0, 10000.0, "m", "Finest cell edge"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="footprint_stats",
+        version="1.0.0",
+        title="Footprint statistics",
+        description="Explored area, distance and time per mode, per day, month and year.",
+        upstream=("grid_system",),
+        params=(
+            Param("timezone", "str", "local", help="IANA time zone for days, or 'local'"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="stay_stats",
+        version="1.0.0",
+        title="Stay statistics",
+        description="Places (stays clustered within a radius), visits, dwell, home and work.",
+        upstream=("grid_system",),
+        params=(
+            Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
+                  "Stays within this radius form one place"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+    SkillSpec(
+        name="rendering_metadata",
+        version="1.0.0",
+        title="Rendering metadata",
+        description="Bounds, simplified tracks per zoom level and cell aggregates for the map.",
+        upstream=("footprint_stats", "stay_stats"),
+        params=(
+            Param("max_zoom", "int", 16, 4, 20, "", "Deepest zoom level prepared"),
+        ),
+        timeout_s=1800.0,
+        retries=1,
+        memory_mb=512,
+    ),
+)
+
+
+class UnknownSkillError(KeyError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown skill {self.name!r} (known: {', '.join(self.known)})"
+
+
+class SkillRegistry:
+    """Name -> spec. Built-ins first; a plugin may not shadow a built-in."""
+
+    def __init__(self, specs: tuple[SkillSpec, ...] | list[SkillSpec] = ()) -> None:
+        self._specs: dict[str, SkillSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: SkillSpec) -> None:
+        existing = self._specs.get(spec.name)
+        if existing is not None and existing.kind == "builtin" and spec.kind != "builtin":
+            raise ValueError(f"skill {spec.name!r} clashes with a built-in skill")
+        self._specs[spec.name] = spec
+
+    def remove(self, name: str) -> None:
+        self._specs.pop(name, None)
+
+    def get(self, name: str) -> SkillSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownSkillError(name, sorted(self._specs)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def specs(self) -> list[SkillSpec]:
+        return list(self._specs.values())
+
+
+def load_registry() -> SkillRegistry:
+    """Built-in specs plus those of the modules named in TRACKDESK_SKILL_MODULES."""
+    registry = SkillRegistry(BUILTIN_SPECS)
+    for module_name in filter(None, os.environ.get("TRACKDESK_SKILL_MODULES", "").split(",")):
+        module = importlib.import_module(module_name.strip())
+        for spec in getattr(module, "SPECS", ()):
+            registry.add(spec)
+    return registry

@@ -1,0 +1,207 @@
+"""The worker SDK: the worker side of the protocol in docs/PROTOCOL.md.
+
+A worker is ``python -m MODULE SKILL --task-id N --db-path PATH [--batch-size B]
+[--params JSON] [--task-type INCREMENTAL|FULL_RECOMPUTE]``. It writes one JSON object a
+line to stdout (progress, log, result, error) and free text to stderr, which the engine
+keeps as the task's log. Exit codes: 0 completed, 3 stopped on request, 2 bad arguments,
+anything else failed.
+
+Only the standard library here: workers start in a slim container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TextIO
+
+from trackdesk.skills.spec import ParamError, SkillSpec
+
+EXIT_COMPLETED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+
+TASK_TYPES = ("INCREMENTAL", "FULL_RECOMPUTE")
+
+# Progress lines are coalesced: the engine needs a few per second, not one per point.
+PROGRESS_INTERVAL_S = 0.2
+
+
+class StopRequested(Exception):
+    """Raised by :meth:`WorkerContext.check_stop` once the engine asked the worker to stop."""
+
+
+class SkillError(Exception):
+    """The skill cannot go on; the message becomes the task's error message."""
+
+
+class WorkerContext:
+    """What a skill's ``run`` function gets: its arguments and the way to report."""
+
+    def __init__(
+        self,
+        skill: str,
+        task_id: int,
+        db_path: str,
+        task_type: str = "INCREMENTAL",
+        params: dict[str, Any] | None = None,
+        batch_size: int = 50_000,
+        out: TextIO | None = None,
+    ) -> None:
+        self.skill = skill
+        self.task_id = task_id
+        self.db_path = db_path
+        self.task_type = task_type
+        self.params: dict[str, Any] = params or {}
+        self.batch_size = batch_size
+        self._out = out if out is not None else sys.stdout
+        self._stop = False
+        self._last_progress = 0.0
+        self.processed = 0
+        self.failed = 0
+        self.total: int | None = None
+
+    # -- arguments ----------------------------------------------------------------------
+    @property
+    def full_recompute(self) -> bool:
+        return self.task_type == "FULL_RECOMPUTE"
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection to the tracks.db with the settings every writer must share."""
+        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    # -- stopping -----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    def check_stop(self) -> None:
+        """Call between batches: raises StopRequested once a stop was asked for."""
+        if self._stop:
+            raise StopRequested()
+
+    # -- reporting ----------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        self._out.write(json.dumps(message, separators=(",", ":"), default=str) + "\n")
+        self._out.flush()
+
+    def progress(
+        self,
+        processed: int | None = None,
+        total: int | None = None,
+        failed: int | None = None,
+        force: bool = False,
+    ) -> None:
+        """Report absolute counts; sent at most every 0.2 s unless ``force``."""
+        if processed is not None:
+            self.processed = int(processed)
+        if total is not None:
+            self.total = int(total)
+        if failed is not None:
+            self.failed = int(failed)
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        msg: dict[str, Any] = {
+            "type": "progress", "processed": self.processed, "failed": self.failed}
+        if self.total is not None:
+            msg["total"] = self.total
+        self._send(msg)
+
+    def advance(self, processed: int = 0, failed: int = 0) -> None:
+        """Add to the counts (points done in this batch) and report."""
+        self.progress(self.processed + processed, None, self.failed + failed)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._send({"type": "log", "level": level, "message": message})
+
+    def result(self, summary: dict[str, Any]) -> None:
+        self._send({"type": "result", "summary": summary})
+
+    def error(self, message: str) -> None:
+        self._send({"type": "error", "message": message})
+
+    # -- batching -----------------------------------------------------------------------
+    def batches(self, n: int, size: int | None = None) -> Iterator[tuple[int, int]]:
+        """Yield ``(start, stop)`` ranges over ``n`` items, checking for a stop between."""
+        size = size or self.batch_size
+        for start in range(0, n, size):
+            self.check_stop()
+            yield start, min(n, start + size)
+
+
+RunFunction = Callable[[WorkerContext], dict[str, Any] | None]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m trackdesk.skills")
+    parser.add_argument("skill")
+    parser.add_argument("--task-id", type=int, required=True)
+    parser.add_argument("--db-path", required=True)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--params", default="{}")
+    parser.add_argument("--task-type", default="INCREMENTAL", choices=TASK_TYPES)
+    return parser.parse_args(argv)
+
+
+def run_worker(spec: SkillSpec, run: RunFunction, argv: list[str] | None = None) -> NoReturn:
+    """Parse the worker argv, run ``run(ctx)`` and exit with the protocol's exit code."""
+    # The protocol owns stdout; anything a skill prints by accident goes to the log.
+    proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
+    sys.stdout = sys.stderr
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        raw = json.loads(args.params)
+        if not isinstance(raw, dict):
+            raise ParamError("--params must be a JSON object")
+        params = spec.validate_params(raw)
+    except (ValueError, ParamError) as exc:
+        _emit(proto_out, {"type": "error", "message": f"bad parameters: {exc}"})
+        sys.exit(EXIT_USAGE)
+    if args.batch_size < 1:
+        _emit(proto_out, {"type": "error", "message": "--batch-size must be at least 1"})
+        sys.exit(EXIT_USAGE)
+    ctx = WorkerContext(args.skill, args.task_id, args.db_path, args.task_type, params,
+                        args.batch_size, proto_out)
+    signal.signal(signal.SIGTERM, lambda *_: ctx.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: ctx.request_stop())
+    try:
+        summary = run(ctx)
+    except StopRequested:
+        ctx.progress(force=True)
+        ctx.log("stopped on request")
+        sys.exit(EXIT_STOPPED)
+    except SkillError as exc:
+        ctx.progress(force=True)
+        ctx.error(str(exc))
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - the worker's last word must reach the engine
+        traceback.print_exc(file=sys.stderr)
+        ctx.progress(force=True)
+        ctx.error(f"{type(exc).__name__}: {exc}")
+        sys.exit(EXIT_FAILED)
+    ctx.progress(force=True)
+    ctx.result(summary or {})
+    sys.exit(EXIT_COMPLETED)
+
+
+def _emit(out: TextIO, message: dict[str, Any]) -> None:
+    out.write(json.dumps(message) + "\n")
+    out.flush()

@@ -1,0 +1,1 @@
+"""tracks.db storage (schema, migrations) and the track importers."""
