@@ -1,0 +1,5 @@
+import sys
+
+from trackdesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,513 @@
+"""The headless face of trackdesk: the same engine on a plain asyncio loop.
+
+Exit status: 0 when every task waited for completed (or the command did what it said),
+1 when any failed, was cancelled or was skipped, 2 for a usage error or bad input.
+Bad input gets one clear line on stderr and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2
+
+STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "skipped",
+            "interrupted")
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+# ==================================================================== parser ========
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="trackdesk",
+        description="Analyse your lifetime location history. Without a command, opens the "
+        "desktop app.")
+    p.add_argument("--db", metavar="PATH", default=None,
+                   help="the tracks.db to use (default: $TRACKDESK_DB or the one in your "
+                   "data folder)")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    tasks = sub.add_parser("tasks", help="list, create and control analysis tasks")
+    tsub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    t = tsub.add_parser("list", help="list tasks")
+    t.add_argument("--status", choices=STATUSES)
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("show", help="show one task")
+    t.add_argument("id", type=int)
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("create", help="queue a task")
+    t.add_argument("skill")
+    t.add_argument("--type", dest="task_type", default="INCREMENTAL",
+                   choices=("INCREMENTAL", "FULL_RECOMPUTE"))
+    t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    t.add_argument("--priority", default="normal",
+                   choices=("low", "normal", "high", "urgent", "critical"))
+    t.add_argument("--depends-on", action="append", type=int, default=[], metavar="ID")
+    t.add_argument("--launcher", choices=("local", "docker"), default=None)
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("cancel", help="cancel tasks")
+    t.add_argument("ids", type=int, nargs="+", metavar="ID")
+    t = tsub.add_parser("pause", help="pause a task")
+    t.add_argument("id", type=int)
+    t = tsub.add_parser("resume", help="resume a paused or interrupted task")
+    t.add_argument("id", type=int)
+    t = tsub.add_parser("rerun", help="queue a finished task again")
+    t.add_argument("id", type=int)
+    t.add_argument("--full", action="store_true", help="as a full recompute")
+    t.add_argument("--downstream", action="store_true", help="and everything after it")
+
+    chain = sub.add_parser("chain", help="run analysis chains")
+    csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
+    c = csub.add_parser("run", help="run a chain template (the default chain without NAME)")
+    c.add_argument("name", nargs="?", default=None)
+    c.add_argument("--type", dest="task_type", default="INCREMENTAL",
+                   choices=("INCREMENTAL", "FULL_RECOMPUTE"))
+    c.add_argument("--launcher", choices=("local", "docker"), default=None)
+    c.add_argument("--wait", action="store_true", help="wait until the chain has finished")
+    csub.add_parser("list", help="list chain templates")
+
+    r = sub.add_parser("run", help="run the engine without a window")
+    r.add_argument("--until-idle", action="store_true",
+                   help="stop once no task is pending or running")
+
+    skills = sub.add_parser("skills", help="the analysis skills")
+    ssub = skills.add_subparsers(dest="skills_command", metavar="ACTION", required=True)
+    s = ssub.add_parser("list", help="list the skills")
+    s.add_argument("--json", action="store_true")
+
+    imp = sub.add_parser("import", help="import track files, folders or zips")
+    imp.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    imp.add_argument("--wait", action="store_true")
+    imp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    return p
+
+
+# ==================================================================== helpers =======
+def _db_path(args: argparse.Namespace) -> Path:
+    from trackdesk.tracks.db import default_db_path
+
+    return Path(args.db).expanduser() if args.db else default_db_path()
+
+
+def _store(path: Path) -> Any:
+    from trackdesk.engine.store import TaskStore
+    from trackdesk.tracks.db import NotATracksDb
+
+    try:
+        return TaskStore(path)
+    except NotATracksDb as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} {item!r} must look like KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _fmt_task_line(t: Any) -> str:
+    pct = f"{t.progress_percent:5.1f}%"
+    pts = f"{t.processed_points}/{t.total_points}"
+    eta = f"eta {t.eta_seconds:.0f}s" if t.eta_seconds is not None else ""
+    return (f"{t.id:>6}  {t.skill_name:<22} {t.task_type:<15} {t.status.value:<11} "
+            f"{pct} {pts:>17} failed {t.failed_points:<6} {eta}").rstrip()
+
+
+def _engine_running(path: Path) -> dict | None:
+    from trackdesk.engine.lock import holder
+
+    return holder(path.expanduser().resolve())
+
+
+# ==================================================================== commands ======
+def cmd_tasks(args: argparse.Namespace) -> int:
+    path = _db_path(args)
+    action = args.tasks_command
+    if action in ("list", "show", "create"):
+        store = _store(path)
+        try:
+            return _tasks_readwrite(args, store)
+        finally:
+            store.close()
+    ids = args.ids if action == "cancel" else [args.id]
+    payload = {"full": args.full, "downstream": args.downstream} if action == "rerun" else {}
+    worst = EXIT_OK
+    for task_id in ids:
+        outcome = control(path, action, task_id, payload)
+        if outcome.get("ok"):
+            print(f"task {task_id}: {action} done")
+        else:
+            print(f"trackdesk: {outcome.get('message')}", file=sys.stderr)
+            worst = EXIT_USAGE
+    return worst
+
+
+def _tasks_readwrite(args: argparse.Namespace, store: Any) -> int:
+    from trackdesk.engine.engine import Engine, EngineError
+    from trackdesk.engine.store import UnknownTaskError
+
+    if args.tasks_command == "list":
+        tasks = store.load_all()
+        if args.status:
+            tasks = [t for t in tasks if t.status.value == args.status]
+        if args.json:
+            _print_json([t.to_dict() for t in tasks])
+        else:
+            for t in tasks:
+                print(_fmt_task_line(t))
+        return EXIT_OK
+    if args.tasks_command == "show":
+        try:
+            t = store.load(args.id)
+        except UnknownTaskError as exc:
+            raise UsageError(str(exc)) from None
+        if args.json:
+            _print_json(t.to_dict())
+        else:
+            for key, value in t.to_dict().items():
+                print(f"{key:>22}: {value}")
+        return EXIT_OK
+    # create
+    from trackdesk.skills.registry import load_registry
+
+    params = _key_values(args.param, "--param")
+    try:
+        rec = Engine.new_record(load_registry(), args.skill, args.task_type, params,
+                                args.priority, args.depends_on, args.launcher or "local",
+                                "cli")
+        [saved] = store.insert_tasks([rec])
+    except EngineError as exc:
+        raise UsageError(str(exc)) from None
+    except UnknownTaskError as exc:
+        raise UsageError(f"--depends-on: {exc}") from None
+    if args.json:
+        _print_json(saved.to_dict())
+    else:
+        print(f"task {saved.id} queued: {saved.skill_name} ({saved.task_type})")
+    return EXIT_OK
+
+
+def control(path: Path, action: str, task_id: int, payload: dict[str, Any],
+            timeout: float = 15.0) -> dict[str, Any]:
+    """Ask the engine driving ``path`` to act on a task, or act directly when none runs."""
+    from trackdesk.engine.engine import Engine
+    from trackdesk.engine.lock import EngineLockedError
+
+    if _engine_running(path) is None:
+        async def direct() -> dict[str, Any]:
+            engine = Engine(path)
+            await engine.start(schedule=False)
+            try:
+                return await engine.handle_request(action, task_id, payload)
+            finally:
+                await engine.stop(running="leave")
+
+        try:
+            return asyncio.run(direct())
+        except EngineLockedError:
+            pass  # an engine started meanwhile: ask it instead
+    store = _store(path)
+    try:
+        req = store.add_request(action, task_id, payload)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = store.get_request(req)
+            if r.handled:
+                return r.outcome or {"ok": False, "message": "no answer"}
+            time.sleep(0.1)
+        return {"ok": False, "message": f"the running engine did not answer within "
+                f"{timeout:g} s; the request stays queued"}
+    finally:
+        store.close()
+
+
+def cmd_chain(args: argparse.Namespace) -> int:
+    from trackdesk.engine.chains import Chain, DEFAULT_CHAIN_NAME, default_chain
+    from trackdesk.engine.engine import Engine, EngineError
+    from trackdesk.skills.registry import load_registry
+
+    path = _db_path(args)
+    store = _store(path)
+    registry = load_registry()
+    try:
+        if args.chain_command == "list":
+            for tpl in store.list_templates():
+                ro = " (read-only)" if tpl["read_only"] else ""
+                print(f"{tpl['name']}{ro}: {len(tpl['document'].get('nodes', []))} skills")
+            return EXIT_OK
+        name = args.name or DEFAULT_CHAIN_NAME
+        tpl = store.get_template(name)
+        if tpl is None and name == DEFAULT_CHAIN_NAME:
+            chain = default_chain(registry)
+        elif tpl is None:
+            raise UsageError(f"no chain template named {name!r}")
+        else:
+            chain = Chain.from_document(tpl["document"])
+        try:
+            records, local = Engine.chain_records(registry, chain, args.task_type,
+                                                  args.launcher or "local", "cli")
+        except (EngineError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    return queue_and_maybe_wait(path, records, local, args.wait)
+
+
+def queue_and_maybe_wait(path: Path, records: list, local: list, wait: bool) -> int:
+    """Insert the tasks; with ``wait`` run them here, or follow the engine that runs."""
+    if not wait or _engine_running(path) is not None:
+        store = _store(path)
+        try:
+            saved = store.insert_tasks(records, local)
+        finally:
+            store.close()
+        ids = [t.id for t in saved]
+        print(f"queued tasks {', '.join(map(str, ids))}", file=sys.stderr)
+        if not wait:
+            return EXIT_OK
+        return follow(path, ids)
+    return run_here(path, records, local)
+
+
+def _exit_for(tasks: Sequence[Any]) -> int:
+    return EXIT_OK if all(t.status.value == "completed" for t in tasks) else EXIT_TASK_FAILED
+
+
+def follow(path: Path, ids: list[int]) -> int:
+    """Watch tasks that another engine runs, until they are all finished."""
+    from trackdesk.engine.states import TERMINAL
+
+    view = ProgressView()
+    store = _store(path)
+    try:
+        while True:
+            tasks = store.load_many(ids)
+            view.show(tasks)
+            if all(t.status in TERMINAL for t in tasks):
+                break
+            time.sleep(0.5)
+    finally:
+        store.close()
+    view.done(tasks)
+    return _exit_for(tasks)
+
+
+def run_here(path: Path, records: list, local: list) -> int:
+    """No engine drives the db: run one in this process until these tasks end."""
+    from trackdesk.engine.engine import Engine
+    from trackdesk.engine.lock import EngineLockedError
+
+    async def main() -> int:
+        engine = Engine(path, settings=_settings_from_env())
+        try:
+            await engine.start()
+        except EngineLockedError:
+            return -1
+        view = ProgressView()
+        stop = _install_stop(engine)
+        try:
+            saved = await engine._call(engine.store.insert_tasks, records, local)
+            engine._adopt(saved)
+            ids = [t.id for t in saved]
+            while not stop.is_set():
+                tasks = [engine.tasks[i] for i in ids]
+                view.show(tasks)
+                if engine.is_idle() or all(t.status.value in (
+                        "completed", "failed", "cancelled", "skipped", "interrupted")
+                        for t in tasks):
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.stop(running="stop")
+        tasks = [engine.tasks[i] for i in ids]
+        view.done(tasks)
+        return _exit_for(tasks)
+
+    code = asyncio.run(main())
+    if code == -1:  # lost the race to another engine: hand over and follow it
+        return queue_and_maybe_wait(path, records, local, True)
+    return code
+
+
+def _settings_from_env() -> Any:
+    from trackdesk.engine.engine import EngineSettings
+
+    settings = EngineSettings(created_by="cli")
+    if os.environ.get("TRACKDESK_CONCURRENCY"):
+        settings.concurrency = max(1, int(os.environ["TRACKDESK_CONCURRENCY"]))
+    return settings
+
+
+def _install_stop(engine: Any) -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return stop
+
+
+class ProgressView:
+    """A live progress bar per task on a terminal; state changes as lines otherwise."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._drawn = 0
+        self._last: dict[int, str] = {}
+
+    def show(self, tasks: Sequence[Any]) -> None:
+        if self.tty:
+            if self._drawn:
+                self.stream.write(f"\x1b[{self._drawn}F")
+            for t in tasks:
+                filled = int(t.progress_percent / 5)
+                bar = "#" * filled + "-" * (20 - filled)
+                eta = f" eta {t.eta_seconds:.0f}s" if t.eta_seconds else ""
+                self.stream.write(f"\x1b[2K{t.id:>5} {t.skill_name:<22} [{bar}] "
+                                  f"{t.progress_percent:5.1f}% {t.status.value}{eta}\n")
+            self._drawn = len(tasks)
+            self.stream.flush()
+            return
+        for t in tasks:
+            if self._last.get(t.id) != t.status.value:
+                self._last[t.id] = t.status.value
+                print(f"task {t.id} {t.skill_name}: {t.status.value}", file=self.stream)
+
+    def done(self, tasks: Sequence[Any]) -> None:
+        self.show(tasks)
+        for t in tasks:
+            if t.status.value in ("failed", "skipped", "cancelled"):
+                why = (t.error_message or t.status_reason or "").splitlines()[:1]
+                print(f"task {t.id} {t.skill_name} {t.status.value}"
+                      f"{': ' + why[0] if why else ''}", file=self.stream)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from trackdesk.engine.engine import Engine
+    from trackdesk.engine.lock import EngineLockedError
+
+    path = _db_path(args)
+    _store(path).close()  # a clear message for a file that is not a tracks.db
+
+    async def main() -> int:
+        engine = Engine(path, settings=_settings_from_env())
+        try:
+            await engine.start()
+        except EngineLockedError as exc:
+            raise UsageError(str(exc)) from None
+        stop = _install_stop(engine)
+        print(f"trackdesk engine running on {path}", file=sys.stderr)
+        try:
+            while not stop.is_set():
+                if args.until_idle and engine.is_idle():
+                    # Give tasks queued by other processes a poll interval to show up.
+                    await asyncio.sleep(engine.settings.poll_interval_s * 2)
+                    if engine.is_idle():
+                        break
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.stop(running="stop")
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
+def cmd_skills(args: argparse.Namespace) -> int:
+    from trackdesk.skills.registry import load_registry
+
+    specs = load_registry().specs()
+    if args.json:
+        _print_json([s.to_dict() for s in specs])
+        return EXIT_OK
+    for s in specs:
+        up = ", ".join(s.upstream) or "-"
+        print(f"{s.name:<22} {s.version:<8} {s.kind:<8} after: {up}")
+        for p in s.params:
+            unit = f" {p.unit}" if p.unit else ""
+            bounds = ""
+            if p.min is not None or p.max is not None:
+                bounds = f" [{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}]"
+            print(f"{'':<4}{p.name} = {p.default}{unit}{bounds}  {p.help}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from trackdesk.engine.engine import Engine, EngineError
+    from trackdesk.skills.registry import load_registry
+    from trackdesk.tracks.formats import expand
+
+    path = _db_path(args)
+    options = _key_values(args.option, "--option")
+    files, unsupported = expand([Path(p) for p in args.paths])
+    if unsupported:
+        listing = "; ".join(f"{p}: {why}" for p, why in unsupported)
+        raise UsageError(f"cannot import {listing}")
+    if not files:
+        raise UsageError("nothing to import: no supported track files found")
+    params = {"paths": json.dumps([str(Path(f).resolve()) for f in files]), **options}
+    try:
+        rec = Engine.new_record(load_registry(), "import", "INCREMENTAL", params, "high", (),
+                                "local", "cli")
+    except EngineError as exc:
+        raise UsageError(str(exc)) from None
+    return queue_and_maybe_wait(path, [rec], [[]], args.wait)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "tasks": cmd_tasks,
+    "chain": cmd_chain,
+    "run": cmd_run,
+    "skills": cmd_skills,
+    "import": cmd_import,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from trackdesk import __version__
+
+        print(f"trackdesk {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        from trackdesk.ui.app import run_app
+
+        return run_app(_db_path(args) if args.db else None)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"trackdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

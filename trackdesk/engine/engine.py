@@ -1,0 +1,924 @@
+"""The task engine: a scheduler on asyncio over the analysis_tasks queue in tracks.db.
+
+It knows nothing of Qt nor of which loop it runs on: the window runs it on qasync's loop,
+the CLI on a plain asyncio loop. Database calls go through one executor thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from trackdesk.engine.chains import DEFAULT_CHAIN_NAME, Chain, default_chain, find_order
+from trackdesk.engine.eta import EtaMeter
+from trackdesk.engine.events import EventBus, LogLine, TaskAdded, TaskChanged, TaskRemoved
+from trackdesk.engine.launchers.base import Launcher, LauncherUnavailable, WorkerHandle
+from trackdesk.engine.launchers.local import LocalLauncher, kill_stale_local_worker
+from trackdesk.engine.lock import EngineLock
+from trackdesk.engine.records import TaskRecord, utcnow
+from trackdesk.engine.states import (
+    ACTIVE,
+    FAILURE_CRASH,
+    FAILURE_LAUNCH,
+    FAILURE_SKILL,
+    FAILURE_TIMEOUT,
+    RERUNNABLE,
+    TERMINAL,
+    Priority,
+    Status,
+    TaskType,
+    check_transition,
+)
+from trackdesk.engine.store import LogRecord, TaskStore, UnknownTaskError
+from trackdesk.skills.registry import SkillRegistry, load_registry
+from trackdesk.skills.spec import SkillSpec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXIT_STOPPED = 3
+STDERR_TAIL_LINES = 20
+# Past this many stored lines per attempt a chatty worker's log is only counted.
+MAX_LOG_LINES = 50_000
+
+
+class EngineError(Exception):
+    """A request the engine refuses; the message is meant for a person."""
+
+
+@dataclass
+class EngineSettings:
+    concurrency: int = 2
+    per_skill_limits: dict[str, int] = field(default_factory=dict)
+    poll_interval_s: float = 0.5
+    flush_interval_s: float = 0.5
+    cancel_grace_s: float = 3.0
+    default_launcher: str = "local"
+    batch_size: int = 50_000
+    created_by: str = "app"
+
+
+@dataclass
+class _Running:
+    """A task whose worker is alive."""
+
+    task_id: int
+    handle: WorkerHandle | None = None
+    stop_reason: str | None = None  # cancel | timeout | shutdown
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
+    meter: EtaMeter = field(default_factory=EtaMeter)
+    run_started: float = field(default_factory=time.monotonic)
+    paused_at: float | None = None
+    paused_total: float = 0.0
+    log_lines: int = 0
+    kill_timer: asyncio.TimerHandle | None = None
+    supervisor: asyncio.Task | None = None
+
+    def running_time(self) -> float:
+        now = time.monotonic()
+        paused = self.paused_total + ((now - self.paused_at) if self.paused_at else 0.0)
+        return now - self.run_started - paused
+
+
+class Engine:
+    """Schedules, runs and records analysis tasks for one tracks.db."""
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        registry: SkillRegistry | None = None,
+        settings: EngineSettings | None = None,
+        launchers: dict[str, Launcher] | None = None,
+    ) -> None:
+        self.db_path = Path(db_path).expanduser().resolve()
+        self.registry = registry or load_registry()
+        self.settings = settings or EngineSettings()
+        self.launchers: dict[str, Launcher] = launchers or {"local": LocalLauncher()}
+        self.events = EventBus()
+        self.tasks: dict[int, TaskRecord] = {}
+        self.store: TaskStore | None = None
+        self._lock = EngineLock(self.db_path)
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trackdesk-db")
+        self._running: dict[int, _Running] = {}
+        self._dirty: dict[int, dict[str, Any]] = {}
+        self._logs: list[tuple[int, float, str, str, str]] = []
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._loops: list[asyncio.Task] = []
+        self._started = False
+        self._stopping = False
+        self._max_seen_id = 0
+
+    # ================================================================ life cycle ====
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def start(self, schedule: bool = True) -> None:
+        """Take the lock, open and migrate the db, recover, then begin scheduling.
+
+        ``schedule=False`` only recovers and accepts requests (a CLI acting on a task
+        while no app runs must not start the queue as a side effect)."""
+        self._lock.acquire()
+        try:
+            self.store = await self._call(TaskStore, self.db_path)
+            await self._call(self._ensure_default_chain)
+            records = await self._call(self.store.load_all)
+        except BaseException:
+            self._lock.release()
+            raise
+        for rec in records:
+            self.tasks[rec.id] = rec
+        self._max_seen_id = max(self.tasks, default=0)
+        await self._recover()
+        await self._flush()
+        self._started = True
+        self._stopping = False
+        self._loops = [asyncio.create_task(self._flush_loop(), name="trackdesk-flush")]
+        if schedule:
+            self._loops += [
+                asyncio.create_task(self._schedule_loop(), name="trackdesk-schedule"),
+                asyncio.create_task(self._poll_loop(), name="trackdesk-poll"),
+            ]
+
+    async def stop(self, running: str = "stop") -> None:
+        """Stop scheduling. ``running="stop"`` asks workers to stop (their tasks become
+        interrupted and can be resumed); ``"leave"`` leaves them to be recovered."""
+        if not self._started:
+            return
+        self._stopping = True
+        if running == "stop":
+            for rt in list(self._running.values()):
+                await self._stop_worker(rt, "shutdown")
+            waits = [rt.supervisor for rt in self._running.values() if rt.supervisor]
+            if waits:
+                await asyncio.wait(waits, timeout=self.settings.cancel_grace_s + 5)
+        else:
+            for rt in list(self._running.values()):
+                if rt.supervisor:
+                    rt.supervisor.cancel()
+        for t in self._loops:
+            t.cancel()
+        for t in self._loops:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._loops = []
+        await self._flush()
+        self._started = False
+        if self.store is not None:
+            await self._call(self.store.close)
+        self._lock.release()
+        self._db.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, partial(fn, *args, **kwargs))
+
+    def _ensure_default_chain(self) -> None:
+        assert self.store is not None
+        doc = default_chain(self.registry).to_document()
+        current = self.store.get_template(DEFAULT_CHAIN_NAME)
+        if current is None or current["document"] != doc:
+            self.store.save_template(DEFAULT_CHAIN_NAME, doc, read_only=True,
+                                     overwrite_read_only=True)
+
+    async def _recover(self) -> None:
+        """Tasks left running by a dead app: follow what still runs, the rest interrupted."""
+        followed: set[int] = set()
+        for launcher in self.launchers.values():
+            try:
+                found = await launcher.recover(self.db_path)
+            except Exception as exc:  # noqa: BLE001 - recovery of one launcher is optional
+                log.warning("recovery with the %s launcher failed: %s", launcher.name, exc)
+                continue
+            for worker in found:
+                rec = self.tasks.get(worker.task_id)
+                if rec is None or rec.status not in ACTIVE:
+                    with contextlib.suppress(Exception):
+                        await worker.handle.kill()
+                    continue
+                followed.add(rec.id)
+                if rec.status == Status.PAUSED:
+                    with contextlib.suppress(Exception):
+                        await worker.handle.resume()
+                    self._set(rec, status=Status.RUNNING)
+                self._note(rec.id, "engine", f"following worker {worker.handle.ref} "
+                           "left by the previous app")
+                rt = _Running(rec.id, worker.handle)
+                self._running[rec.id] = rt
+                rt.supervisor = asyncio.create_task(self._supervise(rec, rt))
+        for rec in self.tasks.values():
+            if rec.status in ACTIVE and rec.id not in followed:
+                kill_stale_local_worker(rec.worker_ref, rec.id)
+                self._set(rec, status=Status.INTERRUPTED, worker_ref=None, eta_seconds=None,
+                          status_reason="the app stopped while this task ran; resume it "
+                          "to continue", end_time=utcnow())
+            elif rec.status == Status.PAUSED and rec.id not in followed and \
+                    rec.worker_ref is None:
+                pass  # a held task that never started stays held
+
+    # ================================================================ public API ====
+    def task(self, task_id: int) -> TaskRecord:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise UnknownTaskError(task_id) from None
+
+    async def create_task(
+        self,
+        skill: str,
+        task_type: str = "INCREMENTAL",
+        params: dict[str, Any] | None = None,
+        priority: str | int = "normal",
+        depends_on: Iterable[int] = (),
+        launcher: str | None = None,
+        created_by: str | None = None,
+        threshold_profile_id: int | None = None,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+    ) -> TaskRecord:
+        """Validate and queue one task; raises EngineError with a clear reason."""
+        rec = self.new_record(self.registry, skill, task_type, params, priority, depends_on,
+                              launcher or self.settings.default_launcher,
+                              created_by or self.settings.created_by,
+                              threshold_profile_id, timeout_s, max_retries)
+        for dep in rec.depends_on_task_ids:
+            self.task(dep)
+        assert self.store is not None
+        [saved] = await self._call(self.store.insert_tasks, [rec])
+        return self._adopt([saved])[0]
+
+    @staticmethod
+    def new_record(
+        registry: SkillRegistry,
+        skill: str,
+        task_type: str = "INCREMENTAL",
+        params: dict[str, Any] | None = None,
+        priority: str | int = "normal",
+        depends_on: Iterable[int] = (),
+        launcher: str = "local",
+        created_by: str | None = None,
+        threshold_profile_id: int | None = None,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+        chain_run_id: str | None = None,
+        batch_size: int | None = None,
+    ) -> TaskRecord:
+        """A validated, not yet stored task (shared by the engine, the CLI and the API)."""
+        try:
+            spec = registry.get(skill)
+        except KeyError as exc:
+            raise EngineError(str(exc)) from None
+        try:
+            ttype = TaskType(task_type).value
+        except ValueError:
+            raise EngineError(f"unknown task type {task_type!r} "
+                              "(INCREMENTAL or FULL_RECOMPUTE)") from None
+        try:
+            checked = spec.validate_params(params)
+            prio = Priority.parse(priority)
+        except ValueError as exc:
+            raise EngineError(f"{skill}: {exc}") from None
+        if launcher not in ("local", "docker"):
+            raise EngineError(f"unknown launcher {launcher!r} (local or docker)")
+        if launcher == "docker" and not spec.docker:
+            raise EngineError(f"skill {skill!r} runs only with the local launcher")
+        return TaskRecord(
+            id=0, skill_name=skill, task_type=ttype, params=checked,
+            threshold_profile_id=threshold_profile_id,
+            depends_on_task_ids=sorted(set(depends_on)), created_by=created_by,
+            priority=prio.rank, launcher=launcher,
+            max_retries=spec.retries if max_retries is None else max_retries,
+            retry_delays=list(spec.retry_delays),
+            timeout_s=spec.timeout_s if timeout_s is None else timeout_s,
+            chain_run_id=chain_run_id, batch_size=batch_size,
+        )
+
+    async def run_chain(self, name: str | None = None, task_type: str = "INCREMENTAL",
+                        launcher: str | None = None, chain: Chain | None = None,
+                        created_by: str | None = None) -> list[TaskRecord]:
+        """One task per node of the chain, dependencies set, one chain-run id."""
+        assert self.store is not None
+        if chain is None:
+            name = name or DEFAULT_CHAIN_NAME
+            tpl = await self._call(self.store.get_template, name)
+            if tpl is None:
+                raise EngineError(f"no chain template named {name!r}")
+            chain = Chain.from_document(tpl["document"])
+        records, local = self.chain_records(
+            self.registry, chain, task_type, launcher or self.settings.default_launcher,
+            created_by or self.settings.created_by, self.settings.batch_size)
+        saved = await self._call(self.store.insert_tasks, records, local)
+        return self._adopt(saved)
+
+    @classmethod
+    def chain_records(cls, registry: SkillRegistry, chain: Chain, task_type: str,
+                      launcher: str, created_by: str | None, batch_size: int | None = None
+                      ) -> tuple[list[TaskRecord], list[list[int]]]:
+        """Records for a chain run, in dependency order, with positional dependencies."""
+        order = chain.topological_order()
+        position = {n.id: i for i, n in enumerate(order)}
+        run_id = uuid.uuid4().hex[:12]
+        records = [cls.new_record(registry, n.skill, task_type, n.params, "normal", (),
+                                  n.launcher or launcher, created_by, chain_run_id=run_id,
+                                  batch_size=batch_size)
+                   for n in order]
+        local = [[position[u] for u in chain.upstream_of(n.id)] for n in order]
+        return records, local
+
+    async def add_dependency(self, task_id: int, upstream_id: int) -> None:
+        """Make a pending task wait for another; a cycle is refused with its path."""
+        rec, up = self.task(task_id), self.task(upstream_id)
+        if rec.status != Status.PENDING:
+            raise EngineError(f"task {task_id} is {rec.status}; only a pending task can "
+                              "get a new dependency")
+        links = [(d, t.id) for t in self.tasks.values() for d in t.depends_on_task_ids]
+        links.append((upstream_id, task_id))
+        find_order(list(self.tasks), [(a, b) for a, b in links if a in self.tasks])
+        self._set(rec, depends_on_task_ids=sorted({*rec.depends_on_task_ids, upstream_id}))
+        self._set(up, blocks_task_ids=[*up.blocks_task_ids, task_id])
+        self._wake.set()
+
+    async def cancel(self, task_id: int) -> None:
+        rec = self.task(task_id)
+        if rec.status in TERMINAL - {Status.SKIPPED}:
+            raise EngineError(f"task {task_id} is already {rec.status}")
+        rt = self._running.get(task_id)
+        if rt is not None:
+            self._note(task_id, "engine", "cancel requested")
+            await self._stop_worker(rt, "cancel")
+            return
+        self._set(rec, status=Status.CANCELLED, end_time=utcnow(), eta_seconds=None,
+                  status_reason="cancelled by the user")
+        self._skip_dependents(rec, f"upstream task {rec.id} ({rec.skill_name}) was cancelled")
+
+    async def pause(self, task_id: int) -> None:
+        rec = self.task(task_id)
+        rt = self._running.get(task_id)
+        if rec.status == Status.RUNNING and rt is not None and rt.handle is not None:
+            await rt.handle.pause()
+            rt.paused_at = time.monotonic()
+            self._set(rec, status=Status.PAUSED, eta_seconds=None)
+        elif rec.status == Status.PENDING:
+            self._set(rec, status=Status.PAUSED, status_reason="held by the user")
+        else:
+            raise EngineError(f"task {task_id} is {rec.status}; only a running or pending "
+                              "task can be paused")
+
+    async def resume(self, task_id: int) -> None:
+        """Resume a paused task, or restart an interrupted one where it left off."""
+        rec = self.task(task_id)
+        rt = self._running.get(task_id)
+        if rec.status == Status.PAUSED and rt is not None and rt.handle is not None:
+            await rt.handle.resume()
+            if rt.paused_at is not None:
+                rt.paused_total += time.monotonic() - rt.paused_at
+                rt.paused_at = None
+            rt.meter.reset()
+            self._set(rec, status=Status.RUNNING, status_reason=None)
+        elif rec.status == Status.PAUSED:
+            self._set(rec, status=Status.PENDING, status_reason=None)
+        elif rec.status == Status.INTERRUPTED:
+            # INCREMENTAL work picks up what the interrupted run did not commit.
+            self._set(rec, status=Status.PENDING, status_reason="resumed", end_time=None,
+                      attempt=0)
+            self._rearm_dependents(rec)
+        else:
+            raise EngineError(f"task {task_id} is {rec.status}; only a paused or "
+                              "interrupted task can be resumed")
+        self._wake.set()
+
+    async def set_priority(self, task_id: int, level: str | int) -> None:
+        rec = self.task(task_id)
+        try:
+            prio = Priority.parse(level)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        self._set(rec, priority=prio.rank)
+        self._wake.set()
+
+    async def rerun(self, task_id: int, full: bool = False, downstream: bool = False) -> list[int]:
+        """Queue a finished task again (and with ``downstream`` everything after it)."""
+        rec = self.task(task_id)
+        targets = [rec]
+        if downstream:
+            targets += [self.tasks[i] for i in self._downstream_ids(rec) if i in self.tasks]
+        busy = [t.id for t in targets if t.status in ACTIVE or
+                (t.status == Status.PENDING and t.id == task_id)]
+        if busy:
+            raise EngineError(f"task {busy[0]} is {self.tasks[busy[0]].status}; wait for it "
+                              "or cancel it first")
+        for t in targets:
+            if t.status not in RERUNNABLE and t.status != Status.PENDING:
+                raise EngineError(f"task {t.id} is {t.status} and cannot be rerun")
+        for t in targets:
+            if t.status == Status.PENDING:
+                continue
+            self._note(t.id, "engine", "rerun" + (" as full recompute" if full else ""))
+            self._set(t, status=Status.PENDING,
+                      task_type=TaskType.FULL_RECOMPUTE.value if full else t.task_type,
+                      progress_percent=0.0, processed_points=0, failed_points=0,
+                      total_points=0, eta_seconds=None, error_message=None,
+                      result_summary=None, start_time=None, end_time=None, attempt=0,
+                      next_attempt_at=None, failure_kind=None, status_reason="rerun",
+                      worker_ref=None)
+        if not downstream:
+            self._rearm_dependents(rec)
+        self._wake.set()
+        return [t.id for t in targets]
+
+    async def retry_failed(self, chain_run_id: str) -> list[int]:
+        """Rerun the failed tasks of a chain run; their skipped dependents come back too."""
+        failed = [t for t in self.tasks.values()
+                  if t.chain_run_id == chain_run_id and t.status == Status.FAILED]
+        ids: list[int] = []
+        for t in failed:
+            ids += await self.rerun(t.id)
+        return ids
+
+    async def remove(self, task_ids: Iterable[int]) -> list[int]:
+        """Forget finished tasks (their analysis results stay)."""
+        ids = []
+        for task_id in task_ids:
+            rec = self.task(task_id)
+            if rec.status not in TERMINAL:
+                raise EngineError(f"task {task_id} is {rec.status}; only finished tasks "
+                                  "can be removed")
+            ids.append(task_id)
+        assert self.store is not None
+        await self._flush()
+        await self._call(self.store.delete_tasks, ids)
+        for task_id in ids:
+            self.tasks.pop(task_id, None)
+            self._dirty.pop(task_id, None)
+            self.events.emit(TaskRemoved(task_id))
+        return ids
+
+    async def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
+                       tail: bool = False) -> list[LogRecord]:
+        self.task(task_id)
+        await self._flush()
+        assert self.store is not None
+        return await self._call(self.store.read_log, task_id, after_id, limit, tail)
+
+    def is_idle(self) -> bool:
+        """Nothing running, nothing that could still start."""
+        if self._running:
+            return False
+        return not any(t.status == Status.PENDING for t in self.tasks.values())
+
+    async def wait_idle(self, poll: float = 0.1) -> None:
+        while not self.is_idle():
+            await asyncio.sleep(poll)
+        await self._flush()
+
+    async def wait_for(self, task_ids: Iterable[int], poll: float = 0.1) -> list[TaskRecord]:
+        ids = list(task_ids)
+        while any(self.tasks[i].status not in TERMINAL | {Status.INTERRUPTED}
+                  for i in ids if i in self.tasks):
+            await asyncio.sleep(poll)
+        await self._flush()
+        return [self.tasks[i] for i in ids if i in self.tasks]
+
+    def running_handles(self) -> dict[int, WorkerHandle]:
+        return {i: rt.handle for i, rt in self._running.items() if rt.handle is not None}
+
+    # ================================================================ scheduling ====
+    async def _schedule_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = self._dispatch()
+            except Exception:  # noqa: BLE001 - the scheduler must survive a bad row
+                log.exception("scheduler pass failed")
+                next_due = 1.0
+            timeout = self.settings.poll_interval_s if next_due is None else \
+                max(0.01, min(next_due, self.settings.poll_interval_s))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _ready(self, rec: TaskRecord, now: float) -> bool:
+        if rec.status != Status.PENDING:
+            return False
+        if rec.next_attempt_at is not None and rec.next_attempt_at > now:
+            return False
+        for dep in rec.depends_on_task_ids:
+            up = self.tasks.get(dep)
+            if up is not None and up.status != Status.COMPLETED:
+                return False
+        return True
+
+    def _dispatch(self) -> float | None:
+        """Start what may start; return seconds until the next retry falls due."""
+        if self._stopping:
+            return None
+        now = time.time()
+        next_due: float | None = None
+        for rec in self.tasks.values():
+            if rec.status == Status.PENDING and rec.next_attempt_at and rec.next_attempt_at > now:
+                wait = rec.next_attempt_at - now
+                next_due = wait if next_due is None else min(next_due, wait)
+        if len(self._running) >= self.settings.concurrency:
+            return next_due
+        ready = sorted((r for r in self.tasks.values() if self._ready(r, now)),
+                       key=lambda r: (-r.priority, r.id))
+        per_skill: dict[str, int] = {}
+        for rt in self._running.values():
+            name = self.tasks[rt.task_id].skill_name
+            per_skill[name] = per_skill.get(name, 0) + 1
+        for rec in ready:
+            if len(self._running) >= self.settings.concurrency:
+                break
+            limit = self._skill_limit(rec.skill_name)
+            if limit is not None and per_skill.get(rec.skill_name, 0) >= limit:
+                continue
+            per_skill[rec.skill_name] = per_skill.get(rec.skill_name, 0) + 1
+            rt = _Running(rec.id)
+            self._running[rec.id] = rt
+            self._set(rec, status=Status.RUNNING, start_time=utcnow(), end_time=None,
+                      attempt=rec.attempt + 1, next_attempt_at=None, eta_seconds=None,
+                      error_message=None, failure_kind=None, status_reason=None,
+                      heartbeat_at=utcnow())
+            rt.supervisor = asyncio.create_task(self._run(rec, rt),
+                                                name=f"trackdesk-task-{rec.id}")
+        return next_due
+
+    def _skill_limit(self, skill: str) -> int | None:
+        if skill in self.settings.per_skill_limits:
+            return self.settings.per_skill_limits[skill]
+        if skill in self.registry:
+            return self.registry.get(skill).max_concurrency
+        return None
+
+    # ================================================================ one task =====
+    def worker_argv(self, rec: TaskRecord, spec: SkillSpec) -> list[str]:
+        return ["-m", spec.module, rec.skill_name, "--task-id", str(rec.id),
+                "--db-path", str(self.db_path), "--task-type", rec.task_type,
+                "--params", json.dumps(rec.params),
+                "--batch-size", str(rec.batch_size or self.settings.batch_size)]
+
+    async def _run(self, rec: TaskRecord, rt: _Running) -> None:
+        try:
+            spec = self.registry.get(rec.skill_name)
+        except KeyError as exc:
+            self._finish_failed(rec, rt, str(exc), FAILURE_LAUNCH, retry=False)
+            return
+        launcher = self.launchers.get(rec.launcher)
+        if launcher is None:
+            self._finish_failed(rec, rt, f"the {rec.launcher} launcher is not available "
+                                "here; rerun the task with the local launcher",
+                                FAILURE_LAUNCH, retry=False)
+            return
+        try:
+            rt.handle = await launcher.start(spec, self.worker_argv(rec, spec), self.db_path,
+                                             rec.id, {"TRACKDESK_TASK_ID": str(rec.id)})
+        except LauncherUnavailable as exc:
+            self._finish_failed(rec, rt, str(exc), FAILURE_LAUNCH, retry=False)
+            return
+        except Exception as exc:  # noqa: BLE001 - a launch failure ends the task, not us
+            self._finish_failed(rec, rt, f"could not start the worker: {exc}", FAILURE_LAUNCH,
+                                retry=True)
+            return
+        self._set(rec, worker_ref=rt.handle.ref)
+        self._flush_now.set()
+        if rt.stop_reason is not None:  # cancelled while starting
+            await self._stop_worker(rt, rt.stop_reason)
+        await self._supervise(rec, rt)
+
+    async def _supervise(self, rec: TaskRecord, rt: _Running) -> None:
+        assert rt.handle is not None
+        watchdog = asyncio.create_task(self._watchdog(rec, rt))
+        try:
+            async for stream, line in rt.handle.lines():
+                if stream == "stdout":
+                    self._on_message(rec, rt, line)
+                else:
+                    rt.stderr_tail.append(line)
+                    self._log(rec.id, rt, "stderr", "info", line)
+            code = await rt.handle.wait()
+        except asyncio.CancelledError:
+            # stop(running="leave"): the worker goes on; the next start recovers it.
+            self._running.pop(rec.id, None)
+            raise
+        finally:
+            watchdog.cancel()
+            if rt.kill_timer is not None:
+                rt.kill_timer.cancel()
+        self._finish(rec, rt, code)
+
+    async def _watchdog(self, rec: TaskRecord, rt: _Running) -> None:
+        if not rec.timeout_s:
+            return
+        while True:
+            left = rec.timeout_s - rt.running_time()
+            if left <= 0:
+                self._note(rec.id, "engine", f"timed out after {rec.timeout_s:g} s")
+                await self._stop_worker(rt, "timeout")
+                return
+            await asyncio.sleep(min(left, 1.0))
+
+    def _on_message(self, rec: TaskRecord, rt: _Running, line: str) -> None:
+        try:
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise ValueError
+        except ValueError:
+            self._log(rec.id, rt, "stdout", "info", line)
+            return
+        kind = msg.get("type")
+        if kind == "progress":
+            changes: dict[str, Any] = {"heartbeat_at": utcnow()}
+            for key, column in (("processed", "processed_points"), ("failed", "failed_points"),
+                                ("total", "total_points")):
+                if isinstance(msg.get(key), int | float):
+                    changes[column] = int(msg[key])
+            processed = changes.get("processed_points", rec.processed_points)
+            total = changes.get("total_points", rec.total_points)
+            if total:
+                changes["progress_percent"] = round(min(100.0, 100.0 * processed / total), 2)
+            if rec.status == Status.RUNNING:
+                rt.meter.add(processed)
+                eta = rt.meter.eta(processed, total)
+                changes["eta_seconds"] = None if eta is None else round(eta, 1)
+            self._set(rec, **changes)
+        elif kind == "log":
+            self._log(rec.id, rt, "worker", str(msg.get("level", "info")),
+                      str(msg.get("message", "")))
+        elif kind == "result":
+            summary = msg.get("summary")
+            rt.summary = summary if isinstance(summary, dict) else {"value": summary}
+        elif kind == "error":
+            rt.error = str(msg.get("message", "the worker reported an error"))
+            self._log(rec.id, rt, "worker", "error", rt.error)
+        else:
+            self._log(rec.id, rt, "stdout", "info", line)
+
+    def _finish(self, rec: TaskRecord, rt: _Running, code: int) -> None:
+        if rt.stop_reason == "cancel" and code != 0:
+            self._running.pop(rec.id, None)
+            self._set(rec, status=Status.CANCELLED, end_time=utcnow(), eta_seconds=None,
+                      status_reason="cancelled by the user", worker_ref=None)
+            self._skip_dependents(rec, f"upstream task {rec.id} ({rec.skill_name}) was "
+                                  "cancelled")
+        elif rt.stop_reason == "timeout":
+            self._finish_failed(rec, rt, f"timed out after {rec.timeout_s:g} s",
+                                FAILURE_TIMEOUT, retry=True)
+        elif rt.stop_reason == "shutdown" or (code == EXIT_STOPPED and rt.stop_reason is None):
+            self._running.pop(rec.id, None)
+            self._set(rec, status=Status.INTERRUPTED, end_time=utcnow(), eta_seconds=None,
+                      worker_ref=None, status_reason="stopped when the app quit; resume it "
+                      "to continue")
+        elif code == 0:
+            self._running.pop(rec.id, None)
+            changes: dict[str, Any] = {}
+            if rec.total_points and rec.processed_points >= rec.total_points:
+                changes["progress_percent"] = 100.0
+            elif not rec.total_points:
+                changes["progress_percent"] = 100.0
+            self._set(rec, status=Status.COMPLETED, end_time=utcnow(), eta_seconds=None,
+                      result_summary=rt.summary or {}, worker_ref=None, **changes)
+            self._note(rec.id, "engine", "completed")
+        else:
+            reason = getattr(rt.handle, "exit_reason", None)
+            extra = reason() if callable(reason) else None
+            if code < 0:
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = f"signal {-code}"
+                head = f"worker crashed (killed by {name})"
+                kind = FAILURE_CRASH
+            elif rt.error is not None:
+                head = rt.error
+                kind = FAILURE_SKILL
+            else:
+                head = f"worker exited with code {code}"
+                kind = FAILURE_CRASH
+            if extra:
+                head = f"{extra}; {head}"
+            tail = "\n".join(rt.stderr_tail)
+            message = head + (f"\n--- last lines of the worker's log ---\n{tail}"
+                              if tail and kind == FAILURE_CRASH else "")
+            self._finish_failed(rec, rt, message, kind, retry=True)
+        self._wake.set()
+        self._flush_now.set()
+
+    def _finish_failed(self, rec: TaskRecord, rt: _Running, message: str, kind: str,
+                       retry: bool) -> None:
+        self._running.pop(rec.id, None)
+        if retry and rec.attempt <= rec.max_retries and not self._stopping:
+            delays = rec.retry_delays or [1.0]
+            delay = float(delays[min(rec.attempt - 1, len(delays) - 1)])
+            self._note(rec.id, "engine", f"attempt {rec.attempt} failed: {message.splitlines()[0]}"
+                       f"; retrying in {delay:g} s")
+            self._set(rec, status=Status.PENDING, next_attempt_at=time.time() + delay,
+                      error_message=message, failure_kind=kind, eta_seconds=None,
+                      worker_ref=None, status_reason=f"retry {rec.attempt} of "
+                      f"{rec.max_retries} in {delay:g} s")
+            return
+        self._set(rec, status=Status.FAILED, end_time=utcnow(), error_message=message,
+                  failure_kind=kind, eta_seconds=None, worker_ref=None,
+                  status_reason=None)
+        self._note(rec.id, "engine", f"failed: {message.splitlines()[0]}")
+        self._skip_dependents(rec, f"upstream task {rec.id} ({rec.skill_name}) failed")
+        self._wake.set()
+
+    async def _stop_worker(self, rt: _Running, reason: str) -> None:
+        """Ask the worker to stop; kill it when it has not after the grace period."""
+        if rt.stop_reason is None or reason == "cancel":
+            rt.stop_reason = reason
+        if rt.handle is None:
+            return
+        with contextlib.suppress(Exception):
+            await rt.handle.terminate()
+        if rt.paused_at is not None:
+            rt.paused_total += time.monotonic() - rt.paused_at
+            rt.paused_at = None
+        loop = asyncio.get_running_loop()
+        handle = rt.handle
+
+        def kill() -> None:
+            loop.create_task(handle.kill())
+
+        if rt.kill_timer is None:
+            rt.kill_timer = loop.call_later(self.settings.cancel_grace_s, kill)
+
+    # ================================================================ graph =========
+    def _downstream_ids(self, rec: TaskRecord) -> list[int]:
+        """Every task that depends on ``rec``, directly or not, in dependency order."""
+        children: dict[int, list[int]] = {}
+        for t in self.tasks.values():
+            for d in t.depends_on_task_ids:
+                children.setdefault(d, []).append(t.id)
+        seen: list[int] = []
+        stack = list(children.get(rec.id, []))
+        while stack:
+            i = stack.pop(0)
+            if i in seen:
+                continue
+            seen.append(i)
+            stack.extend(children.get(i, []))
+        return seen
+
+    def _skip_dependents(self, rec: TaskRecord, reason: str) -> None:
+        for i in self._downstream_ids(rec):
+            t = self.tasks[i]
+            if t.status in (Status.PENDING, Status.PAUSED) and i not in self._running:
+                self._set(t, status=Status.SKIPPED, status_reason=reason, end_time=utcnow(),
+                          next_attempt_at=None)
+                self._note(i, "engine", f"skipped: {reason}")
+
+    def _rearm_dependents(self, rec: TaskRecord) -> None:
+        for i in self._downstream_ids(rec):
+            t = self.tasks[i]
+            if t.status == Status.SKIPPED:
+                self._set(t, status=Status.PENDING, status_reason=None, end_time=None)
+
+    # ================================================================ state =========
+    def _set(self, rec: TaskRecord, **changes: Any) -> None:
+        """Change fields of a task: checked, remembered for the next flush, announced."""
+        if "status" in changes:
+            new = changes["status"]
+            if new == rec.status:
+                changes.pop("status")
+            else:
+                changes["status"] = check_transition(rec.id, rec.status, new)
+        real = {k: v for k, v in changes.items() if getattr(rec, k) != v}
+        if not real:
+            return
+        for key, value in real.items():
+            setattr(rec, key, value)
+        rec.updated_at = utcnow()
+        row = rec.to_row()
+        pending = self._dirty.setdefault(rec.id, {})
+        for key in real:
+            column = {"params": "params_json", "retry_delays": "retry_delays_json"}.get(key, key)
+            pending[column] = row[column]
+        if "status" in real:
+            self._flush_now.set()
+        self.events.emit(TaskChanged(rec.id, real))
+
+    def _adopt(self, records: list[TaskRecord]) -> list[TaskRecord]:
+        out = []
+        for saved in records:
+            if saved.id in self.tasks:
+                out.append(self.tasks[saved.id])
+                continue
+            self.tasks[saved.id] = saved
+            self._max_seen_id = max(self._max_seen_id, saved.id)
+            for dep in saved.depends_on_task_ids:
+                up = self.tasks.get(dep)
+                if up is not None and saved.id not in up.blocks_task_ids:
+                    up.blocks_task_ids.append(saved.id)
+            self.events.emit(TaskAdded(saved))
+            out.append(saved)
+        self._wake.set()
+        return out
+
+    def _log(self, task_id: int, rt: _Running | None, stream: str, level: str,
+             message: str) -> None:
+        ts = time.time()
+        if rt is not None:
+            rt.log_lines += 1
+            if rt.log_lines == MAX_LOG_LINES:
+                message = f"[log truncated: more than {MAX_LOG_LINES} lines]"
+                stream = "engine"
+            elif rt.log_lines > MAX_LOG_LINES:
+                return
+        self._logs.append((task_id, ts, stream, level, message))
+        self.events.emit(LogLine(task_id, ts, stream, level, message))
+
+    def _note(self, task_id: int, stream: str, message: str) -> None:
+        self._log(task_id, None, stream, "info", message)
+
+    # ================================================================ persistence ===
+    async def _flush(self) -> None:
+        if self.store is None or (not self._dirty and not self._logs):
+            return
+        dirty, self._dirty = self._dirty, {}
+        logs, self._logs = self._logs, []
+        try:
+            await self._call(self._write_batch, dirty, logs)
+        except Exception:
+            # Put them back; a later flush tries again (the db may be busy for a while).
+            for task_id, values in dirty.items():
+                self._dirty.setdefault(task_id, {}).update(
+                    {k: v for k, v in values.items() if k not in self._dirty.get(task_id, {})})
+            self._logs = logs + self._logs
+            raise
+
+    def _write_batch(self, dirty: dict[int, dict[str, Any]],
+                     logs: list[tuple[int, float, str, str, str]]) -> None:
+        assert self.store is not None
+        self.store.update_many(dirty)
+        self.store.append_logs([entry for entry in logs if entry[0] in self.tasks])
+
+    async def _flush_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.settings.flush_interval_s)
+            self._flush_now.clear()
+            try:
+                await self._flush()
+            except Exception:  # noqa: BLE001
+                log.exception("writing task progress failed; will retry")
+            # Coalesce: at most one write per interval, even when states change fast.
+            await asyncio.sleep(min(0.1, self.settings.flush_interval_s))
+
+    # ================================================================ other processes
+    async def _poll_loop(self) -> None:
+        while True:
+            try:
+                await self._poll_once()
+            except Exception:  # noqa: BLE001 - a busy db must not end the engine
+                log.exception("polling the tracks.db failed; will retry")
+            await asyncio.sleep(self.settings.poll_interval_s)
+
+    async def _poll_once(self) -> None:
+        assert self.store is not None
+        new = await self._call(self.store.load_after, self._max_seen_id)
+        if new:
+            self._adopt([r for r in new if r.id not in self.tasks])
+        for req in await self._call(self.store.open_requests):
+            outcome = await self.handle_request(req.action, req.task_id, req.payload)
+            await self._call(self.store.finish_request, req.id, outcome)
+
+    async def handle_request(self, action: str, task_id: int | None,
+                             payload: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one request from another process; never raises."""
+        handlers: dict[str, Callable[[], Awaitable[Any]]] = {
+            "cancel": lambda: self.cancel(int(task_id or 0)),
+            "pause": lambda: self.pause(int(task_id or 0)),
+            "resume": lambda: self.resume(int(task_id or 0)),
+            "rerun": lambda: self.rerun(int(task_id or 0), bool(payload.get("full")),
+                                        bool(payload.get("downstream"))),
+            "priority": lambda: self.set_priority(int(task_id or 0),
+                                                  payload.get("level", "normal")),
+            "remove": lambda: self.remove([int(task_id or 0)]),
+        }
+        handler = handlers.get(action)
+        if handler is None:
+            return {"ok": False, "message": f"unknown action {action!r}"}
+        try:
+            result = await handler()
+        except (EngineError, UnknownTaskError) as exc:
+            return {"ok": False, "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001
+            log.exception("request %s failed", action)
+            return {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
+        return {"ok": True, "message": f"{action} done", "result": result}

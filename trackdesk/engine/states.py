@@ -1,0 +1,105 @@
+"""Task states and the one function that moves a task between them.
+
+Every status change goes through :func:`check_transition`, driven by the declared table
+``TRANSITIONS``: an illegal move is an error, never a silent write.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class TaskType(StrEnum):
+    INCREMENTAL = "INCREMENTAL"
+    FULL_RECOMPUTE = "FULL_RECOMPUTE"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self]
+
+    @classmethod
+    def from_rank(cls, rank: int) -> Priority:
+        return PRIORITIES[max(0, min(len(PRIORITIES) - 1, rank))]
+
+    @classmethod
+    def parse(cls, value: str | int) -> Priority:
+        if isinstance(value, int):
+            return cls.from_rank(value)
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise ValueError(
+                f"unknown priority {value!r} (one of {', '.join(p.value for p in cls)})"
+            ) from None
+
+
+PRIORITIES = list(Priority)
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+# Why a task failed: the skill said so, or the infrastructure died under it.
+FAILURE_SKILL = "skill"
+FAILURE_CRASH = "crash"
+FAILURE_TIMEOUT = "timeout"
+FAILURE_LAUNCH = "launch"
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED})
+# States a task can be rerun from.
+RERUNNABLE = TERMINAL | {Status.INTERRUPTED}
+ACTIVE = frozenset({Status.RUNNING, Status.PAUSED})
+
+S = Status
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # pending -> pending is a retry being re-armed with a new attempt time.
+    S.PENDING: frozenset({S.RUNNING, S.PAUSED, S.CANCELLED, S.SKIPPED, S.FAILED}),
+    # running -> pending: the attempt failed and a retry is due.
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.PAUSED, S.INTERRUPTED,
+                          S.PENDING}),
+    # paused -> pending: a held (never started) task released; paused -> failed: the
+    # worker died while stopped.
+    S.PAUSED: frozenset({S.RUNNING, S.PENDING, S.CANCELLED, S.INTERRUPTED, S.FAILED,
+                         S.COMPLETED}),
+    S.COMPLETED: frozenset({S.PENDING}),
+    S.FAILED: frozenset({S.PENDING}),
+    S.CANCELLED: frozenset({S.PENDING}),
+    S.SKIPPED: frozenset({S.PENDING, S.CANCELLED}),
+    S.INTERRUPTED: frozenset({S.PENDING, S.CANCELLED}),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, task_id: int, old: Status, new: Status) -> None:
+        super().__init__(f"task {task_id} cannot go from {old} to {new}")
+        self.task_id = task_id
+        self.old = old
+        self.new = new
+
+
+def can_transition(old: Status | str, new: Status | str) -> bool:
+    return Status(new) in TRANSITIONS[Status(old)]
+
+
+def check_transition(task_id: int, old: Status | str, new: Status | str) -> Status:
+    """Return ``new`` as a Status, or raise IllegalTransition."""
+    old_s, new_s = Status(old), Status(new)
+    if new_s not in TRANSITIONS[old_s]:
+        raise IllegalTransition(task_id, old_s, new_s)
+    return new_s

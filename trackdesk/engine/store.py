@@ -1,0 +1,250 @@
+"""Blocking tracks.db access for the engine and the CLI (SQLAlchemy sessions).
+
+Everything here blocks: the engine calls it through its single database thread, never on
+the loop thread. The CLI and the REST API may insert tasks and requests directly: the
+database is the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from trackdesk.engine.records import TaskRecord
+from trackdesk.tracks.db import open_db
+from trackdesk.tracks.schema import AnalysisTask, ChainTemplate, TaskLog, TaskRequest
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    id: int
+    task_id: int
+    ts: float
+    stream: str
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: int
+    task_id: int | None
+    action: str
+    payload: dict[str, Any]
+    handled: bool
+    outcome: dict[str, Any] | None
+
+
+class UnknownTaskError(LookupError):
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"no task with id {task_id}")
+        self.task_id = task_id
+
+
+class TaskStore:
+    def __init__(self, db_path: Path | str, create: bool = True) -> None:
+        self.db_path = Path(db_path).expanduser().resolve()
+        self.sa: Engine = open_db(self.db_path, create=create)
+        self._read = sessionmaker(self.sa, expire_on_commit=False)
+        self._write = sessionmaker(self.sa.execution_options(immediate=True),
+                                   expire_on_commit=False)
+
+    def close(self) -> None:
+        self.sa.dispose()
+
+    # -- tasks ------------------------------------------------------------------------
+    def load_all(self) -> list[TaskRecord]:
+        with self._read() as s:
+            return [TaskRecord.from_row(r) for r in s.scalars(
+                select(AnalysisTask).order_by(AnalysisTask.id))]
+
+    def load(self, task_id: int) -> TaskRecord:
+        with self._read() as s:
+            row = s.get(AnalysisTask, task_id)
+            if row is None:
+                raise UnknownTaskError(task_id)
+            return TaskRecord.from_row(row)
+
+    def load_after(self, after_id: int) -> list[TaskRecord]:
+        with self._read() as s:
+            return [TaskRecord.from_row(r) for r in s.scalars(
+                select(AnalysisTask).where(AnalysisTask.id > after_id)
+                .order_by(AnalysisTask.id))]
+
+    def load_many(self, ids: Iterable[int]) -> list[TaskRecord]:
+        ids = list(ids)
+        if not ids:
+            return []
+        with self._read() as s:
+            return [TaskRecord.from_row(r) for r in s.scalars(
+                select(AnalysisTask).where(AnalysisTask.id.in_(ids)))]
+
+    def max_id(self) -> int:
+        with self._read() as s:
+            return int(s.scalar(select(func.coalesce(func.max(AnalysisTask.id), 0))))
+
+    def insert_tasks(self, records: Sequence[TaskRecord],
+                     local_deps: Sequence[Sequence[int]] = ()) -> list[TaskRecord]:
+        """Insert new tasks in one transaction and return them with their ids.
+
+        ``records[i].depends_on_task_ids`` name existing tasks; ``local_deps[i]`` names
+        positions in ``records`` (a chain inserted at once). Upstream tasks get the new
+        ids in their ``blocks_task_ids`` in the same transaction, so the two lists never
+        disagree.
+        """
+        now = _now()
+        with self._write() as s, s.begin():
+            existing = {d for r in records for d in r.depends_on_task_ids}
+            found = set(s.scalars(select(AnalysisTask.id).where(AnalysisTask.id.in_(existing))))
+            missing = sorted(existing - found)
+            if missing:
+                raise UnknownTaskError(missing[0])
+            rows = []
+            for rec in records:
+                values = rec.to_row()
+                values.pop("id")
+                values["created_at"] = values["updated_at"] = now
+                row = AnalysisTask(**values)
+                s.add(row)
+                rows.append(row)
+            s.flush()
+            for i, deps in enumerate(local_deps):
+                if deps:
+                    ids = list(json.loads(rows[i].depends_on_task_ids))
+                    ids += [rows[j].id for j in deps]
+                    rows[i].depends_on_task_ids = json.dumps(ids)
+            blocks: dict[int, list[int]] = {}
+            for row in rows:
+                for dep in json.loads(row.depends_on_task_ids):
+                    blocks.setdefault(dep, []).append(row.id)
+            for dep, new_ids in blocks.items():
+                up = s.get(AnalysisTask, dep)
+                merged = list(json.loads(up.blocks_task_ids or "[]"))
+                merged += [i for i in new_ids if i not in merged]
+                up.blocks_task_ids = json.dumps(merged)
+                up.updated_at = now
+            s.flush()
+            return [TaskRecord.from_row(r) for r in rows]
+
+    def update_many(self, changes: dict[int, dict[str, Any]]) -> None:
+        """Write only the changed columns of each task, in one transaction."""
+        if not changes:
+            return
+        now = _now()
+        with self._write() as s, s.begin():
+            for task_id, values in changes.items():
+                values = dict(values)
+                values["updated_at"] = now
+                s.execute(update(AnalysisTask).where(AnalysisTask.id == task_id)
+                          .values(**values))
+
+    def delete_tasks(self, ids: Sequence[int]) -> None:
+        with self._write() as s, s.begin():
+            s.execute(delete(TaskLog).where(TaskLog.task_id.in_(ids)))
+            s.execute(delete(AnalysisTask).where(AnalysisTask.id.in_(ids)))
+
+    # -- logs -------------------------------------------------------------------------
+    def append_logs(self, lines: Sequence[tuple[int, float, str, str, str]]) -> None:
+        if not lines:
+            return
+        with self._write() as s, s.begin():
+            s.execute(TaskLog.__table__.insert(), [
+                {"task_id": t, "ts": ts, "stream": st, "level": lv, "message": m}
+                for t, ts, st, lv, m in lines])
+
+    def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
+                 tail: bool = False) -> list[LogRecord]:
+        with self._read() as s:
+            q = select(TaskLog).where(TaskLog.task_id == task_id, TaskLog.id > after_id)
+            if tail:
+                rows = list(s.scalars(q.order_by(TaskLog.id.desc()).limit(limit)))[::-1]
+            else:
+                rows = list(s.scalars(q.order_by(TaskLog.id).limit(limit)))
+            return [LogRecord(r.id, r.task_id, r.ts, r.stream, r.level, r.message)
+                    for r in rows]
+
+    # -- requests from other processes ------------------------------------------------
+    def add_request(self, action: str, task_id: int | None = None,
+                    payload: dict[str, Any] | None = None) -> int:
+        with self._write() as s, s.begin():
+            row = TaskRequest(task_id=task_id, action=action,
+                              payload_json=json.dumps(payload or {}), created_at=_now())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def open_requests(self) -> list[RequestRecord]:
+        with self._read() as s:
+            rows = s.scalars(select(TaskRequest).where(TaskRequest.handled_at.is_(None))
+                             .order_by(TaskRequest.id))
+            return [self._request(r) for r in rows]
+
+    def get_request(self, request_id: int) -> RequestRecord:
+        with self._read() as s:
+            return self._request(s.get(TaskRequest, request_id))
+
+    def finish_request(self, request_id: int, outcome: dict[str, Any]) -> None:
+        with self._write() as s, s.begin():
+            s.execute(update(TaskRequest).where(TaskRequest.id == request_id)
+                      .values(handled_at=_now(), outcome=json.dumps(outcome)))
+
+    @staticmethod
+    def _request(r: TaskRequest) -> RequestRecord:
+        return RequestRecord(r.id, r.task_id, r.action, json.loads(r.payload_json or "{}"),
+                             r.handled_at is not None,
+                             json.loads(r.outcome) if r.outcome else None)
+
+    # -- chain templates --------------------------------------------------------------
+    def list_templates(self) -> list[dict[str, Any]]:
+        with self._read() as s:
+            return [{"id": r.id, "name": r.name, "version": r.version,
+                     "document": json.loads(r.document), "read_only": r.read_only}
+                    for r in s.scalars(select(ChainTemplate).order_by(ChainTemplate.name))]
+
+    def get_template(self, name: str) -> dict[str, Any] | None:
+        with self._read() as s:
+            r = s.scalar(select(ChainTemplate).where(ChainTemplate.name == name))
+            if r is None:
+                return None
+            return {"id": r.id, "name": r.name, "version": r.version,
+                    "document": json.loads(r.document), "read_only": r.read_only}
+
+    def save_template(self, name: str, document: dict[str, Any], version: int = 1,
+                      read_only: bool = False, overwrite_read_only: bool = False) -> None:
+        now = _now()
+        with self._write() as s, s.begin():
+            r = s.scalar(select(ChainTemplate).where(ChainTemplate.name == name))
+            if r is None:
+                s.add(ChainTemplate(name=name, version=version, document=json.dumps(document),
+                                    read_only=read_only, created_at=now, updated_at=now))
+                return
+            if r.read_only and not overwrite_read_only:
+                raise PermissionError(f"chain template {name!r} is read-only; copy it first")
+            r.document = json.dumps(document)
+            r.version = version
+            r.read_only = read_only
+            r.updated_at = now
+
+    def delete_template(self, name: str) -> bool:
+        with self._write() as s, s.begin():
+            r = s.scalar(select(ChainTemplate).where(ChainTemplate.name == name))
+            if r is None:
+                return False
+            if r.read_only:
+                raise PermissionError(f"chain template {name!r} is read-only")
+            s.delete(r)
+            return True
+
+    def session(self) -> Session:
+        return self._read()
