@@ -1,0 +1,456 @@
+"""Skill images: names, the sync listing (present / missing / outdated / orphaned), build, purge.
+
+Every skill that may run in a container (``spec.docker``) has one image, tagged
+``trackdesk-worker-<skill>:<version>`` and labelled::
+
+    trackdesk.role=worker  trackdesk.skill=<skill>  trackdesk.skill.version=<version>
+    trackdesk.code_digest=<sha256 of what was copied into the image>
+
+The labels, not the names, decide what an image is: an image is *orphaned* when no
+registered skill owns it (or a newer image of its skill supersedes it), *outdated* when the
+skill's current version has no image but an older one exists, or when the image's code
+digest differs from the code on disk (a skill was edited without a version bump).
+
+All calls here block (the docker SDK): from a coroutine, run them with
+``asyncio.to_thread``. ``python -m trackdesk.engine.images`` is a small CLI over them,
+used by scripts/docker-setup.sh; the app's CLI (``trackdesk skills ...``) calls the same
+functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import trackdesk
+from trackdesk.engine.launchers.base import LauncherUnavailable
+from trackdesk.engine.launchers.docker import docker_client
+from trackdesk.skills.registry import SkillRegistry, load_registry
+from trackdesk.skills.spec import SkillSpec
+
+WORKER_PREFIX = "trackdesk-worker-"
+LOCAL_BASE_IMAGE = "trackdesk-base:bookworm"
+REGISTRY_BASE_IMAGE = "python:3.11-slim"
+LABEL_ROLE = "trackdesk.role"
+LABEL_SKILL = "trackdesk.skill"
+LABEL_VERSION = "trackdesk.skill.version"
+LABEL_DIGEST = "trackdesk.code_digest"
+
+# What a worker imports besides trackdesk/skills. Pinned to the versions this interpreter
+# runs, so a skill computes with the same libraries locally and in its container.
+WORKER_PACKAGES = ("numpy", "pandas")
+OPTIONAL_WORKER_PACKAGES = ("numba",)  # brought along when installed (the skills' choice)
+
+PACKAGE_DIR = Path(trackdesk.__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+DOCKERFILE = REPO_DIR / "packaging" / "docker" / "Dockerfile.worker"
+
+State = Literal["present", "missing", "outdated"]
+
+
+class ImageInUseError(Exception):
+    """Purge refused: a pending or running task needs the image (use force)."""
+
+    def __init__(self, skills: list[str]) -> None:
+        self.skills = skills
+        super().__init__(
+            f"not removing the image of {', '.join(skills)}: a pending or running task "
+            "needs it (cancel the task first, or force)")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    tag: str
+    id: str
+    skill: str
+    version: str
+    digest: str
+    size_mb: float
+    created: str
+
+
+@dataclass(frozen=True)
+class SkillImageStatus:
+    skill: str
+    local_version: str
+    image: str                       # the tag the docker launcher runs
+    state: State
+    detail: str = ""                 # why outdated / missing, for people
+    images: tuple[ImageInfo, ...] = ()   # every image of this skill, any version
+
+
+@dataclass
+class SyncReport:
+    skills: list[SkillImageStatus] = field(default_factory=list)
+    orphaned: list[ImageInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"skills": [asdict(s) for s in self.skills],
+                "orphaned": [asdict(o) for o in self.orphaned]}
+
+
+def image_name(skill: str | SkillSpec, version: str | None = None,
+               prefix: str = WORKER_PREFIX) -> str:
+    """``trackdesk-worker-<skill>:<version>``: the image the docker launcher runs."""
+    if isinstance(skill, SkillSpec):
+        version = version or skill.version
+        skill = skill.name
+    if not version:
+        raise ValueError("an image name needs the skill's version")
+    # Docker tags allow [A-Za-z0-9_.-]; a version like 1.0.0+local would not be one.
+    safe_version = "".join(c if c.isalnum() or c in "._-" else "-" for c in version)
+    return f"{prefix}{skill.lower()}:{safe_version}"
+
+
+def default_base_image(client: Any = None) -> str:
+    """TRACKDESK_BASE_IMAGE, else the locally built base when present, else a registry's."""
+    env = os.environ.get("TRACKDESK_BASE_IMAGE")
+    if env:
+        return env
+    if client is not None:
+        try:
+            client.images.get(LOCAL_BASE_IMAGE)
+            return LOCAL_BASE_IMAGE
+        except Exception:  # noqa: BLE001 - not present (or unreadable): use a registry's
+            pass
+    return REGISTRY_BASE_IMAGE
+
+
+def build_dir() -> Path:
+    """Where build contexts and downloaded wheels live (git-ignored, reused between builds)."""
+    env = os.environ.get("TRACKDESK_DOCKER_BUILD_DIR")
+    if env:
+        return Path(env)
+    if DOCKERFILE.exists():
+        return DOCKERFILE.parent / ".build"
+    return Path.home() / ".cache" / "trackdesk" / "docker-build"
+
+
+def worker_requirements() -> list[str]:
+    """``name==version`` of the packages a worker needs, as installed here."""
+    reqs = []
+    for name in WORKER_PACKAGES:
+        reqs.append(f"{name}=={metadata.version(name)}")
+    for name in OPTIONAL_WORKER_PACKAGES:
+        try:
+            reqs.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return reqs
+
+
+def _app_files() -> list[tuple[str, Path]]:
+    """(path in the image under app/, source): trackdesk/__init__.py and trackdesk/skills/**."""
+    files = [("trackdesk/__init__.py", PACKAGE_DIR / "__init__.py")]
+    skills = PACKAGE_DIR / "skills"
+    for path in sorted(skills.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            files.append((f"trackdesk/skills/{path.relative_to(skills).as_posix()}", path))
+    return files
+
+
+def code_digest(requirements: list[str] | None = None, dockerfile: Path | None = None) -> str:
+    """A digest of everything a skill image is made of (code, Dockerfile, pinned wheels)."""
+    h = hashlib.sha256()
+    for rel, path in _app_files():
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    dockerfile = dockerfile or DOCKERFILE
+    if dockerfile.exists():
+        h.update(dockerfile.read_bytes())
+    h.update("\n".join(requirements if requirements is not None
+                       else worker_requirements()).encode())
+    return h.hexdigest()[:16]
+
+
+def download_wheels(dest: Path, requirements: list[str],
+                    log: Callable[[str], None] = print) -> None:
+    """``pip download`` the worker's wheels (and pip's own) into ``dest``; cached by pins."""
+    dest.mkdir(parents=True, exist_ok=True)
+    req_file = dest / "requirements.txt"
+    wanted = "\n".join(requirements) + "\n"
+    stamp = dest / ".complete"
+    if (stamp.exists() and req_file.exists() and req_file.read_text() == wanted
+            and any(dest.glob("pip-*.whl"))):
+        return
+    for old in dest.glob("*.whl"):
+        old.unlink()
+    req_file.write_text(wanted)
+    stamp.unlink(missing_ok=True)
+    log(f"downloading wheels: {', '.join(requirements)}")
+    # Binary wheels for the container's Python (3.11, manylinux x86_64), whatever the host.
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+           "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+           "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
+           "--platform", "manylinux_2_17_x86_64",
+           "-d", str(dest), "-r", str(req_file), "pip"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip download failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    stamp.write_text("ok\n")
+
+
+def prepare_context(log: Callable[[str], None] = print) -> tuple[Path, str]:
+    """Assemble the build context; return (its folder, the code digest)."""
+    if not DOCKERFILE.exists():
+        raise LauncherUnavailable(
+            f"cannot build skill images: {DOCKERFILE} is missing (build from a trackdesk "
+            "source checkout)")
+    root = build_dir()
+    ctx = root / "context"
+    requirements = worker_requirements()
+    download_wheels(root / "wheels", requirements, log)
+    app = ctx / "app"
+    if app.exists():
+        shutil.rmtree(app)
+    for rel, src in _app_files():
+        dst = app / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    wheels = ctx / "wheels"
+    if wheels.exists():
+        shutil.rmtree(wheels)
+    # Hard links when possible: a context folder of its own without copying 60 MB each time.
+    shutil.copytree(root / "wheels", wheels, copy_function=_link_or_copy,
+                    ignore=shutil.ignore_patterns(".complete"))
+    shutil.copy2(DOCKERFILE, ctx / "Dockerfile")
+    return ctx, code_digest(requirements)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class ImageManager:
+    """The skill images on one Docker engine, against one skill registry."""
+
+    def __init__(self, client: Any = None, registry: SkillRegistry | None = None,
+                 prefix: str = WORKER_PREFIX) -> None:
+        self._client = client
+        self.registry = registry or load_registry()
+        self.prefix = prefix
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def docker_specs(self) -> list[SkillSpec]:
+        return [s for s in self.registry.specs() if s.docker]
+
+    def image_for(self, spec: SkillSpec) -> str:
+        return image_name(spec, prefix=self.prefix)
+
+    # -- listing ------------------------------------------------------------------------
+    def images(self) -> list[ImageInfo]:
+        """Every worker image under this manager's prefix, one entry per tag."""
+        out = []
+        for img in self.client.images.list(filters={"label": f"{LABEL_ROLE}=worker"}):
+            labels = img.labels or {}
+            for tag in img.tags:
+                if not tag.startswith(self.prefix):
+                    continue
+                out.append(ImageInfo(
+                    tag=tag, id=img.short_id, skill=labels.get(LABEL_SKILL, ""),
+                    version=labels.get(LABEL_VERSION, ""), digest=labels.get(LABEL_DIGEST, ""),
+                    size_mb=round(img.attrs.get("Size", 0) / 2**20, 1),
+                    created=img.attrs.get("Created", "")))
+        return sorted(out, key=lambda i: i.tag)
+
+    def sync(self, digest: str | None = None) -> SyncReport:
+        """Each docker skill: present / missing / outdated; images of no skill: orphaned."""
+        digest = digest if digest is not None else _safe_digest()
+        images = self.images()
+        report = SyncReport()
+        current_tags = set()
+        for spec in self.docker_specs():
+            tag = self.image_for(spec)
+            mine = tuple(i for i in images if i.skill == spec.name)
+            current = next((i for i in mine if i.tag == tag), None)
+            if current is not None:
+                current_tags.add(tag)
+                if current.version != spec.version:
+                    state: State = "outdated"
+                    detail = f"the image says version {current.version or '?'}"
+                elif digest and current.digest and current.digest != digest:
+                    state, detail = "outdated", "the skill's code changed since the build"
+                else:
+                    state, detail = "present", ""
+            elif mine:
+                state = "outdated"
+                versions = ", ".join(sorted({i.version for i in mine}))
+                detail = f"only version {versions} is built, the skill is {spec.version}"
+            else:
+                state, detail = "missing", "not built"
+            report.skills.append(SkillImageStatus(spec.name, spec.version, tag, state,
+                                                  detail, mine))
+        known = {s.name: s for s in self.docker_specs()}
+        for info in images:
+            if info.tag in current_tags:
+                continue
+            spec = known.get(info.skill)
+            if spec is None:
+                report.orphaned.append(info)
+            elif self.image_for(spec) in current_tags:
+                # An older version superseded by a built current one: nothing runs it.
+                report.orphaned.append(info)
+        return report
+
+    # -- building -----------------------------------------------------------------------
+    def build(self, skills: Iterable[str] | None = None, force: bool = False,
+              base_image: str | None = None,
+              log: Callable[[str], None] = print) -> list[str]:
+        """Build the images of ``skills`` (all docker skills when None); return the tags built.
+
+        Without ``force`` an image that is present and up to date is left alone. All skills
+        share every layer but the last (labels), so building them all costs one build.
+        """
+        specs = self._select(skills)
+        base_image = base_image or default_base_image(self.client)
+        ctx, digest = prepare_context(log)
+        status = {s.skill: s for s in self.sync(digest).skills}
+        built = []
+        nocache = force
+        for spec in specs:
+            tag = self.image_for(spec)
+            if not force and status[spec.name].state == "present":
+                log(f"{tag}: up to date")
+                continue
+            log(f"building {tag} on {base_image}")
+            self._build_one(ctx, tag, {
+                "BASE_IMAGE": base_image, "SKILL": spec.name,
+                "SKILL_VERSION": spec.version, "CODE_DIGEST": digest}, nocache, log)
+            nocache = False  # the first forced build refreshed the shared layers
+            built.append(tag)
+        return built
+
+    def _build_one(self, ctx: Path, tag: str, buildargs: dict[str, str], nocache: bool,
+                   log: Callable[[str], None]) -> None:
+        import docker.errors
+
+        try:
+            stream = self.client.api.build(
+                path=str(ctx), dockerfile="Dockerfile", tag=tag, buildargs=buildargs,
+                rm=True, forcerm=True, nocache=nocache, decode=True,
+                # A long RUN step must not be cut off by the client's short timeout.
+                timeout=1800)
+            for chunk in stream:
+                if "error" in chunk:
+                    raise RuntimeError(f"building {tag} failed: {chunk['error'].strip()}")
+                text = chunk.get("stream", "").rstrip()
+                if text and os.environ.get("TRACKDESK_BUILD_VERBOSE"):
+                    log(f"  {text}")
+        except docker.errors.APIError as exc:
+            raise RuntimeError(f"building {tag} failed: {exc.explanation or exc}") from exc
+
+    # -- purging ------------------------------------------------------------------------
+    def purge(self, skills: Iterable[str] | None = None, orphaned: bool = False,
+              force: bool = False,
+              needed: Callable[[], Iterable[str]] | Iterable[str] = ()) -> list[str]:
+        """Remove the images of ``skills`` (any version) and/or the orphaned ones.
+
+        ``needed``: the skills that pending or running tasks need (or a callable giving
+        them, asked once); their images are kept unless ``force``. Returns removed tags.
+        """
+        report = self.sync()
+        targets: list[ImageInfo] = []
+        names = list(skills or ())
+        for name in names:
+            targets.extend(i for i in self.images() if i.skill == name)
+        if orphaned:
+            targets.extend(report.orphaned)
+        needed_set = set(needed() if callable(needed) else needed)
+        blocked = sorted({t.skill for t in targets if t.skill in needed_set
+                          and not _is_superseded(t, report)})
+        if blocked and not force:
+            raise ImageInUseError(blocked)
+        removed = []
+        seen = set()
+        for info in targets:
+            if info.tag in seen:
+                continue
+            seen.add(info.tag)
+            self.client.images.remove(info.tag, force=force, noprune=False)
+            removed.append(info.tag)
+        return removed
+
+    def _select(self, skills: Iterable[str] | None) -> list[SkillSpec]:
+        if skills is None:
+            return self.docker_specs()
+        out = []
+        for name in skills:
+            spec = self.registry.get(name)  # UnknownSkillError names the known ones
+            if not spec.docker:
+                raise ValueError(f"skill {name!r} does not run in a container")
+            out.append(spec)
+        return out
+
+
+def _is_superseded(info: ImageInfo, report: SyncReport) -> bool:
+    # An orphaned older version is never what a task runs, whatever the task's skill.
+    return any(o.tag == info.tag for o in report.orphaned)
+
+
+def _safe_digest() -> str:
+    try:
+        return code_digest()
+    except (OSError, metadata.PackageNotFoundError):
+        return ""
+
+
+# -- a small CLI (scripts/docker-setup.sh; `trackdesk skills ...` is the app's own) -------
+def format_sync(report: SyncReport) -> str:
+    lines = [f"{'SKILL':<24}{'VERSION':<10}{'IMAGE':<10}DETAIL"]
+    for s in report.skills:
+        lines.append(f"{s.skill:<24}{s.local_version:<10}{s.state:<10}{s.detail}")
+    for o in report.orphaned:
+        lines.append(f"{o.skill or '?':<24}{o.version or '?':<10}{'orphaned':<10}{o.tag}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trackdesk.engine.images")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_list = sub.add_parser("list", help="the sync listing")
+    p_list.add_argument("--json", action="store_true")
+    p_build = sub.add_parser("build", help="build skill images")
+    p_build.add_argument("skills", nargs="*")
+    p_build.add_argument("--all", action="store_true")
+    p_build.add_argument("--force", action="store_true")
+    p_build.add_argument("--base", default=None, help="base image (BASE_IMAGE build arg)")
+    p_purge = sub.add_parser("purge", help="remove skill images")
+    p_purge.add_argument("skills", nargs="*")
+    p_purge.add_argument("--orphaned", action="store_true")
+    p_purge.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        mgr = ImageManager()
+        if args.cmd == "list":
+            report = mgr.sync()
+            print(json.dumps(report.to_dict(), indent=2) if args.json else format_sync(report))
+        elif args.cmd == "build":
+            mgr.build(args.skills or None, force=args.force, base_image=args.base)
+        else:
+            for tag in mgr.purge(args.skills, orphaned=args.orphaned, force=args.force):
+                print(f"removed {tag}")
+    except (LauncherUnavailable, ImageInUseError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
