@@ -1,0 +1,73 @@
+"""API test helpers: a real Engine on a tmp tracks.db, the API on a real socket, a client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.engine.workers import SPECS
+from trackdesk.api import ApiServer, start_api
+from trackdesk.engine.engine import Engine, EngineSettings
+from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
+
+P = "/api/admin/analysis"
+
+
+def registry() -> SkillRegistry:
+    return SkillRegistry(list(BUILTIN_SPECS) + SPECS)
+
+
+@dataclass
+class Served:
+    engine: Engine
+    server: ApiServer
+    http: aiohttp.ClientSession
+
+    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body) of one request."""
+        async with self.http.request(method, path, **kw) as resp:
+            body = await resp.json(content_type=None)
+            return resp.status, body
+
+
+@contextlib.asynccontextmanager
+async def serving(db_path: Path, token: str | None = None, schedule: bool = True,
+                  client_token: str | None = None, **settings: Any) -> AsyncIterator[Served]:
+    base = {"poll_interval_s": 0.1, "flush_interval_s": 0.1, "cancel_grace_s": 1.0}
+    base.update(settings)
+    engine = Engine(db_path, registry=registry(), settings=EngineSettings(**base))
+    await engine.start(schedule=schedule)
+    server = None
+    try:
+        server = await start_api(engine, "127.0.0.1", 0, token)
+        sent = client_token if client_token is not None else token
+        headers = {"Authorization": f"Bearer {sent}"} if sent else {}
+        async with aiohttp.ClientSession(base_url=server.url, headers=headers) as http:
+            yield Served(engine, server, http)
+    finally:
+        if server is not None:
+            await server.stop()
+        await engine.stop(running="stop")
+
+
+def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
+    async def guarded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(guarded())
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0,
+                     what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

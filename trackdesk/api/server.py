@@ -1,0 +1,743 @@
+"""The REST API on the engine's own loop (aiohttp): no second engine, no thread of its own.
+
+The window starts it from the running app (``await start_api(engine, ...)``), the CLI from
+``trackdesk serve``. Every handler runs on the loop thread; blocking store calls go through
+the engine's database thread (``engine._call``), never on the loop.
+
+Responses keep the original envelope: ``{"code": 200, "data": ...}``; errors
+``{"code": 4xx, "message": "...", "data": null}`` with the same HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from trackdesk.api.encoding import dumps
+from trackdesk.api.sse import EventHub, stream_events
+from trackdesk.engine.chains import Chain, ChainError
+from trackdesk.engine.engine import Engine, EngineError
+from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
+from trackdesk.engine.records import TaskRecord
+from trackdesk.engine.states import ACTIVE, IllegalTransition, Status
+from trackdesk.engine.store import UnknownTaskError
+from trackdesk.skills.registry import UnknownSkillError
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/admin/analysis"
+OPENAPI_PATH = "/api/openapi.json"
+# A task, a chain template or a rerun request fits in far less; anything bigger is a
+# mistake or an attack, and is refused before it is read whole.
+MAX_BODY_BYTES = 1 << 20
+# Off loopback the token is the only protection, so it must not be guessable.
+MIN_REMOTE_TOKEN_LEN = 16
+MAX_INT = 2**63 - 1  # SQLite's INTEGER range: bigger ids would crash the store
+NAME_RE = re.compile(r"^[\w .()+-]{1,100}$")
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENGINE_KEY = web.AppKey("engine", Engine)
+HUB_KEY = web.AppKey("hub", EventHub)
+TOKEN_KEY = web.AppKey("token", str)
+
+
+class ApiConfigError(ValueError):
+    """The API cannot start like this (e.g. off loopback without a token)."""
+
+
+class ApiError(Exception):
+    """A request refused with a status code and a message meant for a person."""
+
+    def __init__(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+# ==================================================================== JSON ==========
+def envelope(data: Any, code: int = 200) -> web.Response:
+    return web.Response(text=dumps({"code": code, "data": data}), status=code,
+                        content_type="application/json")
+
+
+def error_response(code: int, message: str, headers: dict[str, str] | None = None
+                   ) -> web.Response:
+    return web.Response(text=dumps({"code": code, "message": message, "data": None}),
+                        status=code, content_type="application/json", headers=headers)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_text(value: Any, where: str = "body") -> None:
+    """Refuse strings SQLite cannot store (lone surrogates from \\ud800 escapes)."""
+    stack = [(value, where)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(400, f"{at}: text is not valid Unicode") from None
+        elif isinstance(v, dict):
+            stack.extend((k, at) for k in v)
+            stack.extend((x, f"{at}.{k}") for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, at) for x in v)
+
+
+class TaskJsonCache:
+    """Serialised tasks, kept until the task changes: listing 10,000 tasks is a join.
+
+    Running and paused tasks are serialised afresh (their duration moves with the clock).
+    """
+
+    def __init__(self) -> None:
+        self._json: dict[int, str] = {}
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TaskChanged | TaskRemoved):
+            self._json.pop(event.task_id, None)
+        elif isinstance(event, TaskAdded):
+            self._json.pop(event.task.id, None)
+
+    def get(self, rec: TaskRecord) -> str:
+        if rec.status in ACTIVE:
+            return dumps(rec.to_dict())
+        text = self._json.get(rec.id)
+        if text is None:
+            text = self._json[rec.id] = dumps(rec.to_dict())
+        return text
+
+    def clear(self) -> None:
+        self._json.clear()
+
+
+CACHE_KEY = web.AppKey("cache", TaskJsonCache)
+
+
+# ==================================================================== request helpers
+async def read_json(request: web.Request, required: bool = True) -> dict[str, Any]:
+    """The request body as a JSON object, or an ApiError saying what is wrong with it."""
+    limit = request.app._client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body of {request.content_length} bytes is larger "
+                       f"than the {limit} bytes allowed")
+    raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge -> 413
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "this endpoint needs a JSON object as the request body")
+        return {}
+    ctype = request.content_type
+    if ctype != "application/json" and not (ctype.startswith("application/")
+                                            and ctype.endswith("+json")):
+        raise ApiError(415, f"send the body as application/json, not {ctype or 'nothing'}")
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"malformed JSON in the request body: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "the request body must be a JSON object, not "
+                       f"{type(value).__name__ if value is not None else 'null'}")
+    _check_text(value)
+    return value
+
+
+def _only(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r} (allowed: "
+                       f"{', '.join(sorted(allowed))})")
+
+
+def _get_str(body: dict[str, Any], key: str, default: str | None = None,
+             required: bool = False, nullable: bool = True) -> str | None:
+    if key not in body or (body[key] is None and nullable and not required):
+        if required:
+            raise ApiError(400, f"field {key!r} is required")
+        return default
+    value = body[key]
+    if not isinstance(value, str):
+        raise ApiError(400, f"field {key!r} must be a string, not {_kind(value)}")
+    return value
+
+
+def _get_bool(body: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ApiError(400, f"field {key!r} must be true or false, not {_kind(value)}")
+    return value
+
+
+def _get_int(body: dict[str, Any], key: str, low: int = 0, high: int = MAX_INT) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, f"field {key!r} must be a whole number, not {_kind(value)}")
+    if not low <= value <= high:
+        raise ApiError(400, f"field {key!r} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "an object", type(None): "null"}.get(type(value),
+                                                                       type(value).__name__)
+
+
+def _task_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    try:
+        task_id = int(raw)
+    except ValueError:
+        raise ApiError(400, f"task id must be a whole number, not {raw!r}") from None
+    if not 0 <= task_id <= MAX_INT:
+        raise ApiError(404, f"no task with id {task_id}")
+    return task_id
+
+
+def _query_int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter {key!r} must be a whole number, "
+                       f"not {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter {key!r} must be between {low} and {high}")
+    return value
+
+
+def _query_bool(request: web.Request, key: str) -> bool:
+    raw = request.query.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ApiError(400, f"query parameter {key!r} must be true or false, not {raw!r}")
+
+
+def _engine(request: web.Request) -> Engine:
+    engine = request.app[ENGINE_KEY]
+    if not engine.started or engine.store is None:
+        raise ApiError(503, "the task engine is not running")
+    return engine
+
+
+def _task(engine: Engine, task_id: int) -> TaskRecord:
+    rec = engine.tasks.get(task_id)
+    if rec is None:
+        raise ApiError(404, f"no task with id {task_id}")
+    return rec
+
+
+def _template_name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if not NAME_RE.match(name):
+        raise ApiError(400, "a chain template name has 1 to 100 letters, digits, spaces "
+                       "or . _ - ( ) +")
+    return name
+
+
+async def _act(coro: Awaitable[Any]) -> Any:
+    """Run an engine action; its refusals become a 409 (or 404 for an unknown task)."""
+    try:
+        return await coro
+    except UnknownTaskError as exc:
+        raise ApiError(404, str(exc)) from None
+    except (EngineError, IllegalTransition) as exc:
+        raise ApiError(409, str(exc)) from None
+
+
+# ==================================================================== handlers: tasks
+CREATE_FIELDS = {"skill_name", "task_type", "params", "priority", "depends_on_task_ids",
+                 "launcher", "threshold_profile_id", "timeout_s", "max_retries",
+                 "created_by"}
+
+
+async def create_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await read_json(request)
+    _only(body, CREATE_FIELDS)
+    skill = _get_str(body, "skill_name", required=True)
+    assert skill is not None
+    if skill not in engine.registry:
+        raise ApiError(400, str(UnknownSkillError(skill, sorted(engine.registry.names()))))
+    task_type = _get_str(body, "task_type", "INCREMENTAL")
+    params = body.get("params")
+    if isinstance(params, str):  # the original scripts sent params_json text
+        try:
+            params = json.loads(params, parse_constant=_reject_constant) if params.strip() \
+                else {}
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, f"field 'params' is not a JSON object: {exc}") from None
+    if params is not None and not isinstance(params, dict):
+        raise ApiError(400, f"field 'params' must be an object, not {_kind(params)}")
+    priority = body.get("priority", "normal")
+    if priority is None:
+        priority = "normal"
+    if isinstance(priority, bool) or not isinstance(priority, str | int):
+        raise ApiError(400, "field 'priority' must be low, normal, high, urgent or critical")
+    if isinstance(priority, int) and not 0 <= priority <= 4:
+        raise ApiError(400, "field 'priority' as a number must be 0 (low) to 4 (critical)")
+    deps = body.get("depends_on_task_ids") or []
+    if not isinstance(deps, list) or any(isinstance(d, bool) or not isinstance(d, int)
+                                         for d in deps):
+        raise ApiError(400, "field 'depends_on_task_ids' must be a list of task ids")
+    for dep in deps:
+        if dep not in engine.tasks:
+            raise ApiError(400, f"depends_on_task_ids: no task with id {dep}")
+    timeout = body.get("timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ApiError(400, "field 'timeout_s' must be a positive number of seconds")
+    try:
+        rec = await engine.create_task(
+            skill, task_type or "INCREMENTAL", params, priority, deps,
+            _get_str(body, "launcher"), _get_str(body, "created_by", "api") or "api",
+            _get_int(body, "threshold_profile_id"), timeout,
+            _get_int(body, "max_retries", 0, 100))
+    except UnknownTaskError as exc:
+        raise ApiError(400, f"depends_on_task_ids: {exc}") from None
+    except EngineError as exc:
+        raise ApiError(400, str(exc)) from None
+    return envelope(rec.to_dict())
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    wanted: set[str] | None = None
+    raw = request.query.get("status")
+    if raw:
+        wanted = {s.strip().lower() for s in raw.split(",") if s.strip()}
+        known = {s.value for s in Status}
+        bad = sorted(wanted - known)
+        if bad:
+            raise ApiError(400, f"unknown status {bad[0]!r} (one of "
+                           f"{', '.join(s.value for s in Status)})")
+    skill = request.query.get("skill_name") or None
+    chain_run = request.query.get("chain_run_id") or None
+    offset = _query_int(request, "offset", 0, 0, MAX_INT)
+    limit = _query_int(request, "limit", 0, 0, MAX_INT)
+    cache = request.app[CACHE_KEY]
+    picked = [rec for rec in engine.tasks.values()
+              if (wanted is None or rec.status.value in wanted)
+              and (skill is None or rec.skill_name == skill)
+              and (chain_run is None or rec.chain_run_id == chain_run)]
+    picked.sort(key=lambda r: r.id)
+    picked = picked[offset:offset + limit] if limit else picked[offset:]
+    # Joined from cached per-task JSON: no re-serialising 10,000 unchanged tasks.
+    text = '{"code":200,"data":[' + ",".join(cache.get(r) for r in picked) + "]}"
+    return web.Response(text=text, content_type="application/json")
+
+
+async def get_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    return envelope(_task(engine, _task_id(request)).to_dict())
+
+
+async def cancel_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    await _act(engine.cancel(task_id))
+    return envelope(engine.tasks[task_id].to_dict())
+
+
+async def pause_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    _only(await read_json(request, required=False), set())
+    await _act(engine.pause(task_id))
+    return envelope(engine.tasks[task_id].to_dict())
+
+
+async def resume_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    _only(await read_json(request, required=False), set())
+    await _act(engine.resume(task_id))
+    return envelope(engine.tasks[task_id].to_dict())
+
+
+async def rerun_task(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    body = await read_json(request, required=False)
+    _only(body, {"full", "downstream"})
+    full, downstream = _get_bool(body, "full"), _get_bool(body, "downstream")
+    ids = await _act(engine.rerun(task_id, full=full, downstream=downstream))
+    what = "as a full recompute" if full else "incrementally"
+    more = f" with {len(ids) - 1} downstream task(s)" if downstream else ""
+    return envelope({"message": f"task {task_id} queued again {what}{more}",
+                     "task_ids": ids})
+
+
+async def set_priority(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    body = await read_json(request)
+    _only(body, {"priority"})
+    level = body.get("priority")
+    if isinstance(level, bool) or not isinstance(level, str | int) or \
+            (isinstance(level, int) and not 0 <= level <= 4):
+        raise ApiError(400, "field 'priority' must be low, normal, high, urgent or critical")
+    try:
+        await engine.set_priority(task_id, level)
+    except EngineError as exc:
+        raise ApiError(400, str(exc)) from None
+    return envelope(engine.tasks[task_id].to_dict())
+
+
+async def task_log(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    task_id = _task_id(request)
+    _task(engine, task_id)
+    after = _query_int(request, "after_id", 0, 0, MAX_INT)
+    limit = _query_int(request, "limit", 1000, 1, 10_000)
+    tail = _query_bool(request, "tail")
+    lines = await _act(engine.read_log(task_id, after, limit, tail))
+    return envelope([{"id": r.id, "task_id": r.task_id, "ts": r.ts, "stream": r.stream,
+                      "level": r.level, "message": r.message} for r in lines])
+
+
+# ==================================================================== handlers: chains
+async def trigger_chain(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await read_json(request, required=False)
+    _only(body, {"task_type", "name", "launcher"})
+    task_type = _get_str(body, "task_type", "INCREMENTAL") or "INCREMENTAL"
+    name = _get_str(body, "name") or "default"
+    launcher = _get_str(body, "launcher")
+    assert engine.store is not None
+    tpl = await engine._call(engine.store.get_template, name)
+    if tpl is None:
+        raise ApiError(404, f"no chain template named {name!r}")
+    try:
+        chain = Chain.from_document(tpl["document"])
+        records = await engine.run_chain(name, task_type, launcher, chain=chain,
+                                         created_by="api")
+    except (EngineError, ChainError) as exc:
+        raise ApiError(400, str(exc)) from None
+    ids = [r.id for r in records]
+    return envelope({"message": f"chain {name!r} triggered: {len(ids)} task(s) queued",
+                     "task_ids": ids,
+                     "chain_run_id": records[0].chain_run_id if records else None})
+
+
+async def retry_failed(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await read_json(request)
+    _only(body, {"chain_run_id"})
+    run_id = _get_str(body, "chain_run_id", required=True)
+    if not any(t.chain_run_id == run_id for t in engine.tasks.values()):
+        raise ApiError(404, f"no chain run with id {run_id!r}")
+    ids = await _act(engine.retry_failed(run_id or ""))
+    return envelope({"message": f"{len(ids)} task(s) queued again", "task_ids": ids})
+
+
+async def list_chains(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    assert engine.store is not None
+    return envelope(await engine._call(engine.store.list_templates))
+
+
+async def get_chain(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    name = _template_name(request)
+    assert engine.store is not None
+    tpl = await engine._call(engine.store.get_template, name)
+    if tpl is None:
+        raise ApiError(404, f"no chain template named {name!r}")
+    return envelope(tpl)
+
+
+async def put_chain(request: web.Request) -> web.Response:
+    """Create or replace a template; the document is checked as a run would check it."""
+    engine = _engine(request)
+    name = _template_name(request)
+    body = await read_json(request)
+    _only(body, {"document"})
+    doc = body.get("document")
+    if not isinstance(doc, dict):
+        raise ApiError(400, "field 'document' must be a chain document (an object with "
+                       "nodes and links)")
+    try:
+        chain = Chain.from_document({**doc, "name": name})
+        # Unknown skills, bad parameters, dangling links and cycles are refused now,
+        # not when somebody runs the template.
+        Engine.chain_records(engine.registry, chain, "INCREMENTAL", "local", None)
+    except (ChainError, EngineError) as exc:
+        raise ApiError(400, f"not a valid chain: {exc}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ApiError(400, f"not a valid chain document: {type(exc).__name__}: "
+                       f"{exc}") from None
+    assert engine.store is not None
+    try:
+        await engine._call(engine.store.save_template, name, chain.to_document())
+    except PermissionError as exc:
+        raise ApiError(403, str(exc)) from None
+    return envelope(await engine._call(engine.store.get_template, name))
+
+
+async def delete_chain(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    name = _template_name(request)
+    assert engine.store is not None
+    try:
+        found = await engine._call(engine.store.delete_template, name)
+    except PermissionError as exc:
+        raise ApiError(403, str(exc)) from None
+    if not found:
+        raise ApiError(404, f"no chain template named {name!r}")
+    return envelope({"message": f"chain template {name!r} deleted", "name": name})
+
+
+# ==================================================================== handlers: other
+async def list_skills(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    return envelope([s.to_dict() for s in engine.registry.specs()])
+
+
+async def get_skill(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    name = request.match_info["name"]
+    if name not in engine.registry:
+        raise ApiError(404, str(UnknownSkillError(name, sorted(engine.registry.names()))))
+    return envelope(engine.registry.get(name).to_dict())
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    engine = _engine(request)
+    logs = _query_bool(request, "logs")
+    task_id = request.query.get("task_id")
+    only = None
+    if task_id:
+        only = _query_int(request, "task_id", 0, 0, MAX_INT)
+    return await stream_events(request, request.app[HUB_KEY], engine, logs, only)
+
+
+async def health(request: web.Request) -> web.Response:
+    from trackdesk import __version__
+
+    engine = request.app[ENGINE_KEY]
+    counts: dict[str, int] = {}
+    for rec in engine.tasks.values():
+        counts[rec.status.value] = counts.get(rec.status.value, 0) + 1
+    return envelope({"version": __version__, "engine_running": engine.started,
+                     "tasks": counts})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from trackdesk.api.openapi import build_openapi
+
+    engine = request.app[ENGINE_KEY]
+    doc = build_openapi(sorted(engine.registry.names()),
+                        token=bool(request.app[TOKEN_KEY]))
+    return web.Response(text=dumps(doc), content_type="application/json")
+
+
+# ==================================================================== middlewares ===
+def _host_is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error in the envelope: ours, aiohttp's (404, 405, 413) and the unexpected."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif exc.status == 405:
+            allowed = getattr(exc, "allowed_methods", set())
+            message = (f"{request.method} is not allowed on {request.path} (allowed: "
+                       f"{', '.join(sorted(allowed))})")
+        elif exc.status == 413:
+            message = (f"request body larger than the {request.app._client_max_size} "
+                       "bytes allowed")
+        else:
+            message = exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(exc.status, message, headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the client gets the envelope, we the trace
+        log.exception("API request %s %s failed", request.method, request.path)
+        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With a token, every request carries it; without one, only local non-browser use.
+
+    Without a token the server is on loopback, but a web page in the user's browser can
+    still reach loopback: a foreign Host header (DNS rebinding) or an Origin header
+    (a cross-site fetch or form post) is refused, so only local scripts get through.
+    """
+    token = request.app[TOKEN_KEY]
+    if token:
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode("utf-8", "surrogateescape"), token.encode()):
+            raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
+                           {"WWW-Authenticate": 'Bearer realm="trackdesk"'})
+        return await handler(request)
+    host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") \
+        else (request.host or "").split("]")[0] + "]"
+    if not _host_is_loopback(host):
+        raise ApiError(403, f"Host {request.host!r} is not a loopback name; start the API "
+                       "with a token to serve other hosts")
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        raise ApiError(403, "requests from web pages are refused without a token")
+    return await handler(request)
+
+
+# ==================================================================== app and server =
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse a configuration that would expose the engine without a token."""
+    if token is not None:
+        if not token or any(c.isspace() or not c.isprintable() or ord(c) > 126
+                            for c in token):
+            raise ApiConfigError("the API token must be printable ASCII without spaces")
+    if _host_is_loopback(host):
+        return
+    if not token:
+        raise ApiConfigError(
+            f"refusing to serve on {host}, which is not loopback, without a token: pass "
+            "--token (or TRACKDESK_API_TOKEN) and send 'Authorization: Bearer TOKEN'")
+    if len(token) < MIN_REMOTE_TOKEN_LEN:
+        raise ApiConfigError(f"a token for serving beyond loopback needs at least "
+                             f"{MIN_REMOTE_TOKEN_LEN} characters (try: python -c "
+                             "\"import secrets; print(secrets.token_urlsafe())\")")
+
+
+def build_app(engine: Engine, token: str | None = None,
+              max_body: int = MAX_BODY_BYTES) -> web.Application:
+    """The aiohttp application for ``engine`` (not started; see :func:`start_api`)."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=max_body)
+    app[ENGINE_KEY] = engine
+    app[TOKEN_KEY] = token or ""
+    cache = TaskJsonCache()
+    hub = EventHub(engine, cache.get)
+    app[CACHE_KEY] = cache
+    app[HUB_KEY] = hub
+
+    def on_event(event: Event) -> None:
+        # One subscriber, in order: the cache forgets first, so the hub never sends a
+        # stale task.
+        cache.on_event(event)
+        hub.on_event(event)
+
+    unsubscribe = engine.events.subscribe(on_event)
+
+    async def on_shutdown(_app: web.Application) -> None:
+        unsubscribe()
+        hub.close()
+        cache.clear()
+
+    app.on_shutdown.append(on_shutdown)
+    p = API_PREFIX
+    r = app.router
+    r.add_post(f"{p}/tasks", create_task)
+    r.add_get(f"{p}/tasks", list_tasks)
+    r.add_get(f"{p}/tasks/{{id}}", get_task)
+    r.add_delete(f"{p}/tasks/{{id}}", cancel_task)
+    r.add_post(f"{p}/tasks/{{id}}/rerun", rerun_task)
+    r.add_post(f"{p}/tasks/{{id}}/pause", pause_task)
+    r.add_post(f"{p}/tasks/{{id}}/resume", resume_task)
+    r.add_post(f"{p}/tasks/{{id}}/priority", set_priority)
+    r.add_get(f"{p}/tasks/{{id}}/log", task_log)
+    r.add_post(f"{p}/trigger-chain", trigger_chain)
+    r.add_post(f"{p}/retry-failed", retry_failed)
+    r.add_get(f"{p}/chains", list_chains)
+    r.add_get(f"{p}/chains/{{name}}", get_chain)
+    r.add_put(f"{p}/chains/{{name}}", put_chain)
+    r.add_delete(f"{p}/chains/{{name}}", delete_chain)
+    r.add_get(f"{p}/skills", list_skills)
+    r.add_get(f"{p}/skills/{{name}}", get_skill)
+    r.add_get(f"{p}/events", events, allow_head=False)
+    r.add_get("/api/health", health)
+    r.add_get(OPENAPI_PATH, openapi)
+    return app
+
+
+class ApiServer:
+    """A running API; ``await stop()`` closes event streams and the socket."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, token: str | None) -> None:
+        self._runner = runner
+        self.host = host
+        self.port = port
+        self.token = token
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        # cleanup() runs on_shutdown first (closing event streams), then waits briefly
+        # for requests in flight.
+        with contextlib.suppress(Exception):
+            await self._runner.cleanup()
+
+
+async def start_api(engine: Engine, host: str = "127.0.0.1", port: int = 8080,
+                    token: str | None = None, max_body: int = MAX_BODY_BYTES) -> ApiServer:
+    """Serve ``engine`` over HTTP on the running loop; ``port=0`` picks a free port.
+
+    Raises ApiConfigError off loopback without a token, OSError when the port is taken.
+    """
+    check_bind(host, token)
+    app = build_app(engine, token, max_body)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=2.0)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = port
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            bound = int(addr[1])
+            break
+    return ApiServer(runner, host, bound, token)
