@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     imp.add_argument("--wait", action="store_true")
     imp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+
+    sv = sub.add_parser("serve", help="serve the REST API, running the engine without a "
+                        "window")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1; any other needs --token)")
+    sv.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
+    sv.add_argument("--token", default=None,
+                    help="require 'Authorization: Bearer TOKEN' on every request "
+                    "(default: $TRACKDESK_API_TOKEN)")
     return p
 
 
@@ -245,7 +254,7 @@ def control(path: Path, action: str, task_id: int, payload: dict[str, Any],
 
 
 def cmd_chain(args: argparse.Namespace) -> int:
-    from trackdesk.engine.chains import Chain, DEFAULT_CHAIN_NAME, default_chain
+    from trackdesk.engine.chains import DEFAULT_CHAIN_NAME, Chain, default_chain
     from trackdesk.engine.engine import Engine, EngineError
     from trackdesk.skills.registry import load_registry
 
@@ -479,12 +488,56 @@ def cmd_import(args: argparse.Namespace) -> int:
     return queue_and_maybe_wait(path, [rec], [[]], args.wait)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The engine and the REST API on one loop until SIGINT or SIGTERM."""
+    from trackdesk.api.server import ApiConfigError, check_bind, start_api
+    from trackdesk.engine.engine import Engine
+    from trackdesk.engine.lock import EngineLockedError
+
+    path = _db_path(args)
+    # The environment keeps the token out of `ps`; --token wins when both are given.
+    token = args.token if args.token is not None else os.environ.get("TRACKDESK_API_TOKEN")
+    try:
+        check_bind(args.host, token or None)
+    except ApiConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number (0 to 65535)")
+    _store(path).close()  # a clear message for a file that is not a tracks.db
+
+    async def main() -> int:
+        engine = Engine(path, settings=_settings_from_env())
+        try:
+            await engine.start()
+        except EngineLockedError as exc:
+            raise UsageError(f"{exc}; the running app can serve the API itself "
+                             "(Settings)") from None
+        try:
+            try:
+                server = await start_api(engine, args.host, args.port, token or None)
+            except (ApiConfigError, OSError) as exc:
+                raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+            stop = _install_stop(engine)
+            print(f"trackdesk API on {server.url} (engine on {path}); Ctrl+C stops",
+                  file=sys.stderr, flush=True)
+            try:
+                await stop.wait()
+            finally:
+                await server.stop()
+        finally:
+            await engine.stop(running="stop")
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tasks": cmd_tasks,
     "chain": cmd_chain,
     "run": cmd_run,
     "skills": cmd_skills,
     "import": cmd_import,
+    "serve": cmd_serve,
 }
 
 
