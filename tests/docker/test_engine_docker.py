@@ -1,0 +1,199 @@
+"""The engine with the docker launcher: a task's whole life, OOM, cancel, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.docker.conftest import ROOT, containers_of, dt_image_for, dt_registry, run
+from tests.engine.conftest import finished, wait_until
+from trackdesk.engine.engine import Engine, EngineSettings
+from trackdesk.engine.launchers.docker import DockerLauncher
+from trackdesk.engine.launchers.local import LocalLauncher
+from trackdesk.engine.states import Status
+
+pytestmark = pytest.mark.docker
+
+SETTINGS = {"poll_interval_s": 0.1, "flush_interval_s": 0.1, "cancel_grace_s": 2.0}
+
+
+def make_engine(db: Path, **settings: Any) -> Engine:
+    return Engine(db, registry=dt_registry(),
+                  settings=EngineSettings(**{**SETTINGS, **settings}),
+                  launchers={"local": LocalLauncher(),
+                             "docker": DockerLauncher(image_for=dt_image_for, grace_s=2.0)})
+
+
+def test_task_runs_in_docker(test_image: str, workspace: Path) -> None:
+    async def scenario() -> Any:
+        engine = make_engine(workspace)
+        await engine.start()
+        try:
+            rec = await engine.create_task("dt_sleep", params={"seconds": 0.5},
+                                           launcher="docker")
+            await wait_until(lambda: (engine.tasks[rec.id].worker_ref or "").startswith(
+                "docker:") or engine.tasks[rec.id].status != Status.PENDING, 30)
+            await finished(engine, rec.id)
+            return engine.tasks[rec.id]
+        finally:
+            await engine.stop()
+
+    rec = run(scenario())
+    assert rec.status == Status.COMPLETED, rec.error_message
+    assert rec.launcher == "docker"
+    assert rec.result_summary == {"steps": 10}
+    assert rec.processed_points == rec.total_points == 10
+
+
+def test_memory_limit_message_reaches_the_task(test_image: str, workspace: Path) -> None:
+    async def scenario() -> Any:
+        engine = make_engine(workspace)
+        await engine.start()
+        try:
+            rec = await engine.create_task("dt_memhog", launcher="docker")
+            await finished(engine, rec.id)
+            return engine.tasks[rec.id]
+        finally:
+            await engine.stop()
+
+    rec = run(scenario())
+    assert rec.status == Status.FAILED
+    assert "exceeded its memory limit of 64 MB" in rec.error_message
+
+
+def test_cancel_through_the_engine(test_image: str, workspace: Path,
+                                   docker_engine: Any) -> None:
+    async def scenario() -> tuple[Any, float]:
+        engine = make_engine(workspace)
+        await engine.start()
+        try:
+            rec = await engine.create_task("dt_sleep", params={"seconds": 60},
+                                           launcher="docker")
+            await wait_until(lambda: engine.tasks[rec.id].processed_points > 0, 30)
+            t0 = time.monotonic()
+            await engine.cancel(rec.id)
+            await finished(engine, rec.id, timeout=10)
+            return engine.tasks[rec.id], time.monotonic() - t0
+        finally:
+            await engine.stop()
+
+    rec, took = run(scenario())
+    assert rec.status == Status.CANCELLED
+    assert took < 5.0
+    deadline = time.monotonic() + 5
+    while containers_of(docker_engine, workspace) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert containers_of(docker_engine, workspace) == []
+
+
+def test_docker_unavailable_fails_the_task_with_one_sentence(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+
+    async def scenario() -> Any:
+        engine = make_engine(workspace)
+        await engine.start()
+        try:
+            rec = await engine.create_task("dt_sleep", params={"seconds": 0.1},
+                                           launcher="docker")
+            await finished(engine, rec.id, timeout=20)
+            return engine.tasks[rec.id]
+        finally:
+            await engine.stop()
+
+    t0 = time.monotonic()
+    rec = run(scenario())
+    assert time.monotonic() - t0 < 20
+    assert rec.status == Status.FAILED
+    assert rec.error_message.startswith("Docker is not reachable")
+    assert "local launcher" in rec.error_message
+
+
+DEAD_ENGINE = """
+import asyncio, sys
+from pathlib import Path
+from tests.docker.test_engine_docker import make_engine
+
+async def main():
+    engine = make_engine(Path(sys.argv[1]))
+    await engine.start()
+    rec = await engine.create_task("dt_sleep", params={"seconds": float(sys.argv[2])},
+                                   launcher="docker")
+    while engine.tasks[rec.id].processed_points < 1:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # flushed to tracks.db: running, with its worker_ref
+    print(rec.id, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def kill_engine_mid_run(db: Path, seconds: float) -> int:
+    proc = subprocess.Popen([sys.executable, "-c", DEAD_ENGINE, str(db), str(seconds)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGKILL)  # the app dies: no clean-up of any kind
+    proc.wait()
+    return int(line)
+
+
+@pytest.mark.parametrize("ends_before_restart", [False, True])
+def test_recovery_after_the_app_was_killed(test_image: str, workspace: Path,
+                                           ends_before_restart: bool,
+                                           docker_engine: Any) -> None:
+    task_id = kill_engine_mid_run(workspace, 3.0)
+    assert len(containers_of(docker_engine, workspace)) == 1  # still working, unwatched
+    if ends_before_restart:
+        time.sleep(3.5)
+
+    async def scenario() -> Any:
+        engine = make_engine(workspace)
+        await engine.start()
+        try:
+            assert engine.tasks[task_id].status == Status.RUNNING  # followed, not interrupted
+            await finished(engine, task_id, timeout=30)
+            log = await engine.read_log(task_id)
+            return engine.tasks[task_id], log
+        finally:
+            await engine.stop()
+
+    rec, log = run(scenario())
+    assert rec.status == Status.COMPLETED, rec.error_message
+    assert rec.result_summary == {"steps": 60}
+    assert any("left by the previous app" in (getattr(entry, "message", "") or "")
+               for entry in log)
+    deadline = time.monotonic() + 5
+    while containers_of(docker_engine, workspace) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert containers_of(docker_engine, workspace) == []
+
+
+def test_engine_stop_leave_then_recover(test_image: str, workspace: Path) -> None:
+    """stop(running="leave") leaves the container; the next engine follows it to the end."""
+    async def scenario() -> Any:
+        engine = make_engine(workspace)
+        await engine.start()
+        rec = await engine.create_task("dt_sleep", params={"seconds": 2.0}, launcher="docker")
+        await wait_until(lambda: engine.tasks[rec.id].processed_points > 0, 30)
+        await engine.stop(running="leave")
+        await asyncio.sleep(0.2)
+        again = make_engine(workspace)
+        await again.start()
+        try:
+            await finished(again, rec.id, timeout=30)
+            return again.tasks[rec.id]
+        finally:
+            await again.stop()
+
+    rec = run(scenario())
+    assert rec.status == Status.COMPLETED, rec.error_message
+    assert rec.result_summary == {"steps": 40}
