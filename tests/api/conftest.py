@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -71,3 +72,38 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any, str | None]]:
+    """(event, decoded data, id) from a text/event-stream response, as a browser would."""
+    event, data, eid = "message", [], None
+    async for raw in resp.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, json.loads("\n".join(data)), eid
+            event, data, eid = "message", [], None
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            eid = value
+
+
+async def next_event(stream: AsyncIterator[tuple[str, Any, str | None]],
+                     predicate: Callable[[str, Any], bool], timeout: float = 15.0
+                     ) -> tuple[str, Any, str | None]:
+    """The first event from ``stream`` that matches, within ``timeout`` seconds."""
+    async def find() -> tuple[str, Any, str | None]:
+        async for kind, data, eid in stream:
+            if predicate(kind, data):
+                return kind, data, eid
+        raise AssertionError("the event stream ended")
+
+    return await asyncio.wait_for(find(), timeout)

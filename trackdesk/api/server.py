@@ -19,6 +19,7 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -113,6 +114,10 @@ class TaskJsonCache:
             self._json.pop(event.task_id, None)
         elif isinstance(event, TaskAdded):
             self._json.pop(event.task.id, None)
+            # The engine appends the new id to its upstream tasks' blocks_task_ids in
+            # place, without a TaskChanged of their own.
+            for dep in event.task.depends_on_task_ids:
+                self._json.pop(dep, None)
 
     def get(self, rec: TaskRecord) -> str:
         if rec.status in ACTIVE:
@@ -267,6 +272,41 @@ async def _act(coro: Awaitable[Any]) -> Any:
         raise ApiError(409, str(exc)) from None
 
 
+async def _confine_paths(engine: Engine, skill: str, params: dict[str, Any] | None
+                         ) -> dict[str, Any] | None:
+    """Import reads host files: only those inside the tracks.db's folder (the workspace).
+
+    Relative paths are taken from that folder; symlinks are resolved first, so a link
+    inside the folder cannot point the importer elsewhere.
+    """
+    spec = engine.registry.get(skill)
+    if (skill != "import" and spec.module != "trackdesk.tracks.worker") or not params \
+            or "paths" not in params:
+        return params
+    raw = params["paths"]
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except ValueError:
+            raise ApiError(400, "parameter 'paths' must be a JSON list of paths") from None
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        raise ApiError(400, "parameter 'paths' must be a list of paths")
+    root = engine.db_path.parent
+
+    def resolve() -> list[Path]:
+        return [(root / p).resolve() for p in raw]
+
+    try:
+        resolved = await asyncio.to_thread(resolve)
+    except (ValueError, OSError) as exc:
+        raise ApiError(400, f"parameter 'paths': {exc}") from None
+    for given, path in zip(raw, resolved, strict=True):
+        if not path.is_relative_to(root):
+            raise ApiError(400, f"import path {given!r} is outside the workspace folder "
+                           f"{root}; the API only imports files beside the tracks.db")
+    return {**params, "paths": json.dumps([str(p) for p in resolved])}
+
+
 # ==================================================================== handlers: tasks
 CREATE_FIELDS = {"skill_name", "task_type", "params", "priority", "depends_on_task_ids",
                  "launcher", "threshold_profile_id", "timeout_s", "max_retries",
@@ -291,6 +331,7 @@ async def create_task(request: web.Request) -> web.Response:
             raise ApiError(400, f"field 'params' is not a JSON object: {exc}") from None
     if params is not None and not isinstance(params, dict):
         raise ApiError(400, f"field 'params' must be an object, not {_kind(params)}")
+    params = await _confine_paths(engine, skill, params)
     priority = body.get("priority", "normal")
     if priority is None:
         priority = "normal"
@@ -489,6 +530,8 @@ async def put_chain(request: web.Request) -> web.Response:
         # Unknown skills, bad parameters, dangling links and cycles are refused now,
         # not when somebody runs the template.
         Engine.chain_records(engine.registry, chain, "INCREMENTAL", "local", None)
+        for node in chain.nodes:
+            node.params = await _confine_paths(engine, node.skill, node.params) or {}
     except (ChainError, EngineError) as exc:
         raise ApiError(400, f"not a valid chain: {exc}") from None
     except (KeyError, ValueError, TypeError) as exc:
@@ -729,7 +772,7 @@ async def start_api(engine: Engine, host: str = "127.0.0.1", port: int = 8080,
     app = build_app(engine, token, max_body)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=2.0)
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except BaseException:
