@@ -197,3 +197,54 @@ def test_engine_stop_leave_then_recover(test_image: str, workspace: Path) -> Non
     rec = run(scenario())
     assert rec.status == Status.COMPLETED, rec.error_message
     assert rec.result_summary == {"steps": 40}
+
+
+def test_chain_in_docker_gives_exactly_the_local_results(worker_images: Any,
+                                                        tmp_path: Path) -> None:
+    """The default chain on the same synthetic history, once per launcher: equal results."""
+    import os
+
+    from tests.docker.synth import fill_db, result_tables
+    from trackdesk.skills.registry import load_registry
+
+    dbs = {}
+    for launcher in ("local", "docker"):
+        folder = tmp_path / launcher
+        folder.mkdir()
+        db = folder / "tracks.db"
+        fill_db(db, 30_000)
+        if os.geteuid() == 0:  # as a user's workspace: not root's
+            for path in (folder, *folder.iterdir()):
+                os.chown(path, 1000, 1000)
+        dbs[launcher] = db
+
+    async def chain(db: Path, launcher: str) -> list[Any]:
+        engine = Engine(db, registry=load_registry(),
+                        settings=EngineSettings(**SETTINGS, concurrency=2),
+                        launchers={"local": LocalLauncher(), "docker": DockerLauncher()})
+        await engine.start()
+        try:
+            records = await engine.run_chain(launcher=launcher)
+            await finished(engine, *[r.id for r in records], timeout=240)
+            return [engine.tasks[r.id] for r in records]
+        finally:
+            await engine.stop()
+
+    results = {}
+    for launcher, db in dbs.items():
+        records = run(chain(db, launcher), timeout=300)
+        bad = [(r.skill_name, r.status, r.error_message) for r in records
+               if r.status != Status.COMPLETED]
+        assert not bad, f"{launcher}: {bad}"
+        assert {r.launcher for r in records} == {launcher}
+        results[launcher] = (result_tables(db),
+                             # a summary's "seconds" is how long it took, not what it found
+                             {r.skill_name: {k: v for k, v in (r.result_summary or {}).items()
+                                             if k != "seconds"} for r in records})
+    local_tables, local_summaries = results["local"]
+    docker_tables, docker_summaries = results["docker"]
+    assert sorted(local_tables) == sorted(docker_tables)
+    assert sum(len(rows) for rows in local_tables.values()) > 0
+    for name in local_tables:
+        assert local_tables[name] == docker_tables[name], f"table {name} differs"
+    assert local_summaries == docker_summaries

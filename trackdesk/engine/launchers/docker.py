@@ -102,6 +102,25 @@ def docker_client(timeout: float | None = CALL_TIMEOUT_S, max_pool_size: int = 6
         raise LauncherUnavailable(unavailable_message(exc)) from exc
 
 
+def host_timezone() -> str | None:
+    """The host's time zone name (TZ, else /etc/localtime's target), for the container.
+
+    A container's clock is UTC unless told otherwise; a skill that groups by local day
+    ("timezone": "local") must see the same zone as a local worker would.
+    """
+    tz = os.environ.get("TZ")
+    if tz:
+        return tz
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return None
+    marker = "/zoneinfo/"
+    if marker in target:
+        return target.split(marker, 1)[1]
+    return None
+
+
 def _exit_code(status: int) -> int:
     # Docker (and docker-init) report "killed by signal N" as 128+N; the engine expects -N.
     if 128 < status < 128 + 65:
@@ -445,7 +464,8 @@ class DockerLauncher(Launcher):
             "image": self.image_for(spec),
             "command": command,
             "labels": labels,
-            "environment": {"PYTHONUNBUFFERED": "1", "HOME": "/tmp", **env},
+            "environment": {"PYTHONUNBUFFERED": "1", "HOME": "/tmp",
+                            **({"TZ": tz} if (tz := host_timezone()) else {}), **env},
             "user": self.user or _container_user(db_path),
             "working_dir": CONTAINER_WORKSPACE,
             "volumes": {str(folder): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}},
