@@ -10,8 +10,6 @@ from sqlalchemy import Engine, create_engine, event
 
 from trackdesk.tracks.migrations import NotATracksDb, migrate
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
 __all__ = ["NotATracksDb", "check_tracks_db", "default_db_path", "open_db", "connect_raw"]
 
 
@@ -36,10 +34,17 @@ def check_tracks_db(path: Path, create: bool) -> None:
         return
     if path.stat().st_size == 0:
         return
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head != SQLITE_MAGIC:
-        raise NotATracksDb(f"{path} is not a tracks.db (not an SQLite database)")
+    # Ask SQLite rather than read the header ourselves: closing any descriptor of the
+    # file drops every POSIX lock this process holds on it, including those of open
+    # connections, which can corrupt the database (see SQLite's "How To Corrupt").
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=60.0)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        raise NotATracksDb(f"{path} is not a tracks.db (not an SQLite database)") from None
 
 
 def connect_raw(path: Path | str) -> sqlite3.Connection:

@@ -1,0 +1,47 @@
+# trackdesk: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HEADLESS := .venv-headless
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-headless test-docker bench screenshots lint clean sysdeps-x11
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test,bench]"
+	touch $(STAMP)
+
+## open the desktop app on the default tracks.db (created when missing)
+run: $(STAMP)
+	$(BIN)/trackdesk
+
+## the whole suite, Qt offscreen; Docker tests against a real engine (started if needed)
+test: $(STAMP)
+	bash scripts/test.sh
+
+## the engine's tests in an environment without PySide6 (the engine must not need Qt)
+test-headless:
+	test -x $(HEADLESS)/bin/python || $(PYTHON) -m venv $(HEADLESS)
+	$(HEADLESS)/bin/pip install -q --upgrade pip
+	$(HEADLESS)/bin/pip install -q "sqlalchemy>=2" numpy pandas psutil docker aiohttp lxml fitdecode pytest pytest-timeout hypothesis
+	$(HEADLESS)/bin/pip install -q --no-deps -e .
+	! $(HEADLESS)/bin/python -c "import PySide6" 2>/dev/null
+	PYTHONPATH=. $(HEADLESS)/bin/python -m pytest -q -p no:qt tests/engine tests/test_layers.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check trackdesk tests bench
+
+bench: $(STAMP)
+	bash scripts/bench.sh
+
+sysdeps-x11:
+	bash scripts/sysdeps-x11.sh
+
+screenshots: $(STAMP) sysdeps-x11
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.screenshots docs/screenshots
+
+clean:
+	rm -rf $(VENV) $(HEADLESS) build dist *.egg-info
