@@ -172,3 +172,246 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
             raise
         applied.append(step.version)
     return applied
+
+
+# -- 3: analysis results (issue 3, the nine skills; documented in docs/SKILLS.md) ---------
+# Results are range or sparse tables keyed by time, never one row per point: a 1M-point
+# chain writes thousands of rows. The point_analysis view joins them back onto points.
+V3 = """
+CREATE TABLE skill_state (
+    skill VARCHAR(100) PRIMARY KEY,
+    version VARCHAR(20) NOT NULL,
+    params_json TEXT NOT NULL,
+    point_watermark INTEGER NOT NULL DEFAULT 0,
+    seen_change_id INTEGER NOT NULL DEFAULT 0,
+    updated_at FLOAT
+);
+CREATE TABLE skill_changes (
+    id INTEGER PRIMARY KEY,
+    skill VARCHAR(100) NOT NULL,
+    from_ts FLOAT NOT NULL,
+    task_id INTEGER,
+    created_at FLOAT
+);
+CREATE INDEX ix_skill_changes_skill ON skill_changes (skill, id);
+CREATE TABLE point_cache (
+    chunk INTEGER PRIMARY KEY,
+    n INTEGER NOT NULL,
+    max_id INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE outlier_flags (
+    point_id INTEGER PRIMARY KEY,
+    ts FLOAT NOT NULL,
+    reasons INTEGER NOT NULL
+);
+CREATE INDEX ix_outlier_flags_ts ON outlier_flags (ts);
+CREATE TABLE synthetic_points (
+    id INTEGER PRIMARY KEY,
+    ts FLOAT NOT NULL,
+    lat FLOAT NOT NULL,
+    lon FLOAT NOT NULL,
+    prev_point_id INTEGER NOT NULL,
+    next_point_id INTEGER NOT NULL
+);
+CREATE INDEX ix_synthetic_points_ts ON synthetic_points (ts);
+CREATE TABLE mode_segments (
+    id INTEGER PRIMARY KEY,
+    start_ts FLOAT NOT NULL,
+    end_ts FLOAT NOT NULL,
+    mode VARCHAR(12) NOT NULL,
+    n_points INTEGER NOT NULL,
+    distance_m FLOAT NOT NULL,
+    duration_s FLOAT NOT NULL,
+    mean_speed_mps FLOAT NOT NULL,
+    p85_speed_mps FLOAT NOT NULL,
+    first_point_id INTEGER NOT NULL,
+    last_point_id INTEGER NOT NULL
+);
+CREATE INDEX ix_mode_segments_start ON mode_segments (start_ts);
+CREATE TABLE stay_detections (
+    id INTEGER PRIMARY KEY,
+    start_ts FLOAT NOT NULL,
+    end_ts FLOAT NOT NULL,
+    left_ts FLOAT,
+    lat FLOAT NOT NULL,
+    lon FLOAT NOT NULL,
+    n_points INTEGER NOT NULL,
+    first_point_id INTEGER NOT NULL,
+    last_point_id INTEGER NOT NULL,
+    radius_m FLOAT NOT NULL,
+    is_open INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ix_stay_detections_start ON stay_detections (start_ts);
+CREATE TABLE place_stays (
+    stay_id INTEGER PRIMARY KEY,
+    place_id INTEGER NOT NULL
+);
+CREATE INDEX ix_place_stays_place ON place_stays (place_id);
+CREATE TABLE places (
+    id INTEGER PRIMARY KEY,
+    lat FLOAT NOT NULL,
+    lon FLOAT NOT NULL,
+    n_visits INTEGER NOT NULL,
+    total_dwell_s FLOAT NOT NULL,
+    first_visit_ts FLOAT NOT NULL,
+    last_visit_ts FLOAT NOT NULL,
+    label VARCHAR(20),
+    night_dwell_s FLOAT NOT NULL DEFAULT 0,
+    work_dwell_s FLOAT NOT NULL DEFAULT 0,
+    radius_m FLOAT NOT NULL DEFAULT 0
+);
+CREATE VIEW stays AS
+SELECT s.id, s.start_ts, s.end_ts, s.lat, s.lon, s.n_points, ps.place_id,
+       s.left_ts, s.first_point_id, s.last_point_id, s.radius_m, s.is_open
+FROM stay_detections s LEFT JOIN place_stays ps ON ps.stay_id = s.id;
+CREATE TABLE trips (
+    id INTEGER PRIMARY KEY,
+    start_ts FLOAT NOT NULL,
+    end_ts FLOAT NOT NULL,
+    origin_stay_id INTEGER,
+    destination_stay_id INTEGER,
+    distance_m FLOAT NOT NULL,
+    main_mode VARCHAR(12),
+    duration_s FLOAT NOT NULL,
+    n_points INTEGER NOT NULL,
+    mode_distances_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ix_trips_start ON trips (start_ts);
+CREATE TABLE grid_params (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    cell_size_m FLOAT NOT NULL,
+    dlat_deg FLOAT NOT NULL,
+    top_level INTEGER NOT NULL
+);
+CREATE TABLE grid_bands (
+    band INTEGER PRIMARY KEY,
+    n_cols INTEGER NOT NULL
+);
+CREATE TABLE grid_cell_days (
+    cell_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    n_points INTEGER NOT NULL,
+    first_ts FLOAT NOT NULL,
+    last_ts FLOAT NOT NULL,
+    PRIMARY KEY (cell_id, day)
+) WITHOUT ROWID;
+CREATE INDEX ix_grid_cell_days_day ON grid_cell_days (day);
+CREATE TABLE grid_cells (
+    cell_id INTEGER PRIMARY KEY,
+    level INTEGER NOT NULL,
+    row INTEGER NOT NULL,
+    col INTEGER NOT NULL,
+    lat FLOAT NOT NULL,
+    lon FLOAT NOT NULL,
+    n_points INTEGER NOT NULL,
+    n_days INTEGER NOT NULL,
+    first_ts FLOAT NOT NULL,
+    last_ts FLOAT NOT NULL
+);
+CREATE INDEX ix_grid_cells_level ON grid_cells (level);
+CREATE TABLE footprint_days (
+    day VARCHAR(10) PRIMARY KEY,
+    start_ts FLOAT NOT NULL,
+    n_points INTEGER NOT NULL,
+    n_cells INTEGER NOT NULL,
+    area_km2 FLOAT NOT NULL,
+    distance_m FLOAT NOT NULL,
+    moving_s FLOAT NOT NULL
+);
+CREATE TABLE footprint_day_modes (
+    day VARCHAR(10) NOT NULL,
+    mode VARCHAR(12) NOT NULL,
+    distance_m FLOAT NOT NULL,
+    duration_s FLOAT NOT NULL,
+    PRIMARY KEY (day, mode)
+) WITHOUT ROWID;
+CREATE TABLE footprint_day_cells (
+    day VARCHAR(10) NOT NULL,
+    cell_id INTEGER NOT NULL,
+    PRIMARY KEY (day, cell_id)
+) WITHOUT ROWID;
+CREATE TABLE footprint_periods (
+    period_type VARCHAR(5) NOT NULL,
+    period VARCHAR(10) NOT NULL,
+    days_with_data INTEGER NOT NULL,
+    n_points INTEGER NOT NULL,
+    n_cells INTEGER NOT NULL,
+    area_km2 FLOAT NOT NULL,
+    distance_m FLOAT NOT NULL,
+    moving_s FLOAT NOT NULL,
+    PRIMARY KEY (period_type, period)
+) WITHOUT ROWID;
+CREATE TABLE footprint_period_modes (
+    period_type VARCHAR(5) NOT NULL,
+    period VARCHAR(10) NOT NULL,
+    mode VARCHAR(12) NOT NULL,
+    distance_m FLOAT NOT NULL,
+    duration_s FLOAT NOT NULL,
+    PRIMARY KEY (period_type, period, mode)
+) WITHOUT ROWID;
+CREATE TABLE footprint_summary (
+    key VARCHAR(50) PRIMARY KEY,
+    value FLOAT,
+    text TEXT
+);
+CREATE TABLE render_days (
+    day INTEGER PRIMARY KEY,
+    n_points INTEGER NOT NULL,
+    min_lat FLOAT NOT NULL,
+    max_lat FLOAT NOT NULL,
+    min_lon FLOAT NOT NULL,
+    max_lon FLOAT NOT NULL
+);
+CREATE TABLE render_tracks (
+    zoom INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    n_points INTEGER NOT NULL,
+    coords BLOB NOT NULL,
+    PRIMARY KEY (zoom, day)
+) WITHOUT ROWID;
+CREATE TABLE render_zooms (
+    zoom INTEGER PRIMARY KEY,
+    grid_level INTEGER NOT NULL,
+    tolerance_m FLOAT NOT NULL,
+    n_points INTEGER NOT NULL
+);
+CREATE VIEW render_bounds AS
+SELECT MIN(min_lat) AS min_lat, MAX(max_lat) AS max_lat, MIN(min_lon) AS min_lon,
+       MAX(max_lon) AS max_lon, SUM(n_points) AS n_points FROM render_days;
+CREATE VIEW point_analysis AS
+SELECT p.id AS point_id, p.ts AS ts, p.lat AS lat, p.lon AS lon,
+       CASE WHEN o.point_id IS NULL THEN 0 ELSE 1 END AS is_outlier,
+       0 AS is_synthetic,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN m.end_ts >= p.ts THEN m.mode END FROM mode_segments m
+          WHERE m.start_ts <= p.ts ORDER BY m.start_ts DESC LIMIT 1) END AS transport_mode,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN s.end_ts >= p.ts THEN s.id END FROM stay_detections s
+          WHERE s.start_ts <= p.ts ORDER BY s.start_ts DESC LIMIT 1) END AS stay_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN t.end_ts > p.ts THEN t.id END FROM trips t
+          WHERE t.start_ts < p.ts ORDER BY t.start_ts DESC LIMIT 1) END AS trip_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) * 536870912
+                 + MIN(CAST((p.lon + 180.0) / 360.0 * (b.n_cols << g.top_level) AS INTEGER),
+                       (b.n_cols << g.top_level) - 1)
+          FROM grid_params g JOIN grid_bands b
+            ON b.band = (CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) >> g.top_level)) END
+         AS grid_cell
+FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id
+UNION ALL
+SELECT -sp.id, sp.ts, sp.lat, sp.lon, 0, 1,
+       (SELECT CASE WHEN m.end_ts >= sp.ts THEN m.mode END FROM mode_segments m
+        WHERE m.start_ts <= sp.ts ORDER BY m.start_ts DESC LIMIT 1),
+       NULL,
+       (SELECT CASE WHEN t.end_ts > sp.ts THEN t.id END FROM trips t
+        WHERE t.start_ts < sp.ts ORDER BY t.start_ts DESC LIMIT 1),
+       NULL
+FROM synthetic_points sp
+"""
+
+MIGRATIONS.append(Migration(3, "analysis results: outliers, synthetic points, modes, stays, "
+                               "trips, grid, footprint, places, rendering; point_analysis view",
+                            _sql(V3)))

@@ -1,0 +1,195 @@
+"""footprint_stats: explored area, cells, distance and time per mode, per day/month/year.
+
+Days are local days in ``timezone`` (an IANA name, or ``local`` for the worker's zone).
+
+* ``footprint_days``: points, distinct level-0 cells (and their area), distance and
+  moving time per local day; ``footprint_day_modes`` the same split by transport mode;
+  ``footprint_day_cells`` the distinct cells of each day (month and year areas are
+  distinct cells over their days, not sums of daily areas).
+* ``footprint_periods`` / ``footprint_period_modes``: the same for ``month`` (YYYY-MM),
+  ``year`` (YYYY) and ``all``.
+* ``footprint_summary``: days with data, total explored km², total distance, longest
+  trip, home and the farthest place from it (a level-0 cell centre, so within one cell).
+
+Distance and time come from consecutive kept points no more than ``max_step_gap_s``
+apart (a logging gap is not travel), attributed to the mode and day of the later point.
+
+INCREMENTAL: local days from the one holding the earliest change are recomputed from
+their points; the months and years from there on, and the summary, are re-aggregated
+from the day tables in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trackdesk.skills.geo import MODES, haversine
+from trackdesk.skills.grid import Grid
+from trackdesk.skills.places import build_places, day_strings, local_days, utc_offsets
+from trackdesk.skills.sdk import SkillError, WorkerContext
+from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.skills.trip_construction import point_modes
+
+NAME = "footprint_stats"
+VERSION = "1.0.0"
+
+
+def _local_midnight(day: int, timezone: str) -> float:
+    """UTC instant of the local midnight starting local day ``day``."""
+    # Start from UTC midnight of that date, then correct by the offset in force there;
+    # a second pass settles the rare case of a DST change between the two instants.
+    t = day * 86400.0
+    for _ in range(2):
+        off = float(utc_offsets(np.array([t]), timezone)[0])
+        t = day * 86400.0 - off
+    return t
+
+
+def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
+               grid: Grid, params: dict[str, Any]) -> tuple[list, list, list]:
+    days = local_days(ts, params["timezone"])
+    row0, col0 = grid.level0(lat, lon)
+    cell = Grid.cell_id(0, row0, col0)
+    n = len(ts)
+    steps = np.zeros(n)
+    dts = np.zeros(n)
+    if n > 1:
+        steps[1:] = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+        dts[1:] = ts[1:] - ts[:-1]
+    ok = dts <= params["max_step_gap_s"]
+    ok[0] = False
+    # Only steps inside one local day count for that day (the first point of a day has
+    # no step in it): a day's figures then depend on that day's points alone.
+    same_day = np.zeros(n, dtype=bool)
+    same_day[1:] = days[1:] == days[:-1]
+    ok &= same_day
+    mcode = np.where(modes < 0, 0, modes)
+    udays, dstart = np.unique(days, return_index=True)
+    dstop = np.append(dstart[1:], n)
+    area = grid.cell_area_km2()
+    day_rows, mode_rows, cell_rows = [], [], []
+    names = day_strings(udays)
+    for k, (a, b) in enumerate(zip(dstart.tolist(), dstop.tolist(), strict=True)):
+        cells = np.unique(cell[a:b])
+        d = steps[a:b] * ok[a:b]
+        t = dts[a:b] * ok[a:b]
+        mc = mcode[a:b]
+        moving = mc > 0
+        dist = np.bincount(mc, weights=d, minlength=len(MODES))
+        dur = np.bincount(mc, weights=t, minlength=len(MODES))
+        day_rows.append((names[k], _local_midnight(int(udays[k]), params["timezone"]), b - a,
+                         len(cells), len(cells) * area, float(np.sum(d[moving])),
+                         float(np.sum(t[moving]))))
+        mode_rows.extend((names[k], MODES[c], float(dist[c]), float(dur[c]))
+                         for c in range(len(MODES)) if dur[c] > 0 or dist[c] > 0)
+        cell_rows.extend((names[k], c) for c in cells.tolist())
+    return day_rows, mode_rows, cell_rows
+
+
+def _periods(conn: Any, first_day: str | None, area: float) -> None:
+    """Re-aggregate months and years from ``first_day``'s on, and 'all', from day tables."""
+    for ptype, width in (("month", 7), ("year", 4)):
+        since = None if first_day is None else first_day[:width]
+        where = "" if since is None else f"WHERE substr(day, 1, {width}) >= ?"
+        args = () if since is None else (since,)
+        if since is None:
+            conn.execute("DELETE FROM footprint_periods WHERE period_type = ?", (ptype,))
+            conn.execute("DELETE FROM footprint_period_modes WHERE period_type = ?", (ptype,))
+        else:
+            conn.execute("DELETE FROM footprint_periods WHERE period_type = ? AND period >= ?",
+                         (ptype, since))
+            conn.execute("DELETE FROM footprint_period_modes WHERE period_type = ? "
+                         "AND period >= ?", (ptype, since))
+        conn.execute(
+            f"INSERT INTO footprint_periods SELECT ?, p, nd, np, nc, nc * ?, dist, mov FROM ("
+            f" SELECT substr(d.day, 1, {width}) AS p, COUNT(*) AS nd, SUM(d.n_points) AS np,"
+            f"  SUM(d.distance_m) AS dist, SUM(d.moving_s) AS mov,"
+            f"  (SELECT COUNT(DISTINCT c.cell_id) FROM footprint_day_cells c"
+            f"   WHERE substr(c.day, 1, {width}) = substr(d.day, 1, {width})) AS nc"
+            f" FROM footprint_days d {where.replace('day', 'd.day')} GROUP BY 1)",
+            (ptype, area, *args))
+        conn.execute(
+            f"INSERT INTO footprint_period_modes SELECT ?, substr(day, 1, {width}), mode,"
+            f" SUM(distance_m), SUM(duration_s) FROM footprint_day_modes {where} GROUP BY 2, 3",
+            (ptype, *args))
+    conn.execute("DELETE FROM footprint_periods WHERE period_type = 'all'")
+    conn.execute("DELETE FROM footprint_period_modes WHERE period_type = 'all'")
+    conn.execute(
+        "INSERT INTO footprint_periods SELECT 'all', 'all', COUNT(*), COALESCE(SUM(n_points), 0),"
+        " (SELECT COUNT(DISTINCT cell_id) FROM footprint_day_cells),"
+        " (SELECT COUNT(DISTINCT cell_id) FROM footprint_day_cells) * ?,"
+        " COALESCE(SUM(distance_m), 0), COALESCE(SUM(moving_s), 0) FROM footprint_days", (area,))
+    conn.execute("INSERT INTO footprint_period_modes SELECT 'all', 'all', mode, SUM(distance_m),"
+                 " SUM(duration_s) FROM footprint_day_modes GROUP BY mode")
+
+
+def _summary(conn: Any, params: dict[str, Any], grid: Grid) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    row = conn.execute("SELECT days_with_data, n_cells, area_km2, distance_m, moving_s "
+                       "FROM footprint_periods WHERE period_type = 'all'").fetchone()
+    if row:
+        out.update(days_with_data=row[0], cells=row[1], explored_km2=row[2],
+                   distance_m=row[3], moving_s=row[4])
+    trip = conn.execute("SELECT id, distance_m FROM trips ORDER BY distance_m DESC, id "
+                        "LIMIT 1").fetchone()
+    if trip:
+        out.update(longest_trip_id=trip[0], longest_trip_m=trip[1])
+    stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
+                         "ORDER BY start_ts").fetchall()
+    places, _ = build_places(stays, params["place_radius_m"], params["timezone"])
+    home = next((p for p in places if p[7] == "home"), None)
+    if home:
+        out.update(home_lat=home[1], home_lon=home[2])
+        cells = conn.execute("SELECT lat, lon FROM grid_cells WHERE level = 0").fetchall()
+        if cells:
+            c = np.array(cells)
+            d = haversine(home[1], home[2], c[:, 0], c[:, 1])
+            k = int(np.argmax(d))
+            out.update(farthest_from_home_m=float(d[k]), farthest_lat=float(c[k, 0]),
+                       farthest_lon=float(c[k, 1]))
+    return out
+
+
+def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
+    ctx, conn = run.ctx, run.conn
+    params = ctx.params
+    g = conn.execute("SELECT cell_size_m, top_level FROM grid_params WHERE id = 1").fetchone()
+    if g is None:
+        raise SkillError("footprint_stats needs grid_system's results: run grid_system first")
+    grid = Grid(g[0], g[1])
+    from_ts = None
+    first_day = None
+    if not plan.full:
+        d0 = int(local_days(np.array([plan.t0]), params["timezone"])[0])
+        from_ts = _local_midnight(d0, params["timezone"])
+        first_day = day_strings(np.array([d0]))[0]
+    pts = kept_points(conn, plan.watermark, from_ts)
+    ctx.progress(0, len(pts), 0, force=True)
+    ctx.check_stop()
+    modes = point_modes(conn, pts.ts, from_ts)
+    day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params)
+    ctx.check_stop()
+    run.begin()
+    for table in ("footprint_days", "footprint_day_modes", "footprint_day_cells"):
+        if first_day is None:
+            conn.execute(f"DELETE FROM {table}")
+        else:
+            conn.execute(f"DELETE FROM {table} WHERE day >= ?", (first_day,))
+    conn.executemany("INSERT INTO footprint_days VALUES (?, ?, ?, ?, ?, ?, ?)", day_rows)
+    conn.executemany("INSERT INTO footprint_day_modes VALUES (?, ?, ?, ?)", mode_rows)
+    conn.executemany("INSERT INTO footprint_day_cells VALUES (?, ?)", cell_rows)
+    _periods(conn, first_day, grid.cell_area_km2())
+    summary = _summary(conn, params, grid)
+    conn.execute("DELETE FROM footprint_summary")
+    conn.executemany("INSERT INTO footprint_summary (key, value, text) VALUES (?, ?, ?)",
+                     [(k, float(v) if v is not None else None, None)
+                      for k, v in sorted(summary.items())])
+    ctx.progress(len(pts), len(pts), 0)
+    run.finish(plan, from_ts if from_ts is not None else 0.0)
+    return run.summary(plan, points=len(pts), days=len(day_rows), **summary)
+
+
+def run(ctx: WorkerContext) -> dict[str, Any]:
+    return run_skill(ctx, NAME, VERSION, _body)

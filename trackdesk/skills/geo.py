@@ -1,0 +1,94 @@
+"""Vectorised geodesy shared by the analysis skills (numpy only).
+
+Distances are great-circle (haversine) on a sphere of radius 6,371,000 m, the same
+formula trackintel uses, so thresholds mean the same thing in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_000.0
+DEG = np.pi / 180.0
+
+MODES = ("stationary", "walk", "bike", "car", "train", "plane")
+MODE_INDEX = {name: i for i, name in enumerate(MODES)}
+
+
+def haversine(lat1: np.ndarray | float, lon1: np.ndarray | float,
+              lat2: np.ndarray | float, lon2: np.ndarray | float) -> np.ndarray:
+    """Great-circle distance in metres between (lat1, lon1) and (lat2, lon2), degrees."""
+    p1 = np.asarray(lat1, dtype=np.float64) * DEG
+    p2 = np.asarray(lat2, dtype=np.float64) * DEG
+    dphi = p2 - p1
+    dlmb = (np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64)) * DEG
+    a = np.sin(dphi * 0.5) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb * 0.5) ** 2
+    # Clip: rounding can push a a hair above 1 for antipodal points.
+    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def step_distances(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Distance from each point to the next one (length n-1)."""
+    if len(lat) < 2:
+        return np.zeros(0)
+    return haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+
+
+def segment_sums(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Sum of ``values[starts[k]:stops[k]]`` for each k (slices in order, non-overlapping).
+
+    Each slice is reduced on its own (``np.add.reduceat``, not differences of a running
+    total), so a sum only depends on the values in its slice: an incremental run that
+    sees a different prefix gets bit-identical sums.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    stops = np.asarray(stops, dtype=np.int64)
+    out = np.zeros(len(starts), dtype=np.float64)
+    nonempty = stops > starts
+    if not nonempty.any() or len(values) == 0:
+        return out
+    a = starts[nonempty]
+    b = stops[nonempty]
+    # reduceat sums values[a[i]:a[i+1]]; pad a boundary after each slice so gaps between
+    # slices (values that belong to no slice) stay out.
+    idx = np.empty(2 * len(a), dtype=np.int64)
+    idx[0::2] = a
+    padded = np.append(values, 0.0)
+    idx[1::2] = b
+    sums = np.add.reduceat(padded, idx)[0::2]
+    out[nonempty] = sums
+    return out
+
+
+def segment_percentile(values: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                       q: float) -> np.ndarray:
+    """Linear-interpolated ``q`` quantile (0..1) of each slice, vectorised, deterministic."""
+    starts = np.asarray(starts, dtype=np.int64)
+    stops = np.asarray(stops, dtype=np.int64)
+    m = stops - starts
+    out = np.zeros(len(starts), dtype=np.float64)
+    if len(starts) == 0 or m.sum() == 0:
+        return out
+    seg = np.repeat(np.arange(len(starts)), m)
+    flat = values[_ranges(starts, stops)]
+    order = np.lexsort((flat, seg))
+    x = flat[order]
+    off = np.concatenate([[0], np.cumsum(m)[:-1]])
+    ok = m > 0
+    pos = q * (m[ok] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, m[ok] - 1)
+    xl = x[off[ok] + lo]
+    xh = x[off[ok] + hi]
+    out[ok] = xl + (xh - xl) * (pos - lo)
+    return out
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(starts[k], stops[k]) for all k, vectorised."""
+    m = stops - starts
+    total = int(m.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    base = np.repeat(starts - np.concatenate([[0], np.cumsum(m)[:-1]]), m)
+    return base + np.arange(total)

@@ -1,0 +1,49 @@
+"""stay_stats: places (stays clustered within a radius), visits, dwell, home and work.
+
+Stays are clustered in time order: a stay joins the nearest place whose centre (running
+mean of its stays) is within ``place_radius_m``, else it founds a new place. A place's id
+is the id of its first stay. ``home`` is the place with the most dwell between 22:00 and
+06:00 local time, ``work`` the other place with the most weekday 09:00-17:00 dwell (at
+least an hour).
+
+Places are few (hundreds for years of data) and a new stay can move a place's centre, so
+every run, INCREMENTAL too, re-clusters all stays from ``stay_detections``: it never
+reads points, costs milliseconds and equals a full recompute by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trackdesk.skills.places import build_places
+from trackdesk.skills.sdk import WorkerContext
+from trackdesk.skills.store import Plan, SkillRun, run_skill
+
+NAME = "stay_stats"
+VERSION = "1.0.0"
+
+
+def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
+    ctx, conn = run.ctx, run.conn
+    stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
+                         "ORDER BY start_ts").fetchall()
+    ctx.progress(0, len(stays), 0, force=True)
+    ctx.check_stop()
+    places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"])
+    run.begin()
+    conn.execute("DELETE FROM places")
+    conn.execute("DELETE FROM place_stays")
+    conn.executemany(
+        "INSERT INTO places (id, lat, lon, n_visits, total_dwell_s, first_visit_ts, "
+        "last_visit_ts, label, night_dwell_s, work_dwell_s, radius_m) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", places)
+    conn.executemany("INSERT INTO place_stays (stay_id, place_id) VALUES (?, ?)", links)
+    ctx.progress(len(stays), len(stays), 0)
+    run.finish(plan, plan.t0 if plan.t0 is not None else 0.0)
+    labels = {p[7]: p[0] for p in places if p[7]}
+    return run.summary(plan, stays=len(stays), places=len(places), home_place_id=labels.get(
+        "home"), work_place_id=labels.get("work"))
+
+
+def run(ctx: WorkerContext) -> dict[str, Any]:
+    return run_skill(ctx, NAME, VERSION, _body)

@@ -1,0 +1,339 @@
+"""Reading and writing analysis results in tracks.db, shared by the nine skills.
+
+Three ideas keep the chain fast and INCREMENTAL runs exact:
+
+* **Change log.** Every run of a skill appends ``skill_changes(skill, from_ts)``: from that
+  time on its results may differ from before. A downstream skill's INCREMENTAL run starts
+  from the earliest of (the earliest new point it has not seen, every upstream change it
+  has not consumed), then each skill widens that to a restart point of its own where its
+  state is known (a stay start, a segment start, a day...). Results before the restart are
+  kept, everything from it on is deleted and recomputed with context, so the outcome is
+  bit-identical to a full recompute. Points are tracked by id (``point_watermark``), so a
+  later import of *older* points is seen too.
+* **Range and sparse tables, not per-point rows.** Outliers are stored sparse (only the
+  flagged points), modes, stays and trips as time ranges, grid cells are computed by the
+  ``point_analysis`` view from the point's coordinates. A 1M-point full recompute writes
+  thousands of rows, not millions.
+* **Column cache.** ``point_cache`` holds the points table as packed numpy columns in
+  id-range chunks (65,536 ids each), checked against ``points`` on every read and rebuilt
+  chunk by chunk when stale. A full run reads 1M points in ~0.2 s instead of ~1.5 s through
+  row-by-row SQLite; incremental runs read just their time window through ``ix_points_ts``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trackdesk.skills.registry import BUILTIN_SPECS
+from trackdesk.skills.sdk import StopRequested, WorkerContext
+
+CHUNK_BITS = 16
+NEG_INF = -1.0e300  # "everything changed", stored as a plain REAL
+
+# Bits of outlier_flags.reasons. The first three depend only on the point itself and its
+# predecessor; they decide which points the motion tests look at.
+FLAG_INVALID = 1
+FLAG_ACCURACY = 2
+FLAG_DUPLICATE = 4
+FLAG_SPEED = 8
+FLAG_ACCEL = 16
+FLAG_SPIKE = 32
+PRE_FLAGS = FLAG_INVALID | FLAG_ACCURACY | FLAG_DUPLICATE
+
+
+@dataclass
+class Points:
+    """Points sorted by (ts, id). ``acc`` is -1 where the accuracy is unknown."""
+
+    id: np.ndarray
+    ts: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    acc: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, idx: np.ndarray) -> Points:
+        return Points(self.id[idx], self.ts[idx], self.lat[idx], self.lon[idx], self.acc[idx])
+
+
+def _empty_points() -> Points:
+    f = np.zeros(0)
+    return Points(np.zeros(0, dtype=np.int64), f, f.copy(), f.copy(), f.copy())
+
+
+def _sorted(ids: np.ndarray, cols: np.ndarray) -> Points:
+    # lexsort: last key is primary -> by ts, then id (the tie order every skill shares).
+    order = np.lexsort((ids, cols[:, 0]))
+    c = cols[order]
+    return Points(ids[order], np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1]),
+                  np.ascontiguousarray(c[:, 2]), np.ascontiguousarray(c[:, 3]))
+
+
+def _fetch_rows(conn: sqlite3.Connection, sql: str, args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    # fromiter over the flattened cursor avoids building a million Python tuples' worth
+    # of lists: about twice as fast as fetchall() + np.array on 1M rows.
+    cur = conn.execute(sql, args)
+    flat = np.fromiter(itertools.chain.from_iterable(cur), dtype=np.float64)
+    rows = flat.reshape(-1, 5)
+    return rows[:, 0].astype(np.int64), rows[:, 1:]
+
+
+_POINT_COLS = "id, ts, lat, lon, COALESCE(accuracy, -1.0)"
+
+
+def load_points_window(conn: sqlite3.Connection, watermark: int, from_ts: float) -> Points:
+    """Points with ``ts >= from_ts`` and ``id <= watermark``, through the ts index."""
+    ids, cols = _fetch_rows(
+        conn, f"SELECT {_POINT_COLS} FROM points WHERE ts >= ? AND id <= ?",
+        (from_ts, watermark))
+    if len(ids) == 0:
+        return _empty_points()
+    return _sorted(ids, cols)
+
+
+def load_all_points(conn: sqlite3.Connection, watermark: int) -> Points:
+    """Every point with ``id <= watermark``, through the column cache (refreshed if stale)."""
+    have = {row[0]: (row[1], row[2]) for row in conn.execute(
+        "SELECT chunk, n, max_id FROM point_cache")}
+    want = conn.execute(
+        f"SELECT id >> {CHUNK_BITS}, COUNT(*), MAX(id) FROM points WHERE id <= ? GROUP BY 1",
+        (watermark,)).fetchall()
+    id_parts: list[np.ndarray] = []
+    col_parts: list[np.ndarray] = []
+    stale: list[tuple[int, int, int, bytes]] = []
+    wanted_chunks = set()
+    for chunk, n, max_id in want:
+        wanted_chunks.add(chunk)
+        blob = None
+        if have.get(chunk) == (n, max_id):
+            row = conn.execute("SELECT data FROM point_cache WHERE chunk = ?",
+                               (chunk,)).fetchone()
+            blob = row[0] if row else None
+        if blob is not None and len(blob) == n * 40:
+            ids = np.frombuffer(blob, dtype=np.int64, count=n)
+            cols = np.frombuffer(blob, dtype=np.float64, offset=n * 8).reshape(4, n).T
+        else:
+            lo = chunk << CHUNK_BITS
+            ids, cols = _fetch_rows(
+                conn, f"SELECT {_POINT_COLS} FROM points WHERE id >= ? AND id < ? AND id <= ?",
+                (lo, lo + (1 << CHUNK_BITS), watermark))
+            data = ids.astype(np.int64).tobytes() + np.ascontiguousarray(cols.T).tobytes()
+            stale.append((chunk, len(ids), int(ids.max()) if len(ids) else 0, data))
+        id_parts.append(ids)
+        col_parts.append(cols)
+    dropped = [c for c in have if c not in wanted_chunks]
+    if stale or dropped:
+        # The cache is an accelerator only: a failed write just means a slower next read.
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR REPLACE INTO point_cache (chunk, n, max_id, data) "
+                             "VALUES (?, ?, ?, ?)", stale)
+            conn.executemany("DELETE FROM point_cache WHERE chunk = ?", [(c,) for c in dropped])
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    if not id_parts:
+        return _empty_points()
+    return _sorted(np.concatenate(id_parts), np.concatenate(col_parts))
+
+
+def load_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
+    if from_ts is None or from_ts <= NEG_INF:
+        return load_all_points(conn, watermark)
+    return load_points_window(conn, watermark, from_ts)
+
+
+def flagged_ids(conn: sqlite3.Connection, from_ts: float | None) -> np.ndarray:
+    """Sorted ids of outlier points (with ``ts >= from_ts``)."""
+    if from_ts is None or from_ts <= NEG_INF:
+        rows = conn.execute("SELECT point_id FROM outlier_flags").fetchall()
+    else:
+        rows = conn.execute("SELECT point_id FROM outlier_flags WHERE ts >= ?",
+                            (from_ts,)).fetchall()
+    return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
+
+def kept_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
+    """Points that outlier_detection did not flag (all of them if it never ran)."""
+    pts = load_points(conn, watermark, from_ts)
+    bad = flagged_ids(conn, from_ts)
+    if len(bad) == 0 or len(pts) == 0:
+        return pts
+    return pts.take(~np.isin(pts.id, bad, assume_unique=False))
+
+
+def load_synthetic(conn: sqlite3.Connection, from_ts: float | None) -> Points:
+    if from_ts is None or from_ts <= NEG_INF:
+        rows = conn.execute("SELECT id, ts, lat, lon FROM synthetic_points").fetchall()
+    else:
+        rows = conn.execute("SELECT id, ts, lat, lon FROM synthetic_points WHERE ts >= ?",
+                            (from_ts,)).fetchall()
+    if not rows:
+        return _empty_points()
+    a = np.array(rows, dtype=np.float64)
+    order = np.argsort(a[:, 1], kind="stable")
+    a = a[order]
+    return Points(-a[:, 0].astype(np.int64), a[:, 1].copy(), a[:, 2].copy(), a[:, 3].copy(),
+                  np.full(len(a), -1.0))
+
+
+def merge_points(a: Points, b: Points) -> Points:
+    """Merge two (ts, id)-sorted point sets."""
+    if len(b) == 0:
+        return a
+    if len(a) == 0:
+        return b
+    ids = np.concatenate([a.id, b.id])
+    cols = np.column_stack([np.concatenate([a.ts, b.ts]), np.concatenate([a.lat, b.lat]),
+                            np.concatenate([a.lon, b.lon]), np.concatenate([a.acc, b.acc])])
+    return _sorted(ids, cols)
+
+
+def upstream_closure(name: str) -> tuple[str, ...]:
+    """Every skill upstream of ``name`` (transitively) in the built-in specs."""
+    specs = {s.name: s for s in BUILTIN_SPECS}
+    seen: list[str] = []
+    todo = list(specs[name].upstream) if name in specs else []
+    while todo:
+        up = todo.pop()
+        if up in seen or up not in specs:
+            continue
+        seen.append(up)
+        todo.extend(specs[up].upstream)
+    return tuple(sorted(seen))
+
+
+@dataclass
+class Plan:
+    """What this run must do: ``full``, or recompute from ``t0`` on, or nothing."""
+
+    full: bool
+    t0: float | None
+    watermark: int
+    change_id: int
+    reason: str
+
+
+class SkillRun:
+    """One run of one skill: plans, loads, writes in a single transaction, logs its change."""
+
+    def __init__(self, ctx: WorkerContext, name: str, version: str) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.version = version
+        self.conn = ctx.connect()
+        self.upstream = upstream_closure(name)
+        self.started = time.monotonic()
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        conn = self.conn
+        wm = conn.execute("SELECT COALESCE(MAX(id), 0) FROM points").fetchone()[0]
+        change_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM skill_changes").fetchone()[0]
+        state = conn.execute(
+            "SELECT version, params_json, point_watermark, seen_change_id FROM skill_state "
+            "WHERE skill = ?", (self.name,)).fetchone()
+        params = json.dumps(self.ctx.params, sort_keys=True)
+        if self.ctx.full_recompute:
+            return Plan(True, None, wm, change_id, "full recompute requested")
+        if state is None:
+            return Plan(True, None, wm, change_id, "first run")
+        if state[0] != self.version:
+            return Plan(True, None, wm, change_id,
+                        f"skill version changed ({state[0]} -> {self.version})")
+        if state[1] != params:
+            return Plan(True, None, wm, change_id, "parameters changed since the last run")
+        t_new = conn.execute("SELECT MIN(ts) FROM points WHERE id > ? AND id <= ?",
+                             (state[2], wm)).fetchone()[0]
+        t_up = None
+        if self.upstream:
+            marks = ",".join("?" * len(self.upstream))
+            t_up = conn.execute(
+                f"SELECT MIN(from_ts) FROM skill_changes WHERE id > ? AND id <= ? "
+                f"AND skill IN ({marks})", (state[3], change_id, *self.upstream)).fetchone()[0]
+        cands = [t for t in (t_new, t_up) if t is not None]
+        if not cands:
+            return Plan(False, None, wm, change_id, "nothing new")
+        t0 = min(cands)
+        if t0 <= NEG_INF:
+            return Plan(True, None, wm, change_id, "an upstream skill recomputed everything")
+        return Plan(False, t0, wm, change_id, "incremental")
+
+    # -- writing -------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def finish(self, plan: Plan, from_ts: float | None) -> None:
+        """Record state and change inside the open transaction, then commit.
+
+        A stop asked for before the commit rolls the whole run back: results and state
+        move together or not at all.
+        """
+        conn = self.conn
+        if self.ctx.stop_requested:
+            conn.execute("ROLLBACK")
+            raise StopRequested()
+        conn.execute(
+            "INSERT OR REPLACE INTO skill_state (skill, version, params_json, point_watermark, "
+            "seen_change_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.name, self.version, json.dumps(self.ctx.params, sort_keys=True),
+             plan.watermark, plan.change_id, time.time()))
+        if from_ts is not None:
+            conn.execute("INSERT INTO skill_changes (skill, from_ts, task_id, created_at) "
+                         "VALUES (?, ?, ?, ?)",
+                         (self.name, NEG_INF if plan.full else from_ts, self.ctx.task_id,
+                          time.time()))
+        conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def summary(self, plan: Plan, **extra: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mode": "full" if plan.full else ("incremental" if plan.t0 is not None else "noop"),
+            "reason": plan.reason,
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+        if plan.t0 is not None:
+            out["from_ts"] = plan.t0
+        out.update(extra)
+        return out
+
+    def close(self) -> None:
+        self.rollback()
+        self.conn.close()
+
+
+def run_skill(ctx: WorkerContext, name: str, version: str, body: Any) -> dict[str, Any]:
+    """Drive ``body(run, plan) -> summary`` with the shared plan / transaction handling."""
+    run = SkillRun(ctx, name, version)
+    try:
+        plan = run.plan()
+        if not plan.full and plan.t0 is None:
+            # Nothing new: still record the watermark so the next run starts from here.
+            run.begin()
+            run.finish(plan, None)
+            ctx.progress(0, 0, 0, force=True)
+            return run.summary(plan)
+        ctx.log(f"{name}: {plan.reason}")
+        return body(run, plan)
+    except BaseException:
+        run.rollback()
+        raise
+    finally:
+        run.close()
+
+
+def insert_many(conn: sqlite3.Connection, sql: str, rows: Any) -> None:
+    conn.executemany(sql, rows)

@@ -1,0 +1,171 @@
+"""transport_mode: label movement stationary / walk / bike / car / train / plane by segment.
+
+Kept points plus synthetic points, in time order, are cut into *tracks* at logging gaps
+longer than ``gap_s``. Then, per point and only within its track:
+
+1. **Smoothed speed**: straight-line displacement across a centred ``window_s`` window,
+   divided by its time span. Displacement, unlike summed step lengths, does not grow with
+   GPS jitter: 10 m of noise at 1 Hz adds ~14 m/s to a step-sum speed, but only ~0.3 m/s
+   to a 60 s displacement, so a bike stays a bike.
+2. **Speed class**: stationary < ``stationary_mps`` <= walk < ``walk_max_mps`` <= bike <
+   ``bike_max_mps`` <= motorised < ``plane_min_mps`` <= plane.
+3. **Smoothing**: each label becomes the majority label within ``min_segment_s`` around
+   it (a red light does not end a car ride, a jitter spike does not start one).
+4. **Segments**: runs of equal labels. A walk or bike segment whose 85th percentile
+   speed reaches the next class is promoted (a car crawling in traffic is still a car).
+   A motorised segment is a train when its 85th percentile speed reaches
+   ``train_min_mps`` (trains cruise faster than road traffic and hold it), else a car.
+
+Every label depends on points within ``window_s / 2 + min_segment_s / 2`` of it, so an
+INCREMENTAL run restarts at the start of the last segment that begins before that margin
+ahead of the earliest change, loads the margin as context and is exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trackdesk.skills.geo import MODE_INDEX, MODES, haversine, segment_percentile, segment_sums
+from trackdesk.skills.sdk import WorkerContext
+from trackdesk.skills.store import (
+    Plan,
+    Points,
+    SkillRun,
+    kept_points,
+    load_synthetic,
+    merge_points,
+    run_skill,
+)
+
+NAME = "transport_mode"
+VERSION = "1.0.0"
+MOTOR = 3  # provisional class, resolved to car or train per segment
+
+
+def context_s(params: dict[str, Any]) -> float:
+    return params["window_s"] / 2.0 + params["min_segment_s"] / 2.0 + 1.0
+
+
+def track_bounds(ts: np.ndarray, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first and last point of each point's track (cut at gaps > gap_s)."""
+    n = len(ts)
+    brk = np.zeros(n, dtype=bool)
+    if n:
+        brk[0] = True
+        brk[1:] = (ts[1:] - ts[:-1]) > gap_s
+    starts = np.flatnonzero(brk)
+    tid = np.cumsum(brk) - 1
+    ends = np.append(starts[1:] - 1, n - 1)
+    return starts[tid], ends[tid]
+
+
+def smoothed_speed(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, first: np.ndarray,
+                   last: np.ndarray, window_s: float) -> np.ndarray:
+    j = np.maximum(np.searchsorted(ts, ts - window_s / 2.0, side="left"), first)
+    k = np.minimum(np.searchsorted(ts, ts + window_s / 2.0, side="right") - 1, last)
+    span = ts[k] - ts[j]
+    d = haversine(lat[j], lon[j], lat[k], lon[k])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(span > 0, d / span, 0.0)
+    return v
+
+
+def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+             params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(smoothed speed, smoothed label, track-start flag) for points sorted by ts."""
+    first, last = track_bounds(ts, params["gap_s"])
+    v = smoothed_speed(ts, lat, lon, first, last, params["window_s"])
+    raw = np.digitize(v, [params["stationary_mps"], params["walk_max_mps"],
+                          params["bike_max_mps"], params["plane_min_mps"]])
+    # digitize gives 0..4 = stationary, walk, bike, motor, plane -> map plane to its index.
+    raw = np.where(raw == 4, MODE_INDEX["plane"], raw)
+    half = params["min_segment_s"] / 2.0
+    j = np.maximum(np.searchsorted(ts, ts - half, side="left"), first)
+    k = np.minimum(np.searchsorted(ts, ts + half, side="right") - 1, last)
+    counts = np.zeros((len(ts) + 1, len(MODES)), dtype=np.int32)
+    onehot = np.zeros((len(ts), len(MODES)), dtype=np.int32)
+    onehot[np.arange(len(ts)), raw] = 1
+    np.cumsum(onehot, axis=0, out=counts[1:])
+    window = counts[k + 1] - counts[j]
+    # argmax takes the first maximum: ties go to the slower class, deterministically.
+    label = np.argmax(window, axis=1)
+    return v, label, first == np.arange(len(ts))
+
+
+def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: np.ndarray,
+                   begin: int, params: dict[str, Any]) -> list[tuple]:
+    """Segment rows for the points from index ``begin`` on (a boundary is forced there)."""
+    n = len(pts)
+    if begin >= n:
+        return []
+    lab = label[begin:]
+    cut = np.zeros(n - begin, dtype=bool)
+    cut[0] = True
+    cut[1:] = (lab[1:] != lab[:-1]) | track_start[begin + 1:]
+    starts = np.flatnonzero(cut) + begin
+    stops = np.append(starts[1:], n)
+    steps = np.zeros(n)
+    if n > 1:
+        steps[1:] = haversine(pts.lat[:-1], pts.lon[:-1], pts.lat[1:], pts.lon[1:])
+    # Distance of a segment: the steps between its own points (step i joins i-1 and i).
+    dist = segment_sums(steps, starts + 1, stops)
+    p85 = segment_percentile(v, starts, stops, 0.85)
+    mode = label[starts].copy()
+    # A walk or bike segment whose fast points reach motor speeds is a slow stretch of a
+    # car ride (traffic, lights): smoothed bike speeds do not get there.
+    slow = (mode == MODE_INDEX["walk"]) | (mode == MODE_INDEX["bike"])
+    mode[slow & (p85 >= params["bike_max_mps"])] = MOTOR
+    mode[(mode == MODE_INDEX["walk"]) & (p85 >= params["walk_max_mps"])] = MODE_INDEX["bike"]
+    motor = mode == MOTOR
+    mode[motor] = np.where(p85[motor] >= params["train_min_mps"], MODE_INDEX["train"],
+                           MODE_INDEX["car"])
+    dur = pts.ts[stops - 1] - pts.ts[starts]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(dur > 0, dist / dur, 0.0)
+    names = np.array(MODES, dtype=object)[mode]
+    rows = list(zip(pts.id[starts].tolist(), pts.ts[starts].tolist(),
+                    pts.ts[stops - 1].tolist(), names.tolist(), (stops - starts).tolist(),
+                    dist.tolist(), dur.tolist(), mean.tolist(), p85.tolist(),
+                    pts.id[starts].tolist(), pts.id[stops - 1].tolist(), strict=True))
+    return rows
+
+
+def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
+    ctx, conn = run.ctx, run.conn
+    params = ctx.params
+    restart = None
+    if not plan.full:
+        row = conn.execute("SELECT start_ts FROM mode_segments WHERE start_ts < ? "
+                           "ORDER BY start_ts DESC LIMIT 1",
+                           (plan.t0 - context_s(params),)).fetchone()
+        restart = None if row is None else float(row[0])
+    load_from = None if restart is None else restart - context_s(params)
+    pts = merge_points(kept_points(conn, plan.watermark, load_from),
+                       load_synthetic(conn, load_from))
+    ctx.progress(0, len(pts), 0, force=True)
+    ctx.check_stop()
+    v, label, track_start = classify(pts.ts, pts.lat, pts.lon, params)
+    begin = 0 if restart is None else int(np.searchsorted(pts.ts, restart, side="left"))
+    rows = build_segments(pts, v, label, track_start, begin, params)
+    ctx.check_stop()
+    run.begin()
+    if restart is None:
+        conn.execute("DELETE FROM mode_segments")
+    else:
+        conn.execute("DELETE FROM mode_segments WHERE start_ts >= ?", (restart,))
+    conn.executemany(
+        "INSERT INTO mode_segments (id, start_ts, end_ts, mode, n_points, distance_m, "
+        "duration_s, mean_speed_mps, p85_speed_mps, first_point_id, last_point_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    ctx.progress(len(pts), len(pts), 0)
+    run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
+    by_mode: dict[str, int] = {}
+    for r in rows:
+        by_mode[r[3]] = by_mode.get(r[3], 0) + 1
+    return run.summary(plan, points=len(pts) - begin, segments=len(rows), segments_by_mode=by_mode)
+
+
+def run(ctx: WorkerContext) -> dict[str, Any]:
+    return run_skill(ctx, NAME, VERSION, _body)

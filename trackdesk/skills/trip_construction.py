@@ -1,0 +1,146 @@
+"""trip_construction: trips between consecutive stays, with distance, duration and mode.
+
+A trip runs from the last point of one stay to the first point of the next
+(``start_ts = origin.end_ts``, ``end_ts = destination.start_ts``) through the kept points
+in between. Its distance is the path length, its main mode the non-stationary mode that
+covered the most distance (from transport_mode's segments). Movement before the first
+stay and after the last one are trips with no origin or no destination; the one after the
+last stay is still open and is rebuilt when newer points arrive. Trips shorter than
+``min_distance_m`` are dropped. A trip's id is its destination stay's id (or, with no
+destination, the id of its first point): deterministic, so runs are comparable.
+
+INCREMENTAL: the last stay that ends before the earliest change keeps every trip before
+it; trips from its end on are deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from trackdesk.skills.geo import MODES, haversine
+from trackdesk.skills.sdk import WorkerContext
+from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+
+NAME = "trip_construction"
+VERSION = "1.0.0"
+
+
+def point_modes(conn: Any, ts: np.ndarray, from_ts: float | None) -> np.ndarray:
+    """Mode index of each (kept) point from the segments covering it; -1 where none."""
+    if from_ts is None:
+        rows = conn.execute("SELECT start_ts, end_ts, mode FROM mode_segments "
+                            "ORDER BY start_ts").fetchall()
+    else:
+        rows = conn.execute("SELECT start_ts, end_ts, mode FROM mode_segments WHERE end_ts >= ? "
+                            "ORDER BY start_ts", (from_ts,)).fetchall()
+    out = np.full(len(ts), -1, dtype=np.int64)
+    if not rows or len(ts) == 0:
+        return out
+    starts = np.array([r[0] for r in rows])
+    ends = np.array([r[1] for r in rows])
+    codes = np.array([MODES.index(r[2]) for r in rows], dtype=np.int64)
+    k = np.searchsorted(starts, ts, side="right") - 1
+    ok = (k >= 0) & (ends[np.maximum(k, 0)] >= ts)
+    out[ok] = codes[k[ok]]
+    return out
+
+
+def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                modes: np.ndarray, stays: list[tuple], leading: bool,
+                params: dict[str, Any]) -> list[tuple]:
+    """Trip rows. ``stays`` = (id, start_ts, end_ts) sorted; ``leading``: data before the
+    first stay belongs to this computation (a trip with no origin may start there)."""
+    n = len(ts)
+    if n == 0:
+        return []
+    # Legs: (origin stay or None, from index, to index inclusive, destination stay or None).
+    legs: list[tuple[int | None, int, int, int | None]] = []
+    bounds = []
+    for sid, s_start, s_end in stays:
+        a = int(np.searchsorted(ts, s_start, side="left"))
+        b = int(np.searchsorted(ts, s_end, side="right")) - 1
+        bounds.append((sid, a, b))
+    prev: tuple[int, int, int] | None = None
+    for cur in bounds:
+        if prev is None:
+            if leading and cur[1] > 0:
+                legs.append((None, 0, cur[1], cur[0]))
+        else:
+            legs.append((prev[0], prev[2], cur[1], cur[0]))
+        prev = cur
+    if prev is None:
+        if leading and n > 1:
+            legs.append((None, 0, n - 1, None))
+    elif prev[2] < n - 1:
+        legs.append((prev[0], prev[2], n - 1, None))
+    if not legs:
+        return []
+    steps = np.zeros(n)
+    if n > 1:
+        steps[1:] = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    a = np.array([leg[1] for leg in legs], dtype=np.int64)
+    b = np.array([leg[2] for leg in legs], dtype=np.int64)
+    # Step j (into point j) belongs to the leg when a < j <= b.
+    m = np.maximum(b - a, 0)
+    owner = np.repeat(np.arange(len(legs)), m)
+    j = np.repeat(a + 1 - np.concatenate([[0], np.cumsum(m)[:-1]]), m) + np.arange(int(m.sum()))
+    d = steps[j]
+    total = np.bincount(owner, weights=d, minlength=len(legs))
+    mj = np.where(modes[j] < 0, 0, modes[j])
+    per_mode = np.bincount(owner * len(MODES) + mj, weights=d,
+                           minlength=len(legs) * len(MODES)).reshape(len(legs), len(MODES))
+    rows = []
+    for k, (origin, ia, ib, dest) in enumerate(legs):
+        if total[k] < params["min_distance_m"]:
+            continue
+        moving = per_mode[k, 1:]
+        main = MODES[1 + int(np.argmax(moving))] if moving.max() > 0 else MODES[0]
+        trip_id = dest if dest is not None else int(ids[ia + 1] if origin is not None else ids[ia])
+        md = {MODES[c]: round(float(per_mode[k, c]), 3) for c in range(len(MODES))
+              if per_mode[k, c] > 0}
+        rows.append((trip_id, float(ts[ia]), float(ts[ib]), origin, dest, float(total[k]), main,
+                     float(ts[ib] - ts[ia]), max(ib - ia - 1, 0),
+                     json.dumps(md, sort_keys=True)))
+    return rows
+
+
+def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
+    ctx, conn = run.ctx, run.conn
+    anchor = None
+    if not plan.full:
+        anchor = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections WHERE end_ts < ? "
+                              "ORDER BY start_ts DESC LIMIT 1", (plan.t0,)).fetchone()
+    if anchor is None:
+        from_ts = None
+        stays = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections "
+                             "ORDER BY start_ts").fetchall()
+    else:
+        from_ts = float(anchor[2])
+        stays = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections "
+                             "WHERE start_ts >= ? ORDER BY start_ts", (anchor[1],)).fetchall()
+    pts = kept_points(conn, plan.watermark, from_ts)
+    ctx.progress(0, len(pts), 0, force=True)
+    ctx.check_stop()
+    modes = point_modes(conn, pts.ts, from_ts)
+    rows = build_trips(pts.id, pts.ts, pts.lat, pts.lon, modes, stays, anchor is None,
+                       ctx.params)
+    ctx.check_stop()
+    run.begin()
+    if from_ts is None:
+        conn.execute("DELETE FROM trips")
+    else:
+        conn.execute("DELETE FROM trips WHERE start_ts >= ?", (from_ts,))
+    conn.executemany(
+        "INSERT INTO trips (id, start_ts, end_ts, origin_stay_id, destination_stay_id, "
+        "distance_m, main_mode, duration_s, n_points, mode_distances_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    ctx.progress(len(pts), len(pts), 0)
+    run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
+    return run.summary(plan, points=len(pts), trips=len(rows))
+
+
+def run(ctx: WorkerContext) -> dict[str, Any]:
+    return run_skill(ctx, NAME, VERSION, _body)
