@@ -107,3 +107,52 @@ async def next_event(stream: AsyncIterator[tuple[str, Any, str | None]],
         raise AssertionError("the event stream ended")
 
     return await asyncio.wait_for(find(), timeout)
+
+
+class BackgroundServer:
+    """Engine and API on a loop of their own thread, for synchronous clients (the fuzzer)."""
+
+    def __init__(self, db_path: Path, token: str | None = None, schedule: bool = False
+                 ) -> None:
+        import threading
+
+        self.db_path = db_path
+        self.token = token
+        self.schedule = schedule
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="api-test-server")
+        self.engine: Engine | None = None
+        self.server: ApiServer | None = None
+
+    def call(self, coro: Awaitable[Any], timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        self.call(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _start(self) -> None:
+        settings = EngineSettings(poll_interval_s=0.1, flush_interval_s=0.1,
+                                  cancel_grace_s=1.0)
+        self.engine = Engine(self.db_path, registry=registry(), settings=settings)
+        await self.engine.start(schedule=self.schedule)
+        self.server = await start_api(self.engine, "127.0.0.1", 0, self.token)
+
+    async def _stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.engine is not None:
+            await self.engine.stop(running="stop")
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url

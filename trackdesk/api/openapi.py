@@ -98,15 +98,16 @@ def build_openapi(skills: list[str], token: bool = False) -> dict[str, Any]:
         "type": "object", "required": ["skill_name"], "additionalProperties": False,
         "properties": {
             "skill_name": {"type": "string", "enum": skills},
-            "task_type": {"type": "string", "enum": TASK_TYPES, "default": "INCREMENTAL"},
-            "params": {"type": "object", "description": "Skill parameters (see the skill's "
+            "task_type": _nullable({"type": "string", "enum": [*TASK_TYPES, None],
+                                    "default": "INCREMENTAL"}),
+            "params": {"type": "object", "nullable": True, "description": "Skill parameters (see the skill's "
                        "spec); unknown names and out-of-bound values are refused",
                        "additionalProperties": True},
             "priority": {"oneOf": [{"type": "string", "enum": PRIORITIES},
                                    {"type": "integer", "minimum": 0, "maximum": 4}]},
-            "depends_on_task_ids": {"type": "array",
+            "depends_on_task_ids": {"type": "array", "nullable": True,
                                     "items": {"type": "integer", "minimum": 0}},
-            "launcher": _nullable({"type": "string", "enum": ["local", "docker"]}),
+            "launcher": _nullable({"type": "string", "enum": ["local", "docker", None]}),
             "threshold_profile_id": _nullable({"type": "integer", "minimum": 0,
                                                "maximum": 2**63 - 1}),
             "timeout_s": _nullable({"type": "number", "exclusiveMinimum": True,
@@ -115,9 +116,11 @@ def build_openapi(skills: list[str], token: bool = False) -> dict[str, Any]:
             "created_by": _nullable({"type": "string", "maxLength": 100}),
         }}
     trigger = {"type": "object", "additionalProperties": False, "properties": {
-        "task_type": {"type": "string", "enum": TASK_TYPES, "default": "INCREMENTAL"},
-        "name": {"type": "string", "description": "chain template (default: 'default')"},
-        "launcher": _nullable({"type": "string", "enum": ["local", "docker"]})}}
+        "task_type": _nullable({"type": "string", "enum": [*TASK_TYPES, None],
+                                "default": "INCREMENTAL"}),
+        "name": _nullable({"type": "string",
+                           "description": "chain template (default: 'default')"}),
+        "launcher": _nullable({"type": "string", "enum": ["local", "docker", None]})}}
     rerun = {"type": "object", "additionalProperties": False, "properties": {
         "full": {"type": "boolean", "description": "as a full recompute"},
         "downstream": {"type": "boolean", "description": "and every task after it"}}}

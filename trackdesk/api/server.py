@@ -182,8 +182,6 @@ def _get_str(body: dict[str, Any], key: str, default: str | None = None,
 
 def _get_bool(body: dict[str, Any], key: str, default: bool = False) -> bool:
     value = body.get(key, default)
-    if value is None:
-        return default
     if not isinstance(value, bool):
         raise ApiError(400, f"field {key!r} must be true or false, not {_kind(value)}")
     return value
@@ -333,13 +331,13 @@ async def create_task(request: web.Request) -> web.Response:
         raise ApiError(400, f"field 'params' must be an object, not {_kind(params)}")
     params = await _confine_paths(engine, skill, params)
     priority = body.get("priority", "normal")
-    if priority is None:
-        priority = "normal"
     if isinstance(priority, bool) or not isinstance(priority, str | int):
         raise ApiError(400, "field 'priority' must be low, normal, high, urgent or critical")
     if isinstance(priority, int) and not 0 <= priority <= 4:
         raise ApiError(400, "field 'priority' as a number must be 0 (low) to 4 (critical)")
-    deps = body.get("depends_on_task_ids") or []
+    deps = body.get("depends_on_task_ids")
+    if deps is None:
+        deps = []
     if not isinstance(deps, list) or any(isinstance(d, bool) or not isinstance(d, int)
                                          for d in deps):
         raise ApiError(400, "field 'depends_on_task_ids' must be a list of task ids")
@@ -350,10 +348,13 @@ async def create_task(request: web.Request) -> web.Response:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not math.isfinite(timeout) or timeout <= 0):
         raise ApiError(400, "field 'timeout_s' must be a positive number of seconds")
+    created_by = _get_str(body, "created_by", "api") or "api"
+    if len(created_by) > 100:
+        raise ApiError(400, "field 'created_by' is longer than 100 characters")
     try:
         rec = await engine.create_task(
             skill, task_type or "INCREMENTAL", params, priority, deps,
-            _get_str(body, "launcher"), _get_str(body, "created_by", "api") or "api",
+            _get_str(body, "launcher"), created_by,
             _get_int(body, "threshold_profile_id"), timeout,
             _get_int(body, "max_retries", 0, 100))
     except UnknownTaskError as exc:
@@ -525,6 +526,7 @@ async def put_chain(request: web.Request) -> web.Response:
     if not isinstance(doc, dict):
         raise ApiError(400, "field 'document' must be a chain document (an object with "
                        "nodes and links)")
+    _check_chain_document(doc)
     try:
         chain = Chain.from_document({**doc, "name": name})
         # Unknown skills, bad parameters, dangling links and cycles are refused now,
@@ -543,6 +545,38 @@ async def put_chain(request: web.Request) -> web.Response:
     except PermissionError as exc:
         raise ApiError(403, str(exc)) from None
     return envelope(await engine._call(engine.store.get_template, name))
+
+
+def _check_chain_document(doc: dict[str, Any]) -> None:
+    """The document's shape, field by field (Chain.from_document is lenient)."""
+    def bad(what: str) -> ApiError:
+        return ApiError(400, f"not a valid chain document: {what}")
+
+    for key, kinds in (("format", str), ("name", str), ("version", int)):
+        if key in doc and (isinstance(doc[key], bool) or not isinstance(doc[key], kinds)):
+            raise bad(f"{key!r} must be {_kind(kinds())}")
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list):
+        raise bad("'nodes' must be a list of nodes")
+    for node in nodes:
+        if not isinstance(node, dict):
+            raise bad("every node must be an object with an id and a skill")
+        for key in ("id", "skill"):
+            if not isinstance(node.get(key), str):
+                raise bad(f"a node's {key!r} must be a string")
+        if not isinstance(node.get("params", {}), dict):
+            raise bad("a node's 'params' must be an object")
+        if not isinstance(node.get("launcher"), str | None):
+            raise bad("a node's 'launcher' must be a string or null")
+        for key in ("x", "y"):
+            value = node.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad(f"a node's {key!r} must be a number")
+    links = doc.get("links", [])
+    if not isinstance(links, list) or not all(
+            isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)
+            for link in links):
+        raise bad("'links' must be a list of [upstream node id, downstream node id]")
 
 
 async def delete_chain(request: web.Request) -> web.Response:
