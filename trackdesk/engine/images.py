@@ -399,6 +399,24 @@ class ImageManager:
         return out
 
 
+NEEDING_STATES = ("pending", "running", "paused")
+
+
+def skills_needed_by(tasks: Iterable[Any]) -> set[str]:
+    """The skills whose image a pending, running or paused docker task needs.
+
+    ``tasks``: TaskRecord-like objects (``skill_name``, ``status``, ``launcher``), e.g.
+    ``engine.tasks.values()`` or the store's ``load_all()``; pass the result to
+    :meth:`ImageManager.purge` as ``needed``.
+    """
+    out = set()
+    for task in tasks:
+        status = getattr(task.status, "value", task.status)
+        if status in NEEDING_STATES and getattr(task, "launcher", "docker") == "docker":
+            out.add(task.skill_name)
+    return out
+
+
 def _is_superseded(info: ImageInfo, report: SyncReport) -> bool:
     # An orphaned older version is never what a task runs, whatever the task's skill.
     return any(o.tag == info.tag for o in report.orphaned)
