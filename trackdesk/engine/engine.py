@@ -223,14 +223,13 @@ class Engine:
                 self._running[rec.id] = rt
                 rt.supervisor = asyncio.create_task(self._supervise(rec, rt))
         for rec in self.tasks.values():
-            if rec.status in ACTIVE and rec.id not in followed:
+            # A paused task without a worker is only held: it never started.
+            held = rec.status == Status.PAUSED and rec.worker_ref is None
+            if rec.status in ACTIVE and rec.id not in followed and not held:
                 kill_stale_local_worker(rec.worker_ref, rec.id)
                 self._set(rec, status=Status.INTERRUPTED, worker_ref=None, eta_seconds=None,
                           status_reason="the app stopped while this task ran; resume it "
                           "to continue", end_time=utcnow())
-            elif rec.status == Status.PAUSED and rec.id not in followed and \
-                    rec.worker_ref is None:
-                pass  # a held task that never started stays held
 
     # ================================================================ public API ====
     def task(self, task_id: int) -> TaskRecord:

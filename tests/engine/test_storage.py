@@ -1,0 +1,91 @@
+"""tracks.db: migrations, models, and files that are not a tracks.db."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import inspect
+
+from trackdesk.engine.store import TaskStore
+from trackdesk.tracks.db import NotATracksDb, open_db
+from trackdesk.tracks.migrations import MIGRATIONS, Migration, migrate
+from trackdesk.tracks.schema import Base
+
+ORIGINAL_COLUMNS = {
+    "id", "skill_name", "task_type", "status", "progress_percent", "eta_seconds",
+    "params_json", "threshold_profile_id", "total_points", "processed_points",
+    "failed_points", "start_time", "end_time", "result_summary", "error_message",
+    "depends_on_task_ids", "blocks_task_ids", "created_by", "created_at", "updated_at",
+}
+
+
+def test_migrations_build_every_column_the_models_use(tmp_path):
+    engine = open_db(tmp_path / "tracks.db")
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        want = {c.name for c in table.columns}
+        assert want <= have, f"{table.name} lacks {want - have}"
+
+
+def test_analysis_tasks_keeps_every_original_column_name(tmp_path):
+    engine = open_db(tmp_path / "tracks.db")
+    have = {c["name"] for c in inspect(engine).get_columns("analysis_tasks")}
+    assert ORIGINAL_COLUMNS <= have
+
+
+def test_points_table_has_the_minimal_columns(tmp_path):
+    engine = open_db(tmp_path / "tracks.db")
+    have = {c["name"] for c in inspect(engine).get_columns("points")}
+    assert {"id", "ts", "lat", "lon", "altitude", "speed", "accuracy", "heading",
+            "source"} <= have
+
+
+def test_an_old_tracks_db_is_upgraded_in_place_with_nothing_lost(tmp_path):
+    path = tmp_path / "tracks.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])
+    conn.execute("INSERT INTO points (ts, lat, lon) VALUES (1.5, 46.0, 14.5)")
+    conn.close()
+    extra = Migration(max(m.version for m in MIGRATIONS) + 1, "test step",
+                      lambda c: c.execute("CREATE TABLE later_step (x INTEGER)"))
+    conn = sqlite3.connect(path, isolation_level=None)
+    applied = migrate(conn, [*MIGRATIONS, extra])
+    assert applied[-1] == extra.version
+    assert conn.execute("SELECT ts, lat, lon FROM points").fetchall() == [(1.5, 46.0, 14.5)]
+    assert migrate(conn, [*MIGRATIONS, extra]) == []  # idempotent
+
+
+def test_a_failed_migration_step_leaves_the_database_as_it_was(tmp_path):
+    path = tmp_path / "tracks.db"
+    open_db(path).dispose()
+
+    def broken(c):
+        c.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("boom")
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(RuntimeError):
+        migrate(conn, [*MIGRATIONS, Migration(999, "broken", broken)])
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "half_done" not in tables
+
+
+def test_a_file_that_is_not_a_tracks_db_is_refused_unchanged(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a database\n" * 20)
+    before = path.read_bytes()
+    with pytest.raises(NotATracksDb, match="not a tracks.db"):
+        TaskStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_newer_schema_than_this_trackdesk_knows_is_refused(tmp_path):
+    path = tmp_path / "tracks.db"
+    open_db(path).dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', '2030-01-01')")
+    conn.close()
+    with pytest.raises(NotATracksDb, match="newer than this trackdesk knows"):
+        open_db(path)

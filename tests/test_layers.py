@@ -1,0 +1,58 @@
+"""The dependency direction of the design, checked on the source and in a process."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "trackdesk"
+QT = ("PySide6", "shiboken6", "qasync", "pyqtgraph", "superqt")
+
+
+def imports_of(package: Path) -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] = {}
+    for path in package.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[path] = names
+    return found
+
+
+def offenders(package: Path, banned: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(ROOT)}: {n}" for p, names in imports_of(package).items()
+            for n in sorted(names) if n.split(".")[0] in banned or n.startswith(banned)]
+
+
+def test_the_engine_never_imports_qt():
+    assert offenders(ROOT / "engine", QT + ("trackdesk.ui",)) == []
+
+
+def test_workers_import_neither_engine_qt_nor_sqlalchemy():
+    banned = QT + ("sqlalchemy", "trackdesk.engine", "trackdesk.ui", "trackdesk.tracks.db",
+                   "trackdesk.tracks.schema")
+    assert offenders(ROOT / "skills", banned) == []
+
+
+def test_importing_the_engine_loads_no_qt_module():
+    code = ("import sys, trackdesk.engine.engine, trackdesk.cli; "
+            "print([m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'shiboken6', 'qasync')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_worker_starts_with_only_the_standard_library_numpy_and_pandas():
+    code = ("import sys, trackdesk.skills.sdk, trackdesk.skills.registry; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('sqlalchemy', 'PySide6', 'qasync', 'docker', 'psutil', 'aiohttp')]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
