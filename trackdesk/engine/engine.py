@@ -174,6 +174,11 @@ class Engine:
         for t in self._loops:
             t.cancel()
         for t in self._loops:
+            # Python 3.11's wait_for swallows a cancel that lands just as the event it
+            # waits on is set (a finishing worker sets both): cancel until it really ends.
+            while not t.done():
+                await asyncio.wait({t}, timeout=0.2)
+                t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._loops = []
