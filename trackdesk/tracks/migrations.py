@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from trackdesk.tracks.import_migration import apply_v2
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -122,6 +124,12 @@ CREATE INDEX ix_points_ts ON points (ts)
 MIGRATIONS: list[Migration] = [
     Migration(1, "tasks, logs, requests, chain templates, profiles, points", _sql(V1)),
 ]
+
+# Migration 2 (import, issue 4): the points dedupe key (ts, lat, lon), the import_files
+# log, points.import_file_id, and adopting a legacy 一生足迹 table. Python rather than one
+# SQL script: trackdesk/tracks/import_migration.py says why.
+MIGRATIONS.append(Migration(2, "import: points dedupe key, import_files, 一生足迹 table",
+                            apply_v2))
 
 
 class NotATracksDb(Exception):
@@ -254,9 +262,9 @@ CREATE TABLE places (
     lon FLOAT NOT NULL,
     n_visits INTEGER NOT NULL,
     total_dwell_s FLOAT NOT NULL,
+    label VARCHAR(20),
     first_visit_ts FLOAT NOT NULL,
     last_visit_ts FLOAT NOT NULL,
-    label VARCHAR(20),
     night_dwell_s FLOAT NOT NULL DEFAULT 0,
     work_dwell_s FLOAT NOT NULL DEFAULT 0,
     radius_m FLOAT NOT NULL DEFAULT 0

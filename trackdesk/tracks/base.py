@@ -1,0 +1,261 @@
+"""What every importer shares: the point collector, time parsing, validation, errors.
+
+Importers are plain functions ``read(stream, out)`` that pull bytes from a binary stream
+and hand points to an :class:`Points` collector. Standard library + lxml + fitdecode +
+ijson only: no engine, no Qt, no SQLAlchemy (docs/CONTRACTS.md).
+
+Normal form of a point (also the dedupe key, docs/IMPORT.md):
+
+* ``ts``: UTC epoch seconds, computed as ``integer milliseconds / 1000`` so the same
+  instant written by two formats (ISO text, epoch ms, FIT datetime) gives the very same
+  float;
+* ``lat``/``lon``: WGS-84 degrees rounded to 1e-7 (about 1 cm, the precision of Google's
+  E7 integers), computed as ``round(x * 1e7) / 1e7`` for the same reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from trackdesk.tracks.gcj02 import gcj02_to_wgs84
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Earliest and latest instants accepted. Before GPS time began (1980-01-06) a value is a
+# reset clock (1970-01-01, or 1901-12-13 = -2**31 s, both seen in real files) or a unit
+# mistake; after 2200 it is milliseconds read as seconds.
+MIN_TS = 315_964_800.0      # 1980-01-06
+MAX_TS = 7_258_118_400.0    # 2200-01-01
+
+# Rejection reasons: the keys of the summary's "rejected" counts.
+R_NO_TIME = "no timestamp"
+R_BAD_TIME = "unreadable timestamp"
+R_TIME_RANGE = "timestamp before 1980 or after 2200 (a reset clock)"
+R_BAD_COORD = "unreadable coordinates"
+R_LAT = "latitude out of range"
+R_LON = "longitude out of range"
+R_NULL_ISLAND = "placeholder position 0,0"
+
+
+class ImportFailure(Exception):
+    """The file cannot be imported; ``str()`` says where and what, for a person."""
+
+    def __init__(self, message: str, position: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.message}" if self.position else self.message
+
+
+# -- time -------------------------------------------------------------------------------
+_ISO_RE = re.compile(
+    r"\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ](\d{2}):?(\d{2})(?::?(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?\s*$")
+
+_minute_cache: dict[str, int] = {}
+
+
+def _minute_base(key: str) -> int | None:
+    """Epoch seconds of ``YYYY-MM-DDTHH:MM`` (UTC), memoised: tracks repeat minutes."""
+    base = _minute_cache.get(key)
+    if base is None:
+        try:
+            dt = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]),
+                          int(key[14:16]), tzinfo=UTC)
+        except ValueError:
+            return None
+        if key[4] != "-" or key[7] != "-" or key[13] != ":" or key[10] not in "T ":
+            return None
+        base = int((dt - EPOCH).total_seconds())
+        if len(_minute_cache) > 100_000:  # bounded memory on a lifetime of minutes
+            _minute_cache.clear()
+        _minute_cache[key] = base
+    return base
+
+
+class TimeParser:
+    """ISO 8601 text to UTC epoch seconds, counting the times that carried no zone.
+
+    A time without a zone is taken as UTC (GPX requires UTC; most loggers write it), and
+    counted in ``naive`` so the summary can say so.
+    """
+
+    def __init__(self) -> None:
+        self.naive = 0
+
+    def __call__(self, text: str) -> float | None:
+        # Fast path for the overwhelmingly common 'YYYY-MM-DDTHH:MM:SS[.fff]Z'.
+        n = len(text)
+        if n >= 20 and text[-1] == "Z" and text[16] == ":":
+            base = _minute_base(text[:16])
+            if base is not None:
+                sec = text[17:-1]
+                if sec[:2].isdigit() and (len(sec) == 2 or sec[2] == "."):
+                    try:
+                        s = float(sec)
+                    except ValueError:
+                        s = -1.0
+                    if 0.0 <= s < 61.0:
+                        return (base * 1000 + round(s * 1000)) / 1000
+        return self.slow(text)
+
+    def slow(self, text: str) -> float | None:
+        m = _ISO_RE.match(text)
+        if m is None:
+            return None
+        y, mo, d, hh, mi, ss, frac, tz = m.groups()
+        try:
+            dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0),
+                          min(int(ss or 0), 59), tzinfo=UTC)
+        except ValueError:
+            return None
+        ms = int((dt - EPOCH) // timedelta(milliseconds=1))
+        if ss and int(ss) == 60:  # a leap second: the next instant
+            ms += 1000
+        if frac:
+            ms += round(float("0." + frac) * 1000)
+        if tz is None:
+            self.naive += 1
+        elif tz[0] in "+-":
+            digits = tz[1:].replace(":", "")
+            offset = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) >= 4 else 0)
+            if offset > 18 * 60:
+                return None
+            ms -= (offset if tz[0] == "+" else -offset) * 60_000
+        return ms / 1000
+
+
+def epoch_ms(ms: float) -> float:
+    """Epoch milliseconds (int or numeric text) to normal-form seconds."""
+    return round(ms) / 1000
+
+
+def epoch_number(value: float) -> float:
+    """A bare epoch number: seconds, or milliseconds when it is too large to be seconds."""
+    if abs(value) >= 1e11:  # 1e11 s is the year 5138; 1e11 ms is 1973
+        return round(value) / 1000
+    return round(value * 1000) / 1000
+
+
+def datetime_ts(dt: datetime) -> float:
+    """An aware or naive (UTC) datetime to normal-form seconds."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return ((dt - EPOCH) // timedelta(microseconds=1) + 500) // 1000 / 1000
+
+
+# -- the collector ----------------------------------------------------------------------
+class Points:
+    """Collects an importer's points in normal form, counting what it rejects and why.
+
+    ``columns`` names the values of each row after ``ts, lat, lon`` (a subset of
+    altitude, speed, accuracy, heading): binding fewer parameters per row is what keeps a
+    million-point import fast. ``flush(rows)`` is called with every ``batch`` rows.
+    """
+
+    def __init__(self, columns: tuple[str, ...], flush: Callable[[list[tuple]], None],
+                 gcj02: bool = False, batch: int = 50_000) -> None:
+        self.columns = columns
+        self._flush = flush
+        self.gcj02 = gcj02
+        self.batch = batch
+        self.rows: list[tuple] = []
+        self.read = 0          # points seen (accepted + rejected)
+        self.rejected: Counter[str] = Counter()
+        self.times = TimeParser()
+        self.min_ts = math.inf
+        self.max_ts = -math.inf
+        self.notes: Counter[str] = Counter()
+
+    def reject(self, reason: str, n: int = 1) -> None:
+        self.read += n
+        self.rejected[reason] += n
+
+    def add(self, ts: float | None, lat: Any, lon: Any, *extra: float | None) -> bool:
+        """Validate and keep one point; ``extra`` follows ``columns``. False if rejected."""
+        self.read += 1
+        if ts is None:
+            self.rejected[R_NO_TIME] += 1
+            return False
+        if not MIN_TS <= ts <= MAX_TS:  # also false for NaN
+            self.rejected[R_TIME_RANGE] += 1
+            return False
+        try:
+            lat = float(lat)
+            lon = float(lon)
+        except (TypeError, ValueError):
+            self.rejected[R_BAD_COORD] += 1
+            return False
+        if not -90.0 <= lat <= 90.0:
+            self.rejected[R_LAT if lat == lat else R_BAD_COORD] += 1
+            return False
+        if not -180.0 <= lon <= 180.0:
+            self.rejected[R_LON if lon == lon else R_BAD_COORD] += 1
+            return False
+        if lat == 0.0 and lon == 0.0:
+            self.rejected[R_NULL_ISLAND] += 1
+            return False
+        if self.gcj02:
+            lat, lon = gcj02_to_wgs84(lat, lon)
+        if ts < self.min_ts:
+            self.min_ts = ts
+        if ts > self.max_ts:
+            self.max_ts = ts
+        self.rows.append((ts, round(lat * 1e7) / 1e7, round(lon * 1e7) / 1e7, *extra))
+        if len(self.rows) >= self.batch:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self._flush(rows)
+
+    @property
+    def accepted(self) -> int:
+        return self.read - sum(self.rejected.values())
+
+
+def opt_float(value: Any) -> float | None:
+    """A finite float or None (for optional values such as altitude or speed)."""
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+class CountingReader:
+    """A binary stream wrapper that knows how many bytes were read (error positions,
+    progress estimates) without buffering anything itself."""
+
+    def __init__(self, raw: IO[bytes], on_read: Callable[[int], None] | None = None) -> None:
+        self._raw = raw
+        self.pos = 0
+        self._on_read = on_read
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.pos += len(data)
+        if self._on_read is not None:
+            self._on_read(self.pos)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()

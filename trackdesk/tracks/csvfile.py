@@ -1,0 +1,263 @@
+"""CSV: the 一生足迹 export, and any CSV whose header names latitude, longitude and time.
+
+Columns are recognised by name in several languages (``纬度``, ``Breite``, ``latitud``...),
+case, spaces, units in brackets and punctuation ignored. Time is one column (ISO 8601 text,
+or epoch seconds or milliseconds) or a date column plus a time-of-day column. Separators
+``,`` ``;`` tab and ``|`` are recognised; with ``;`` a decimal comma is accepted.
+Encodings: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (Chinese Excel).
+A row that cannot be read is rejected and counted; a file whose header names no position
+is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from typing import IO
+
+from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, ImportFailure, Points, epoch_number
+from trackdesk.tracks.lifetime import HEADER as LIFETIME_HEADER
+from trackdesk.tracks.lifetime import R_UNKNOWN_TIME, unknown_if_negative
+
+COLUMNS = ("altitude", "speed", "accuracy", "heading")
+R_SHORT_ROW = "row with too few fields"
+
+_NAMES: dict[str, set[str]] = {
+    "lat": {"lat", "latitude", "latitudedeg", "latitudedegrees", "breite", "breitengrad",
+            "latitud", "latitudine", "纬度", "緯度", "широта", "enlem", "위도", "szerokosc",
+            "szerokość", "breedtegraad", "leveysaste", "latitudee7", "gpslatitude", "ycoord"},
+    "lon": {"lon", "lng", "long", "longitude", "longitudedeg", "longitudedegrees", "länge",
+            "laenge", "längengrad", "laengengrad", "longitud", "longitudine", "经度", "經度",
+            "経度", "долгота", "boylam", "경도", "dlugosc", "długość", "lengtegraad",
+            "pituusaste", "longitudee7", "gpslongitude", "xcoord"},
+    "time": {"time", "timestamp", "datetime", "utc", "timeutc", "utctime", "gpstime",
+             "zeit", "zeitstempel", "datumzeit", "fechahora", "horodatage", "dataora",
+             "时间", "時間", "日時", "时间戳", "время", "zaman", "시간", "tijd", "tijdstip",
+             "aika", "czas", "datatime", "recordedat", "createdat", "tst", "unixtime",
+             "epoch", "timestampms", "dateheure", "日期时间", "定位时间"},
+    "date": {"date", "datum", "fecha", "data", "日期", "日付", "дата", "날짜", "tarih",
+             "päivämäärä"},
+    "clock": {"time", "zeit", "hora", "ora", "heure", "时间", "時刻", "время", "saat", "시각",
+              "tijd", "aika", "czas", "timeofday"},
+    "altitude": {"alt", "altitude", "ele", "elevation", "height", "höhe", "hoehe", "altitud",
+                 "altitudine", "海拔", "高度", "高程", "標高", "высота", "rakım", "고도",
+                 "altitudem", "elevationm"},
+    "speed": {"speed", "velocity", "vel", "geschwindigkeit", "velocidad", "velocità",
+              "速度", "скорость", "hız", "속도", "speedms", "speedkmh", "speedkph"},
+    "accuracy": {"accuracy", "acc", "hacc", "horizontalaccuracy", "genauigkeit",
+                 "precision", "precisión", "精度", "точность", "accuracym"},
+    "heading": {"heading", "bearing", "course", "direction", "richtung", "rumbo", "方向",
+                "航向", "курс", "cog"},
+}
+_CLOCK_RE = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*$")
+
+
+def normal_name(name: str) -> str:
+    name = name.strip().strip("\ufeff").strip('"').lower()
+    name = re.sub(r"[(\[].*?[)\]]", "", name)  # units: "speed (m/s)", "ele [m]"
+    return re.sub(r"[\s_\-./:°]+", "", name)
+
+
+def recognise(header: list[str]) -> dict[str, int]:
+    """Column indexes of the fields trackdesk understands, by normalised header name."""
+    found: dict[str, int] = {}
+    normal = [normal_name(h) for h in header]
+    for field in ("lat", "lon", "time", "date", "clock", "altitude", "speed", "accuracy",
+                  "heading"):
+        for i, n in enumerate(normal):
+            if n in _NAMES[field] and i not in found.values():
+                found[field] = i
+                break
+    if "time" in found and "date" in found and "clock" not in found:
+        # "date" + "time" columns: "time" is a time of day, read with the date.
+        found["clock"] = found.pop("time")
+    elif "clock" in found and "time" in found and found["clock"] == found["time"]:
+        found.pop("clock")
+    if "time" in found:
+        found.pop("clock", None)
+    return found
+
+
+def is_lifetime_header(header: list[str]) -> bool:
+    return tuple(h.strip().strip("\ufeff") for h in header) == LIFETIME_HEADER
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already peeked at, then the rest of the stream: lets the encoding and the
+    dialect be sniffed without reading the file twice."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # noqa: ANN001 - io's signature
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def _text(stream: IO[bytes]) -> io.TextIOWrapper:
+    head = stream.read(65536)
+    enc = _encoding(head)
+    raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
+    return io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
+
+
+def _dialect(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read(stream: IO[bytes], out: Points) -> None:
+    text = _text(stream)
+    line_no = 0
+    try:
+        first = text.readline()
+        line_no = 1
+        while first and not first.strip():
+            first = text.readline()
+            line_no += 1
+        if not first:
+            raise ImportFailure("the file is empty: no header line", "line 1")
+        delim = _dialect(first)
+        header = next(csv.reader([first], delimiter=delim))
+        reader = csv.reader(text, delimiter=delim)
+        if is_lifetime_header(header):
+            _read_lifetime(reader, out)
+        else:
+            _read_generic(reader, header, delim, out)
+    except UnicodeDecodeError as exc:
+        raise ImportFailure(f"text is not in {text.encoding} ({exc.reason})",
+                            f"line {line_no + _rows(locals())}") from None
+    except csv.Error as exc:
+        raise ImportFailure(f"unreadable CSV: {exc}", f"line {line_no + _rows(locals())}") \
+            from None
+
+
+def _rows(scope: dict) -> int:
+    reader = scope.get("reader")
+    return reader.line_num if reader is not None else 0
+
+
+def _read_lifetime(reader: csv.reader, out: Points) -> None:
+    add = out.add
+    reject = out.reject
+    for row in reader:
+        if len(row) < 11:
+            if row:
+                reject(R_SHORT_ROW)
+            continue
+        try:
+            t = float(row[0])
+        except ValueError:
+            reject(R_BAD_TIME)
+            continue
+        if t < 0:
+            reject(R_UNKNOWN_TIME)
+            continue
+        try:
+            alt = float(row[10])
+        except ValueError:
+            alt = None
+        add(epoch_number(t), row[3], row[2], alt, unknown_if_negative(row[6]),
+            unknown_if_negative(row[5]), unknown_if_negative(row[4]))
+
+
+def _read_generic(reader: csv.reader, header: list[str], delim: str, out: Points) -> None:
+    cols = recognise(header)
+    missing = [name for name, key in (("latitude", "lat"), ("longitude", "lon"))
+               if key not in cols]
+    if missing or ("time" not in cols and "date" not in cols):
+        if "time" not in cols and "date" not in cols:
+            missing.append("time")
+        shown = ", ".join(h.strip()[:30] for h in header[:12]) or "(nothing)"
+        raise ImportFailure(f"no {' / '.join(missing)} column recognised in the header "
+                            f"({shown}); docs/IMPORT.md lists the names understood",
+                            "line 1")
+    i_lat, i_lon = cols["lat"], cols["lon"]
+    i_time, i_date, i_clock = cols.get("time"), cols.get("date"), cols.get("clock")
+    opt = [cols.get(k) for k in ("altitude", "speed", "accuracy", "heading")]
+    kmh = "speed" in cols and re.search(r"km\s*/?\s*h|kph", header[cols["speed"]].lower())
+    need = max(v for v in cols.values()) + 1
+    comma = delim == ";"
+    e7 = [normal_name(header[i]).endswith("e7") for i in (i_lat, i_lon)]
+    times = out.times
+    for row in reader:
+        if len(row) < need:
+            if any(f.strip() for f in row):
+                out.reject(R_SHORT_ROW)
+            continue
+        if i_time is not None:
+            ts = _time(row[i_time], times)
+        else:
+            clock = row[i_clock] if i_clock is not None else ""
+            if clock and _CLOCK_RE.match(clock):
+                ts = _time(f"{row[i_date].strip()}T{clock.strip()}", times)
+            else:  # the "time" column held the whole instant after all
+                ts = _time(clock or row[i_date], times)
+        if ts is None:
+            out.reject(R_BAD_TIME)
+            continue
+        lat_s, lon_s = row[i_lat], row[i_lon]
+        if comma:
+            lat_s, lon_s = lat_s.replace(",", "."), lon_s.replace(",", ".")
+        try:
+            lat, lon = float(lat_s), float(lon_s)
+        except ValueError:
+            out.reject(R_BAD_COORD)
+            continue
+        if e7[0]:
+            lat /= 1e7
+        if e7[1]:
+            lon /= 1e7
+        extra = []
+        for i in opt:
+            v = None
+            if i is not None:
+                s = row[i].replace(",", ".") if comma else row[i]
+                try:
+                    v = float(s)
+                except ValueError:
+                    v = None
+                if v is not None and v != v:
+                    v = None
+            extra.append(v)
+        if kmh and extra[1] is not None:
+            extra[1] /= 3.6
+        out.add(ts, lat, lon, *extra)
+
+
+def _time(value: str, times) -> float | None:  # noqa: ANN001 - a TimeParser
+    value = value.strip()
+    if not value:
+        return None
+    c = value[0]
+    if c.isdigit() or c == "-":
+        try:
+            return epoch_number(float(value))
+        except ValueError:
+            pass
+    return times(value)

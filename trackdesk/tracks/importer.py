@@ -1,0 +1,236 @@
+"""Writing imported points into tracks.db: one transaction per file, deduplicated.
+
+sqlite3 only (the worker's contract). Each file is read as a stream; its points go into
+``points`` with ``INSERT OR IGNORE`` against the unique key ``(ts, lat, lon)``
+(migration 2), so a point already present is counted as a duplicate and nothing is
+written twice. The whole file is one transaction: when the reader fails part-way the
+transaction is rolled back and none of that file's points stay (docs/IMPORT.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import time
+import traceback
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackdesk.skills.sdk import StopRequested
+from trackdesk.tracks.base import CountingReader, ImportFailure, Points
+from trackdesk.tracks.formats import FORMATS, SourceFile
+
+ProgressFn = Callable[[int, int | None, int], None]
+
+
+class WriteError(Exception):
+    """tracks.db itself refused the write (disk full, locked too long): stop the task."""
+
+
+@dataclass
+class FileResult:
+    name: str
+    format: str
+    status: str  # imported | failed
+    read: int = 0
+    new: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    first_ts: float | None = None
+    last_ts: float | None = None
+    seconds: float = 0.0
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "format": self.format, "status": self.status,
+             "read": self.read, "new": self.new, "duplicates": self.duplicates,
+             "rejected": self.n_rejected, "seconds": round(self.seconds, 3)}
+        if self.rejected:
+            d["rejected_reasons"] = dict(self.rejected)
+        if self.error:
+            d["error"] = self.error
+        if self.notes:
+            d["notes"] = dict(self.notes)
+        return d
+
+
+class Importer:
+    """Imports files one by one into an open sqlite3 connection (autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection, task_id: int | None = None,
+                 gcj02: bool = False, progress: ProgressFn | None = None,
+                 check_stop: Callable[[], None] | None = None, batch: int = 50_000,
+                 total_bytes: int = 0) -> None:
+        self.conn = conn
+        self.task_id = task_id
+        self.gcj02 = gcj02
+        self._progress = progress
+        self._check_stop = check_stop
+        self.batch = batch
+        # Progress: points are counted as they are read; the total is estimated from
+        # the bytes still to read at the points-per-byte rate seen so far.
+        self.total_bytes = total_bytes
+        self.bytes_done = 0
+        self.processed = 0
+        self.failed = 0
+        # A big cache keeps the unique index's pages in memory during a large import.
+        conn.execute("PRAGMA cache_size=-65536")
+
+    def _report(self, cur_read: int, cur_rejected: int, cur_pos: int) -> None:
+        if self._progress is None:
+            return
+        processed = self.processed + cur_read
+        done_bytes = self.bytes_done + cur_pos
+        total = None
+        if done_bytes > 0 and processed > 0 and self.total_bytes:
+            rest = max(self.total_bytes - done_bytes, 0)
+            total = processed + int(processed / done_bytes * rest)
+        self._progress(processed, total, self.failed + cur_rejected)
+
+    def import_file(self, src: SourceFile) -> FileResult:
+        fmt = FORMATS[src.format]
+        read_fn, columns = fmt.reader()
+        started = time.time()
+        t0 = time.perf_counter()
+        conn = self.conn
+        state = {"in_tx": False, "new": 0, "file_id": None}
+        counter: CountingReader | None = None
+        cols = ", ".join(("ts", "lat", "lon", *columns))
+        marks = ", ".join("?" * (3 + len(columns)))
+
+        def begin() -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            state["in_tx"] = True
+            cur = conn.execute(
+                "INSERT INTO import_files (task_id, path, member, format, size, mtime, "
+                "status, started_at) VALUES (?, ?, ?, ?, ?, ?, 'importing', ?)",
+                (self.task_id, str(src.path), src.member, src.format, src.size,
+                 _mtime(src), started))
+            state["file_id"] = cur.lastrowid
+            return cur.lastrowid
+
+        sql: list[str] = []
+
+        def flush(rows: list[tuple]) -> None:
+            if self._check_stop is not None:
+                self._check_stop()
+            if not state["in_tx"]:
+                file_id = begin()
+                sql.append(f"INSERT OR IGNORE INTO points ({cols}, source, import_file_id) "
+                           f"VALUES ({marks}, '{src.format}', {int(file_id)})")
+            before = conn.total_changes
+            conn.executemany(sql[0], rows)
+            state["new"] += conn.total_changes - before
+            self._report(out.read, sum(out.rejected.values()),
+                         counter.pos if counter else 0)
+
+        out = Points(columns, flush, gcj02=self.gcj02, batch=self.batch)
+        result = FileResult(src.name, src.format, "imported")
+        try:
+            with src.open() as raw:
+                counter = CountingReader(raw)
+                read_fn(counter, out)
+            out.flush()
+            if not state["in_tx"]:
+                begin()  # nothing accepted: still record that the file was read
+            result.read = out.read
+            result.new = state["new"]
+            result.rejected = dict(out.rejected)
+            result.duplicates = out.accepted - result.new
+            if out.max_ts >= out.min_ts:
+                result.first_ts, result.last_ts = out.min_ts, out.max_ts
+            notes = Counter(out.notes)
+            if out.times.naive:
+                notes["times without a zone, taken as UTC"] += out.times.naive
+            result.notes = dict(notes)
+            conn.execute(
+                "UPDATE import_files SET status='imported', points_read=?, points_new=?, "
+                "points_duplicate=?, points_rejected=?, rejected_json=?, first_ts=?, "
+                "last_ts=?, finished_at=? WHERE id=?",
+                (result.read, result.new, result.duplicates, result.n_rejected,
+                 json.dumps(result.rejected, ensure_ascii=False), result.first_ts,
+                 result.last_ts, time.time(), state["file_id"]))
+            conn.execute("COMMIT")
+            state["in_tx"] = False
+        except StopRequested:
+            self._rollback(state)
+            raise
+        except ImportFailure as exc:
+            self._rollback(state)
+            result = self._failed(src, str(exc), out, started)
+        except sqlite3.Error as exc:
+            self._rollback(state)
+            raise WriteError(f"tracks.db refused the points of {src.name}: {exc}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeError,
+                ValueError, RuntimeError, NotImplementedError) as exc:
+            self._rollback(state)
+            where = f"near byte {counter.pos}" if counter else "opening it"
+            result = self._failed(src, f"{where}: {_plain(exc)}", out, started)
+        except BaseException as exc:
+            self._rollback(state)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the file is rolled back
+            # An error nobody foresaw: the file is refused with a message, and the
+            # traceback goes to the task's log (stderr) for a bug report.
+            traceback.print_exc(file=sys.stderr)
+            where = f"near byte {counter.pos}" if counter else "opening it"
+            result = self._failed(src, f"{where}: unexpected {type(exc).__name__}: {exc}",
+                                  out, started)
+        result.seconds = time.perf_counter() - t0
+        self.processed += out.read
+        self.failed += sum(out.rejected.values())
+        self.bytes_done += src.size
+        self._report(0, 0, 0)
+        return result
+
+    def _rollback(self, state: dict) -> None:
+        if state["in_tx"]:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            state["in_tx"] = False
+
+    def _failed(self, src: SourceFile, message: str, out: Points,
+                started: float) -> FileResult:
+        msg = f"{src.name}: {message}"
+        try:
+            self.conn.execute(
+                "INSERT INTO import_files (task_id, path, member, format, size, mtime, "
+                "status, error, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?)",
+                (self.task_id, str(src.path), src.member, src.format, src.size, _mtime(src),
+                 msg, started, time.time()))
+        except sqlite3.Error:
+            pass  # the record is a courtesy; the task's error message says it all
+        # Nothing of a failed file is kept: its points read do not count as imported.
+        return FileResult(src.name, src.format, "failed", read=0, error=msg)
+
+
+def _mtime(src: SourceFile) -> float | None:
+    try:
+        return os.stat(src.path).st_mtime
+    except OSError:
+        return None
+
+
+def _plain(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeError):
+        return f"text encoding error ({text})"
+    if isinstance(exc, zipfile.BadZipFile | zlib.error):
+        return f"damaged compressed data ({text})"
+    if isinstance(exc, EOFError):
+        return f"the file ends too early ({text})"
+    return text
