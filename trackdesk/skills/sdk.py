@@ -161,6 +161,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def die_with_parent(request_stop: Callable[[], None]) -> None:
+    """Get SIGTERM when the app that started us dies (Linux), so no worker goes on
+    writing unseen; the restarted engine then marks the task interrupted."""
+    parent = os.environ.get("TRACKDESK_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:  # it died before we could ask
+        request_stop()
+
+
 def run_worker(spec: SkillSpec, run: RunFunction, argv: list[str] | None = None) -> NoReturn:
     """Parse the worker argv, run ``run(ctx)`` and exit with the protocol's exit code."""
     # The protocol owns stdout; anything a skill prints by accident goes to the log.
@@ -182,6 +198,7 @@ def run_worker(spec: SkillSpec, run: RunFunction, argv: list[str] | None = None)
                         args.batch_size, proto_out)
     signal.signal(signal.SIGTERM, lambda *_: ctx.request_stop())
     signal.signal(signal.SIGINT, lambda *_: ctx.request_stop())
+    die_with_parent(ctx.request_stop)
     try:
         summary = run(ctx)
     except StopRequested:

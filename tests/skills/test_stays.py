@@ -1,0 +1,98 @@
+"""Stay detection on tracks where sliding windows usually go wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.skills.chain import connect, new_db, run_chain, run_skill
+from tests.skills.helpers import T0, cat, insert, line, stay
+
+
+def _db(tmp_path: Path, track: tuple) -> Path:
+    path = new_db(tmp_path / "tracks.db")
+    conn = connect(path)
+    insert(conn, *track)
+    conn.close()
+    return path
+
+
+def _stays(path: Path) -> list[tuple]:
+    conn = connect(path)
+    try:
+        return conn.execute("SELECT start_ts, end_ts, n_points, is_open FROM stays "
+                            "ORDER BY start_ts").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_five_hour_stay_logged_every_20_minutes_is_not_lost(tmp_path: Path) -> None:
+    # Walk in, sit for 5 h with a fix every 20 min, walk out to somewhere else and stay.
+    track = cat(line(T0, 300, 2, 1.4, east0=-420),
+                stay(T0 + 300, 5 * 3600, 1200),
+                line(T0 + 300 + 5 * 3600, 600, 2, 1.4),
+                stay(T0 + 900 + 5 * 3600, 1800, 5, east=840))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    stays = _stays(path)
+    long = [s for s in stays if s[1] - s[0] >= 4.5 * 3600]
+    assert len(long) == 1, stays
+    # trackintel's default gap threshold (15 min) discards exactly this stay.
+    run_skill(path, "stay_detection", params={"gap_threshold_s": 900.0})
+    assert not [s for s in _stays(path) if s[1] - s[0] >= 4.5 * 3600]
+
+
+def test_the_last_stay_is_kept_and_marked_open(tmp_path: Path) -> None:
+    track = cat(stay(T0, 1800, 5), line(T0 + 1800, 600, 2, 1.4),
+                stay(T0 + 2400, 900, 5, east=840))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    stays = _stays(path)
+    assert len(stays) == 2
+    assert stays[-1][3] == 1 and stays[0][3] == 0
+    assert stays[-1][1] >= T0 + 2400 + 880
+
+
+def test_a_short_stop_is_not_a_stay(tmp_path: Path) -> None:
+    track = cat(stay(T0, 1800, 5), line(T0 + 1800, 300, 2, 1.4),
+                stay(T0 + 2100, 120, 5, east=420), line(T0 + 2220, 300, 2, 1.4, east0=420),
+                stay(T0 + 2520, 1800, 5, east=840))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    assert len(_stays(path)) == 2
+
+
+def test_trackintel_mode_reproduces_the_sliding_window_exactly() -> None:
+    # merge off + trackintel thresholds: the same rule as generate_staypoints; the
+    # side-by-side comparison with trackintel itself is in bench/skills.
+    import numpy as np
+
+    from trackdesk.skills.stay_detection import detect
+
+    ts, lat, lon = cat(stay(T0, 900, 3), line(T0 + 900, 200, 2, 1.4),
+                       stay(T0 + 1100, 600, 3, east=280))
+    params = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s": 900.0}
+    got = detect(ts, lat, lon, params)
+    ref = _reference_sliding(ts, lat, lon, 100.0, 300.0, 900.0)
+    assert [(a, b) for a, b, _, _ in got] == ref
+    assert np.all(np.diff(ts) > 0)
+
+
+def _reference_sliding(ts, lat, lon, dist, time_thr, gap) -> list[tuple[int, int]]:  # noqa: ANN001
+    """trackintel 1.4's loop, written plainly, with include_last=True."""
+    from trackdesk.skills.geo import haversine
+
+    out = []
+    start = 0
+    n = len(ts)
+    for curr in range(1, n):
+        gap_t = ts[curr] - ts[curr - 1]
+        if gap_t > gap:
+            start = curr
+            continue
+        if haversine(lat[start], lon[start], lat[curr], lon[curr]) >= dist:
+            if ts[curr] - ts[start] >= time_thr and gap_t < gap:
+                out.append((start, curr))
+            start = curr
+        if curr == n - 1 and ts[curr] - ts[start] >= time_thr:
+            out.append((start, n))
+    return out
