@@ -15,10 +15,11 @@ Normal form of a point (also the dedupe key, docs/IMPORT.md):
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -233,11 +234,12 @@ def opt_float(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-class CountingReader:
+class CountingReader(io.RawIOBase):
     """A binary stream wrapper that knows how many bytes were read (error positions,
     progress estimates) without buffering anything itself."""
 
     def __init__(self, raw: IO[bytes], on_read: Callable[[int], None] | None = None) -> None:
+        super().__init__()
         self._raw = raw
         self.pos = 0
         self._on_read = on_read
@@ -257,5 +259,5 @@ class CountingReader:
     def readable(self) -> bool:
         return True
 
-    def close(self) -> None:
-        self._raw.close()
+    def __iter__(self) -> Iterator[bytes]:  # lines, for line-based formats
+        return iter(io.BufferedReader(self, 1 << 20))

@@ -1,0 +1,163 @@
+"""KML and KMZ: ``gx:Track`` (``when`` + ``gx:coord``), Points with a TimeStamp, and
+LineStrings with a TimeSpan, one Placemark in memory at a time.
+
+A LineString has one time for many coordinates. With a ``TimeSpan`` the times are spread
+between ``begin`` and ``end`` in proportion to the distance along the line (counted in the
+summary's notes); with a lone ``TimeStamp`` only the first coordinate gets it and the
+others are rejected as having no time, rather than piling many places onto one instant.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import zipfile
+from typing import IO
+
+from lxml import etree
+
+from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, R_NO_TIME, ImportFailure, Points
+from trackdesk.tracks.gpx import check_root, iter_xml, xml_failure
+
+COLUMNS = ("altitude",)
+NOTE_INTERPOLATED = "times spread along a LineString's TimeSpan"
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _children(el: etree._Element, name: str) -> list[etree._Element]:
+    return [c for c in el.iter() if _local(c.tag) == name]
+
+
+def _text(el: etree._Element | None) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+def _coords(text: str) -> list[tuple[float, float, float | None]] | None:
+    pts = []
+    for tup in text.split():
+        parts = tup.split(",")
+        if len(parts) < 2:
+            return None
+        try:
+            lon, lat = float(parts[0]), float(parts[1])
+            alt = float(parts[2]) if len(parts) > 2 and parts[2] else None
+        except ValueError:
+            return None
+        pts.append((lat, lon, alt))
+    return pts
+
+
+def _dist(a: tuple, b: tuple) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin(
+        (lo2 - lo1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _placemark(pm: etree._Element, out: Points) -> None:
+    times = out.times
+    stamp = next((_text(c) for c in _children(pm, "when")
+                  if _local(c.getparent().tag) == "TimeStamp"), "")
+    spans = _children(pm, "TimeSpan")
+    begin = end = ""
+    if spans:
+        begin = _text(next((c for c in spans[0] if _local(c.tag) == "begin"), None))
+        end = _text(next((c for c in spans[0] if _local(c.tag) == "end"), None))
+    # gx:Track: paired <when> and <gx:coord> lists.
+    for track in _children(pm, "Track"):
+        whens = [_text(c) for c in track if _local(c.tag) == "when"]
+        coords = [_text(c) for c in track if _local(c.tag) == "coord"]
+        for i, c in enumerate(coords):
+            parts = c.split()
+            ts = times(whens[i]) if i < len(whens) and whens[i] else None
+            if i < len(whens) and whens[i] and ts is None:
+                out.reject(R_BAD_TIME)
+                continue
+            if len(parts) < 2:
+                out.reject(R_BAD_COORD)
+                continue
+            alt = None
+            if len(parts) > 2:
+                try:
+                    alt = float(parts[2])
+                except ValueError:
+                    alt = None
+            out.add(ts, parts[1], parts[0], alt)
+    t_stamp = times(stamp) if stamp else None
+    if stamp and t_stamp is None:
+        t_stamp = False
+    for point in _children(pm, "Point"):
+        pts = _coords(_text(next(iter(_children(point, "coordinates")), None)))
+        if not pts:
+            out.reject(R_BAD_COORD)
+        elif t_stamp is False:
+            out.reject(R_BAD_TIME)
+        else:
+            lat, lon, alt = pts[0]
+            out.add(t_stamp or (times(begin) if begin else None), lat, lon, alt)
+    for line in _children(pm, "LineString"):
+        pts = _coords(_text(next(iter(_children(line, "coordinates")), None)))
+        if pts is None:
+            out.reject(R_BAD_COORD)
+            continue
+        t0 = times(begin) if begin else None
+        t1 = times(end) if end else None
+        if t0 is not None and t1 is not None and len(pts) > 1 and t1 >= t0:
+            cum = [0.0]
+            for a, b in zip(pts, pts[1:], strict=False):
+                cum.append(cum[-1] + _dist(a, b))
+            total = cum[-1]
+            for i, (lat, lon, alt) in enumerate(pts):
+                frac = cum[i] / total if total > 0 else i / (len(pts) - 1)
+                out.add(round((t0 + (t1 - t0) * frac) * 1000) / 1000, lat, lon, alt)
+            out.notes[NOTE_INTERPOLATED] += len(pts)
+        else:
+            first = t_stamp if t_stamp not in (None, False) else t0
+            for i, (lat, lon, alt) in enumerate(pts):
+                if i == 0 and first is not None:
+                    out.add(first, lat, lon, alt)
+                else:
+                    out.reject(R_NO_TIME)
+
+
+def read(stream: IO[bytes], out: Points) -> None:
+    it = iter_xml(stream, ("{*}Placemark",))
+    n = 0
+    try:
+        for _, pm in it:
+            _placemark(pm, out)
+            pm.clear(keep_tail=False)
+            n += 1
+            if n % 256 == 0:
+                parent = pm.getparent()
+                if parent is not None:
+                    del parent[:-1]
+    except etree.XMLSyntaxError as exc:
+        raise xml_failure(exc, "KML") from None
+    check_root(it, "kml", "KML")
+
+
+def read_kmz(stream: IO[bytes], out: Points) -> None:
+    # zipfile needs to seek; a KMZ may come from inside another zip, so spool it (in
+    # memory up to 32 MB, on disk beyond) instead of assuming a real file.
+    with tempfile.SpooledTemporaryFile(max_size=32 << 20) as tmp:
+        shutil.copyfileobj(stream, tmp, 1 << 20)
+        tmp.seek(0)
+        try:
+            zf = zipfile.ZipFile(tmp)
+        except zipfile.BadZipFile as exc:
+            raise ImportFailure(f"not a KMZ (zip) archive: {exc}", "byte 0") from None
+        with zf:
+            names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
+            if not names:
+                raise ImportFailure("the KMZ holds no .kml document")
+            name = "doc.kml" if "doc.kml" in names else names[0]
+            with zf.open(name) as fh:
+                try:
+                    read(fh, out)
+                except ImportFailure as exc:
+                    raise ImportFailure(exc.message, f"{name}, {exc.position}") from None
