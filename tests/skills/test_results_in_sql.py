@@ -8,8 +8,8 @@ import numpy as np
 
 from tests.skills.chain import connect, new_db, run_chain, run_skill
 from tests.skills.helpers import T0, cat, insert, line, stay
-from trackdesk.skills.groundtruth import Truth
 from trackdesk.skills.grid import Grid
+from trackdesk.skills.groundtruth import Truth
 
 
 def _columns(conn, name: str) -> list[str]:  # noqa: ANN001

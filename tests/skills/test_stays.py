@@ -78,7 +78,7 @@ def test_trackintel_mode_reproduces_the_sliding_window_exactly() -> None:
 
 
 def _reference_sliding(ts, lat, lon, dist, time_thr, gap) -> list[tuple[int, int]]:  # noqa: ANN001
-    """trackintel 1.4's loop, written plainly, with include_last=True."""
+    """trackintel 1.4.2's loop (``_generate_staypoints_sliding_user``), include_last=True."""
     from trackdesk.skills.geo import haversine
 
     out = []
@@ -90,7 +90,7 @@ def _reference_sliding(ts, lat, lon, dist, time_thr, gap) -> list[tuple[int, int
             start = curr
             continue
         if haversine(lat[start], lon[start], lat[curr], lon[curr]) >= dist:
-            if ts[curr] - ts[start] >= time_thr and gap_t < gap:
+            if ts[curr] - ts[start] >= time_thr:
                 out.append((start, curr))
             start = curr
         if curr == n - 1 and ts[curr] - ts[start] >= time_thr:

@@ -120,8 +120,7 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
                 stays.append((start, end, False, end == n))
             start = end
             continue
-        t_e = ts_i(e)
-        if t_e - ts_i(start) >= t_thr and t_e - ts_i(e - 1) < g_thr:
+        if ts_i(e) - ts_i(start) >= t_thr:
             stays.append((start, e, True, False))
         start = e
     return stays
