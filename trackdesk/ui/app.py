@@ -1,0 +1,178 @@
+"""Start the desktop app: one asyncio loop on the Qt main thread (qasync), the engine on it.
+
+``run_app`` is what ``trackdesk`` without a command calls. The main coroutine shows the
+window at once, then opens the tracks.db (a long history fills the table in batches),
+waits until the user quits, stops the engine as the settings say and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+log = logging.getLogger("trackdesk.ui")
+
+
+class ErrorReporter:
+    """Logs every uncaught error and shows it, one box at a time, instead of dying silently.
+
+    Installed as ``sys.excepthook`` (errors in Qt slots and in qasync's ``asyncSlot``
+    land there) and as the loop's exception handler (errors in forgotten tasks and
+    callbacks)."""
+
+    def __init__(self, parent: Callable[[], QWidget | None] = lambda: None) -> None:
+        self.parent = parent
+        self.box: QMessageBox | None = None
+        self.count = 0
+        self._previous_hook = sys.excepthook
+
+    def install(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        sys.excepthook = self.excepthook
+        if loop is not None:
+            loop.set_exception_handler(self.loop_handler)
+
+    def uninstall(self) -> None:
+        sys.excepthook = self._previous_hook
+
+    def excepthook(self, exc_type: type[BaseException], exc: BaseException,
+                   tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            self._previous_hook(exc_type, exc, tb)
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("uncaught error:\n%s", text)
+        self.show(f"{exc_type.__name__}: {exc}", text)
+
+    def loop_handler(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = context.get("message", "error in the event loop")
+        if exc is not None:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            log.error("%s\n%s", message, text)
+            self.show(f"{type(exc).__name__}: {exc}", f"{message}\n\n{text}")
+        else:
+            log.error("%s", message)
+            self.show(message, repr(context))
+
+    def show(self, summary: str, detail: str) -> None:
+        if QApplication.instance() is None:
+            return
+        self.count += 1
+        try:
+            if self.box is not None and self.box.isVisible():
+                # One box gathers a burst of errors instead of a stack of windows.
+                self.box.setText(f"{self.count} unexpected errors. The latest:\n\n{summary}")
+                self.box.setDetailedText(f"{detail}\n\n---\n\n{self.box.detailedText()}"
+                                         [:100_000])
+                return
+            box = QMessageBox(QMessageBox.Icon.Critical, "trackdesk: unexpected error",
+                              f"Something went wrong inside trackdesk:\n\n{summary}\n\n"
+                              "The app keeps running; the details are in the log file.",
+                              QMessageBox.StandardButton.Ok, self.parent())
+            box.setDetailedText(detail)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.finished.connect(self._closed)
+            self.box = box
+            box.open()
+        except Exception:  # noqa: BLE001 - the reporter must never raise itself
+            log.exception("could not show an error")
+
+    def _closed(self, *_args: Any) -> None:
+        self.box = None
+        self.count = 0
+
+
+def log_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "trackdesk" / "trackdesk.log"
+
+
+def setup_logging() -> None:
+    root = logging.getLogger()
+    if any(getattr(h, "_trackdesk", False) for h in root.handlers):
+        return
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    try:
+        path = log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"))
+    except OSError:
+        pass
+    for h in handlers:
+        h.setFormatter(fmt)
+        h._trackdesk = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("trackdesk")
+    app.setOrganizationName("trackdesk")
+    app.setApplicationDisplayName("trackdesk")
+    app.setDesktopFileName("trackdesk")
+    # The engine must stop before the loop ends: quitting goes through the main coroutine.
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = None,
+               reporter: ErrorReporter | None = None) -> int:
+    """Show the window, open the tracks.db, run until the user quits, stop the engine."""
+    from trackdesk.ui.icons import app_icon
+    from trackdesk.ui.main_window import MainWindow
+
+    loop = asyncio.get_running_loop()
+    QApplication.setWindowIcon(app_icon())
+    window = window_factory() if window_factory is not None else MainWindow()
+    if reporter is not None:
+        reporter.parent = lambda: window
+        reporter.install(loop)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, window.request_quit)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    window.show()
+    await window.open_db(db_path)
+    await window.quit_requested.wait()
+    await window.shutdown()
+    window.deleteLater()
+    return 0
+
+
+def run_app(db_path: Path | None) -> int:
+    """Run the desktop app on ``db_path`` (None: the one from the settings, else the
+    default tracks.db, created when missing). Returns the process exit status."""
+    import qasync
+
+    setup_logging()
+    app = make_app()
+    reporter = ErrorReporter()
+    # Python 3.11 has no asyncio.run(loop_factory=...); asyncio.Runner is the same thing.
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        try:
+            return runner.run(main(db_path, reporter=reporter))
+        finally:
+            reporter.uninstall()
+
+
+if __name__ == "__main__":
+    sys.exit(run_app(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

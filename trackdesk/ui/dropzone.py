@@ -1,0 +1,80 @@
+"""Drag and drop of track files: the overlay shown while dragging and the path sorting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QWidget
+
+
+def local_paths(mime: QMimeData) -> list[Path]:
+    """The local files and folders in a drag (web links and the like are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+def expand(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split dropped paths into importable files and (path, reason) for the rest.
+
+    Blocking (walks folders, peeks into zips): call it from an executor thread. Uses the
+    importers' own ``trackdesk.tracks.formats.expand``; while that module is missing the
+    paths go to the import task as they are and the worker sorts them out.
+    """
+    try:
+        from trackdesk.tracks import formats
+    except ImportError:
+        existing = [p for p in paths if p.exists()]
+        missing = [(p, "no such file or folder") for p in paths if not p.exists()]
+        return existing, missing
+    supported, unsupported = formats.expand([Path(p) for p in paths])
+    return ([Path(p) for p in supported],
+            [(Path(p), str(reason)) for p, reason in unsupported])
+
+
+class DropOverlay(QWidget):
+    """A translucent sheet over the window saying what a drop will do."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.headline = ""
+        self.detail = ""
+        self.hide()
+
+    def show_for(self, headline: str, detail: str) -> None:
+        self.headline, self.detail = headline, detail
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())
+        self.raise_()
+        self.show()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor(30, 58, 138, 150))
+        box = QRectF(self.rect()).adjusted(24, 24, -24, -24)
+        p.setPen(QPen(QColor("white"), 3, Qt.PenStyle.DashLine))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(box, 16, 16)
+        p.setPen(QColor("white"))
+        f = p.font()
+        f.setPointSizeF(f.pointSizeF() * 1.8)
+        f.setBold(True)
+        p.setFont(f)
+        top = QRectF(box.left(), box.center().y() - 50, box.width(), 50)
+        p.drawText(top, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+                   self.headline)
+        f.setPointSizeF(f.pointSizeF() / 1.8)
+        f.setBold(False)
+        p.setFont(f)
+        bottom = QRectF(box.left() + 20, box.center().y() + 8, box.width() - 40, 80)
+        p.drawText(bottom, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop |
+                   Qt.TextFlag.TextWordWrap, self.detail)
+        p.end()

@@ -1,0 +1,959 @@
+"""The main window: the live task table, the detail pane, menus, toolbar and status bar.
+
+It owns one engine at a time (``open_db`` / ``close_db``) and never blocks: engine calls
+run as asyncio tasks on the qasync loop (``spawn``), dialogs open with ``open()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QSettings, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QSystemTrayIcon,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trackdesk.engine.engine import Engine
+from trackdesk.engine.events import Event
+from trackdesk.engine.lock import EngineLockedError
+from trackdesk.engine.records import TaskRecord
+from trackdesk.engine.states import Priority, Status
+from trackdesk.tracks.db import NotATracksDb, default_db_path
+from trackdesk.ui import format as fmt
+from trackdesk.ui import settings as app_settings
+from trackdesk.ui.actions import (
+    PRIORITY_TIP,
+    TASK_ACTIONS,
+    Commands,
+    Selection,
+    TaskAction,
+    reprioritisable,
+)
+from trackdesk.ui.aio import spawn
+from trackdesk.ui.delegates import ProgressDelegate
+from trackdesk.ui.detail import DetailPane
+from trackdesk.ui.dropzone import DropOverlay, expand, local_paths
+from trackdesk.ui.icons import app_icon, std_icon
+from trackdesk.ui.notify import ChainWatcher, summary
+from trackdesk.ui.settings import AppSettings
+from trackdesk.ui.settings_dialog import SettingsDialog
+from trackdesk.ui.task_model import (
+    COLUMNS,
+    PROGRESS_COL,
+    STATUS_FILTERS,
+    TaskFilterProxy,
+    TaskTableModel,
+)
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[Path], Engine]
+# Rows added per event-loop turn when a tracks.db with a long history opens.
+LOAD_BATCH = 2000
+NOTIFY_BATCH_MS = 2000
+LAYOUT_VERSION = 1
+CANVAS_TIP = "coming with the chain canvas"
+
+
+def api_available() -> bool:
+    try:
+        from trackdesk.api.server import start_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: QSettings | None = None, settings: AppSettings | None = None,
+                 engine_factory: EngineFactory | None = None) -> None:
+        super().__init__()
+        self.store = store or app_settings.qsettings()
+        self.settings = settings or app_settings.load(self.store)
+        self._factory = engine_factory or (lambda path: Engine(path))
+        self.engine: Engine | None = None
+        self.commands: Commands | None = None
+        self.quit_requested = asyncio.Event()
+        self._may_close = False
+        self._selected: set[int] = set()
+        self._unsubscribe_watch: Callable[[], None] | None = None
+        self._watcher: ChainWatcher | None = None
+        self._api: Any = None
+        self.open_dialogs: list[QWidget] = []  # the latest non-modal boxes (tests use them)
+        self.last_context_menu: QMenu | None = None
+
+        self.setWindowTitle("trackdesk")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+
+        self.model = TaskTableModel(self)
+        self.proxy = TaskFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._build_table()
+        self.detail = DetailPane()
+        self._build_filter_bar()
+
+        top = QWidget()
+        tv = QVBoxLayout(top)
+        tv.setContentsMargins(6, 6, 6, 0)
+        tv.setSpacing(4)
+        tv.addLayout(self.filter_bar)
+        tv.addWidget(self.view)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._build_tray()
+        self.overlay = DropOverlay(self)
+
+        self.model.tasksChanged.connect(self._on_tasks_changed)
+        self.model.countsChanged.connect(self._schedule_counts)
+        self.model.rowsInserted.connect(self._schedule_counts)
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(250)
+        self._counts_timer.timeout.connect(self._update_counts)
+        self._notify_timer = QTimer(self)
+        self._notify_timer.setSingleShot(True)
+        self._notify_timer.setInterval(NOTIFY_BATCH_MS)
+        self._notify_timer.timeout.connect(self._notify)
+        self._restore_layout()
+        self.update_actions()
+
+    # ================================================================ building ======
+    def _build_table(self) -> None:
+        view = QTableView()
+        view.setModel(self.proxy)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        view.setSortingEnabled(True)
+        view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        view.setWordWrap(False)
+        view.setShowGrid(False)
+        view.setAlternatingRowColors(True)
+        view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        vh = view.verticalHeader()
+        vh.hide()
+        # Fixed, uniform row heights: the view never measures rows.
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(view.fontMetrics().height() + 10)
+        header = view.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for i, col in enumerate(COLUMNS):
+            header.resizeSection(i, col.width)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        view.setItemDelegateForColumn(PROGRESS_COL, ProgressDelegate(view))
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._task_menu)
+        view.selectionModel().selectionChanged.connect(self._on_selection)
+        view.doubleClicked.connect(lambda _i: self.detail.show_log())
+        self.view = view
+
+    def _build_filter_bar(self) -> None:
+        self.status_filter = QComboBox()
+        for title, _statuses in STATUS_FILTERS:
+            self.status_filter.addItem(title)
+        self.status_filter.setToolTip("Show only tasks in these states")
+        self.status_filter.currentIndexChanged.connect(self._apply_filter)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tasks: skill, id, status, chain run, error…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setAcceptDrops(False)
+        self.search.textChanged.connect(self._apply_filter)
+        self.shown_label = QLabel("")
+        self.shown_label.setMinimumWidth(150)
+        self.shown_label.setAlignment(Qt.AlignmentFlag.AlignRight |
+                                      Qt.AlignmentFlag.AlignVCenter)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Show:"))
+        bar.addWidget(self.status_filter)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.shown_label)
+        self.filter_bar = bar
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                       self.proxy.modelReset, self.proxy.layoutChanged):
+            signal.connect(self._schedule_counts)
+
+    def _build_actions(self) -> None:
+        self.task_actions: dict[str, QAction] = {}
+        for spec in TASK_ACTIONS:
+            act = QAction(std_icon(spec.icon), spec.title, self)
+            act.setToolTip(spec.tip)
+            act.setStatusTip(spec.tip)
+            if spec.shortcut:
+                act.setShortcut(QKeySequence(spec.shortcut))
+            act.triggered.connect(partial(self.trigger, spec.key))
+            self.task_actions[spec.key] = act
+            self.addAction(act)  # shortcuts work wherever the focus is in the window
+        self.priority_menu = QMenu("Priorit&y", self)
+        self.priority_menu.setToolTip(PRIORITY_TIP)
+        self.priority_menu.setToolTipsVisible(True)
+        self.priority_actions: dict[Priority, QAction] = {}
+        group = QActionGroup(self)
+        for level in reversed(list(Priority)):
+            act = QAction(level.value.capitalize(), self)
+            act.setCheckable(True)
+            act.triggered.connect(partial(self.set_priority, level))
+            group.addAction(act)
+            self.priority_menu.addAction(act)
+            self.priority_actions[level] = act
+
+        def make(text: str, slot: Callable[[], Any], shortcut: str | None = None,
+                 tip: str = "", icon: str | None = None) -> QAction:
+            act = QAction(text, self)
+            if icon:
+                act.setIcon(std_icon(icon))
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            if tip:
+                act.setToolTip(tip)
+                act.setStatusTip(tip)
+            act.triggered.connect(lambda _checked=False: slot())
+            return act
+
+        self.act_open = make("&Open tracks.db…", self.choose_db, "Ctrl+O",
+                             "Switch to another tracks.db", "SP_DialogOpenButton")
+        self.act_new = make("&New tracks.db…", partial(self.choose_db, True), "Ctrl+N",
+                            "Create an empty tracks.db and switch to it", "SP_FileIcon")
+        self.act_import = make("&Import tracks…", self.choose_import_files, "Ctrl+I",
+                               "Import track files (GPX, KML, GeoJSON, CSV, FIT, zips…); "
+                               "you can also drop them on the window", "SP_ArrowDown")
+        self.act_import.setIconText("Import")
+        self.act_import_dir = make("Import a &folder…", self.choose_import_folder,
+                                   "Ctrl+Shift+I", "Import every track file in a folder",
+                                   "SP_DirOpenIcon")
+        self.act_settings = make("&Settings…", self.open_settings, "Ctrl+,",
+                                 "Concurrency, launcher, batch size, quitting")
+        self.act_quit = make("&Quit", self.request_quit, "Ctrl+Q", "Close trackdesk")
+        self.act_chain = make("&Run default chain", partial(self.run_chain, False), "F5",
+                              "Analyse the points not analysed yet with every skill of the "
+                              "default chain", "SP_MediaPlay")
+        self.act_chain.setIconText("Run chain")
+        self.act_chain_full = make("Run default chain as &full recompute",
+                                   partial(self.run_chain, True), "Shift+F5",
+                                   "Clear every skill's results and analyse all points again",
+                                   "SP_MediaSeekForward")
+        self.act_chain_full.setIconText("Full recompute")
+        self.act_canvas = QAction("Open chain &canvas…", self)
+        self.act_canvas.setEnabled(False)
+        self.act_canvas.setToolTip(CANVAS_TIP)
+        self.act_canvas.setStatusTip(CANVAS_TIP)
+        self.act_about = make("&About trackdesk", self.about)
+        self.act_search = make("Find", lambda: self.search.setFocus(), "Ctrl+F")
+        self.addAction(self.act_search)
+        self.act_details = QAction("&Details pane", self)
+        self.act_details.setCheckable(True)
+        self.act_details.setChecked(True)
+        self.act_details.setShortcut(QKeySequence("F9"))
+        self.act_details.toggled.connect(self.detail.setVisible)
+        self.act_reset_columns = make("&Reset column layout", self.reset_columns)
+        for act in (self.act_open, self.act_new, self.act_import, self.act_import_dir,
+                    self.act_chain, self.act_chain_full):
+            act.setEnabled(False)  # until a tracks.db is open
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.setToolTipsVisible(True)
+        for act in (self.act_open, self.act_new, None, self.act_import, self.act_import_dir,
+                    None, self.act_settings, None, self.act_quit):
+            m.addSeparator() if act is None else m.addAction(act)
+        # File actions must work before any db is open (choosing one is the way out of
+        # an error at start): enable them now, import waits for an engine.
+        self.act_open.setEnabled(True)
+        self.act_new.setEnabled(True)
+        m = mb.addMenu("&Tasks")
+        m.setToolTipsVisible(True)
+        for spec in TASK_ACTIONS:
+            if spec.separator_before:
+                m.addSeparator()
+            m.addAction(self.task_actions[spec.key])
+            if spec.key == "resume":
+                m.addMenu(self.priority_menu)
+        m = mb.addMenu("&Chains")
+        m.setToolTipsVisible(True)
+        m.addAction(self.act_chain)
+        m.addAction(self.act_chain_full)
+        m.addSeparator()
+        m.addAction(self.act_canvas)
+        m = mb.addMenu("&View")
+        m.addAction(self.act_details)
+        self.columns_menu = m.addMenu("&Columns")
+        self.columns_menu.aboutToShow.connect(
+            lambda: self._fill_columns_menu(self.columns_menu))
+        m.addAction(self.act_reset_columns)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_about)
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addAction(self.act_import)
+        tb.addSeparator()
+        tb.addAction(self.act_chain)
+        tb.addAction(self.act_chain_full)
+        tb.addSeparator()
+        for spec in TASK_ACTIONS:
+            if spec.in_toolbar:
+                act = self.task_actions[spec.key]
+                act.setIconText(spec.title.replace("&", ""))
+                tb.addAction(act)
+        self.addToolBar(tb)
+        self.toolbar = tb
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.queue_label = QLabel("")
+        self.queue_label.setToolTip("Queue: tasks waiting, running and failed; points "
+                                    "processed per second by all running tasks")
+        self.db_label = QLabel("")
+        self.db_label.setStyleSheet("color: palette(mid);")
+        sb.addPermanentWidget(self.queue_label)
+        sb.addPermanentWidget(self.db_label)
+
+    def _build_tray(self) -> None:
+        self.tray: QSystemTrayIcon | None = None
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return
+        tray = QSystemTrayIcon(app_icon(), self)
+        tray.setToolTip("trackdesk")
+        menu = QMenu(self)
+        menu.addAction("Show trackdesk", self._raise)
+        menu.addAction(self.act_quit)
+        tray.setContextMenu(menu)
+        tray.activated.connect(lambda _reason: self._raise())
+        tray.show()
+        self.tray = tray
+
+    def _raise(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # ================================================================ the engine ====
+    async def open_db(self, path: Path | None = None) -> bool:
+        """Start an engine on ``path`` (default: the settings', else the default one)."""
+        if self.engine is not None:
+            await self.close_db()
+        path = Path(path) if path is not None else (self.settings.db or default_db_path())
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.db_label.setText(str(path))
+        try:
+            engine = self._factory(path)
+            self.settings.apply(engine.settings)
+            await engine.start()
+        except EngineLockedError as exc:
+            self.statusBar().showMessage("This tracks.db is in use by another trackdesk")
+            self.show_message(QMessageBox.Icon.Warning, "tracks.db in use",
+                              f"{exc}.\n\nOnly one trackdesk at a time can run the tasks of "
+                              "a tracks.db. Switch to that window, or choose another "
+                              "tracks.db with File → Open.")
+            return False
+        except (NotATracksDb, OSError) as exc:
+            self.statusBar().showMessage("Could not open the tracks.db")
+            self.show_message(QMessageBox.Icon.Critical, "Cannot open tracks.db", str(exc))
+            return False
+        self.engine = engine
+        self.commands = Commands(engine)
+        self.model.set_source(engine, batch=LOAD_BATCH)
+        self.detail.set_engine(engine)
+        self._watcher = ChainWatcher(engine.tasks)
+        self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
+        self.setWindowTitle(f"{path.name} — trackdesk")
+        self.db_label.setText(str(engine.db_path))
+        self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
+        self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
+        for act in (self.act_import, self.act_import_dir, self.act_chain,
+                    self.act_chain_full):
+            act.setEnabled(True)
+        self._start_api()
+        self.update_actions()
+        return True
+
+    async def close_db(self, running: str | None = None) -> None:
+        """Stop the engine: running tasks stop or go on, as the settings say."""
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return
+        self.commands = None
+        if self._unsubscribe_watch is not None:
+            self._unsubscribe_watch()
+            self._unsubscribe_watch = None
+        self._watcher = None
+        self.model.set_source(None)
+        self.detail.set_engine(None)
+        for act in (self.act_import, self.act_import_dir, self.act_chain,
+                    self.act_chain_full):
+            act.setEnabled(False)
+        self.update_actions()
+        await self._stop_api()
+        how = running or self.settings.on_quit
+        busy = sum(1 for t in engine.tasks.values() if t.status == Status.RUNNING)
+        if busy:
+            self.statusBar().showMessage(
+                f"Stopping {busy} running task{'s' if busy != 1 else ''}…" if how == "stop"
+                else f"Leaving {busy} task{'s' if busy != 1 else ''} running…")
+        await engine.stop(running=how)
+
+    async def switch_db(self, path: Path) -> bool:
+        ok = await self.open_db(path)
+        if ok:
+            self.settings.db_path = str(path)
+            app_settings.save(self.store, self.settings)
+        return ok
+
+    def _on_engine_event(self, event: Event) -> None:
+        if self._watcher is not None and self._watcher.on_event(event) and \
+                not self._notify_timer.isActive():
+            self._notify_timer.start()
+
+    def _notify(self) -> None:
+        if self._watcher is None:
+            return
+        outcomes = self._watcher.take()
+        if not outcomes:
+            return
+        title, text, ok = summary(outcomes)
+        self.statusBar().showMessage(f"{title}: {text}", 10_000)
+        if self.tray is not None and self.settings.notify:
+            icon = QSystemTrayIcon.MessageIcon.Information if ok else \
+                QSystemTrayIcon.MessageIcon.Warning
+            self.tray.showMessage(title, text, icon, 8000)
+        self.last_notification = (title, text)
+
+    # ================================================================ REST API ======
+    def _start_api(self) -> None:
+        if not (self.settings.serve_api and self.engine is not None and api_available()):
+            return
+        spawn(self._start_api_async(), "starting the REST API", self._user_error)
+
+    async def _start_api_async(self) -> None:
+        from trackdesk.api.server import start_api
+
+        result = start_api(self.engine, "127.0.0.1", self.settings.api_port, None)
+        if asyncio.iscoroutine(result):
+            result = await result
+        self._api = result
+        self.statusBar().showMessage(
+            f"REST API on http://127.0.0.1:{self.settings.api_port}", 6000)
+
+    async def _stop_api(self) -> None:
+        api, self._api = self._api, None
+        if api is None:
+            return
+        for name in ("stop", "close", "cleanup", "shutdown"):
+            fn = getattr(api, name, None)
+            if callable(fn):
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+                return
+
+    # ================================================================ selection =====
+    def selected_ids(self) -> list[int]:
+        ids = []
+        for index in self.view.selectionModel().selectedRows():
+            src = self.proxy.mapToSource(index)
+            if src.isValid():
+                ids.append(self.model.task_id(src.row()))
+        return ids
+
+    def selection(self, ids: Iterable[int] | None = None) -> Selection:
+        tasks = self.engine.tasks if self.engine is not None else {}
+        chosen = self.selected_ids() if ids is None else list(ids)
+        return Selection([tasks[i] for i in chosen if i in tasks], tasks)
+
+    def select_tasks(self, ids: Iterable[int]) -> None:
+        """Select the rows of these tasks (tests and 'reveal' use it)."""
+        sm = self.view.selectionModel()
+        sel = QItemSelection()
+        for task_id in ids:
+            row = self.model.row_of(task_id)
+            if row is None:
+                continue
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            if index.isValid():
+                sel.select(index, index)
+        sm.select(sel, sm.SelectionFlag.ClearAndSelect | sm.SelectionFlag.Rows)
+        if not sel.isEmpty():
+            self.view.scrollTo(sel.indexes()[0])
+
+    def _on_selection(self, *_args: Any) -> None:
+        ids = self.selected_ids()
+        self._selected = set(ids)
+        self.detail.set_task(ids[0] if len(ids) == 1 else None)
+        if len(ids) > 1:
+            self.detail.title.setText(f"{len(ids)} tasks selected")
+            self.detail.subtitle.setText("Select one task to see its details and log.")
+        self.update_actions()
+
+    def _on_tasks_changed(self, ids: set[int]) -> None:
+        if self.detail.task_id in ids:
+            self.detail.refresh()
+        if self._selected & ids:
+            self.update_actions()
+
+    def update_actions(self) -> None:
+        """Enable each action only when it makes sense for the current selection."""
+        sel = self.selection() if self.engine is not None else Selection([], {})
+        for spec in TASK_ACTIONS:
+            self.task_actions[spec.key].setEnabled(self.engine is not None and
+                                                   spec.enabled_when(sel))
+        prios = {t.priority_name for t in sel.tasks if reprioritisable(t)}
+        self.priority_menu.setEnabled(bool(prios))
+        for level, act in self.priority_actions.items():
+            act.setChecked(prios == {level.value})
+
+    # ================================================================ task actions ==
+    def trigger(self, key: str, _checked: bool = False) -> None:
+        """Carry out the action ``key`` of TASK_ACTIONS on the selected tasks."""
+        spec = next(a for a in TASK_ACTIONS if a.key == key)
+        sel = self.selection()
+        if self.engine is None or not spec.enabled_when(sel):
+            return
+        if key == "open_log":
+            self.act_details.setChecked(True)
+            self.detail.set_task(sel.tasks[0].id)
+            self.detail.show_log()
+            return
+        if key == "copy_id":
+            text = ", ".join(str(t.id) for t in sel.tasks)
+            QGuiApplication.clipboard().setText(text)
+            self.statusBar().showMessage(f"Copied {text}", 3000)
+            return
+        ids = [t.id for t in sel.tasks]
+        question = spec.confirm(sel) if spec.confirm else None
+        if question:
+            self.confirm(spec.title.replace("&", ""), question,
+                         lambda: self._run(spec, self.selection(ids)))
+        else:
+            self._run(spec, sel)
+
+    def _run(self, spec: TaskAction, sel: Selection) -> None:
+        if self.commands is None or spec.run is None or not spec.enabled_when(sel):
+            return
+        title = spec.title.replace("&", "").lower()
+
+        def done(ids: list[int]) -> None:
+            if ids:
+                self.statusBar().showMessage(
+                    f"{spec.title.replace('&', '')}: task{'s' if len(ids) != 1 else ''} "
+                    f"{', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''}", 4000)
+
+        spawn(spec.run(self.commands, sel), title, self._user_error, done)
+
+    def set_priority(self, level: Priority, _checked: bool = False) -> None:
+        sel = self.selection()
+        if self.commands is None or not any(reprioritisable(t) for t in sel.tasks):
+            return
+        spawn(self.commands.set_priority(sel, level), "setting the priority",
+              self._user_error)
+
+    def _task_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isRowSelected(
+                index.row(), index.parent()):
+            self.view.selectRow(index.row())
+        menu = self.build_task_menu()
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def build_task_menu(self) -> QMenu:
+        """The right-click menu for the selection, built from TASK_ACTIONS."""
+        self.update_actions()
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.setToolTipsVisible(True)
+        for spec in TASK_ACTIONS:
+            if spec.separator_before:
+                menu.addSeparator()
+            menu.addAction(self.task_actions[spec.key])
+            if spec.key == "resume":
+                menu.addMenu(self.priority_menu)
+        self.last_context_menu = menu
+        return menu
+
+    # ================================================================ chains, import
+    def run_chain(self, full: bool) -> None:
+        if self.engine is None:
+            return
+        engine = self.engine
+        task_type = "FULL_RECOMPUTE" if full else "INCREMENTAL"
+
+        def go() -> None:
+            spawn(engine.run_chain(task_type=task_type), "running the default chain",
+                  self._user_error,
+                  lambda recs: self.statusBar().showMessage(
+                      f"Chain run {recs[0].chain_run_id if recs else ''} queued: "
+                      f"{len(recs)} tasks", 6000))
+
+        if full:
+            self.confirm("Full recompute",
+                         "Run every skill of the default chain as a full recompute?\n\n"
+                         "Each skill's previous results are cleared and all points are "
+                         "analysed again; imported points are never changed.", go)
+        else:
+            go()
+
+    def choose_import_files(self) -> None:
+        dialog = QFileDialog(self, "Import tracks")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters(["Track files (*.gpx *.kml *.kmz *.geojson *.json *.csv "
+                               "*.fit *.zip *.tcx *.nmea)", "All files (*)"])
+        dialog.filesSelected.connect(lambda files: self.import_paths(map(Path, files)))
+        dialog.open()
+
+    def choose_import_folder(self) -> None:
+        dialog = QFileDialog(self, "Import a folder of tracks")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.fileSelected.connect(lambda folder: self.import_paths([Path(folder)]))
+        dialog.open()
+
+    def import_paths(self, paths: Iterable[Path]) -> asyncio.Task[Any] | None:
+        """Queue one import task for the supported files among ``paths``."""
+        paths = [Path(p) for p in paths]
+        if not paths or self.engine is None:
+            return None
+        return spawn(self._import(self.engine, paths), "importing tracks", self._user_error)
+
+    async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
+        loop = asyncio.get_running_loop()
+        # Walking folders and peeking into zips blocks: not on the GUI thread.
+        supported, unsupported = await loop.run_in_executor(None, expand, paths)
+        if unsupported:
+            lines = "\n".join(f"• {p.name}: {why}" for p, why in unsupported[:30])
+            more = f"\n… and {len(unsupported) - 30} more" if len(unsupported) > 30 else ""
+            self.show_message(QMessageBox.Icon.Information,
+                              "Some files cannot be imported",
+                              f"{len(unsupported)} of the dropped items cannot be imported"
+                              + (" and were left out" if supported else "") + ":\n\n"
+                              + lines + more,
+                              detail="\n".join(f"{p}: {why}" for p, why in unsupported))
+        if not supported:
+            return None
+        rec = await engine.create_task(
+            "import", params={"paths": json.dumps([str(p.resolve()) for p in supported])},
+            priority="high")
+        self.statusBar().showMessage(
+            f"Import task {rec.id} queued: {len(supported)} "
+            f"file{'s' if len(supported) != 1 else ''}", 6000)
+        return rec
+
+    # ================================================================ drag and drop =
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        paths = local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if self.engine is None:
+            self.overlay.show_for("No tracks.db open", "Open a tracks.db first (File → Open)")
+            return
+        names = ", ".join(p.name for p in paths[:3]) + ("…" if len(paths) > 3 else "")
+        self.overlay.show_for(
+            "Drop to import",
+            f"{len(paths)} item{'s' if len(paths) != 1 else ''} ({names}) → one import task "
+            f"into {self.engine.db_path.name}")
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        self.overlay.hide()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.overlay.hide()
+        paths = local_paths(event.mimeData())
+        if not paths or self.engine is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.import_paths(paths)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.overlay.isVisible():
+            self.overlay.setGeometry(self.rect())
+
+    # ================================================================ filter, counts
+    def _apply_filter(self, *_args: Any) -> None:
+        statuses = STATUS_FILTERS[max(0, self.status_filter.currentIndex())][1]
+        self.proxy.set_filter(statuses, self.search.text())
+        self._schedule_counts()
+
+    def _schedule_counts(self, *_args: Any) -> None:
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
+
+    def _update_counts(self) -> None:
+        c = self.model.counts()
+        rate = self.model.points_per_second()
+        parts = [f"{c[Status.PENDING]:,} pending", f"{c[Status.RUNNING]:,} running"]
+        if c[Status.PAUSED]:
+            parts.append(f"{c[Status.PAUSED]:,} paused")
+        parts.append(f"{c[Status.FAILED]:,} failed")
+        if c[Status.RUNNING]:
+            parts.append(fmt.rate(rate))
+        self.queue_label.setText("   ".join(parts))
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        loading = " (loading…)" if self.model.loading else ""
+        self.shown_label.setText(f"{total:,} tasks{loading}" if shown == total
+                                 else f"{shown:,} of {total:,} tasks{loading}")
+        if self.model.loading:
+            self._schedule_counts()
+
+    # ================================================================ dialogs =======
+    def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
+        """Ask, without blocking the loop (open(), never exec())."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                          self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def clicked(button: Any) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                on_yes()
+
+        box.buttonClicked.connect(clicked)
+        self._remember(box)
+        box.open()
+        return box
+
+    def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
+                     detail: str = "") -> QMessageBox:
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        if detail:
+            box.setDetailedText(detail)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._remember(box)
+        box.open()
+        return box
+
+    def _remember(self, box: QWidget) -> None:
+        self.open_dialogs = [d for d in self.open_dialogs[-9:] if _alive(d)] + [box]
+
+    def _user_error(self, what: str, exc: BaseException) -> None:
+        self.statusBar().showMessage(f"Could not finish {what}: {exc}", 8000)
+        self.show_message(QMessageBox.Icon.Warning, "trackdesk", f"Could not finish {what}:"
+                          f"\n\n{exc}")
+
+    def choose_db(self, new: bool = False) -> None:
+        start = str(self.engine.db_path.parent if self.engine else default_db_path().parent)
+        dialog = QFileDialog(self, "New tracks.db" if new else "Open a tracks.db", start,
+                             "tracks.db (*.db);;All files (*)")
+        if new:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            dialog.setDefaultSuffix("db")
+            dialog.selectFile("tracks.db")
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(
+            lambda f: spawn(self.switch_db(Path(f)), "opening the tracks.db", self._user_error))
+        dialog.open()
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self, api_available())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.value()))
+        self._remember(dialog)
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, new: AppSettings) -> None:
+        old = self.settings
+        self.settings = new
+        app_settings.save(self.store, new)
+        if self.engine is not None:
+            new.apply(self.engine.settings)
+        api_changed = (old.serve_api, old.api_port) != (new.serve_api, new.api_port)
+        if api_changed and self.engine is not None:
+            async def restart_api() -> None:
+                await self._stop_api()
+                if new.serve_api:
+                    await self._start_api_async()
+            spawn(restart_api(), "restarting the REST API", self._user_error)
+        current = self.engine.db_path if self.engine is not None else None
+        wanted = (new.db or default_db_path()).expanduser().resolve()
+        if current is not None and wanted != current:
+            self.confirm("Switch tracks.db", f"Switch to {wanted} now?\n\nRunning tasks of "
+                         f"the current tracks.db are "
+                         f"{'stopped' if new.on_quit == 'stop' else 'left running'}.",
+                         lambda: spawn(self.open_db(wanted), "opening the tracks.db",
+                                       self._user_error))
+        self.statusBar().showMessage("Settings saved", 3000)
+
+    def about(self) -> None:
+        from trackdesk import __version__ as version
+
+        box = QMessageBox(self)
+        box.setIconPixmap(app_icon().pixmap(64, 64))
+        box.setWindowTitle("About trackdesk")
+        box.setText(f"<b>trackdesk {version}</b>")
+        box.setInformativeText("A desktop task monitor and analysis engine for your "
+                               "lifetime GPS location history.<br><br>Drop track files on "
+                               "the window to import them; run the default chain to analyse "
+                               "them.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._remember(box)
+        box.open()
+
+    # ================================================================ columns =======
+    def _header_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._fill_columns_menu(menu)
+        menu.addSeparator()
+        menu.addAction(self.act_reset_columns)
+        menu.popup(self.view.horizontalHeader().mapToGlobal(pos))
+
+    def _fill_columns_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        header = self.view.horizontalHeader()
+        visible = [i for i in range(len(COLUMNS)) if not header.isSectionHidden(i)]
+        for i, col in enumerate(COLUMNS):
+            act = menu.addAction(col.title)
+            act.setCheckable(True)
+            act.setChecked(not header.isSectionHidden(i))
+            # The last visible column cannot go: an empty table helps nobody.
+            act.setEnabled(not (len(visible) == 1 and i in visible))
+            act.toggled.connect(partial(self.set_column_visible, i))
+
+    def set_column_visible(self, column: int, visible: bool) -> None:
+        self.view.horizontalHeader().setSectionHidden(column, not visible)
+        self._save_layout()
+
+    def reset_columns(self) -> None:
+        header = self.view.horizontalHeader()
+        for i, col in enumerate(COLUMNS):
+            header.setSectionHidden(i, False)
+            header.moveSection(header.visualIndex(i), i)
+            header.resizeSection(i, col.width)
+        self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self._save_layout()
+
+    # ================================================================ layout ========
+    def _restore_layout(self) -> None:
+        s = self.store
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1200, 760)
+        if str(s.value("window/layout_version", "")) == str(LAYOUT_VERSION):
+            header_state = s.value("window/header")
+            if isinstance(header_state, QByteArray) and not header_state.isEmpty():
+                header = self.view.horizontalHeader()
+                if header.restoreState(header_state):
+                    self.view.sortByColumn(header.sortIndicatorSection(),
+                                           header.sortIndicatorOrder())
+            splitter = s.value("window/splitter")
+            if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+                self.splitter.restoreState(splitter)
+        else:
+            self.splitter.setSizes([470, 290])
+        details = s.value("window/details", True)
+        self.act_details.setChecked(str(details).lower() not in ("false", "0"))
+        try:
+            self.status_filter.setCurrentIndex(int(s.value("window/status_filter", 0)))
+        except (TypeError, ValueError):
+            pass
+
+    def _save_layout(self) -> None:
+        s = self.store
+        s.setValue("window/layout_version", LAYOUT_VERSION)
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/header", self.view.horizontalHeader().saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("window/details", self.act_details.isChecked())
+        s.setValue("window/status_filter", self.status_filter.currentIndex())
+        s.sync()
+
+    # ================================================================ quitting ======
+    def request_quit(self) -> None:
+        """Ask the app to end; the main coroutine stops the engine, then closes us."""
+        self._save_layout()
+        self.quit_requested.set()
+
+    async def shutdown(self, running: str | None = None) -> None:
+        """Stop the engine and close the window for good."""
+        self._save_layout()
+        self.setEnabled(False)
+        try:
+            await self.close_db(running)
+        finally:
+            if self.tray is not None:
+                self.tray.hide()
+            self._may_close = True
+            self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._may_close:
+            self.detail.detach()
+            event.accept()
+            return
+        # Closing the window is quitting, but the engine must stop first: ask the main
+        # coroutine to do it (it closes us afterwards).
+        event.ignore()
+        self.request_quit()
+
+
+def _alive(widget: QWidget) -> bool:
+    try:
+        import shiboken6
+
+        return shiboken6.isValid(widget)
+    except ImportError:  # pragma: no cover
+        return True
+
+
+__all__ = ["MainWindow", "QApplication"]

@@ -1,0 +1,82 @@
+"""The app's settings: a plain dataclass, stored with QSettings, applied to the engine.
+
+QSettings on Linux writes ``$XDG_CONFIG_HOME/trackdesk/trackdesk.conf`` (INI). Window
+geometry, splitter and column layout live in the same file under ``window/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from trackdesk.engine.engine import EngineSettings
+
+ORG = "trackdesk"
+APP = "trackdesk"
+ON_QUIT_CHOICES = ("stop", "leave")
+
+
+@dataclass
+class AppSettings:
+    db_path: str = ""  # empty: the default tracks.db in the user's data folder
+    default_launcher: str = "local"
+    concurrency: int = 2
+    batch_size: int = 50_000
+    on_quit: str = "stop"  # running tasks on quit: "stop" (resume later) or "leave"
+    serve_api: bool = False
+    api_port: int = 8765
+    notify: bool = True
+
+    def apply(self, engine_settings: EngineSettings) -> None:
+        """Push what the engine reads live into its settings."""
+        engine_settings.default_launcher = self.default_launcher
+        engine_settings.concurrency = max(1, int(self.concurrency))
+        engine_settings.batch_size = max(1, int(self.batch_size))
+
+    def engine_settings(self) -> EngineSettings:
+        s = EngineSettings()
+        self.apply(s)
+        return s
+
+    @property
+    def db(self) -> Path | None:
+        return Path(self.db_path).expanduser() if self.db_path else None
+
+
+def qsettings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+
+def load(store: QSettings) -> AppSettings:
+    out = AppSettings()
+    for f in fields(AppSettings):
+        raw = store.value(f"settings/{f.name}")
+        if raw is None:
+            continue
+        setattr(out, f.name, _coerce(raw, getattr(out, f.name)))
+    if out.on_quit not in ON_QUIT_CHOICES:
+        out.on_quit = "stop"
+    if out.default_launcher not in ("local", "docker"):
+        out.default_launcher = "local"
+    return out
+
+
+def save(store: QSettings, settings: AppSettings) -> None:
+    for f in fields(AppSettings):
+        store.setValue(f"settings/{f.name}", getattr(settings, f.name))
+    store.sync()
+
+
+def _coerce(raw: Any, default: Any) -> Any:
+    # INI files hand everything back as strings.
+    try:
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        return default

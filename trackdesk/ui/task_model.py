@@ -1,0 +1,576 @@
+"""TaskTableModel: the Qt adapter over the engine's task collection and events.
+
+The engine stays Qt-free and speaks through plain events (TaskAdded, TaskChanged,
+TaskRemoved); this adapter turns them into Qt model signals. Rules that keep a table of
+tens of thousands of live tasks smooth:
+
+- every cell's text, sort key and colour are computed once per change, so ``data()`` is a
+  lookup (views call it hundreds of times per repaint);
+- event callbacks only note what changed; a ~100 ms timer turns the notes into batched
+  row inserts and row-range ``dataChanged`` signals that carry their roles and columns, so
+  a sorted proxy re-sorts only when the sort column really changed;
+- filtering runs in C++: the proxy matches a regular expression against one precomputed
+  filter string per row instead of calling a Python ``filterAcceptsRow``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRegularExpression,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor
+
+from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
+from trackdesk.engine.records import TaskRecord
+from trackdesk.engine.states import Status
+from trackdesk.ui import format as fmt
+from trackdesk.ui.icons import status_icon
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2  # float percent; NO_BAR: draw none
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
+ID_ROLE = Qt.ItemDataRole.UserRole + 4
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 5
+# PySide6 6.12 under Python 3.11 loses a reference to None each time C++ hands an invalid
+# QVariant back to Python (QModelIndex.data(), proxy.data()): the process dies once None's
+# count reaches zero. Roles that Python code reads through Qt therefore never return None.
+NO_BAR = -1.0
+
+_R = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_L = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    tip: str
+    fields: frozenset[str]  # TaskRecord fields whose change alters this column
+    align: Qt.AlignmentFlag = _L
+
+
+def _f(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "ID", 64, "Task id", _f(), _R),
+    Column("skill", "Skill", 160, "The analysis skill this task runs", _f("skill_name")),
+    Column("type", "Type", 110, "Incremental (new points only) or full recompute",
+           _f("task_type")),
+    Column("status", "Status", 120, "Where the task is in its life", _f("status",
+           "status_reason", "error_message", "attempt", "max_retries")),
+    Column("progress", "Progress", 150, "Share of points processed",
+           _f("progress_percent", "status", "total_points", "processed_points")),
+    Column("points", "Points", 150, "Points processed / points to process",
+           _f("processed_points", "total_points"), _R),
+    Column("failed", "Failed", 70, "Points the skill could not use", _f("failed_points"), _R),
+    Column("eta", "ETA", 110, "Time left, once the processing rate is steady",
+           _f("eta_seconds", "status")),
+    Column("duration", "Duration", 100, "Time since the task started",
+           _f("start_time", "end_time", "status", "duration"), _R),
+    Column("started", "Started", 150, "When the task started (local time)",
+           _f("start_time")),
+    Column("launcher", "Launcher", 80, "Where the worker runs: local process or Docker",
+           _f("launcher")),
+    Column("priority", "Priority", 80, "Queue priority", _f("priority")),
+)
+COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
+N_COLUMNS = len(COLUMNS)
+STATUS_COL = COLUMN_INDEX["status"]
+PROGRESS_COL = COLUMN_INDEX["progress"]
+DURATION_COL = COLUMN_INDEX["duration"]
+_NUMERIC = [c.align == _R for c in COLUMNS]
+# Fields that change no column (heartbeat_at, worker_ref...) cause no repaint at all.
+_FIELD_COLUMNS: dict[str, list[int]] = {}
+for _i, _c in enumerate(COLUMNS):
+    for _name in _c.fields:
+        _FIELD_COLUMNS.setdefault(_name, []).append(_i)
+
+# Coalescing window: events within it become one batch of model signals.
+FLUSH_MS = 100
+# Two changed rows closer than this are sent as one range: fewer signals beat precision.
+MERGE_GAP = 24
+
+
+class TaskSource(Protocol):
+    """What the model needs of the engine: its live task snapshot and its event bus."""
+
+    tasks: Mapping[int, TaskRecord]
+
+    @property
+    def events(self) -> Any: ...
+
+
+class _Row:
+    """Precomputed cells of one task."""
+
+    __slots__ = ("display", "sort", "progress", "status", "tip", "filter", "colour")
+
+    def __init__(self, rec: TaskRecord, now: float) -> None:
+        st = rec.status
+        status_text = st.value
+        if st == Status.PENDING and rec.attempt and rec.status_reason:
+            status_text = "retrying"
+        dur = rec.duration_s
+        started = rec.start_time
+        self.display: list[str] = [
+            str(rec.id),
+            rec.skill_name,
+            fmt.TASK_TYPE_LABELS.get(rec.task_type, rec.task_type),
+            status_text,
+            f"{rec.progress_percent:.0f} %",
+            fmt.points(rec.processed_points, rec.total_points),
+            fmt.count(rec.failed_points) if rec.failed_points else "0",
+            fmt.eta(st, rec.eta_seconds),
+            fmt.seconds(dur),
+            fmt.local_time(started),
+            rec.launcher,
+            rec.priority_name,
+        ]
+        self.sort: list[Any] = [
+            rec.id,
+            rec.skill_name,
+            rec.task_type,
+            _STATUS_ORDER[st],
+            rec.progress_percent,
+            rec.processed_points,
+            rec.failed_points,
+            rec.eta_seconds if rec.eta_seconds is not None else -1.0,
+            dur if dur is not None else -1.0,
+            started.timestamp() if started else 0.0,
+            rec.launcher,
+            rec.priority,
+        ]
+        # A pending task that never ran has no bar: an empty bar reads as "stuck at 0 %".
+        self.progress: float = (NO_BAR if st == Status.PENDING and not rec.processed_points
+                                else rec.progress_percent)
+        self.status = st
+        self.colour = _STATUS_QCOLOURS[st]
+        tip = rec.status_reason or ""
+        if rec.error_message:
+            first = rec.error_message.splitlines()[0]
+            tip = f"{tip}\n{first}".strip() if tip else first
+        self.tip = tip
+        # id, status and the words a person would search for, lower-cased once.
+        self.filter = (f"{st.value}\x1f{rec.id} {rec.skill_name} {rec.task_type} "
+                       f"{status_text} {rec.launcher} {rec.priority_name} "
+                       f"{rec.chain_run_id or ''} {rec.created_by or ''} "
+                       f"{(rec.error_message or '')[:200]}").lower()
+
+
+_STATUS_ORDER = {s: i for i, s in enumerate(
+    (Status.RUNNING, Status.PAUSED, Status.PENDING, Status.INTERRUPTED, Status.FAILED,
+     Status.SKIPPED, Status.CANCELLED, Status.COMPLETED))}
+_STATUS_QCOLOURS = {s: QColor(c) for s, c in fmt.STATUS_COLOURS.items()}
+
+
+@dataclass
+class UpdateStats:
+    """Time the model spends on updates, for the benchmark and the curious."""
+
+    events: int = 0
+    flushes: int = 0
+    event_s: float = 0.0
+    flush_s: float = 0.0
+
+    @property
+    def busy_s(self) -> float:
+        return self.event_s + self.flush_s
+
+
+class TaskTableModel(QAbstractTableModel):
+    """One row per task of the source, in the order the engine made them."""
+
+    # ids of tasks whose rows changed in the last batch (selection-dependent UI listens)
+    tasksChanged = Signal(object)
+    countsChanged = Signal()
+
+    def __init__(self, parent: Any = None, flush_ms: int = FLUSH_MS) -> None:
+        super().__init__(parent)
+        self._source: TaskSource | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] = {}
+        self._rows: list[_Row] = []
+        self._added: dict[int, TaskRecord] = {}
+        self._removed: set[int] = set()
+        self._dirty: set[int] = set()
+        self._dirty_fields: set[str] = set()
+        self._counts: Counter[Status] = Counter()
+        self._running: set[int] = set()
+        self._last_points: dict[int, int] = {}
+        self._last_rate_at = time.monotonic()
+        self._rate = 0.0
+        self.stats = UpdateStats()
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(flush_ms)
+        self._flush_timer.timeout.connect(self.flush)
+        # Durations of running tasks grow without any event: refresh them once a second.
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._on_tick)
+        self._tick.start()
+        self._load_queue: list[TaskRecord] = []
+
+    # ---------------------------------------------------------------- source ---------
+    def set_source(self, source: TaskSource | None, batch: int = 0) -> None:
+        """Show the tasks of ``source`` (an Engine) and follow its events.
+
+        With ``batch`` > 0 the existing tasks arrive in chunks of that many rows, one
+        chunk per event-loop turn, so a big history never freezes the window."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.beginResetModel()
+        self._source = source
+        self._ids, self._row_of, self._rows = [], {}, []
+        self._added.clear()
+        self._removed.clear()
+        self._dirty.clear()
+        self._dirty_fields.clear()
+        self._counts.clear()
+        self._running.clear()
+        self._last_points.clear()
+        self._load_queue = []
+        records = list(source.tasks.values()) if source is not None else []
+        if batch <= 0 or len(records) <= batch:
+            now = time.time()
+            for rec in records:
+                self._append(rec, now)
+            records = []
+        self.endResetModel()
+        if source is not None:
+            self._unsubscribe = source.events.subscribe(self._on_event)
+        if records:
+            self._load_queue = records
+            self._load_batch = batch
+            QTimer.singleShot(0, self._load_more)
+        self.countsChanged.emit()
+
+    def _load_more(self) -> None:
+        if not self._load_queue:
+            return
+        chunk, self._load_queue = (self._load_queue[:self._load_batch],
+                                   self._load_queue[self._load_batch:])
+        chunk = [r for r in chunk if r.id not in self._row_of and self._source is not None
+                 and r.id in self._source.tasks]
+        if chunk:
+            first = len(self._ids)
+            self.beginInsertRows(QModelIndex(), first, first + len(chunk) - 1)
+            now = time.time()
+            for rec in chunk:
+                self._append(rec, now)
+            self.endInsertRows()
+            self.countsChanged.emit()
+        if self._load_queue:
+            QTimer.singleShot(0, self._load_more)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self._load_queue)
+
+    def _append(self, rec: TaskRecord, now: float) -> None:
+        row = _Row(rec, now)
+        self._row_of[rec.id] = len(self._ids)
+        self._ids.append(rec.id)
+        self._rows.append(row)
+        self._counts[row.status] += 1
+        if row.status == Status.RUNNING:
+            self._running.add(rec.id)
+            self._last_points[rec.id] = rec.processed_points
+
+    # ---------------------------------------------------------------- events ---------
+    def _on_event(self, event: Event) -> None:
+        # Called by the engine for every change: note it and return at once.
+        t0 = time.perf_counter()
+        if type(event) is TaskChanged:
+            self._dirty.add(event.task_id)
+            self._dirty_fields.update(event.changes)
+        elif type(event) is TaskAdded:
+            self._added[event.task.id] = event.task
+            self._removed.discard(event.task.id)
+        elif type(event) is TaskRemoved:
+            self._removed.add(event.task_id)
+            self._added.pop(event.task_id, None)
+        else:
+            return
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+        self.stats.events += 1
+        self.stats.event_s += time.perf_counter() - t0
+
+    def flush(self) -> None:
+        """Turn the changes noted since the last flush into model signals."""
+        t0 = time.perf_counter()
+        self._flush_timer.stop()
+        changed: set[int] = set()
+        if self._removed:
+            changed |= self._flush_removed()
+        if self._added:
+            changed |= self._flush_added()
+        if self._dirty:
+            changed |= self._flush_changed()
+        self.stats.flushes += 1
+        self.stats.flush_s += time.perf_counter() - t0
+        if changed:
+            self.tasksChanged.emit(changed)
+            self.countsChanged.emit()
+
+    def _flush_removed(self) -> set[int]:
+        gone = {i for i in self._removed if i in self._row_of}
+        self._removed.clear()
+        if not gone:
+            return set()
+        rows = sorted((self._row_of[i] for i in gone), reverse=True)
+        # Remove contiguous blocks from the bottom up so earlier row numbers stay valid.
+        start = end = rows[0]
+        blocks = []
+        for r in rows[1:]:
+            if r == start - 1:
+                start = r
+            else:
+                blocks.append((start, end))
+                start = end = r
+        blocks.append((start, end))
+        for first, last in blocks:
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for r in range(last, first - 1, -1):
+                self._counts[self._rows[r].status] -= 1
+            del self._ids[first:last + 1]
+            del self._rows[first:last + 1]
+            self.endRemoveRows()
+        self._row_of = {task_id: r for r, task_id in enumerate(self._ids)}
+        for i in gone:
+            self._dirty.discard(i)
+            self._running.discard(i)
+            self._last_points.pop(i, None)
+        return gone
+
+    def _flush_added(self) -> set[int]:
+        new = [rec for i, rec in self._added.items() if i not in self._row_of]
+        self._added.clear()
+        if not new:
+            return set()
+        new.sort(key=lambda r: r.id)
+        first = len(self._ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        now = time.time()
+        for rec in new:
+            self._append(rec, now)
+        self.endInsertRows()
+        return {rec.id for rec in new}
+
+    def _flush_changed(self) -> set[int]:
+        assert self._source is not None
+        tasks = self._source.tasks
+        fields = self._dirty_fields
+        dirty = self._dirty
+        self._dirty, self._dirty_fields = set(), set()
+        cols = sorted({c for f in fields for c in _FIELD_COLUMNS.get(f, ())})
+        if not cols:
+            return set()
+        status_changed = "status" in fields
+        now = time.time()
+        rows: list[int] = []
+        for task_id in dirty:
+            r = self._row_of.get(task_id)
+            rec = tasks.get(task_id)
+            if r is None or rec is None:
+                continue
+            old = self._rows[r]
+            new = _Row(rec, now)
+            self._rows[r] = new
+            if old.status is not new.status:
+                self._counts[old.status] -= 1
+                self._counts[new.status] += 1
+                if new.status == Status.RUNNING:
+                    self._running.add(task_id)
+                    self._last_points[task_id] = rec.processed_points
+                elif old.status == Status.RUNNING:
+                    self._running.discard(task_id)
+                    self._last_points.pop(task_id, None)
+            rows.append(r)
+        if not rows:
+            return set()
+        roles = [Qt.ItemDataRole.DisplayRole, SORT_ROLE, PROGRESS_ROLE]
+        if status_changed or "status_reason" in fields or "error_message" in fields:
+            roles += [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ForegroundRole,
+                      Qt.ItemDataRole.ToolTipRole, FILTER_ROLE, STATUS_ROLE]
+        self._emit_ranges(rows, cols[0], cols[-1], roles)
+        return dirty
+
+    def _emit_ranges(self, rows: list[int], first_col: int, last_col: int,
+                     roles: list[Any]) -> None:
+        rows.sort()
+        start = prev = rows[0]
+        for r in rows[1:]:
+            if r - prev > MERGE_GAP:
+                self.dataChanged.emit(self.index(start, first_col),
+                                      self.index(prev, last_col), roles)
+                start = r
+            prev = r
+        self.dataChanged.emit(self.index(start, first_col), self.index(prev, last_col), roles)
+
+    def _on_tick(self) -> None:
+        if self._source is None:
+            return
+        now = time.monotonic()
+        tasks = self._source.tasks
+        total = 0
+        for task_id in self._running:
+            rec = tasks.get(task_id)
+            if rec is None:
+                continue
+            last = self._last_points.get(task_id, rec.processed_points)
+            total += max(0, rec.processed_points - last)
+            self._last_points[task_id] = rec.processed_points
+        dt = max(1e-3, now - self._last_rate_at)
+        self._last_rate_at = now
+        self._rate = total / dt
+        if self._running:
+            self._dirty.update(self._running)
+            self._dirty_fields.add("duration")
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        self.countsChanged.emit()
+
+    # ---------------------------------------------------------------- figures --------
+    def counts(self) -> dict[Status, int]:
+        return {s: self._counts.get(s, 0) for s in Status}
+
+    def points_per_second(self) -> float:
+        """Points processed per second over the last second, all running tasks."""
+        return self._rate if self._running else 0.0
+
+    def task_id(self, row: int) -> int:
+        return self._ids[row]
+
+    def row_of(self, task_id: int) -> int | None:
+        return self._row_of.get(task_id)
+
+    def task_ids(self) -> list[int]:
+        return list(self._ids)
+
+    def record(self, task_id: int) -> TaskRecord | None:
+        return self._source.tasks.get(task_id) if self._source is not None else None
+
+    # ---------------------------------------------------------------- Qt API ---------
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else N_COLUMNS
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = index.row()
+        if r >= len(self._rows):
+            return None
+        row = self._rows[r]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.display[col]
+        if role == SORT_ROLE:
+            return row.sort[col]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return COLUMNS[col].align
+        if col == STATUS_COL:
+            if role == Qt.ItemDataRole.DecorationRole:
+                return status_icon(row.status)
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return row.colour
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return row.tip or None
+        if role == PROGRESS_ROLE:
+            return row.progress
+        if role == FILTER_ROLE:
+            return row.filter
+        if role == ID_ROLE:
+            return self._ids[r]
+        if role == STATUS_ROLE:
+            return row.status.value
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < N_COLUMNS:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section].title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMNS[section].tip
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return COLUMNS[section].align
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | \
+            Qt.ItemFlag.ItemNeverHasChildren
+
+
+STATUS_FILTERS: tuple[tuple[str, frozenset[Status] | None], ...] = (
+    ("All tasks", None),
+    ("Active", frozenset({Status.PENDING, Status.RUNNING, Status.PAUSED})),
+    ("Needs attention", frozenset({Status.FAILED, Status.INTERRUPTED, Status.SKIPPED})),
+    *((s.value.capitalize(), frozenset({s})) for s in Status),
+)
+
+
+class TaskFilterProxy(QSortFilterProxyModel):
+    """Sort by any column (on precomputed keys) and filter by status and free text."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterRole(FILTER_ROLE)
+        self.setFilterKeyColumn(0)
+        self.setDynamicSortFilter(True)
+        self._statuses: frozenset[Status] | None = None
+        self._text = ""
+
+    def set_filter(self, statuses: Iterable[Status] | None = None, text: str = "") -> None:
+        """Show only tasks in ``statuses`` (None: all) whose words contain every word of
+        ``text`` (case-insensitive)."""
+        self._statuses = None if statuses is None else frozenset(statuses)
+        self._text = text
+        self.setFilterRegularExpression(self.filter_pattern(self._statuses, text))
+
+    @staticmethod
+    def filter_pattern(statuses: frozenset[Status] | None, text: str) -> QRegularExpression:
+        head = "^" if statuses is None else \
+            "^(?:" + "|".join(sorted(s.value for s in statuses)) + ")\x1f"
+        words = [w for w in text.lower().split() if w]
+        body = "".join(f"(?=.*{QRegularExpression.escape(w)})" for w in words)
+        if statuses is None and not body:
+            return QRegularExpression()
+        return QRegularExpression(head + body,
+                                  QRegularExpression.PatternOption.DotMatchesEverythingOption)
+
+    @property
+    def statuses(self) -> frozenset[Status] | None:
+        return self._statuses
+
+    @property
+    def text(self) -> str:
+        return self._text
