@@ -102,7 +102,7 @@ CASES: list[tuple[str, str, int, str, dict[str, Any]]] = [
     ("PUT", "/chains/default", 403, "read-only",
      {"json": {"document": {"nodes": [{"id": "a", "skill": "noop"}]}}}),
     ("PUT", "/chains/x", 400, "field 'document'", {"json": {"document": 3}}),
-    ("PUT", "/chains/x", 400, "no node list", {"json": {"document": {"links": []}}}),
+    ("PUT", "/chains/x", 400, "'nodes' must be a list", {"json": {"document": {"links": []}}}),
     ("PUT", "/chains/x", 400, "unknown skill 'ghost'",
      {"json": {"document": {"nodes": [{"id": "a", "skill": "ghost"}]}}}),
     ("PUT", "/chains/x", 400, "dependency cycle: a -> b -> a",

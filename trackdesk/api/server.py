@@ -30,7 +30,7 @@ from trackdesk.engine.chains import Chain, ChainError
 from trackdesk.engine.engine import Engine, EngineError
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.records import TaskRecord
-from trackdesk.engine.states import ACTIVE, IllegalTransition, Status
+from trackdesk.engine.states import ACTIVE, IllegalTransition, Status, TaskType
 from trackdesk.engine.store import UnknownTaskError
 from trackdesk.skills.registry import UnknownSkillError
 
@@ -198,6 +198,13 @@ def _get_int(body: dict[str, Any], key: str, low: int = 0, high: int = MAX_INT) 
     return value
 
 
+def _get_launcher(body: dict[str, Any]) -> str | None:
+    launcher = _get_str(body, "launcher")
+    if launcher is not None and launcher not in ("local", "docker"):
+        raise ApiError(400, f"unknown launcher {launcher!r} (local or docker)")
+    return launcher
+
+
 def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
             list: "a list", dict: "an object", type(None): "null"}.get(type(value),
@@ -217,7 +224,7 @@ def _task_id(request: web.Request) -> int:
 
 def _query_int(request: web.Request, key: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(key)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -353,8 +360,9 @@ async def create_task(request: web.Request) -> web.Response:
         raise ApiError(400, "field 'created_by' is longer than 100 characters")
     try:
         rec = await engine.create_task(
-            skill, task_type or "INCREMENTAL", params, priority, deps,
-            _get_str(body, "launcher"), created_by,
+            skill, task_type if task_type is not None else "INCREMENTAL", params, priority,
+            deps,
+            _get_launcher(body), created_by,
             _get_int(body, "threshold_profile_id"), timeout,
             _get_int(body, "max_retries", 0, 100))
     except UnknownTaskError as exc:
@@ -470,16 +478,19 @@ async def trigger_chain(request: web.Request) -> web.Response:
     engine = _engine(request)
     body = await read_json(request, required=False)
     _only(body, {"task_type", "name", "launcher"})
-    task_type = _get_str(body, "task_type", "INCREMENTAL") or "INCREMENTAL"
+    task_type = _get_str(body, "task_type", "INCREMENTAL")
+    if task_type not in {t.value for t in TaskType}:
+        raise ApiError(400, f"unknown task type {task_type!r} (INCREMENTAL or "
+                       "FULL_RECOMPUTE)")
     name = _get_str(body, "name") or "default"
-    launcher = _get_str(body, "launcher")
+    launcher = _get_launcher(body)
     assert engine.store is not None
     tpl = await engine._call(engine.store.get_template, name)
     if tpl is None:
         raise ApiError(404, f"no chain template named {name!r}")
     try:
         chain = Chain.from_document(tpl["document"])
-        records = await engine.run_chain(name, task_type, launcher, chain=chain,
+        records = await engine.run_chain(name, str(task_type), launcher, chain=chain,
                                          created_by="api")
     except (EngineError, ChainError) as exc:
         raise ApiError(400, str(exc)) from None
