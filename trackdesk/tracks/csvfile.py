@@ -144,7 +144,7 @@ def read(stream: IO[bytes], out: Points) -> None:
             raise ImportFailure("the file is empty: no header line", "line 1")
         delim = _dialect(first)
         header = next(csv.reader([first], delimiter=delim))
-        reader = csv.reader(text, delimiter=delim)
+        reader = csv.reader(text, delimiter=delim, strict=True)
         if is_lifetime_header(header):
             _read_lifetime(reader, out)
         else:

@@ -8,6 +8,7 @@ fail: a FIT file's CRC is the only proof its numbers are the ones the device wro
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 from typing import IO
 
@@ -55,7 +56,9 @@ def read(stream: IO[bytes], out: Points) -> None:
                         _num(_value(frame, "enhanced_altitude", "altitude")),
                         _num(_value(frame, "enhanced_speed", "speed")),
                         _num(_value(frame, "heading")))
-    except fitdecode.FitError as exc:
+    except (fitdecode.FitError, struct.error, ValueError, KeyError, IndexError, TypeError,
+            OverflowError, EOFError) as exc:
+        # fitdecode lets low-level decoding errors through on damaged files.
         where = f"near byte {getattr(stream, 'pos', '?')}, after {n} FIT messages"
         raise ImportFailure(f"not a readable FIT file: {str(exc) or type(exc).__name__}",
                             where) from None

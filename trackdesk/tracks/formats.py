@@ -211,8 +211,7 @@ def _expand_zip(path: Path, explicit: bool, files: list[SourceFile],
                 try:
                     with zf.open(info) as fh:
                         head = fh.read(SNIFF_BYTES)
-                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError,
-                        RuntimeError) as exc:
+                except Exception as exc:  # noqa: BLE001 - any damage: say so, go on
                     skipped.append(Skipped(name, f"cannot be read from the zip: {exc}"))
                     continue
                 fmt, why = classify(info.filename, head)
@@ -220,7 +219,7 @@ def _expand_zip(path: Path, explicit: bool, files: list[SourceFile],
                     files.append(SourceFile(path, fmt, info.file_size, info.filename))
                 else:
                     skipped.append(Skipped(name, why))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many kinds on a damaged archive
         skipped.append(Skipped(str(path), f"not a readable zip archive ({exc})", explicit))
 
 

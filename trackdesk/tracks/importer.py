@@ -10,8 +10,10 @@ transaction is rolled back and none of that file's points stay (docs/IMPORT.md).
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import sqlite3
+import struct
 import sys
 import time
 import traceback
@@ -172,8 +174,9 @@ class Importer:
         except sqlite3.Error as exc:
             self._rollback(state)
             raise WriteError(f"tracks.db refused the points of {src.name}: {exc}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeError,
-                ValueError, RuntimeError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
+                OSError, UnicodeError, ValueError, RuntimeError, NotImplementedError) as exc:
+            # Damaged archives and streams: the libraries' own words, with the position.
             self._rollback(state)
             where = f"near byte {counter.pos}" if counter else "opening it"
             result = self._failed(src, f"{where}: {_plain(exc)}", out, started)
@@ -229,7 +232,7 @@ def _plain(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, UnicodeError):
         return f"text encoding error ({text})"
-    if isinstance(exc, zipfile.BadZipFile | zlib.error):
+    if isinstance(exc, zipfile.BadZipFile | zlib.error | lzma.LZMAError | struct.error):
         return f"damaged compressed data ({text})"
     if isinstance(exc, EOFError):
         return f"the file ends too early ({text})"

@@ -149,8 +149,9 @@ def read_kmz(stream: IO[bytes], out: Points) -> None:
         tmp.seek(0)
         try:
             zf = zipfile.ZipFile(tmp)
-        except zipfile.BadZipFile as exc:
-            raise ImportFailure(f"not a KMZ (zip) archive: {exc}", "byte 0") from None
+        except Exception as exc:  # noqa: BLE001 - zipfile raises many kinds on damage
+            raise ImportFailure(f"not a readable KMZ (zip) archive: {exc}", "byte 0") \
+                from None
         with zf:
             names = [n for n in zf.namelist() if n.lower().endswith(".kml")]
             if not names:
