@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,8 +86,36 @@ async def startup(repeats: int, points: int) -> dict[str, Any]:
     return {"cold_docker": cold, **times}
 
 
-async def chain(db: Path, launcher: str) -> tuple[float, list[Any]]:
-    engine = Engine(db, registry=load_registry(),
+def registry_with_memory(memory_mb: int | None) -> Any:
+    """The skills' registry; with ``memory_mb``, every limit raised to at least that."""
+    registry = load_registry()
+    if memory_mb:
+        for spec in registry.specs():
+            if spec.memory_mb < memory_mb:
+                registry.add(dataclasses.replace(spec, memory_mb=memory_mb))
+    return registry
+
+
+def peak_memory(db: Path, skills: list[str]) -> dict[str, float]:
+    """Peak RSS (MB) of each skill's local worker, full recompute on ``db``, one at a time."""
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run([sys.executable, '-m', 'trackdesk.skills', sys.argv[1], "
+            "'--task-id', '9999', '--db-path', sys.argv[2], '--task-type', "
+            "'FULL_RECOMPUTE'], capture_output=True); "
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = {}
+    for skill in skills:
+        # A fresh parent per skill: RUSAGE_CHILDREN is the peak of that one worker.
+        res = subprocess.run([sys.executable, "-c", code, skill, str(db)],
+                             capture_output=True, text=True, cwd=ROOT)
+        rc, kb = res.stdout.split()
+        out[skill] = int(kb) / 1024 if rc == "0" else float("nan")
+    return out
+
+
+async def chain(db: Path, launcher: str, memory_mb: int | None = None
+                ) -> tuple[float, list[Any]]:
+    engine = Engine(db, registry=registry_with_memory(memory_mb),
                     settings=EngineSettings(poll_interval_s=0.1, flush_interval_s=0.2),
                     launchers={"local": LocalLauncher(), "docker": DockerLauncher()})
     await engine.start()
@@ -151,28 +181,40 @@ def report(start: dict[str, Any], chains: dict[str, Any] | None, points: int,
         "cache; the worker itself is the same code.",
     ]
     if chains:
-        lines += [
-            "",
-            f"### The default chain on {points:,} synthetic points",
-            "",
-            "| skill | local | docker |",
-            "|---|---|---|",
-        ]
+        peak = chains.get("peak")
+        lines += ["", f"### The default chain on {points:,} synthetic points", ""]
+        if chains.get("memory_mb"):
+            lines += [f"Memory limits raised to at least {chains['memory_mb']} MB for this "
+                      "run (`--memory-mb`): the specs' limits are below the peaks shown.", ""]
+        if peak:
+            lines += ["| skill | local | docker | peak RSS (local worker) | spec limit |",
+                      "|---|---|---|---|---|"]
+        else:
+            lines += ["| skill | local | docker |", "|---|---|---|"]
+
+        def cell(side: str, skill: str) -> str:
+            status = chains[side]["status"].get(skill)
+            took = chains[side]["per_skill"].get(skill)
+            if status != "completed":
+                return str(status)
+            return f"{took:.1f} s" if took is not None else "?"
+
         for skill in chains["skills"]:
-            lo, do = chains["local"]["per_skill"].get(skill), chains["docker"][
-                "per_skill"].get(skill)
-            lines.append(f"| {skill} | {lo:.1f} s | {do:.1f} s |" if lo is not None and
-                         do is not None else f"| {skill} | {lo} | {do} |")
+            row = f"| {skill} | {cell('local', skill)} | {cell('docker', skill)} |"
+            if peak:
+                mb = peak.get(skill)
+                row += f" {mb:.0f} MB | {chains['limits'].get(skill)} MB |"
+            lines.append(row)
         lines += [
             f"| **whole chain (wall)** | **{chains['local']['wall']:.1f} s** | "
-            f"**{chains['docker']['wall']:.1f} s** |",
+            f"**{chains['docker']['wall']:.1f} s** |" + (" | |" if peak else ""),
             "",
             f"Results identical: **{'yes' if chains['identical'] else 'NO'}** (every "
             "analysis table compared row by row, bookkeeping columns aside). "
             "Concurrency 2: footprint_stats and stay_stats run side by side.",
         ]
-        if chains.get("failed"):
-            lines.append(f"Failed tasks: {chains['failed']}")
+        for failure in chains.get("failed", []):
+            lines.append(f"- failed: {failure}")
     return "\n".join(lines)
 
 
@@ -196,6 +238,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-chain", action="store_true")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--memory-mb", type=int, default=None,
+                        help="raise every skill's memory limit to at least this")
+    parser.add_argument("--no-peak", action="store_true", help="skip the peak-memory pass")
     args = parser.parse_args()
 
     mgr = ImageManager()
@@ -205,17 +250,22 @@ def main() -> int:
     print(json.dumps(start), file=sys.stderr)
     chains = None
     if not args.no_chain:
-        chains = {"skills": [], "failed": []}
+        chains = {"skills": [], "failed": [], "memory_mb": args.memory_mb}
         dbs = {name: workspace(f"chain-{name}", args.points) for name in ("local", "docker")}
         for name, db in dbs.items():
-            wall, records = asyncio.run(chain(db, name))
+            wall, records = asyncio.run(chain(db, name, args.memory_mb))
             chains["skills"] = [r.skill_name for r in records]
             chains[name] = {"wall": wall,
+                            "status": {r.skill_name: str(getattr(r.status, "value", r.status))
+                                       for r in records},
                             "per_skill": {r.skill_name: seconds_between(r) for r in records}}
             chains["failed"] += [f"{name}:{r.skill_name}: {r.error_message}"
                                  for r in records if r.status != Status.COMPLETED]
             print(f"chain {name}: {wall:.1f} s", file=sys.stderr)
         chains["identical"] = result_tables(dbs["local"]) == result_tables(dbs["docker"])
+        if not args.no_peak:
+            chains["peak"] = peak_memory(dbs["local"], chains["skills"])
+            chains["limits"] = {s.name: s.memory_mb for s in load_registry().specs()}
     text = report(start, chains, args.points, args.small)
     print(text)
     if not args.no_write:

@@ -177,15 +177,18 @@ def test_recovery_after_the_app_was_killed(test_image: str, workspace: Path,
     assert containers_of(docker_engine, workspace) == []
 
 
-def test_engine_stop_leave_then_recover(test_image: str, workspace: Path) -> None:
-    """stop(running="leave") leaves the container; the next engine follows it to the end."""
+@pytest.mark.parametrize("ends_before_restart", [False, True])
+def test_engine_stop_leave_then_recover(test_image: str, workspace: Path,
+                                        ends_before_restart: bool) -> None:
+    """stop(running="leave") leaves the container, even when it ends before the next app
+    starts (the abandoned handle does not remove it); the next engine gets its result."""
     async def scenario() -> Any:
         engine = make_engine(workspace)
         await engine.start()
         rec = await engine.create_task("dt_sleep", params={"seconds": 2.0}, launcher="docker")
         await wait_until(lambda: engine.tasks[rec.id].processed_points > 0, 30)
         await engine.stop(running="leave")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(3.0 if ends_before_restart else 0.2)
         again = make_engine(workspace)
         await again.start()
         try:

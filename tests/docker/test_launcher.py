@@ -359,3 +359,27 @@ def test_rewrite_db_path() -> None:
     assert rewrite_db_path(argv, "/workspace/tracks.db")[6] == "/workspace/tracks.db"
     assert rewrite_db_path(["--db-path=/a/b.db"], "/workspace/b.db") == [
         "--db-path=/workspace/b.db"]
+
+
+def test_sample_reads_the_container_stats(launcher: DockerLauncher, workspace: Path) -> None:
+    spec = dt_spec("dt_sleep")
+
+    async def scenario() -> Any:
+        handle = await launcher.start(spec, worker_argv(spec, 15, workspace, {"seconds": 3}),
+                                      workspace, 15, {})
+        reader = asyncio.create_task(follow(handle))
+        assert handle.sample() is None  # the first call starts the stats stream
+        sample = None
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            sample = handle.sample()
+            if sample is not None:
+                break
+        await handle.terminate()
+        await reader
+        return sample
+
+    sample = run(scenario())
+    assert sample is not None
+    assert 1 < sample.rss_mb < 128
+    assert sample.cpu_time_s is not None and sample.cpu_time_s > 0

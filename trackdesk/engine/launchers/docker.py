@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -187,6 +188,7 @@ class DockerWorker(WorkerHandle):
         self._stats: dict[str, Any] | None = None
         self._stats_thread: threading.Thread | None = None
         self._kill_timer: asyncio.TimerHandle | None = None
+        self._abandoned = False
 
     # -- following the container (threads) ---------------------------------------------
     def _emit(self, item: tuple[str, str] | None) -> None:
@@ -270,7 +272,7 @@ class DockerWorker(WorkerHandle):
         # The output must be read to its end before the container goes away.
         if self._reader is not None:
             self._reader.join(timeout=10.0)
-        if self.launcher.remove_containers:
+        if self.launcher.remove_containers and not self._abandoned:
             with contextlib.suppress(Exception):
                 self.launcher.api.remove_container(self.id, force=True)
         code = _exit_code(status)
@@ -290,11 +292,20 @@ class DockerWorker(WorkerHandle):
 
     # -- WorkerHandle -------------------------------------------------------------------
     async def lines(self) -> AsyncIterator[tuple[str, str]]:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            yield item
+        ended = False
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    ended = True
+                    return
+                yield item
+        finally:
+            if not ended:
+                # The reader gave up before the end (the engine left the worker running
+                # as the app quits): nobody here will see the result, so the container
+                # must stay for the next app's recover() instead of being removed.
+                self._abandoned = True
 
     async def wait(self) -> int:
         return await asyncio.shield(self._done)
@@ -461,6 +472,8 @@ class DockerLauncher(Launcher):
         }
         memory = f"{int(spec.memory_mb)}m"
         return {
+            # Readable in `docker ps`; the random tail keeps a retry's name unique.
+            "name": f"trackdesk-{spec.name}-task{task_id}-{secrets.token_hex(3)}",
             "image": self.image_for(spec),
             "command": command,
             "labels": labels,
