@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,14 +124,20 @@ async def sse_latency(http: aiohttp.ClientSession, held: list[int], n: int,
     """Latency from a task change to the event on an open stream."""
     from_request: list[float] = []
     from_change: list[float] = []
-    stop_bg = asyncio.Event()
+    stop_bg = threading.Event()
 
-    async def noise() -> None:  # listing all tasks meanwhile, one request at a time
-        count = 0
-        while not stop_bg.is_set() and count < MAX_REQUESTS:
-            async with http.get(background or "") as resp:
-                await resp.read()
-            count += 1
+    def noise() -> None:
+        """Another client listing all tasks non-stop, on a loop (and thread) of its own so
+        that its reading does not delay this client's reading of the event stream."""
+        async def lister() -> None:
+            async with aiohttp.ClientSession(base_url=str(http._base_url)) as other:
+                count = 0
+                while not stop_bg.is_set() and count < MAX_REQUESTS:
+                    async with other.get(background or "") as resp:
+                        await resp.read()
+                    count += 1
+
+        asyncio.run(lister())
 
     async with http.get(f"{P}/events", timeout=aiohttp.ClientTimeout(total=None)) as stream:
         lines = stream.content
@@ -150,7 +157,10 @@ async def sse_latency(http: aiohttp.ClientSession, held: list[int], n: int,
 
         kind, _ = await next_event()
         assert kind == "ready"
-        bg = asyncio.create_task(noise()) if background else None
+        bg = threading.Thread(target=noise) if background else None
+        if bg is not None:
+            bg.start()
+            await asyncio.sleep(0.5)
         for i in range(n):
             tid = held[i % len(held)]
             # Always a real change (an unchanged priority sends no event).
@@ -173,7 +183,7 @@ async def sse_latency(http: aiohttp.ClientSession, held: list[int], n: int,
             from_change.append((got - changed) * 1000)
         stop_bg.set()
         if bg is not None:
-            await bg
+            await asyncio.to_thread(bg.join, 60)
 
     def pct(xs: list[float], q: float) -> float:
         xs = sorted(xs)
@@ -242,7 +252,7 @@ Event stream: a priority change through the API, then the `task_changed` event o
 | load | from request to event, p50 / p95 | from the change to event, p50 / p95 / p99 / max |
 |---|---|---|
 | idle | {quiet['req_p50']:.1f} / {quiet['req_p95']:.1f} ms | {quiet['chg_p50']:.1f} / {quiet['chg_p95']:.1f} / {quiet['chg_p99']:.1f} / {quiet['chg_max']:.1f} ms |
-| while another client lists all {TASKS:,} tasks non-stop | {busy['req_p50']:.1f} / {busy['req_p95']:.1f} ms | {busy['chg_p50']:.1f} / {busy['chg_p95']:.1f} / {busy['chg_p99']:.1f} / {busy['chg_max']:.1f} ms |
+| while another client (own thread) lists all {TASKS:,} tasks non-stop | {busy['req_p50']:.1f} / {busy['req_p95']:.1f} ms | {busy['chg_p50']:.1f} / {busy['chg_p95']:.1f} / {busy['chg_p99']:.1f} / {busy['chg_max']:.1f} ms |
 """
     print(body)
     write_section("api", body)
