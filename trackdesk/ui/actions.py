@@ -138,8 +138,13 @@ class Commands:
 
 
 # ---------------------------------------------------------------- confirmations -----
+def has_worker(t: TaskRecord) -> bool:
+    """A worker process is alive for it (a held, never-started task has none)."""
+    return t.status == Status.RUNNING or (t.status == Status.PAUSED and bool(t.worker_ref))
+
+
 def confirm_cancel(sel: Selection) -> str | None:
-    busy = sel.where(lambda t: t.status in ACTIVE)
+    busy = sel.where(has_worker)
     if not busy:
         return None
     names = ", ".join(f"{t.id} ({t.skill_name})" for t in busy[:5])

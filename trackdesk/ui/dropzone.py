@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QRectF, Qt
@@ -17,22 +18,43 @@ def local_paths(mime: QMimeData) -> list[Path]:
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
-def expand(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Split dropped paths into importable files and (path, reason) for the rest.
+@dataclass
+class DropPlan:
+    """What a drop becomes: the paths for one import task, and what cannot be imported."""
 
-    Blocking (walks folders, peeks into zips): call it from an executor thread. Uses the
-    importers' own ``trackdesk.tracks.formats.expand``; while that module is missing the
-    paths go to the import task as they are and the worker sorts them out.
-    """
+    paths: list[Path]  # absolute; folders and zips stay whole (the worker walks them)
+    files: int  # importable files found under them
+    unsupported: list[tuple[str, str]]  # (name, reason)
+
+
+def plan_drop(paths: Sequence[Path]) -> DropPlan:
+    """Sort dropped paths with the importers' own ``trackdesk.tracks.formats.expand``.
+
+    Blocking (walks folders, peeks into zips): call it from an executor thread. Without
+    the formats module the paths go to the import task as they are."""
+    absolute = [Path(p).expanduser().resolve() for p in paths]
     try:
         from trackdesk.tracks import formats
     except ImportError:
-        existing = [p for p in paths if p.exists()]
-        missing = [(p, "no such file or folder") for p in paths if not p.exists()]
-        return existing, missing
-    supported, unsupported = formats.expand([Path(p) for p in paths])
-    return ([Path(p) for p in supported],
-            [(Path(p), str(reason)) for p, reason in unsupported])
+        missing = [(str(p), "no such file or folder") for p in absolute if not p.exists()]
+        keep = [p for p in absolute if p.exists()]
+        return DropPlan(keep, len(keep), missing)
+    supported, skipped = formats.expand(absolute)
+    unsupported = [(s.name, s.reason) for s in skipped]
+    # A dropped path the importers refuse outright goes nowhere; a folder or zip with at
+    # least one importable file goes whole to the worker, which skips the rest itself.
+    sources = {f.path for f in supported}
+    keep = [p for p in absolute
+            if p in sources or (p.is_dir() and any(_under(s, p) for s in sources))]
+    return DropPlan(keep, len(supported), unsupported)
+
+
+def _under(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
 
 
 class DropOverlay(QWidget):

@@ -66,7 +66,7 @@ from trackdesk.ui.actions import (
 from trackdesk.ui.aio import spawn
 from trackdesk.ui.delegates import ProgressDelegate
 from trackdesk.ui.detail import DetailPane
-from trackdesk.ui.dropzone import DropOverlay, expand, local_paths
+from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_drop
 from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
 from trackdesk.ui.settings import AppSettings
@@ -567,7 +567,7 @@ class MainWindow(QMainWindow):
             self.detail.show_log()
             return
         if key == "copy_id":
-            text = ", ".join(str(t.id) for t in sel.tasks)
+            text = ", ".join(str(i) for i in sorted(t.id for t in sel.tasks))
             QGuiApplication.clipboard().setText(text)
             self.statusBar().showMessage(f"Copied {text}", 3000)
             return
@@ -668,24 +668,24 @@ class MainWindow(QMainWindow):
     async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
         loop = asyncio.get_running_loop()
         # Walking folders and peeking into zips blocks: not on the GUI thread.
-        supported, unsupported = await loop.run_in_executor(None, expand, paths)
-        if unsupported:
-            lines = "\n".join(f"• {p.name}: {why}" for p, why in unsupported[:30])
-            more = f"\n… and {len(unsupported) - 30} more" if len(unsupported) > 30 else ""
-            self.show_message(QMessageBox.Icon.Information,
-                              "Some files cannot be imported",
-                              f"{len(unsupported)} of the dropped items cannot be imported"
-                              + (" and were left out" if supported else "") + ":\n\n"
-                              + lines + more,
-                              detail="\n".join(f"{p}: {why}" for p, why in unsupported))
-        if not supported:
+        plan = await loop.run_in_executor(None, plan_drop, paths)
+        if plan.unsupported:
+            bad = plan.unsupported
+            lines = "\n".join(f"• {Path(name).name}: {why}" for name, why in bad[:25])
+            more = f"\n… and {len(bad) - 25} more" if len(bad) > 25 else ""
+            self.show_message(
+                QMessageBox.Icon.Information, "Some files cannot be imported",
+                f"{len(bad)} file{'s' if len(bad) != 1 else ''} cannot be imported"
+                + (" and will be left out" if plan.paths else "") + ":\n\n" + lines + more,
+                detail="\n".join(f"{name}: {why}" for name, why in bad))
+        if not plan.paths:
             return None
         rec = await engine.create_task(
-            "import", params={"paths": json.dumps([str(p.resolve()) for p in supported])},
+            "import", params={"paths": json.dumps([str(p) for p in plan.paths])},
             priority="high")
         self.statusBar().showMessage(
-            f"Import task {rec.id} queued: {len(supported)} "
-            f"file{'s' if len(supported) != 1 else ''}", 6000)
+            f"Import task {rec.id} queued: {plan.files:,} "
+            f"file{'s' if plan.files != 1 else ''}", 6000)
         return rec
 
     # ================================================================ drag and drop =
