@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 from trackdesk.engine.chains import DEFAULT_CHAIN_NAME, Chain, default_chain, find_order
 from trackdesk.engine.eta import EtaMeter
 from trackdesk.engine.events import EventBus, LogLine, TaskAdded, TaskChanged, TaskRemoved
+from trackdesk.engine.launchers import default_launchers
 from trackdesk.engine.launchers.base import Launcher, LauncherUnavailable, WorkerHandle
-from trackdesk.engine.launchers.local import LocalLauncher, kill_stale_local_worker
+from trackdesk.engine.launchers.local import kill_stale_local_worker
 from trackdesk.engine.lock import EngineLock
-from trackdesk.engine.records import TaskRecord, utcnow
+from trackdesk.engine.records import TaskRecord, column_value, utcnow
 from trackdesk.engine.states import (
     ACTIVE,
     FAILURE_CRASH,
@@ -107,7 +108,8 @@ class Engine:
         self.db_path = Path(db_path).expanduser().resolve()
         self.registry = registry or load_registry()
         self.settings = settings or EngineSettings()
-        self.launchers: dict[str, Launcher] = launchers or {"local": LocalLauncher()}
+        self.launchers: dict[str, Launcher] = (launchers if launchers is not None
+                                               else default_launchers())
         self.events = EventBus()
         self.tasks: dict[int, TaskRecord] = {}
         self.store: TaskStore | None = None
@@ -118,6 +120,7 @@ class Engine:
         self._logs: list[tuple[int, float, str, str, str]] = []
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
+        self._status_changed = asyncio.Event()
         self._loops: list[asyncio.Task] = []
         self._started = False
         self._stopping = False
@@ -481,21 +484,45 @@ class Engine:
         return await self._call(self.store.read_log, task_id, after_id, limit, tail)
 
     def is_idle(self) -> bool:
-        """Nothing running, nothing that could still start."""
+        """Nothing running, and no pending task that could still start on its own (one
+        waiting behind a paused or interrupted task waits for a person, not for us)."""
         if self._running:
             return False
-        return not any(t.status == Status.PENDING for t in self.tasks.values())
+        stuck: dict[int, bool] = {}
 
-    async def wait_idle(self, poll: float = 0.1) -> None:
-        while not self.is_idle():
-            await asyncio.sleep(poll)
+        def blocked(rec: TaskRecord) -> bool:
+            if rec.id in stuck:
+                return stuck[rec.id]
+            stuck[rec.id] = True  # guards against a cycle in bad data
+            result = False
+            for dep in rec.depends_on_task_ids:
+                up = self.tasks.get(dep)
+                if up is None or up.status == Status.COMPLETED:
+                    continue
+                if up.status != Status.PENDING or blocked(up):
+                    result = True
+                    break
+            stuck[rec.id] = result
+            return result
+
+        return all(blocked(t) for t in self.tasks.values() if t.status == Status.PENDING)
+
+    async def _until(self, done: Callable[[], bool], poll: float) -> None:
+        # Woken by every status change; ``poll`` only bounds the wait as a safety net.
+        while not done():
+            self._status_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_changed.wait(), poll)
+
+    async def wait_idle(self, poll: float = 1.0) -> None:
+        await self._until(self.is_idle, poll)
         await self._flush()
 
-    async def wait_for(self, task_ids: Iterable[int], poll: float = 0.1) -> list[TaskRecord]:
+    async def wait_for(self, task_ids: Iterable[int], poll: float = 1.0) -> list[TaskRecord]:
         ids = list(task_ids)
-        while any(self.tasks[i].status not in TERMINAL | {Status.INTERRUPTED}
-                  for i in ids if i in self.tasks):
-            await asyncio.sleep(poll)
+        await self._until(lambda: all(
+            self.tasks[i].status in TERMINAL | {Status.INTERRUPTED}
+            for i in ids if i in self.tasks), poll)
         await self._flush()
         return [self.tasks[i] for i in ids if i in self.tasks]
 
@@ -808,13 +835,13 @@ class Engine:
         for key, value in real.items():
             setattr(rec, key, value)
         rec.updated_at = utcnow()
-        row = rec.to_row()
         pending = self._dirty.setdefault(rec.id, {})
-        for key in real:
-            column = {"params": "params_json", "retry_delays": "retry_delays_json"}.get(key, key)
-            pending[column] = row[column]
+        for key, value in real.items():
+            column, stored = column_value(key, value)
+            pending[column] = stored
         if "status" in real:
             self._flush_now.set()
+            self._status_changed.set()
         self.events.emit(TaskChanged(rec.id, real))
 
     def _adopt(self, records: list[TaskRecord]) -> list[TaskRecord]:

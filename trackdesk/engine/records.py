@@ -74,18 +74,7 @@ class TaskRecord:
 
     def to_row(self) -> dict[str, Any]:
         """Column name -> value, ready for the analysis_tasks table."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            column = JSON_COLUMNS.get(f.name, f.name)
-            if f.name in JSON_COLUMNS:
-                value = None if value is None else json.dumps(value)
-            elif isinstance(value, datetime):
-                value = value.astimezone(UTC).replace(tzinfo=None)
-            elif isinstance(value, Status):
-                value = value.value
-            out[column] = value
-        return out
+        return dict(column_value(f.name, getattr(self, f.name)) for f in fields(self))
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
@@ -131,6 +120,17 @@ class TaskRecord:
         out["priority"] = self.priority_name
         out["duration_seconds"] = self.duration_s
         return out
+
+
+def column_value(name: str, value: Any) -> tuple[str, Any]:
+    """The analysis_tasks column of field ``name`` and ``value`` as stored there."""
+    if name in JSON_COLUMNS:
+        return JSON_COLUMNS[name], None if value is None else json.dumps(value)
+    if isinstance(value, datetime):
+        return name, value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, Status):
+        return name, value.value
+    return name, value
 
 
 def _loads(text: Any, default: Any) -> Any:
