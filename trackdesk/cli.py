@@ -89,6 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = skills.add_subparsers(dest="skills_command", metavar="ACTION", required=True)
     s = ssub.add_parser("list", help="list the skills")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--sync", action="store_true",
+                   help="compare with the Docker images: present, missing, outdated, orphaned")
+    s = ssub.add_parser("build", help="build the Docker images of skills")
+    s.add_argument("skills", nargs="*", metavar="SKILL")
+    s.add_argument("--all", action="store_true")
+    s.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    s = ssub.add_parser("purge", help="remove Docker images of skills")
+    s.add_argument("skills", nargs="*", metavar="SKILL")
+    s.add_argument("--orphaned", action="store_true", help="images of no current skill")
+    s.add_argument("--force", action="store_true",
+                   help="even when a pending or running task needs the image")
+    s.add_argument("-y", "--yes", action="store_true", help="do not ask before deleting")
+
+    m = sub.add_parser("metrics", help="engine metrics: throughput, durations, failures")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--hours", type=float, default=24.0, help="the window (default 24 h)")
+    st = sub.add_parser("status", help="health: engine, tracks.db, disk, Docker, stuck tasks")
+    st.add_argument("--json", action="store_true")
+    h = sub.add_parser("history", help="keep the task history small")
+    hsub = h.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    hp = hsub.add_parser("prune", help="archive or remove finished tasks (results stay)")
+    hp.add_argument("--older-than", type=float, metavar="DAYS", default=None)
+    hp.add_argument("--keep", type=int, metavar="N", default=None,
+                    help="keep the newest N finished tasks")
+    hp.add_argument("--archive", action="store_true",
+                    help="move them to the task_archive table instead of deleting them")
 
     imp = sub.add_parser("import", help="import track files, folders or zips")
     imp.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
@@ -450,6 +476,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_skills(args: argparse.Namespace) -> int:
     from trackdesk.skills.registry import load_registry
 
+    if args.skills_command in ("build", "purge") or getattr(args, "sync", False):
+        return _skills_images(args)
     specs = load_registry().specs()
     if args.json:
         _print_json([s.to_dict() for s in specs])
@@ -464,6 +492,60 @@ def cmd_skills(args: argparse.Namespace) -> int:
                 bounds = f" [{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}]"
             print(f"{'':<4}{p.name} = {p.default}{unit}{bounds}  {p.help}")
     return EXIT_OK
+
+
+def _skills_images(args: argparse.Namespace) -> int:
+    """The Docker side of the skills: sync listing, build, purge."""
+    from trackdesk.engine.images import (
+        ImageInUseError,
+        ImageManager,
+        format_sync,
+        skills_needed_by,
+    )
+    from trackdesk.engine.launchers.base import LauncherUnavailable
+
+    try:
+        mgr = ImageManager()
+        if args.skills_command == "list":
+            report = mgr.sync()
+            if args.json:
+                _print_json(report.to_dict())
+            else:
+                print(format_sync(report))
+            return EXIT_OK
+        if args.skills_command == "build":
+            if not args.skills and not args.all:
+                raise UsageError("name the skills to build, or --all")
+            built = mgr.build(None if args.all else args.skills, force=args.force,
+                              log=lambda line: print(line, file=sys.stderr))
+            print(f"built {len(built)} image(s)")
+            return EXIT_OK
+        if not args.skills and not args.orphaned:
+            raise UsageError("name the skills whose images to remove, or --orphaned")
+
+        def needed() -> set[str]:
+            store = _store(_db_path(args))
+            try:
+                return skills_needed_by(store.load_all())
+            finally:
+                store.close()
+
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("purge deletes images: confirm with -y when not on a terminal")
+            what = ", ".join(args.skills) + (" and " if args.skills and args.orphaned else "")
+            what += "the orphaned images" if args.orphaned else ""
+            if input(f"remove the images of {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing removed")
+                return EXIT_OK
+        for tag in mgr.purge(args.skills, orphaned=args.orphaned, force=args.force,
+                             needed=needed):
+            print(f"removed {tag}")
+        return EXIT_OK
+    except ImageInUseError as exc:
+        raise UsageError(f"{exc}; use --force to remove them anyway") from None
+    except (LauncherUnavailable, RuntimeError, ValueError, KeyError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
