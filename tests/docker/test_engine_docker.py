@@ -246,8 +246,9 @@ def test_chain_in_docker_gives_exactly_the_local_results(worker_images: Any,
                                              if k != "seconds"} for r in records})
     from trackdesk.engine.images import code_digest
 
-    images = {s.skill: s for s in worker_images.sync().skills}
-    assert images["outlier_detection"].images[0].digest == code_digest(), (
+    built = {i.digest for s in worker_images.sync().skills for i in s.images
+             if i.tag == s.image}
+    assert built == {code_digest()}, (
         "the skills' code changed while the test ran: the images are not the local code")
     local_tables, local_summaries = results["local"]
     docker_tables, docker_summaries = results["docker"]
