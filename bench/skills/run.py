@@ -74,6 +74,7 @@ def run_worker_group(skills: list[str], db: Path, task_type: str) -> dict[str, d
                 err = proc.stderr.read() if proc.stderr else b""
                 outs[name] = (out, err)
                 results[name] = {"wall": wall, "rss_mb": usage.ru_maxrss / 1024.0,
+                                 "cpu": usage.ru_utime + usage.ru_stime,
                                  "summary": _summary(name, proc.returncode, out, err)}
                 del pending[name]
     return results
@@ -156,7 +157,7 @@ def write_csv(path: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> N
 
 
 async def _engine_chain(db: Path, task_type: str) -> tuple[float, list]:
-    from trackdesk.engine import Engine  # the app's engine: only the bench imports it
+    from trackdesk.engine.engine import Engine  # the app's engine: only the bench uses it
 
     engine = Engine(db)
     await engine.start()
@@ -173,7 +174,7 @@ async def _engine_chain(db: Path, task_type: str) -> tuple[float, list]:
 
 def engine_chain(db: Path, task_type: str) -> tuple[float, list] | None:
     try:
-        import trackdesk.engine  # noqa: F401
+        import trackdesk.engine.engine  # noqa: F401
     except ImportError:
         return None
     try:
@@ -189,7 +190,7 @@ def fmt_chain(results: dict[str, dict]) -> list[str]:
         r = results[name]
         s = r["summary"]
         rows.append(f"| {name} | {r['wall']:.2f} s | {s.get('seconds', 0):.2f} s | "
-                    f"{r['rss_mb']:.0f} MB | {s.get('mode')} |")
+                    f"{r['cpu']:.2f} s | {r['rss_mb']:.0f} MB | {s.get('mode')} |")
     return rows
 
 
@@ -200,6 +201,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / ".gitignore").write_text("*\n")  # generated data, never committed
     db = DATA / "skills-bench.db"
     t = time.perf_counter()
     truth = build_db(db, args.points)
@@ -295,12 +297,12 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         f"tracks.db: the first worker also builds the cache), **{warm_wall:.2f} s** warm. "
         f"Peak RSS of any worker: **{peak:.0f} MB**. Goals: 10 s, 500 MB.",
         "",
-        "| skill | worker wall (cold) | in-worker (cold) | peak RSS (cold) | mode |",
-        "|---|---|---|---|---|",
+        "| skill | worker wall (cold) | in-worker (cold) | CPU (cold) | peak RSS (cold) | mode |",
+        "|---|---|---|---|---|---|",
         *fmt_chain(cold),
         "",
-        "| skill | worker wall (warm) | in-worker (warm) | peak RSS (warm) | mode |",
-        "|---|---|---|---|---|",
+        "| skill | worker wall (warm) | in-worker (warm) | CPU (warm) | peak RSS (warm) | mode |",
+        "|---|---|---|---|---|---|",
         *fmt_chain(warm),
         "",
         "### INCREMENTAL after appending 10,000 points",
@@ -308,8 +310,8 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         f"Whole chain: **{inc_wall:.2f} s** (goal 3 s); every skill restarts from its own "
         "checkpoint before the new points and reads only that window.",
         "",
-        "| skill | worker wall | in-worker | peak RSS | mode |",
-        "|---|---|---|---|---|",
+        "| skill | worker wall | in-worker | CPU | peak RSS | mode |",
+        "|---|---|---|---|---|---|",
         *fmt_chain(inc),
         "",
         "### Through the engine (local launcher)",

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=.venv-trackintel
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import trackintel" 2>/dev/null; then
   python3 -m venv "$VENV"
+  echo '*' > "$VENV/.gitignore"  # never committed
   "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/pip" install -q --disable-pip-version-check "trackintel==1.4.2" psutil
 fi

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import MODES, haversine
+from trackdesk.skills.geo import MODES, Local, haversine
 from trackdesk.skills.grid import Grid
 from trackdesk.skills.places import build_places, day_strings, local_days, utc_offsets
 from trackdesk.skills.sdk import SkillError, WorkerContext
@@ -56,7 +56,7 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     steps = np.zeros(n)
     dts = np.zeros(n)
     if n > 1:
-        steps[1:] = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+        steps[1:] = Local(lat, lon).steps()
         dts[1:] = ts[1:] - ts[:-1]
     ok = dts <= params["max_step_gap_s"]
     ok[0] = False

@@ -27,11 +27,42 @@ def haversine(lat1: np.ndarray | float, lon1: np.ndarray | float,
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+class Local:
+    """Many short distances at little cost: equirectangular at the first point's latitude.
+
+    One cosine per point, then each distance is a few multiplications and a square root.
+    For the steps and windows the skills measure (metres to a few kilometres) it agrees
+    with :func:`haversine` to better than 0.01 %; decisions that must match trackintel to
+    the centimetre (stay_detection's threshold) use the exact formula near the threshold.
+    """
+
+    K = EARTH_RADIUS_M * DEG
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        self.lat = lat
+        self.lon = lon
+        self.coslat = np.cos(lat * DEG)
+
+    def dist(self, i: np.ndarray | slice, j: np.ndarray | slice) -> np.ndarray:
+        dlat = self.lat[j] - self.lat[i]
+        dlon = self.lon[j] - self.lon[i]
+        if len(dlon) and np.abs(dlon).max() > 180.0:
+            # The short way round across the antimeridian.
+            dlon = (dlon + 180.0) % 360.0 - 180.0
+        dx = self.coslat[i] * dlon
+        return self.K * np.sqrt(dlat * dlat + dx * dx)
+
+    def steps(self) -> np.ndarray:
+        """Distance from each point to the next (length n-1)."""
+        n = len(self.lat)
+        if n < 2:
+            return np.zeros(0)
+        return self.dist(slice(0, n - 1), slice(1, n))
+
+
 def step_distances(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Distance from each point to the next one (length n-1)."""
-    if len(lat) < 2:
-        return np.zeros(0)
-    return haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    return Local(lat, lon).steps()
 
 
 def segment_sums(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

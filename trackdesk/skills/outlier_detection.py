@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import haversine
+from trackdesk.skills.geo import Local
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     FLAG_ACCEL,
@@ -63,10 +63,12 @@ def compute_flags(pts: Points, params: dict[str, Any]) -> np.ndarray:
         flags[vidx[dup]] |= FLAG_DUPLICATE
     cand = np.flatnonzero(flags == 0)
     if len(cand) >= 3:
-        c_lat, c_lon, c_ts = lat[cand], lon[cand], ts[cand]
-        d_in = haversine(c_lat[:-2], c_lon[:-2], c_lat[1:-1], c_lon[1:-1])
-        d_out = haversine(c_lat[1:-1], c_lon[1:-1], c_lat[2:], c_lon[2:])
-        d_skip = haversine(c_lat[:-2], c_lon[:-2], c_lat[2:], c_lon[2:])
+        c_ts = ts[cand]
+        sph = Local(lat[cand], lon[cand])
+        steps = sph.steps()
+        d_in, d_out = steps[:-1], steps[1:]
+        m = len(cand)
+        d_skip = sph.dist(slice(0, m - 2), slice(2, m))
         dt_in = c_ts[1:-1] - c_ts[:-2]
         dt_out = c_ts[2:] - c_ts[1:-1]
         v_in = d_in / dt_in
@@ -91,7 +93,7 @@ def _restart(run: SkillRun, plan: Plan) -> tuple[float, int] | None:
     """The candidate whose flags stay valid and that serves as left context, or None."""
     rows = run.conn.execute(
         "SELECT p.ts, p.id FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id "
-        "WHERE p.ts < ? AND p.id <= ? AND (o.reasons IS NULL OR (o.reasons & ?) = 0) "
+        "WHERE p.ts < ? AND +p.id <= ? AND (o.reasons IS NULL OR (o.reasons & ?) = 0) "
         "ORDER BY p.ts DESC, p.id DESC LIMIT 2", (plan.t0, plan.watermark, PRE_FLAGS)).fetchall()
     if len(rows) < 2:
         return None

@@ -138,6 +138,18 @@ class WorkerContext:
     def error(self, message: str) -> None:
         self._send({"type": "error", "message": message})
 
+    def resources(self) -> None:
+        """Report this process's peak memory and CPU time: exact, where sampling from
+        outside once a second can miss a short peak."""
+        try:
+            import resource
+
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+        except (ImportError, OSError):
+            return
+        self._send({"type": "resources", "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                    "cpu_time_s": round(usage.ru_utime + usage.ru_stime, 3)})
+
     # -- batching -----------------------------------------------------------------------
     def batches(self, n: int, size: int | None = None) -> Iterator[tuple[int, int]]:
         """Yield ``(start, stop)`` ranges over ``n`` items, checking for a stop between."""
@@ -202,18 +214,22 @@ def run_worker(spec: SkillSpec, run: RunFunction, argv: list[str] | None = None)
     try:
         summary = run(ctx)
     except StopRequested:
+        ctx.resources()
         ctx.progress(force=True)
         ctx.log("stopped on request")
         sys.exit(EXIT_STOPPED)
     except SkillError as exc:
+        ctx.resources()
         ctx.progress(force=True)
         ctx.error(str(exc))
         sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the worker's last word must reach the engine
         traceback.print_exc(file=sys.stderr)
+        ctx.resources()
         ctx.progress(force=True)
         ctx.error(f"{type(exc).__name__}: {exc}")
         sys.exit(EXIT_FAILED)
+    ctx.resources()
     ctx.progress(force=True)
     ctx.result(summary or {})
     sys.exit(EXIT_COMPLETED)

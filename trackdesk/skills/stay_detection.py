@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, haversine, segment_percentile
+from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, Local, haversine, segment_percentile
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -87,9 +87,13 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     # Lower bound of the escape point: the path from k must have reached D.
     steps = np.zeros(n)
     if n > 1:
-        steps[1:] = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+        # The bound needs steps never shorter than the true (haversine) ones: the cheap
+        # distance with 1 % to spare, and the exact one for the rare long steps.
+        steps[1:] = Local(lat, lon).steps() * 1.01
+        long = np.flatnonzero((steps[1:] > 1000.0) | (np.abs(lat[1:]) > 80.0)) + 1
+        steps[long] = haversine(lat[long - 1], lon[long - 1], lat[long], lon[long]) * 1.01
     cum = np.cumsum(steps)
-    low = np.searchsorted(cum, cum + d_thr * (1 - 1e-9) - 1e-6, side="left")
+    low = np.searchsorted(cum, cum + d_thr * (1 - 1e-9) - 1e-3, side="left")
     low = np.maximum(low, np.arange(n) + 1)
     # Probe a few points from the bound for every point at once.
     esc = np.full(n, -1, dtype=np.int64)
@@ -155,15 +159,28 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
 
 
 def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
-    """First j in [pos, end) with d(start, j) >= D, or ``end``; doubling numpy blocks."""
-    block = 256
+    """First j in [pos, end) with d(start, j) >= D, or ``end``.
+
+    Growing blocks of plain slices (32, 256, 2048, ... points): a stay of thousands of
+    points costs a handful of numpy calls, a slow walk one.
+    """
+    la, lo, c = float(dist.lat[start]), float(dist.lon[start]), float(dist.coslat[start])
+    lo_thr = ((dist.d - dist.tol) / dist.k) ** 2
+    hi_thr = ((dist.d + dist.tol) / dist.k) ** 2
+    block = 32
     while pos < end:
         stop = min(end, pos + block)
-        hit = np.flatnonzero(dist.ge(start, np.arange(pos, stop)))
-        if len(hit):
-            return pos + int(hit[0])
+        dlat = dist.lat[pos:stop] - la
+        dlon = dist.lon[pos:stop] - lo
+        if np.abs(dlon).max() > 180.0:
+            dlon = (dlon + 180.0) % 360.0 - 180.0
+        d2 = dlat * dlat + (c * dlon) ** 2
+        for k in np.flatnonzero(d2 >= lo_thr).tolist():
+            j = pos + k
+            if d2[k] >= hi_thr or haversine(la, lo, dist.lat[j], dist.lon[j]) >= dist.d:
+                return j
         pos = stop
-        block *= 4
+        block *= 8
     return end
 
 

@@ -99,7 +99,9 @@ _POINT_COLS = "id, ts, lat, lon, COALESCE(accuracy, -1.0)"
 
 def load_points_window(conn: sqlite3.Connection, watermark: int, from_ts: float) -> Points:
     """Points with ``ts >= from_ts`` and ``id <= watermark``, through the ts index."""
-    cols = _fetch_rows(conn, f"SELECT {_POINT_COLS} FROM points WHERE ts >= ? AND id <= ?",
+    # "+id": keep SQLite on the ts index; a rowid range over "id <= watermark" would
+    # scan the whole table.
+    cols = _fetch_rows(conn, f"SELECT {_POINT_COLS} FROM points WHERE ts >= ? AND +id <= ?",
                        (from_ts, watermark))
     return _sorted(*cols)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import haversine
+from trackdesk.skills.geo import Local
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -32,7 +32,7 @@ def compute_synthetic(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.
     if len(ts) < 2:
         return []
     dt = ts[1:] - ts[:-1]
-    dist = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    dist = Local(lat, lon).steps()
     step = float(params["step_s"])
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = dist / dt
@@ -68,7 +68,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         # The last kept point before t0: gaps after it may change, those before may not.
         anchor = conn.execute(
             "SELECT p.ts FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id "
-            "WHERE p.ts < ? AND p.id <= ? AND o.point_id IS NULL "
+            "WHERE p.ts < ? AND +p.id <= ? AND o.point_id IS NULL "
             "ORDER BY p.ts DESC, p.id DESC LIMIT 1", (plan.t0, plan.watermark)).fetchone()
     from_ts = None if anchor is None else float(anchor[0])
     pts = kept_points(conn, plan.watermark, from_ts)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import MODE_INDEX, MODES, haversine, segment_percentile, segment_sums
+from trackdesk.skills.geo import MODE_INDEX, MODES, Local, segment_percentile, segment_sums
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     Plan,
@@ -61,12 +61,12 @@ def track_bounds(ts: np.ndarray, gap_s: float) -> tuple[np.ndarray, np.ndarray]:
     return starts[tid], ends[tid]
 
 
-def smoothed_speed(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, first: np.ndarray,
-                   last: np.ndarray, window_s: float) -> np.ndarray:
+def smoothed_speed(ts: np.ndarray, sph: Local, first: np.ndarray, last: np.ndarray,
+                   window_s: float) -> np.ndarray:
     j = np.maximum(np.searchsorted(ts, ts - window_s / 2.0, side="left"), first)
     k = np.minimum(np.searchsorted(ts, ts + window_s / 2.0, side="right") - 1, last)
     span = ts[k] - ts[j]
-    d = haversine(lat[j], lon[j], lat[k], lon[k])
+    d = sph.dist(j, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.where(span > 0, d / span, 0.0)
     return v
@@ -76,7 +76,7 @@ def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
              params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(smoothed speed, smoothed label, track-start flag) for points sorted by ts."""
     first, last = track_bounds(ts, params["gap_s"])
-    v = smoothed_speed(ts, lat, lon, first, last, params["window_s"])
+    v = smoothed_speed(ts, Local(lat, lon), first, last, params["window_s"])
     raw = np.digitize(v, [params["stationary_mps"], params["walk_max_mps"],
                           params["bike_max_mps"], params["plane_min_mps"]])
     # digitize gives 0..4 = stationary, walk, bike, motor, plane -> map plane to its index.
@@ -108,7 +108,7 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     stops = np.append(starts[1:], n)
     steps = np.zeros(n)
     if n > 1:
-        steps[1:] = haversine(pts.lat[:-1], pts.lon[:-1], pts.lat[1:], pts.lon[1:])
+        steps[1:] = Local(pts.lat, pts.lon).steps()
     # Distance of a segment: the steps between its own points (step i joins i-1 and i).
     dist = segment_sums(steps, starts + 1, stops)
     p85 = segment_percentile(v, starts, stops, 0.85)

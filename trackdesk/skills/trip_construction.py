@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import MODES, haversine
+from trackdesk.skills.geo import MODES, Local
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -80,7 +80,7 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
         return []
     steps = np.zeros(n)
     if n > 1:
-        steps[1:] = haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])
+        steps[1:] = Local(lat, lon).steps()
     a = np.array([leg[1] for leg in legs], dtype=np.int64)
     b = np.array([leg[2] for leg in legs], dtype=np.int64)
     # Step j (into point j) belongs to the leg when a < j <= b.
