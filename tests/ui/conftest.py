@@ -123,6 +123,8 @@ def make_window(loop: Any, db_path: Path, store_path: Path) -> Any:
 
     yield make
     for w in windows:
+        if not _valid(w):
+            continue  # main() already closed and deleted it
         if not w._may_close:
             run(loop, w.shutdown("stop"), timeout=30)
         w.deleteLater()
