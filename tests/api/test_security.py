@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -99,6 +100,13 @@ def test_without_a_token_browser_and_rebinding_requests_are_refused(tmp_path: Pa
             for host in ("localhost:1", "127.0.0.1", "[::1]:8080"):
                 status, _ = await s.call("GET", f"{P}/tasks", headers={"Host": host})
                 assert status == 200, host
+            # An HTTP/1.0 script without any Host header is no browser.
+            reader, writer = await asyncio.open_connection("127.0.0.1", s.server.port)
+            writer.write(b"GET /api/health HTTP/1.0\r\n\r\n")
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200")
             assert not s.engine.tasks
 
     run(main())

@@ -735,9 +735,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
                            {"WWW-Authenticate": 'Bearer realm="trackdesk"'})
         return await handler(request)
-    host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") \
-        else (request.host or "").split("]")[0] + "]"
-    if not _host_is_loopback(host):
+    # No Host header at all (an HTTP/1.0 script) is no browser; aiohttp would put the
+    # machine's name in request.host then.
+    given_host = request.headers.get("Host")
+    host = "" if given_host is None else (
+        given_host.split("]")[0] + "]" if given_host.startswith("[")
+        else given_host.rsplit(":", 1)[0])
+    if given_host is not None and not _host_is_loopback(host):
         raise ApiError(403, f"Host {request.host!r} is not a loopback name; start the API "
                        "with a token to serve other hosts")
     origin = request.headers.get("Origin")
