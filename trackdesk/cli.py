@@ -245,7 +245,7 @@ def _tasks_readwrite(args: argparse.Namespace, store: Any) -> int:
     return EXIT_OK
 
 
-def control(path: Path, action: str, task_id: int, payload: dict[str, Any],
+def control(path: Path, action: str, task_id: int | None, payload: dict[str, Any],
             timeout: float = 15.0) -> dict[str, Any]:
     """Ask the engine driving ``path`` to act on a task, or act directly when none runs."""
     from trackdesk.engine.engine import Engine
@@ -548,6 +548,56 @@ def _skills_images(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).strip("'\"")) from None
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from trackdesk.engine.metrics import compute_metrics, format_metrics
+
+    store = _store(_db_path(args))
+    try:
+        m = compute_metrics(store.load_all(), hours=args.hours)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(m)
+    else:
+        print(format_metrics(m))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from trackdesk.engine.health import check_health, format_health
+    from trackdesk.skills.registry import load_registry
+
+    path = _db_path(args)
+    store = _store(path)
+    try:
+        tasks = store.load_all()
+    finally:
+        store.close()
+    h = check_health(path, tasks, load_registry())
+    if args.json:
+        _print_json(h)
+    else:
+        print(format_health(h))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.older_than is None and args.keep is None:
+        raise UsageError("history prune needs --older-than DAYS, --keep N, or both")
+    if (args.older_than is not None and args.older_than < 0) or \
+            (args.keep is not None and args.keep < 0):
+        raise UsageError("--older-than and --keep must not be negative")
+    payload = {"older_than_s": None if args.older_than is None else args.older_than * 86400,
+               "keep": args.keep, "archive": args.archive}
+    outcome = control(_db_path(args), "prune", None, payload)
+    if not outcome.get("ok"):
+        raise UsageError(outcome.get("message", "prune failed"))
+    ids = outcome.get("result") or []
+    verb = "archived" if args.archive else "removed"
+    print(f"{verb} {len(ids)} finished task(s)")
+    return EXIT_OK
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from trackdesk.engine.engine import Engine, EngineError
     from trackdesk.skills.registry import load_registry
@@ -619,6 +669,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "skills": cmd_skills,
     "import": cmd_import,
+    "metrics": cmd_metrics,
+    "status": cmd_status,
+    "history": cmd_history,
     "serve": cmd_serve,
 }
 

@@ -35,6 +35,8 @@ SPECS = [
               kind="test", retries=2, retry_delays=(0.3, 0.6)),
     SkillSpec("count_limited", "1.0", "Count, one at a time", params=COUNT_PARAMS,
               module=MODULE, kind="test", max_concurrency=1),
+    SkillSpec("count_silent", "1.0", "Count, flagged stuck after 1 s of silence",
+              params=COUNT_PARAMS, module=MODULE, kind="test", stuck_after_s=1.0),
     SkillSpec("noop", "1.0", "Do nothing", module=MODULE, kind="test"),
 ]
 

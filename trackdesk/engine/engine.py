@@ -68,6 +68,7 @@ class EngineSettings:
     cancel_grace_s: float = 3.0
     default_launcher: str = "local"
     batch_size: int = 50_000
+    sample_interval_s: float = 1.0
     created_by: str = "app"
 
 
@@ -86,6 +87,7 @@ class _Running:
     paused_at: float | None = None
     paused_total: float = 0.0
     log_lines: int = 0
+    stuck: bool = False
     kill_timer: asyncio.TimerHandle | None = None
     supervisor: asyncio.Task | None = None
 
@@ -156,6 +158,7 @@ class Engine:
             self._loops += [
                 asyncio.create_task(self._schedule_loop(), name="trackdesk-schedule"),
                 asyncio.create_task(self._poll_loop(), name="trackdesk-poll"),
+                asyncio.create_task(self._sample_loop(), name="trackdesk-sample"),
             ]
 
     async def stop(self, running: str = "stop") -> None:
@@ -476,6 +479,49 @@ class Engine:
             self.events.emit(TaskRemoved(task_id))
         return ids
 
+    async def prune(self, older_than_s: float | None = None, keep: int | None = None,
+                    archive: bool = False) -> list[int]:
+        """Archive or remove finished tasks older than ``older_than_s`` or beyond the
+        newest ``keep``; analysis results are untouched, and a task that a remaining task
+        depends on stays, so every dependency still resolves."""
+        if older_than_s is None and keep is None:
+            raise EngineError("say which tasks to prune: an age, a count to keep, or both")
+        now = utcnow()
+        finished = sorted((t for t in self.tasks.values()
+                           if t.status in TERMINAL and t.end_time is not None),
+                          key=lambda t: (t.end_time, t.id), reverse=True)
+        chosen: set[int] = set()
+        if older_than_s is not None:
+            chosen |= {t.id for t in finished
+                       if (now - t.end_time).total_seconds() > older_than_s}  # type: ignore[operator]
+        if keep is not None:
+            chosen |= {t.id for t in finished[max(0, keep):]}
+        dependents: dict[int, set[int]] = {}
+        for t in self.tasks.values():
+            for d in t.depends_on_task_ids:
+                dependents.setdefault(d, set()).add(t.id)
+        changed = True
+        while changed:
+            changed = False
+            for task_id in list(chosen):
+                if dependents.get(task_id, set()) - chosen:
+                    chosen.discard(task_id)
+                    changed = True
+        if not chosen:
+            return []
+        assert self.store is not None
+        await self._flush()
+        ids = sorted(chosen)
+        if archive:
+            await self._call(self.store.archive_tasks, [self.tasks[i] for i in ids])
+        else:
+            await self._call(self.store.delete_tasks, ids)
+        for task_id in ids:
+            self.tasks.pop(task_id, None)
+            self._dirty.pop(task_id, None)
+            self.events.emit(TaskRemoved(task_id))
+        return ids
+
     async def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
                        tail: bool = False) -> list[LogRecord]:
         self.task(task_id)
@@ -693,6 +739,14 @@ class Engine:
         elif kind == "result":
             summary = msg.get("summary")
             rt.summary = summary if isinstance(summary, dict) else {"value": summary}
+        elif kind == "resources":
+            peak = msg.get("peak_rss_mb")
+            changes = {}
+            if isinstance(peak, int | float):
+                changes["peak_memory_mb"] = round(max(float(peak), rec.peak_memory_mb or 0.0), 1)
+            if isinstance(msg.get("cpu_time_s"), int | float):
+                changes["cpu_time_s"] = round(float(msg["cpu_time_s"]), 3)
+            self._set(rec, **changes)
         elif kind == "error":
             rt.error = str(msg.get("message", "the worker reported an error"))
             self._log(rec.id, rt, "worker", "error", rt.error)
@@ -700,6 +754,7 @@ class Engine:
             self._log(rec.id, rt, "stdout", "info", line)
 
     def _finish(self, rec: TaskRecord, rt: _Running, code: int) -> None:
+        self._set(rec, cpu_percent=None, memory_mb=None)
         if rt.stop_reason == "cancel" and code != 0:
             self._running.pop(rec.id, None)
             self._set(rec, status=Status.CANCELLED, end_time=utcnow(), eta_seconds=None,
@@ -709,6 +764,10 @@ class Engine:
         elif rt.stop_reason == "timeout":
             self._finish_failed(rec, rt, f"timed out after {rec.timeout_s:g} s",
                                 FAILURE_TIMEOUT, retry=True)
+        elif rt.stop_reason == "restart":
+            self._running.pop(rec.id, None)
+            self._set(rec, status=Status.PENDING, worker_ref=None, eta_seconds=None,
+                      attempt=0, status_reason="restarted", cpu_percent=None, memory_mb=None)
         elif rt.stop_reason == "shutdown" or (code == EXIT_STOPPED and rt.stop_reason is None):
             self._running.pop(rec.id, None)
             self._set(rec, status=Status.INTERRUPTED, end_time=utcnow(), eta_seconds=None,
@@ -788,6 +847,59 @@ class Engine:
 
         if rt.kill_timer is None:
             rt.kill_timer = loop.call_later(self.settings.cancel_grace_s, kill)
+
+    # ================================================================ resources =====
+    async def _sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sample_interval_s)
+            try:
+                self.sample_once()
+            except Exception:  # noqa: BLE001 - sampling is best effort
+                log.exception("sampling worker resources failed")
+
+    def sample_once(self) -> None:
+        """CPU and memory of every running worker; flag the silent ones as stuck."""
+        now = utcnow()
+        for task_id, rt in list(self._running.items()):
+            rec = self.tasks.get(task_id)
+            if rec is None or rt.handle is None:
+                continue
+            s = rt.handle.sample() if rec.status == Status.RUNNING else None
+            if s is not None:
+                changes: dict[str, Any] = {
+                    "cpu_percent": round(s.cpu_percent, 1), "memory_mb": round(s.rss_mb, 1),
+                    "peak_memory_mb": round(max(s.rss_mb, rec.peak_memory_mb or 0.0), 1)}
+                if s.cpu_time_s is not None:
+                    changes["cpu_time_s"] = round(s.cpu_time_s, 3)
+                self._set(rec, **changes)
+            if rec.status == Status.RUNNING and self.is_stuck(rec, now) and not rt.stuck:
+                rt.stuck = True
+                silent = (now - (rec.heartbeat_at or rec.start_time or now)).total_seconds()
+                self._set(rec, status_reason=f"stuck: no progress message for {silent:.0f} s")
+                self._note(task_id, "engine", f"no progress message for {silent:.0f} s: "
+                           "flagged as stuck (restart it from the menu)")
+
+    def is_stuck(self, rec: TaskRecord, now: Any = None) -> bool:
+        """A running task silent for longer than its skill allows."""
+        if rec.status != Status.RUNNING:
+            return False
+        limit = (self.registry.get(rec.skill_name).stuck_after_s
+                 if rec.skill_name in self.registry else 300.0)
+        last = rec.heartbeat_at or rec.start_time
+        if last is None:
+            return False
+        return ((now or utcnow()) - last).total_seconds() > limit
+
+    def stuck_ids(self) -> list[int]:
+        return [t.id for t in self.tasks.values() if self.is_stuck(t)]
+
+    async def restart(self, task_id: int) -> None:
+        """Stop a running (e.g. stuck) task's worker and queue the task again."""
+        rt = self._running.get(task_id)
+        if rt is None:
+            raise EngineError(f"task {task_id} is not running")
+        self._note(task_id, "engine", "restart requested")
+        await self._stop_worker(rt, "restart")
 
     # ================================================================ graph =========
     def _downstream_ids(self, rec: TaskRecord) -> list[int]:
@@ -941,6 +1053,9 @@ class Engine:
             "priority": lambda: self.set_priority(int(task_id or 0),
                                                   payload.get("level", "normal")),
             "remove": lambda: self.remove([int(task_id or 0)]),
+            "restart": lambda: self.restart(int(task_id or 0)),
+            "prune": lambda: self.prune(payload.get("older_than_s"), payload.get("keep"),
+                                        bool(payload.get("archive"))),
         }
         handler = handlers.get(action)
         if handler is None:

@@ -60,6 +60,8 @@ class TaskRecord:
     batch_size: int | None = None
     peak_memory_mb: float | None = None
     cpu_time_s: float | None = None
+    cpu_percent: float | None = None
+    memory_mb: float | None = None
 
     @property
     def priority_name(self) -> str:

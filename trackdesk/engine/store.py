@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trackdesk.engine.records import TaskRecord
 from trackdesk.tracks.db import open_db
-from trackdesk.tracks.schema import AnalysisTask, ChainTemplate, TaskLog, TaskRequest
+from trackdesk.tracks.schema import (
+    AnalysisTask,
+    ChainTemplate,
+    TaskArchive,
+    TaskLog,
+    TaskRequest,
+)
 
 
 def _now() -> datetime:
@@ -148,6 +154,18 @@ class TaskStore:
                 values["updated_at"] = now
                 s.execute(update(AnalysisTask).where(AnalysisTask.id == task_id)
                           .values(**values))
+
+    def archive_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        """Move finished tasks to task_archive (as JSON) and out of analysis_tasks."""
+        now = _now()
+        with self._write() as s, s.begin():
+            s.execute(TaskArchive.__table__.insert(), [
+                {"id": t.id, "archived_at": now, "skill_name": t.skill_name,
+                 "status": t.status.value, "end_time": t.to_row()["end_time"],
+                 "task_json": json.dumps(t.to_dict(), default=str)} for t in tasks])
+            ids = [t.id for t in tasks]
+            s.execute(delete(TaskLog).where(TaskLog.task_id.in_(ids)))
+            s.execute(delete(AnalysisTask).where(AnalysisTask.id.in_(ids)))
 
     def delete_tasks(self, ids: Sequence[int]) -> None:
         with self._write() as s, s.begin():

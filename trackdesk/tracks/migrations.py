@@ -423,3 +423,19 @@ FROM synthetic_points sp
 MIGRATIONS.append(Migration(3, "analysis results: outliers, synthetic points, modes, stays, "
                                "trips, grid, footprint, places, rendering; point_analysis view",
                             _sql(V3)))
+
+V4 = """
+ALTER TABLE analysis_tasks ADD COLUMN cpu_percent FLOAT;
+ALTER TABLE analysis_tasks ADD COLUMN memory_mb FLOAT;
+CREATE TABLE task_archive (
+    id INTEGER PRIMARY KEY,
+    archived_at DATETIME NOT NULL,
+    skill_name VARCHAR(100) NOT NULL,
+    status VARCHAR(20) NOT NULL,
+    end_time DATETIME,
+    task_json TEXT NOT NULL
+);
+CREATE INDEX ix_analysis_tasks_end_time ON analysis_tasks (end_time)
+"""
+
+MIGRATIONS.append(Migration(4, "task resources (cpu, memory), task archive", _sql(V4)))

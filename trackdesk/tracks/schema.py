@@ -59,6 +59,22 @@ class AnalysisTask(Base):
     batch_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     peak_memory_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
     cpu_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Live resource use of the worker, sampled about once a second while it runs.
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TaskArchive(Base):
+    """Finished tasks moved out of analysis_tasks to keep the live table small."""
+
+    __tablename__ = "task_archive"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archived_at: Mapped[datetime] = mapped_column(DateTime)
+    skill_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    task_json: Mapped[str] = mapped_column(Text)
 
 
 class TaskLog(Base):
