@@ -228,6 +228,8 @@ class SkillRegistry:
 
     def __init__(self, specs: tuple[SkillSpec, ...] | list[SkillSpec] = ()) -> None:
         self._specs: dict[str, SkillSpec] = {}
+        # Broken user skills (trackdesk.skills.user.SkillProblem: file, line, reason).
+        self.problems: list = []
         for spec in specs:
             self.add(spec)
 
@@ -256,11 +258,16 @@ class SkillRegistry:
         return list(self._specs.values())
 
 
-def load_registry() -> SkillRegistry:
-    """Built-in specs plus those of the modules named in TRACKDESK_SKILL_MODULES."""
+def load_registry(user_skills: bool = True) -> SkillRegistry:
+    """Built-in specs, those of the modules named in TRACKDESK_SKILL_MODULES and the user
+    skills folder's (broken user skills end up in ``registry.problems``, never raise)."""
     registry = SkillRegistry(BUILTIN_SPECS)
     for module_name in filter(None, os.environ.get("TRACKDESK_SKILL_MODULES", "").split(",")):
         module = importlib.import_module(module_name.strip())
         for spec in getattr(module, "SPECS", ()):
             registry.add(spec)
+    if user_skills:
+        from trackdesk.skills.user import reload_into
+
+        reload_into(registry)
     return registry
