@@ -383,3 +383,20 @@ def test_sample_reads_the_container_stats(launcher: DockerLauncher, workspace: P
     assert sample is not None
     assert 1 < sample.rss_mb < 128
     assert sample.cpu_time_s is not None and sample.cpu_time_s > 0
+
+
+def test_container_sees_the_hosts_time_zone(launcher: DockerLauncher, workspace: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """'local' days in a container are the host's local days, not UTC's."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    spec = dt_spec("dt_probe")
+
+    async def scenario() -> Outcome:
+        handle = await launcher.start(spec, worker_argv(spec, 16, workspace), workspace, 16, {})
+        return await follow(handle)
+
+    outcome = run(scenario())
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.result is not None
+    assert outcome.result["tz"] == "Europe/Berlin"
+    assert outcome.result["gmtoff_2020_09"] == 7200  # CEST
