@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="even when a pending or running task needs the image")
     s.add_argument("-y", "--yes", action="store_true", help="do not ask before deleting")
+    s = ssub.add_parser("reload", help="load the user skills folder again, report broken "
+                        "skills (file, line, reason); a running engine reloads too")
+    s.add_argument("--json", action="store_true")
+    s = ssub.add_parser("new", help="scaffold a user skill: skill.py, requirements.txt and "
+                        "a test, in the user skills folder")
+    s.add_argument("name", help="lower-case letters, digits and _, e.g. night_points")
 
     m = sub.add_parser("metrics", help="engine metrics: throughput, durations, failures")
     m.add_argument("--json", action="store_true")
@@ -478,7 +484,15 @@ def cmd_skills(args: argparse.Namespace) -> int:
 
     if args.skills_command in ("build", "purge") or getattr(args, "sync", False):
         return _skills_images(args)
-    specs = load_registry().specs()
+    if args.skills_command in ("new", "reload"):
+        from trackdesk.cli_user_skills import cmd_new, cmd_reload
+
+        return cmd_new(args) if args.skills_command == "new" else cmd_reload(args)
+    registry = load_registry()
+    for problem in registry.problems:  # a broken user skill is said, never fatal
+        lead = "user skill not loaded" if problem.fatal else "user skill"
+        print(f"trackdesk: {lead}: {problem}", file=sys.stderr)
+    specs = registry.specs()
     if args.json:
         _print_json([s.to_dict() for s in specs])
         return EXIT_OK

@@ -45,6 +45,7 @@ from trackdesk.engine.states import (
 from trackdesk.engine.store import LogRecord, TaskStore, UnknownTaskError
 from trackdesk.skills.registry import SkillRegistry, load_registry
 from trackdesk.skills.spec import SkillSpec
+from trackdesk.skills.user import reload_async
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -1056,6 +1057,8 @@ class Engine:
             "restart": lambda: self.restart(int(task_id or 0)),
             "prune": lambda: self.prune(payload.get("older_than_s"), payload.get("keep"),
                                         bool(payload.get("archive"))),
+            # `trackdesk skills reload`: the user skills folder again, in this registry.
+            "reload_skills": lambda: reload_async(self.registry),
         }
         handler = handlers.get(action)
         if handler is None:
