@@ -12,7 +12,15 @@ from typing import IO
 
 from lxml import etree
 
-from trackdesk.tracks.base import R_BAD_TIME, ImportFailure, Points, opt_float
+from trackdesk.tracks.base import (
+    MAX_TS,
+    MIN_TS,
+    R_BAD_TIME,
+    ImportFailure,
+    Points,
+    _minute_cache,
+    opt_float,
+)
 
 COLUMNS = ("altitude", "speed", "heading")
 _POINTS = ("trkpt", "rtept", "wpt")
@@ -39,9 +47,18 @@ def iter_xml(stream: IO[bytes], tags: tuple[str, ...]) -> etree.iterparse:
 def read(stream: IO[bytes], out: Points) -> None:
     times = out.times
     add = out.add
+    rows = out.rows
+    append = rows.append
+    batch = out.batch
+    minutes = _minute_cache
+    # The common case is validated inline (a method call per point is a tenth of the
+    # budget); anything unusual goes through Points.add, which names the reason.
+    fast = not out.gcj02
     names: dict[str, tuple[str, str, str, str, bool]] = {}
     root_checked = False
     since_trim = 0
+    n_fast = 0
+    lo_ts, hi_ts = MAX_TS, MIN_TS
     it = iter_xml(stream, _TAGS)
     try:
         for _, el in it:
@@ -52,12 +69,9 @@ def read(stream: IO[bytes], out: Points) -> None:
                 local = tag[len(ns):]
                 spec = (ns + "time", ns + "ele", ns + "speed", ns + "course", local in _POINTS)
                 names[tag] = spec
-            if not root_checked:
-                root = el.getroottree().getroot()
-                rtag = root.tag if isinstance(root.tag, str) else ""
-                if rtag.rsplit("}", 1)[-1] != "gpx":
-                    raise ImportFailure(f"the root element is <{rtag}>, not <gpx>", "line 1")
-                root_checked = True
+                if not root_checked:
+                    check_root_element(el.getroottree().getroot(), "gpx", "GPX")
+                    root_checked = True
             if not spec[4]:
                 # The end of a segment, track or route: drop what is left of it.
                 el.clear(keep_tail=False)
@@ -70,10 +84,20 @@ def read(stream: IO[bytes], out: Points) -> None:
                 if ct == t_tag:
                     text = child.text
                     if text:
-                        ts = times(text.strip())
-                        bad_time = ts is None
+                        # 'YYYY-MM-DDTHH:MM:SSZ' straight from the minute cache.
+                        base = minutes.get(text[:16]) if len(text) == 20 else None
+                        if base is not None and text[19] == "Z" and text[17:19].isdigit():
+                            ts = float(base + int(text[17:19]))
+                        else:
+                            ts = times(text.strip())
+                            bad_time = ts is None
                 elif ct == e_tag:
-                    ele = opt_float(child.text)
+                    try:
+                        ele = float(child.text)
+                    except (TypeError, ValueError):
+                        ele = None
+                    if ele is not None and ele != ele:
+                        ele = None
                 elif ct == s_tag:
                     speed = opt_float(child.text)
                 elif ct == c_tag:
@@ -81,10 +105,35 @@ def read(stream: IO[bytes], out: Points) -> None:
             if bad_time:
                 out.reject(R_BAD_TIME)
             else:
-                add(ts, el.get("lat"), el.get("lon"), ele, speed, course)
-            el.clear(keep_tail=False)
-            # Remove finished points from the tree every 512 points: per point would
-            # cost more than the parsing, never would grow the tree with the file.
+                lat_s, lon_s = el.get("lat"), el.get("lon")
+                try:
+                    lat, lon = float(lat_s), float(lon_s)
+                except (TypeError, ValueError):
+                    lat = lon = 999.0
+                if (fast and ts is not None and -90.0 <= lat <= 90.0
+                        and -180.0 <= lon <= 180.0 and (lat or lon)
+                        and MIN_TS <= ts <= MAX_TS):
+                    append((ts, round(lat * 1e7) / 1e7, round(lon * 1e7) / 1e7, ele, speed,
+                            course))
+                    n_fast += 1
+                    if ts < lo_ts:
+                        lo_ts = ts
+                    if ts > hi_ts:
+                        hi_ts = ts
+                    if len(rows) >= batch:
+                        out.read += n_fast
+                        n_fast = 0
+                        out.flush()
+                        rows = out.rows
+                        append = rows.append
+                else:
+                    out.read += n_fast
+                    n_fast = 0
+                    add(ts, lat_s, lon_s, ele, speed, course)
+                    rows = out.rows
+                    append = rows.append
+            # Finished points leave the tree every 512 points: per point would cost more
+            # than the parsing, never would grow the tree with the file.
             since_trim += 1
             if since_trim >= 512:
                 since_trim = 0
@@ -93,14 +142,21 @@ def read(stream: IO[bytes], out: Points) -> None:
                     del parent[:-1]
     except etree.XMLSyntaxError as exc:
         raise xml_failure(exc, "GPX") from None
+    finally:
+        out.read += n_fast
+        out.min_ts = min(out.min_ts, lo_ts) if n_fast or lo_ts < MAX_TS else out.min_ts
+        out.max_ts = max(out.max_ts, hi_ts) if hi_ts > MIN_TS else out.max_ts
     if not root_checked:
         # Well-formed but no point at all: fine for a GPX (an empty track), not otherwise.
         check_root(it, "gpx", "GPX")
 
 
-def check_root(it: etree.iterparse, local: str, what: str) -> None:
-    root = getattr(it, "root", None)
+def check_root_element(root: etree._Element | None, local: str, what: str) -> None:
     rtag = root.tag if root is not None and isinstance(root.tag, str) else ""
     if rtag.rsplit("}", 1)[-1] != local:
         raise ImportFailure(f"the root element is <{rtag.rsplit('}', 1)[-1]}>, not <{local}>:"
                             f" not a {what} file", "line 1")
+
+
+def check_root(it: etree.iterparse, local: str, what: str) -> None:
+    check_root_element(getattr(it, "root", None), local, what)

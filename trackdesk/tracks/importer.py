@@ -188,7 +188,8 @@ class Importer:
             # traceback goes to the task's log (stderr) for a bug report.
             traceback.print_exc(file=sys.stderr)
             where = f"near byte {counter.pos}" if counter else "opening it"
-            result = self._failed(src, f"{where}: unexpected {type(exc).__name__}: {exc}",
+            result = self._failed(src, f"{where}: internal error, please report it "
+                                  f"({type(exc).__name__}: {exc})",
                                   out, started)
         result.seconds = time.perf_counter() - t0
         self.processed += out.read
