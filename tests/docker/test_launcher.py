@@ -400,3 +400,18 @@ def test_container_sees_the_hosts_time_zone(launcher: DockerLauncher, workspace:
     assert outcome.result is not None
     assert outcome.result["tz"] == "Europe/Berlin"
     assert outcome.result["gmtoff_2020_09"] == 7200  # CEST
+
+
+def test_config_for_rootless_and_selinux_engines(workspace: Path) -> None:
+    """Rootless: the container's root is the engine's user; SELinux: a labelled mount."""
+    launcher = DockerLauncher()
+    spec = dt_spec("dt_sleep")
+    argv = worker_argv(spec, 1, workspace)
+    plain = launcher.container_config(spec, argv, workspace, 1, {})
+    assert plain["user"] == f"{WS_UID}:{WS_UID}"
+    assert plain["volumes"][str(workspace.parent)]["mode"] == "rw"
+    launcher._security = {"rootless", "selinux", "seccomp"}
+    special = launcher.container_config(spec, argv, workspace, 1, {})
+    assert special["user"] == "0:0"
+    assert special["volumes"][str(workspace.parent)]["mode"] == "rw,z"
+    launcher.close()

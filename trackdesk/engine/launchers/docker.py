@@ -417,6 +417,8 @@ class DockerLauncher(Launcher):
         self.extra_labels = dict(extra_labels or {})
         self.threads = _Threads()
         self._connect_lock = threading.Lock()
+        # The engine's security options (rootless, selinux, ...), read once on connect.
+        self._security: set[str] | None = None
 
     # -- the engine connection ----------------------------------------------------------
     def _connect(self) -> None:
@@ -427,6 +429,12 @@ class DockerLauncher(Launcher):
                 # No read timeout: a worker may stay silent for long; the stream ends when
                 # the container does (or the engine goes away, which closes the socket).
                 self._stream_client = docker_client(timeout=None)
+            if self._security is None:
+                try:
+                    options = self._client.info().get("SecurityOptions") or []
+                except Exception:  # noqa: BLE001 - assume a plain engine
+                    options = []
+                self._security = {o.split(",")[0].removeprefix("name=") for o in options}
 
     async def ensure_available(self) -> None:
         """Raise LauncherUnavailable (one sentence) unless an engine answers."""
@@ -460,6 +468,7 @@ class DockerLauncher(Launcher):
         """The ``containers.create`` keyword arguments for one worker (pure, testable)."""
         db_path = Path(db_path).resolve()
         folder = db_path.parent
+        security = self._security or set()
         container_db = f"{CONTAINER_WORKSPACE}/{db_path.name}"
         command = [self.python, *rewrite_db_path(argv, container_db)]
         labels = {
@@ -479,9 +488,12 @@ class DockerLauncher(Launcher):
             "labels": labels,
             "environment": {"PYTHONUNBUFFERED": "1", "HOME": "/tmp",
                             **({"TZ": tz} if (tz := host_timezone()) else {}), **env},
-            "user": self.user or _container_user(db_path),
+            "user": self._user_for(db_path),
             "working_dir": CONTAINER_WORKSPACE,
-            "volumes": {str(folder): {"bind": CONTAINER_WORKSPACE, "mode": "rw"}},
+            # SELinux hosts refuse a container access to an unlabelled bind mount; ":z"
+            # gives the workspace folder the shared container label.
+            "volumes": {str(folder): {"bind": CONTAINER_WORKSPACE,
+                                      "mode": "rw,z" if "selinux" in security else "rw"}},
             "network_mode": "none",
             "read_only": True,
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={TMPFS_SIZE}"},
@@ -498,6 +510,16 @@ class DockerLauncher(Launcher):
             "tty": False,
             "detach": True,
         }
+
+    def _user_for(self, db_path: Path) -> str:
+        if self.user:
+            return self.user
+        if "rootless" in (self._security or set()):
+            # Rootless Docker maps the container's root to the user running the engine,
+            # i.e. the owner of the workspace; any other uid would be a sub-uid that
+            # cannot write the user's files.
+            return "0:0"
+        return _container_user(db_path)
 
     async def start(self, spec: SkillSpec, argv: list[str], db_path: Path, task_id: int,
                     env: dict[str, str]) -> WorkerHandle:
