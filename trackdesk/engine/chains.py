@@ -340,9 +340,13 @@ def _a_cycle(remaining: list[Any], downstream: dict[Any, list[Any]]) -> list[Any
 def default_chain(registry: SkillRegistry) -> Chain:
     """The design's default chain, links taken from each skill's declared upstream."""
     names = [n for n in DEFAULT_CHAIN if n in registry]
-    nodes = [Node(n, n, {}, None, 220.0 * i, 0.0) for i, n in enumerate(names)]
+    nodes = [Node(n, n, {}, None, 0.0, 0.0) for n in names]
     links = [(up, n) for n in names for up in registry.get(n).upstream if up in names]
-    return Chain(DEFAULT_CHAIN_NAME, nodes, links)
+    chain = Chain(DEFAULT_CHAIN_NAME, nodes, links)
+    positions = layered_layout(chain)  # laid out as the canvas would (columns by depth)
+    for node in chain.nodes:
+        node.x, node.y = positions[node.id]
+    return chain
 
 
 # ====================================================================== layout ========
@@ -517,15 +521,16 @@ def load_json(text: str, registry: SkillRegistry | None = None) -> LoadResult:
 
 
 # ====================================================================== files =========
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, fsync: bool = True) -> None:
     """Write then rename: a crash mid-write leaves the old file, never half a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -561,7 +566,9 @@ class RecoveryFile:
 
     def write(self, chain: Chain, template: str | None, db_path: str | None = None) -> None:
         payload = {"template": template, "db_path": db_path, "document": chain.to_document()}
-        _write_atomic(self.path, json.dumps(payload, ensure_ascii=False))
+        # No fsync: written on every edit from the GUI thread, and the rename alone is
+        # enough to survive a crash of the app (not of the machine).
+        _write_atomic(self.path, json.dumps(payload, ensure_ascii=False), fsync=False)
 
     def read(self) -> dict[str, Any] | None:
         """The saved payload, or None when there is none or it is unreadable."""
