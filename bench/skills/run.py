@@ -73,9 +73,11 @@ def run_worker_group(skills: list[str], db: Path, task_type: str) -> dict[str, d
                 out = proc.stdout.read() if proc.stdout else b""
                 err = proc.stderr.read() if proc.stderr else b""
                 outs[name] = (out, err)
-                results[name] = {"wall": wall, "rss_mb": usage.ru_maxrss / 1024.0,
-                                 "cpu": usage.ru_utime + usage.ru_stime,
-                                 "summary": _summary(name, proc.returncode, out, err)}
+                summary = _summary(name, proc.returncode, out, err)
+                # ru_maxrss would count the bench's own pages the fork shared before
+                # exec; the worker reports its real peak (VmHWM) in its summary.
+                results[name] = {"wall": wall, "rss_mb": summary.get("peak_rss_mb", 0.0),
+                                 "cpu": usage.ru_utime + usage.ru_stime, "summary": summary}
                 del pending[name]
     return results
 
@@ -200,6 +202,7 @@ def main() -> None:
     ap.add_argument("--no-trackintel", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / ".gitignore").write_text("*\n")  # generated data, never committed
     db = DATA / "skills-bench.db"
@@ -248,12 +251,13 @@ def main() -> None:
     print(f"comparison: {cmp}", flush=True)
     if args.no_write:
         return
+    load = (load_start, os.getloadavg()[0])
     write_section("skills", report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores,
-                                   inc_wall, inc, eng_full, eng_inc, cmp))
+                                   inc_wall, inc, eng_full, eng_inc, cmp, load))
 
 
 def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc,  # noqa: ANN001
-           eng_full, eng_inc, cmp) -> str:
+           eng_full, eng_inc, cmp, load) -> str:
     peak = max(r["rss_mb"] for r in list(cold.values()) + list(warm.values()))
     lines = [
         f"## Analysis skills: the default chain on {n:,} points",
@@ -265,7 +269,10 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         "started one after the other as the chain's dependencies allow (footprint_stats "
         "and stay_stats side by side); wall includes interpreter start, numpy import, "
         "SQLite reads and writes. Peak memory is each worker's max RSS (`wait4`). "
-        "Produced by `bench/skills/run.py` (`make bench`).",
+        "Produced by `bench/skills/run.py` (`make bench`). "
+        f"Load average (1 min) at start / end of the run: {load[0]:.1f} / {load[1]:.1f} "
+        f"on {os.cpu_count()} cores: other work shared the machine, so walls are "
+        "inflated; the CPU column (user + system of each worker) is the steadier figure.",
         "",
         "### stay_detection vs trackintel (same points, same run)",
         "",
@@ -281,9 +288,14 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
             f"| trackintel {ti['version']} `generate_staypoints` (sliding, 100 m, 5 min, "
             f"gap 15 min), the call alone | {ti['seconds']:.2f} s | {ti['points']:,} |",
             "",
-            f"Speed-up: **{ti['seconds'] / alone['wall']:.1f}x** counting our whole worker "
-            f"process against trackintel's function call alone "
-            f"({ti['seconds'] / alone['summary']['seconds']:.1f}x in-worker). Goal: 20x. "
+            f"| trackdesk stay_detection worker, CPU (user + system, whole process) | "
+            f"{alone['cpu']:.2f} s | |",
+            f"| trackintel `generate_staypoints`, CPU of the call | {ti['cpu_seconds']:.2f} s | |",
+            "",
+            f"Speed-up: **{ti['seconds'] / alone['wall']:.1f}x** in wall time counting our "
+            f"whole worker process against trackintel's function call alone "
+            f"({ti['seconds'] / alone['summary']['seconds']:.1f}x in-worker), "
+            f"**{ti['cpu_seconds'] / alone['cpu']:.1f}x** in CPU time. Goal: 20x. "
             f"trackintel peak RSS {ti['peak_rss_mb']:.0f} MB (its whole process), "
             f"trackdesk's worker {alone['rss_mb']:.0f} MB.",
         ]

@@ -29,17 +29,19 @@ def main() -> None:
     pfs = ti.Positionfixes(gdf) if hasattr(ti, "Positionfixes") else gdf
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
+    c0 = time.process_time()
     _, sp = ti.preprocessing.generate_staypoints(
         pfs, method="sliding", dist_threshold=opts.get("dist", 100),
         time_threshold=opts.get("time_min", 5.0), gap_threshold=opts.get("gap_min", 15.0),
         include_last=opts.get("include_last", False), exclude_duplicate_pfs=False)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     if out:
         pd.DataFrame({"started_at": sp["started_at"].astype("int64") / 1e9,
                       "finished_at": sp["finished_at"].astype("int64") / 1e9}).to_csv(
             out, index=False)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"seconds": seconds, "staypoints": int(len(sp)), "points": int(len(df)),
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "staypoints": int(len(sp)), "points": int(len(df)),
                       "peak_rss_mb": rss, "version": ti.__version__}))
 
 

@@ -329,12 +329,30 @@ class SkillRun:
         }
         if plan.t0 is not None:
             out["from_ts"] = plan.t0
+        peak = peak_rss_mb()
+        if peak is not None:
+            out["peak_rss_mb"] = peak
         out.update(extra)
         return out
 
     def close(self) -> None:
         self.rollback()
         self.conn.close()
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since it started its program (Linux VmHWM).
+
+    Unlike ``ru_maxrss`` it does not include the parent's pages a fork briefly shared.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
 
 
 def run_skill(ctx: WorkerContext, name: str, version: str, body: Any) -> dict[str, Any]:

@@ -84,13 +84,17 @@ def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     half = params["min_segment_s"] / 2.0
     j = np.maximum(np.searchsorted(ts, ts - half, side="left"), first)
     k = np.minimum(np.searchsorted(ts, ts + half, side="right") - 1, last)
-    counts = np.zeros((len(ts) + 1, len(MODES)), dtype=np.int32)
-    onehot = np.zeros((len(ts), len(MODES)), dtype=np.int32)
-    onehot[np.arange(len(ts)), raw] = 1
-    np.cumsum(onehot, axis=0, out=counts[1:])
-    window = counts[k + 1] - counts[j]
-    # argmax takes the first maximum: ties go to the slower class, deterministically.
-    label = np.argmax(window, axis=1)
+    # Window counts per class from running counts; a class only replaces the best so far
+    # when strictly more frequent, so ties go to the slower class, deterministically.
+    label = np.zeros(len(ts), dtype=np.int64)
+    best = np.full(len(ts), -1, dtype=np.int32)
+    run = np.zeros(len(ts) + 1, dtype=np.int32)
+    for c in np.unique(raw).tolist():
+        np.cumsum(raw == c, out=run[1:])
+        count = run[k + 1] - run[j]
+        better = count > best
+        label[better] = c
+        best = np.maximum(best, count)
     return v, label, first == np.arange(len(ts))
 
 
