@@ -38,12 +38,13 @@ def new_db(path: Path) -> Path:
     return path
 
 
-def run_import(db: Path, paths: list[Path | str], **params: Any) -> Outcome:
+def run_import(db: Path, paths: list[Path | str], batch_size: int = 50_000,
+               **params: Any) -> Outcome:
     """The worker's run() in this process, exactly as run_worker would call it."""
     out = io.StringIO()
     values = IMPORT_SPEC.validate_params(
         {"paths": json.dumps([str(p) for p in paths]), **params})
-    ctx = WorkerContext("import", 1, str(db), params=values, out=out)
+    ctx = WorkerContext("import", 1, str(db), params=values, batch_size=batch_size, out=out)
     try:
         summary = worker.run(ctx)
         error = None

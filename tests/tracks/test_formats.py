@@ -419,3 +419,60 @@ def test_nothing_importable_is_one_clear_message(db: Path, tmp_path: Path) -> No
     out = run_import(db, [f])
     assert not out.ok and out.error.startswith("nothing to import")
     assert "report.docx" in out.error
+
+
+# -- GPX fast path == full reader -------------------------------------------------------
+def _variants() -> dict[str, str]:
+    plain = trkpts(40)
+    return {
+        "plain": gpx(f"<trk><trkseg>{plain}</trkseg></trk>"),
+        "waypoint at the end": gpx(f"<trk><trkseg>{plain}</trkseg></trk>"
+                                   '<wpt lat="46.9" lon="14.9"><time>2020-09-13T13:00:00Z'
+                                   "</time></wpt>"),
+        "comment hiding a point": gpx(f"<trk><trkseg>{plain}<!-- <trkpt lat=\"1\" lon=\"1\">"
+                                      "<time>2020-09-13T13:00:00Z</time></trkpt> -->"
+                                      "</trkseg></trk>"),
+        "CDATA hiding a point": gpx(f"<trk><desc><![CDATA[<trkpt lat=\"1\" lon=\"1\"><time>"
+                                    "2020-09-13T13:00:00Z</time></trkpt>]]></desc><trkseg>"
+                                    f"{plain}</trkseg></trk>"),
+        "lon before lat": gpx("<trk><trkseg>" + plain.replace(
+            'lat="46.0039000" lon="14.5"', 'lon="14.5" lat="46.0039000"') + "</trkseg></trk>"),
+        "entity in a value": gpx("<trk><trkseg>" + plain.replace(
+            "<ele>339</ele>", "<ele>3&#51;9</ele>") + "</trkseg></trk>"),
+        "prefixed namespace": plain and (
+            '<?xml version="1.0"?><g:gpx xmlns:g="http://www.topografix.com/GPX/1/1">'
+            "<g:trk><g:trkseg>" + trkpts(5).replace("<trkpt", "<g:trkpt").replace(
+                "</trkpt>", "</g:trkpt>").replace("<ele>", "<g:ele>").replace(
+                "</ele>", "</g:ele>").replace("<time>", "<g:time>").replace(
+                "</time>", "</g:time>") + "</g:trkseg></g:trk></g:gpx>"),
+        "speed child": gpx("<trk><trkseg>" + plain.replace(
+            "</time></trkpt>", "</time><speed>3</speed></trkpt>", 1) + "</trkseg></trk>",
+            "1.0"),
+        "zoned and odd times": gpx("<trk><trkseg>" + plain.replace(
+            "2020-09-13T12:27:00Z", "2020-09-13T14:27:00+02:00").replace(
+            "2020-09-13T12:27:01Z", "2020-09-13T12:27:01.250Z").replace(
+            "2020-09-13T12:27:02Z", "garbage") + "</trkseg></trk>"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_variants()))
+def test_gpx_fast_path_gives_what_the_full_reader_gives(tmp_path: Path, name: str) -> None:
+    from tests.tracks.conftest import new_db
+    from trackdesk.tracks import gpx as gpx_mod
+    from trackdesk.tracks.base import CountingReader, Points
+
+    text = _variants()[name]
+    f = tmp_path / "v.gpx"
+    f.write_text(text, encoding="utf-8")
+    rows: list[tuple] = []
+    full = Points(gpx_mod.COLUMNS, rows.extend)
+    with open(f, "rb") as fh:
+        gpx_mod.read_full(CountingReader(fh), full)
+    full.flush()
+    # Through the importer with tiny batches, so a late surprise forces a restart.
+    db = new_db(tmp_path / "t.db")
+    out = run_import(db, [f], batch_size=7)
+    assert out.ok, out.error
+    assert out.summary["rejected_reasons"] == dict(full.rejected)
+    got = [r[:4] for r in points(db)]
+    assert got == sorted((r[0], r[1], r[2], r[3]) for r in rows)

@@ -49,8 +49,7 @@ def test_broken_file_leaves_nothing_and_the_good_ones_stay(db: Path, tmp_path: P
     broken = tmp_path / "broken.gpx"
     text = gpx(f"<trk><trkseg>{trkpts(20, lat=47)}</trkseg></trk>")
     broken.write_text(text[: len(text) * 2 // 3])  # cut off part-way
-    out = run_import(db, [broken, good], batch_size=5) if False else run_import(
-        db, [broken, good])
+    out = run_import(db, [broken, good], batch_size=5)
     assert not out.ok
     assert "broken.gpx" in out.error and "line 2" in out.error
     assert "not well-formed GPX" in out.error

@@ -54,6 +54,16 @@ class ImportFailure(Exception):
         return f"{self.position}: {self.message}" if self.position else self.message
 
 
+class Restart(Exception):  # noqa: N818 - a control signal, not an error
+    """A fast reader met something only the full reader handles, after points were
+    already written: the importer rolls the file back and reads it again with
+    ``reader`` (a ``read(stream, out)`` function)."""
+
+    def __init__(self, reader: Callable[[IO[bytes], Points], None]) -> None:
+        super().__init__("restart with the full reader")
+        self.reader = reader
+
+
 # -- time -------------------------------------------------------------------------------
 _ISO_RE = re.compile(
     r"\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ](\d{2}):?(\d{2})(?::?(\d{2})(?:[.,](\d+))?)?)?"
@@ -173,6 +183,16 @@ class Points:
         self.min_ts = math.inf
         self.max_ts = -math.inf
         self.notes: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        """Forget everything collected (rows not yet flushed included)."""
+        self.rows.clear()
+        self.read = 0
+        self.rejected.clear()
+        self.notes.clear()
+        self.times.naive = 0
+        self.min_ts = math.inf
+        self.max_ts = -math.inf
 
     def reject(self, reason: str, n: int = 1) -> None:
         self.read += n

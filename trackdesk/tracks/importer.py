@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trackdesk.skills.sdk import StopRequested
-from trackdesk.tracks.base import CountingReader, ImportFailure, Points
+from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart
 from trackdesk.tracks.formats import FORMATS, SourceFile
 
 ProgressFn = Callable[[int, int | None, int], None]
@@ -140,9 +140,19 @@ class Importer:
         out = Points(columns, flush, gcj02=self.gcj02, batch=self.batch)
         result = FileResult(src.name, src.format, "imported")
         try:
-            with src.open() as raw:
-                counter = CountingReader(raw)
-                read_fn(counter, out)
+            try:
+                with src.open() as raw:
+                    counter = CountingReader(raw)
+                    read_fn(counter, out)
+            except Restart as restart:
+                # A fast path gave up after writing: start the file over, fully.
+                self._rollback(state)
+                state.update(new=0, file_id=None)
+                sql.clear()
+                out.reset()
+                with src.open() as raw:
+                    counter = CountingReader(raw)
+                    restart.reader(counter, out)
             out.flush()
             if not state["in_tx"]:
                 begin()  # nothing accepted: still record that the file was read
