@@ -14,14 +14,18 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from trackdesk.engine.engine import EngineError
-from trackdesk.engine.lock import EngineLockedError
-from trackdesk.engine.store import UnknownTaskError
-
 log = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[BaseException], ...] = (EngineError, UnknownTaskError,
-                                                EngineLockedError)
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is meant for a person (imported late: the window shows
+    before the engine and SQLAlchemy are loaded)."""
+    from trackdesk.engine.engine import EngineError
+    from trackdesk.engine.lock import EngineLockedError
+    from trackdesk.engine.store import UnknownTaskError
+
+    return (EngineError, UnknownTaskError, EngineLockedError)
+
 # Strong references: the loop keeps only weak ones, and a collected task dies silently.
 _running: set[asyncio.Task[Any]] = set()
 
@@ -42,7 +46,7 @@ def spawn(coro: Coroutine[Any, Any, Any], what: str = "",
             if on_done is not None:
                 on_done(t.result())
             return
-        if isinstance(exc, USER_ERRORS) and on_user_error is not None:
+        if on_user_error is not None and isinstance(exc, user_errors()):
             on_user_error(what, exc)
             return
         log.error("%s failed", what or "a background job", exc_info=exc)

@@ -12,13 +12,11 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from trackdesk.engine.states import Status
 from trackdesk.ui.format import STATUS_COLOURS
 from trackdesk.ui.task_model import NO_BAR, PROGRESS_ROLE, STATUS_ROLE
 
+# The bar takes the status colour; all of them are dark enough for the white label.
 _BAR_COLOURS = {s.value: QColor(c) for s, c in STATUS_COLOURS.items()}
-# A finished task's bar keeps its status colour, lighter, so the running ones stand out.
-_DIM = {Status.COMPLETED.value, Status.CANCELLED.value, Status.SKIPPED.value}
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -47,9 +45,8 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.palette = QPalette(option.palette)
         colour = _BAR_COLOURS.get(status)
         if colour is not None:
-            if status in _DIM:
-                colour = colour.lighter(150)
             bar.palette.setColor(QPalette.ColorRole.Highlight, colour)
+            bar.palette.setColor(QPalette.ColorRole.HighlightedText, QColor("white"))
         painter.save()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
         painter.restore()

@@ -88,22 +88,31 @@ class DetailPane(QWidget):
 
         # -- details tab
         self.fields: dict[str, QLabel] = {}
-        timings = QFormLayout()
-        timings.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        timings.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for key, label in (("status", "Status"), ("type", "Type"), ("points", "Points"),
-                           ("failed", "Failed points"), ("eta", "ETA"),
-                           ("created", "Created"), ("started", "Started"),
-                           ("ended", "Ended"), ("duration", "Duration"),
-                           ("attempt", "Attempt"), ("priority", "Priority"),
-                           ("launcher", "Launcher"), ("chain", "Chain run"),
-                           ("depends", "Waits for"), ("blocks", "Needed by"),
-                           ("created_by", "Created by"), ("resources", "Resources")):
-            value = QLabel("")
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setWordWrap(True)
-            self.fields[key] = value
-            timings.addRow(label + ":", value)
+        forms = []
+        # Two short columns read better than one long list in a pane this low.
+        for group in ((("status", "Status"), ("type", "Type"), ("points", "Points"),
+                       ("failed", "Failed points"), ("eta", "ETA"), ("duration", "Duration"),
+                       ("attempt", "Attempt"), ("priority", "Priority"),
+                       ("resources", "Resources")),
+                      (("created", "Created"), ("started", "Started"), ("ended", "Ended"),
+                       ("launcher", "Launcher"), ("chain", "Chain run"),
+                       ("depends", "Waits for"), ("blocks", "Needed by"),
+                       ("created_by", "Created by"))):
+            form = QFormLayout()
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setVerticalSpacing(3)
+            for key, label in group:
+                value = QLabel("")
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                value.setWordWrap(True)
+                self.fields[key] = value
+                form.addRow(label + ":", value)
+            forms.append(form)
+        timings = QHBoxLayout()
+        timings.setContentsMargins(0, 0, 0, 0)
+        for form in forms:
+            timings.addLayout(form, 1)
         self.params = _text_box("No parameters")
         self.result = _text_box("No result yet")
         self.error = _text_box("")
@@ -118,6 +127,7 @@ class DetailPane(QWidget):
 
         form_holder = QWidget()
         form_holder.setLayout(timings)
+        timings.setAlignment(Qt.AlignmentFlag.AlignTop)
         scroll = QScrollArea()
         scroll.setWidget(form_holder)
         scroll.setWidgetResizable(True)
@@ -129,9 +139,9 @@ class DetailPane(QWidget):
         grid.addWidget(params_box, 0, 1)
         grid.addWidget(result_box, 0, 2)
         grid.addWidget(self.error_box, 1, 1, 1, 2)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
-        grid.setColumnStretch(2, 2)
+        grid.setColumnStretch(0, 5)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 3)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
 

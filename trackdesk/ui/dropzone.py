@@ -80,23 +80,31 @@ class DropOverlay(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor(30, 58, 138, 150))
-        box = QRectF(self.rect()).adjusted(24, 24, -24, -24)
-        p.setPen(QPen(QColor("white"), 3, Qt.PenStyle.DashLine))
+        p.fillRect(self.rect(), QColor(15, 23, 42, 170))
+        outer = QRectF(self.rect()).adjusted(18, 18, -18, -18)
+        p.setPen(QPen(QColor(147, 197, 253), 3, Qt.PenStyle.DashLine))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawRoundedRect(box, 16, 16)
-        p.setPen(QColor("white"))
+        p.drawRoundedRect(outer, 16, 16)
+        # A solid card in the middle: the text must read over a busy table.
+        card = QRectF(0, 0, min(620.0, outer.width() - 40), 150)
+        card.moveCenter(outer.center())
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(255, 255, 255, 245))
+        p.drawRoundedRect(card, 12, 12)
         f = p.font()
-        f.setPointSizeF(f.pointSizeF() * 1.8)
+        base = f.pointSizeF()
+        f.setPointSizeF(base * 1.7)
         f.setBold(True)
         p.setFont(f)
-        top = QRectF(box.left(), box.center().y() - 50, box.width(), 50)
-        p.drawText(top, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+        p.setPen(QColor("#1e3a8a"))
+        p.drawText(card.adjusted(20, 22, -20, -card.height() / 2),
+                   Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
                    self.headline)
-        f.setPointSizeF(f.pointSizeF() / 1.8)
+        f.setPointSizeF(base * 1.05)
         f.setBold(False)
         p.setFont(f)
-        bottom = QRectF(box.left() + 20, box.center().y() + 8, box.width() - 40, 80)
-        p.drawText(bottom, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop |
+        p.setPen(QColor("#334155"))
+        p.drawText(card.adjusted(24, card.height() / 2, -24, -14),
+                   Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop |
                    Qt.TextFlag.TextWordWrap, self.detail)
         p.end()

@@ -61,6 +61,18 @@ def local_time(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def short_time(value: datetime, now: datetime | None = None) -> str:
+    """Local time, as short as it can be unambiguous: '14:02:07' today, 'Nov 21 14:02'
+    this year, '2025-11-21' before."""
+    local = value.astimezone()
+    today = (now or datetime.now()).astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M:%S")
+    if local.year == today.year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d")
+
+
 def rate(points_per_second: float) -> str:
     if points_per_second >= 10_000:
         return f"{points_per_second / 1000:,.0f}k points/s"

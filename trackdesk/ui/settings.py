@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings
 
-from trackdesk.engine.engine import EngineSettings
+if TYPE_CHECKING:  # the engine loads after the window shows
+    from trackdesk.engine.engine import EngineSettings
 
 ORG = "trackdesk"
 APP = "trackdesk"
@@ -37,6 +38,8 @@ class AppSettings:
         engine_settings.batch_size = max(1, int(self.batch_size))
 
     def engine_settings(self) -> EngineSettings:
+        from trackdesk.engine.engine import EngineSettings
+
         s = EngineSettings()
         self.apply(s)
         return s
@@ -44,6 +47,13 @@ class AppSettings:
     @property
     def db(self) -> Path | None:
         return Path(self.db_path).expanduser() if self.db_path else None
+
+
+def default_db_path() -> Path:
+    """The default tracks.db (imported late: trackdesk.tracks.db loads SQLAlchemy)."""
+    from trackdesk.tracks.db import default_db_path as default
+
+    return default()
 
 
 def qsettings() -> QSettings:

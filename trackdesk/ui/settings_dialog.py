@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trackdesk.tracks.db import default_db_path
-from trackdesk.ui.settings import AppSettings
+from trackdesk.ui.settings import AppSettings, default_db_path
 
 
 class SettingsDialog(QDialog):

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from PySide6.QtCore import (
@@ -35,7 +36,7 @@ from PySide6.QtGui import QColor
 
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.records import TaskRecord
-from trackdesk.engine.states import Status
+from trackdesk.engine.states import Priority, Status
 from trackdesk.ui import format as fmt
 from trackdesk.ui.icons import status_icon
 
@@ -70,26 +71,26 @@ def _f(*names: str) -> frozenset[str]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "ID", 64, "Task id", _f(), _R),
-    Column("skill", "Skill", 160, "The analysis skill this task runs", _f("skill_name")),
-    Column("type", "Type", 110, "Incremental (new points only) or full recompute",
+    Column("id", "ID", 56, "Task id", _f(), _R),
+    Column("skill", "Skill", 150, "The analysis skill this task runs", _f("skill_name")),
+    Column("type", "Type", 105, "Incremental (new points only) or full recompute",
            _f("task_type")),
-    Column("status", "Status", 120, "Where the task is in its life", _f("status",
+    Column("status", "Status", 110, "Where the task is in its life", _f("status",
            "status_reason", "error_message", "attempt", "max_retries")),
-    Column("progress", "Progress", 150, "Share of points processed",
+    Column("progress", "Progress", 130, "Share of points processed",
            _f("progress_percent", "status", "total_points", "processed_points")),
     Column("points", "Points", 150, "Points processed / points to process",
            _f("processed_points", "total_points"), _R),
-    Column("failed", "Failed", 70, "Points the skill could not use", _f("failed_points"), _R),
-    Column("eta", "ETA", 110, "Time left, once the processing rate is steady",
-           _f("eta_seconds", "status")),
-    Column("duration", "Duration", 100, "Time since the task started",
+    Column("failed", "Failed", 60, "Points the skill could not use", _f("failed_points"), _R),
+    Column("eta", "ETA", 90, "Time left, once the processing rate is steady",
+           _f("eta_seconds", "status"), _R),
+    Column("duration", "Duration", 90, "Time since the task started",
            _f("start_time", "end_time", "status", "duration"), _R),
-    Column("started", "Started", 150, "When the task started (local time)",
+    Column("started", "Started", 115, "When the task started (local time)",
            _f("start_time")),
-    Column("launcher", "Launcher", 80, "Where the worker runs: local process or Docker",
+    Column("launcher", "Launcher", 70, "Where the worker runs: local process or Docker",
            _f("launcher")),
-    Column("priority", "Priority", 80, "Queue priority", _f("priority")),
+    Column("priority", "Priority", 70, "Queue priority", _f("priority")),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 N_COLUMNS = len(COLUMNS)
@@ -118,51 +119,49 @@ class TaskSource(Protocol):
     def events(self) -> Any: ...
 
 
+# Fields a progress report changes; a batch of only these updates five cells in place.
+PROGRESS_FIELDS = frozenset({"processed_points", "total_points", "failed_points",
+                             "progress_percent", "eta_seconds", "heartbeat_at", "duration"})
+_PRIORITY_NAMES = [p.value for p in Priority]
+# strftime and astimezone are the dearest part of a row; start times repeat, so cache.
+_started = lru_cache(maxsize=32768)(fmt.short_time)
+
+
 class _Row:
     """Precomputed cells of one task."""
 
     __slots__ = ("display", "sort", "progress", "status", "tip", "filter", "colour")
 
-    def __init__(self, rec: TaskRecord, now: float) -> None:
+    def __init__(self, rec: TaskRecord) -> None:
         st = rec.status
         status_text = st.value
         if st == Status.PENDING and rec.attempt and rec.status_reason:
             status_text = "retrying"
-        dur = rec.duration_s
         started = rec.start_time
+        priority = _PRIORITY_NAMES[max(0, min(len(_PRIORITY_NAMES) - 1, rec.priority))]
         self.display: list[str] = [
             str(rec.id),
             rec.skill_name,
             fmt.TASK_TYPE_LABELS.get(rec.task_type, rec.task_type),
             status_text,
-            f"{rec.progress_percent:.0f} %",
-            fmt.points(rec.processed_points, rec.total_points),
-            fmt.count(rec.failed_points) if rec.failed_points else "0",
-            fmt.eta(st, rec.eta_seconds),
-            fmt.seconds(dur),
-            fmt.local_time(started),
+            "", "", "", "", "",
+            _started(started) if started is not None else "",
             rec.launcher,
-            rec.priority_name,
+            priority,
         ]
         self.sort: list[Any] = [
             rec.id,
             rec.skill_name,
             rec.task_type,
             _STATUS_ORDER[st],
-            rec.progress_percent,
-            rec.processed_points,
-            rec.failed_points,
-            rec.eta_seconds if rec.eta_seconds is not None else -1.0,
-            dur if dur is not None else -1.0,
+            0.0, 0, 0, 0.0, 0.0,
             started.timestamp() if started else 0.0,
             rec.launcher,
             rec.priority,
         ]
-        # A pending task that never ran has no bar: an empty bar reads as "stuck at 0 %".
-        self.progress: float = (NO_BAR if st == Status.PENDING and not rec.processed_points
-                                else rec.progress_percent)
         self.status = st
         self.colour = _STATUS_QCOLOURS[st]
+        self.update_progress(rec)
         tip = rec.status_reason or ""
         if rec.error_message:
             first = rec.error_message.splitlines()[0]
@@ -170,9 +169,28 @@ class _Row:
         self.tip = tip
         # id, status and the words a person would search for, lower-cased once.
         self.filter = (f"{st.value}\x1f{rec.id} {rec.skill_name} {rec.task_type} "
-                       f"{status_text} {rec.launcher} {rec.priority_name} "
+                       f"{status_text} {rec.launcher} {priority} "
                        f"{rec.chain_run_id or ''} {rec.created_by or ''} "
                        f"{(rec.error_message or '')[:200]}").lower()
+
+    def update_progress(self, rec: TaskRecord) -> None:
+        """Refresh only the cells a progress report changes (status stays the same)."""
+        d, s = self.display, self.sort
+        pct = rec.progress_percent
+        # A task that never ran has no bar and no counts: "0 %" would read as "stuck".
+        ran = rec.start_time is not None or rec.processed_points > 0
+        d[4] = f"{pct:.0f} %"
+        d[5] = fmt.points(rec.processed_points, rec.total_points) if ran else ""
+        d[6] = f"{rec.failed_points:,}" if ran else ""
+        d[7] = fmt.eta(rec.status, rec.eta_seconds)
+        dur = rec.duration_s
+        d[8] = fmt.seconds(dur)
+        s[4] = pct
+        s[5] = rec.processed_points
+        s[6] = rec.failed_points
+        s[7] = rec.eta_seconds if rec.eta_seconds is not None else -1.0
+        s[8] = dur if dur is not None else -1.0
+        self.progress = pct if ran else NO_BAR
 
 
 _STATUS_ORDER = {s: i for i, s in enumerate(
@@ -252,9 +270,8 @@ class TaskTableModel(QAbstractTableModel):
         self._load_queue = []
         records = list(source.tasks.values()) if source is not None else []
         if batch <= 0 or len(records) <= batch:
-            now = time.time()
             for rec in records:
-                self._append(rec, now)
+                self._append(rec)
             records = []
         self.endResetModel()
         if source is not None:
@@ -275,9 +292,8 @@ class TaskTableModel(QAbstractTableModel):
         if chunk:
             first = len(self._ids)
             self.beginInsertRows(QModelIndex(), first, first + len(chunk) - 1)
-            now = time.time()
             for rec in chunk:
-                self._append(rec, now)
+                self._append(rec)
             self.endInsertRows()
             self.countsChanged.emit()
         if self._load_queue:
@@ -287,8 +303,8 @@ class TaskTableModel(QAbstractTableModel):
     def loading(self) -> bool:
         return bool(self._load_queue)
 
-    def _append(self, rec: TaskRecord, now: float) -> None:
-        row = _Row(rec, now)
+    def _append(self, rec: TaskRecord) -> None:
+        row = _Row(rec)
         self._row_of[rec.id] = len(self._ids)
         self._ids.append(rec.id)
         self._rows.append(row)
@@ -372,9 +388,8 @@ class TaskTableModel(QAbstractTableModel):
         new.sort(key=lambda r: r.id)
         first = len(self._ids)
         self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        now = time.time()
         for rec in new:
-            self._append(rec, now)
+            self._append(rec)
         self.endInsertRows()
         return {rec.id for rec in new}
 
@@ -388,15 +403,26 @@ class TaskTableModel(QAbstractTableModel):
         if not cols:
             return set()
         status_changed = "status" in fields
-        now = time.time()
         rows: list[int] = []
+        if fields <= PROGRESS_FIELDS:
+            # The common case by far: progress reports of running tasks.
+            for task_id in dirty:
+                r = self._row_of.get(task_id)
+                rec = tasks.get(task_id)
+                if r is not None and rec is not None:
+                    self._rows[r].update_progress(rec)
+                    rows.append(r)
+            if rows:
+                self._emit_ranges(rows, cols[0], cols[-1],
+                                  [Qt.ItemDataRole.DisplayRole, SORT_ROLE, PROGRESS_ROLE])
+            return dirty
         for task_id in dirty:
             r = self._row_of.get(task_id)
             rec = tasks.get(task_id)
             if r is None or rec is None:
                 continue
             old = self._rows[r]
-            new = _Row(rec, now)
+            new = _Row(rec)
             self._rows[r] = new
             if old.status is not new.status:
                 self._counts[old.status] -= 1

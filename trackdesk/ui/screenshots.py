@@ -1,0 +1,133 @@
+"""``make screenshots``: the real app on a demo tracks.db, photographed.
+
+Run under a virtual screen (it needs a real window system for menus and the screen grab):
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m trackdesk.ui.screenshots
+docs/screenshots``. The demo db holds a history of chain runs in every state; a chain
+run, an import and a full recompute run live with stand-in workers (trackdesk.ui.demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
+         "drop-overlay.png", "settings.png")
+
+
+async def _wait(pred, timeout: float = 30.0) -> None:  # noqa: ANN001
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise TimeoutError("the demo did not get there in time")
+        await asyncio.sleep(0.05)
+
+
+def main(out_dir: Path) -> int:
+    import qasync
+    from PySide6.QtCore import QPoint, QSettings
+    from PySide6.QtGui import QGuiApplication
+
+    from trackdesk.engine.engine import Engine, EngineSettings
+    from trackdesk.engine.states import Status
+    from trackdesk.ui.app import main as app_main
+    from trackdesk.ui.app import make_app
+    from trackdesk.ui.demo import demo_registry, fill_demo_db
+    from trackdesk.ui.main_window import MainWindow
+    from trackdesk.ui.settings import AppSettings
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="trackdesk-shots-"))
+    db = tmp / "tracks.db"
+    fill_demo_db(db)
+    app = make_app()
+    app.setStyle("Fusion")
+
+    def factory(path: Path) -> Engine:
+        return Engine(path, registry=demo_registry(),
+                      settings=EngineSettings(poll_interval_s=0.2, flush_interval_s=0.2))
+
+    def make_window() -> MainWindow:
+        w = MainWindow(QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat),
+                       AppSettings(concurrency=3, on_quit="stop"), factory)
+        w.resize(1240, 760)
+        w.move(20, 16)
+        asyncio.ensure_future(shoot(w))
+        return w
+
+    def save(widget, name: str) -> None:  # noqa: ANN001
+        widget.grab().save(str(out_dir / name))
+        print("saved", out_dir / name)
+
+    def screen_region(w: MainWindow, name: str) -> None:
+        screen = QGuiApplication.primaryScreen()
+        geo = w.frameGeometry()
+        screen.grabWindow(0, geo.x(), geo.y(), geo.width(), geo.height()).save(
+            str(out_dir / name))
+        print("saved", out_dir / name)
+
+    async def shoot(w: MainWindow) -> None:
+        try:
+            await _wait(lambda: w.engine is not None)
+            engine = w.engine
+            chain = await engine.run_chain(task_type="INCREMENTAL")
+            await engine.create_task("import", params={
+                "paths": '["/home/me/Downloads/2024-rides.zip"]'}, priority="high")
+            grid = await engine.create_task("grid_system", task_type="FULL_RECOMPUTE",
+                                            priority="urgent")
+            await engine.create_task("stay_stats", priority="low")
+            await _wait(lambda: sum(t.status == Status.RUNNING
+                                    for t in engine.tasks.values()) >= 3)
+            await _wait(lambda: all(engine.tasks[t].eta_seconds is not None for t in
+                                    (chain[0].id,)), 40)
+            await asyncio.sleep(1.5)
+            await engine.pause(grid.id)
+            w.select_tasks([chain[0].id])
+            w.detail.show_log()
+            await asyncio.sleep(2.5)  # log lines and the next progress reports arrive
+            save(w, "main-window.png")
+            save(w.detail, "log.png")
+
+            failed = next(t for t in engine.tasks.values() if t.status == Status.FAILED)
+            w.select_tasks([failed.id])
+            w.detail.tabs.setCurrentIndex(0)
+            await asyncio.sleep(0.3)
+            save(w.detail, "detail-pane.png")
+
+            row = w.proxy.mapFromSource(w.model.index(w.model.row_of(failed.id), 3))
+            rect = w.view.visualRect(row)
+            menu = w.build_task_menu()
+            menu.popup(w.view.viewport().mapToGlobal(rect.center() + QPoint(-30, 6)))
+            await asyncio.sleep(0.6)
+            screen_region(w, "context-menu.png")
+            menu.close()
+
+            w.overlay.show_for("Drop to import", "3 items (2024-rides.zip, Takeout, "
+                               "walk.gpx) → one import task into tracks.db")
+            await asyncio.sleep(0.3)
+            save(w, "drop-overlay.png")
+            w.overlay.hide()
+
+            dialog = w.open_settings()
+            await asyncio.sleep(0.4)
+            save(dialog, "settings.png")
+            dialog.reject()
+        finally:
+            w.request_quit()
+
+    os.environ.setdefault("XDG_STATE_HOME", str(tmp / "state"))
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        runner.run(app_main(db, make_window))
+    missing = [s for s in SHOTS if not (out_dir / s).exists()]
+    if missing:
+        print("missing:", ", ".join(missing), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")))
