@@ -32,8 +32,14 @@ class ChainDocument(QObject):
         self.template: str | None = None  # the stored template this chain came from
         self.read_only = False  # came from a read-only template: saving makes a copy
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.indexChanged.connect(lambda _i: self.changed.emit())
-        self.undo_stack.cleanChanged.connect(lambda _c: self.changed.emit())
+        self.undo_stack.indexChanged.connect(self._stack_changed)
+        self.undo_stack.cleanChanged.connect(self._stack_changed)
+
+    def _stack_changed(self, *_args: object) -> None:
+        try:
+            self.changed.emit()
+        except RuntimeError:
+            pass  # the stack clears itself while the document is being destroyed
 
     # ------------------------------------------------------------------ state -----
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -53,6 +52,7 @@ from trackdesk.ui.canvas.document import ChainDocument
 from trackdesk.ui.canvas.inspector import NodeInspector
 from trackdesk.ui.canvas.items import NODE_H, NODE_W
 from trackdesk.ui.canvas.palette import SkillPalette
+from trackdesk.ui.canvas.recovery import default_recovery_path
 from trackdesk.ui.canvas.scene import ChainScene
 from trackdesk.ui.canvas.view import ChainView
 from trackdesk.ui.icons import std_icon
@@ -62,12 +62,6 @@ log = logging.getLogger(__name__)
 DOCKER_CHECK_TIMEOUT_S = 15.0
 # Errors of a canvas action that are the user's to fix, shown in a box (not a crash).
 CANVAS_ERRORS = (ChainError, EngineError, ProfileError, PermissionError, OSError)
-
-
-def default_recovery_path() -> Path:
-    """The recovery file in the user's data folder (XDG on Linux)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "trackdesk" / "recovery" / "chain-canvas.json"
 
 
 def _alive(obj: Any) -> bool:
