@@ -79,7 +79,11 @@ def docker_engine() -> Any:
     try:
         client = docker_client()
     except LauncherUnavailable as exc:
-        _no_docker(str(exc))
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:  # outside the except: the failure reads as one sentence, no traceback chain
+        _no_docker(problem)
     yield client
     client.close()
 
@@ -88,10 +92,13 @@ def docker_engine() -> Any:
 def worker_images(docker_engine: Any) -> ImageManager:
     """The skill images, built when missing or outdated (a no-op after docker-setup.sh)."""
     mgr = ImageManager(docker_engine)
+    problem = ""
     try:
         mgr.build(log=lambda msg: None)
     except Exception as exc:  # noqa: BLE001 - say why, in CI too
-        _no_docker(f"cannot build the skill images: {exc}")
+        problem = f"cannot build the skill images: {exc}"
+    if problem:
+        _no_docker(problem)
     return mgr
 
 
