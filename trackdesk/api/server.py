@@ -419,7 +419,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     limit = _query_int(request, "limit", 0, 0, MAX_INT)
     cache = request.app[CACHE_KEY]
     picked = [rec for rec in engine.tasks.values()
-              if (wanted is None or rec.status.value in wanted)
+              # Status is a StrEnum: compared as the string it is (.value is slow).
+              if (wanted is None or rec.status in wanted)
               and (skill is None or rec.skill_name == skill)
               and (chain_run is None or rec.chain_run_id == chain_run)]
     picked.sort(key=lambda r: r.id)
@@ -663,9 +664,9 @@ async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
     counts: dict[str, int] = {}
     for rec in engine.tasks.values():
-        counts[rec.status.value] = counts.get(rec.status.value, 0) + 1
+        counts[rec.status] = counts.get(rec.status, 0) + 1
     return envelope({"version": __version__, "engine_running": engine.started,
-                     "tasks": counts})
+                     "tasks": {str(k): v for k, v in counts.items()}})
 
 
 async def openapi(request: web.Request) -> web.Response:
