@@ -219,6 +219,7 @@ def main() -> None:
         held = populate(db)
         fill = time.perf_counter() - t0
         proc, url = start_server(db)
+        load_before = os.getloadavg()[0]
         try:
             rows, quiet, busy, cold = asyncio.run(bench(url, held))
         finally:
@@ -239,7 +240,8 @@ def main() -> None:
 tracks.db holding {TASKS:,} finished tasks and {HELD} held ones (filled in {fill:.1f} s);
 an aiohttp client in this process over 127.0.0.1, each load for {SECONDS:g} s.
 The listing joins per-task JSON cached until the task changes; the first (cold) listing
-took {cold:.0f} ms. Machine: {machine()}.
+took {cold:.0f} ms. Machine: {machine()}; load average {load_before:.1f} before and
+{os.getloadavg()[0]:.1f} after the run (other work on the machine shares its 2 cores).
 
 | request | clients | requests/s | p50 | p95 | response |
 |---|---|---|---|---|---|
