@@ -415,3 +415,32 @@ def test_config_for_rootless_and_selinux_engines(workspace: Path) -> None:
     assert special["user"] == "0:0"
     assert special["volumes"][str(workspace.parent)]["mode"] == "rw,z"
     launcher.close()
+
+
+def test_docker_host_is_honoured(test_image: str, workspace: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any endpoint works: the same engine reached through another socket path."""
+    import docker
+
+    default = docker.from_env().api.base_url  # the socket the engine listens on
+    sock = Path("/var/run/docker.sock")
+    if "localhost" not in default or not sock.exists():
+        pytest.skip("the engine is not on the default unix socket here")  # fails in CI
+    link = tmp_path / "elsewhere.sock"
+    link.symlink_to(sock)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{link}")
+    launcher = DockerLauncher(image_for=lambda s: TEST_IMAGE)
+    spec = dt_spec("dt_sleep")
+
+    async def scenario() -> Outcome:
+        handle = await launcher.start(spec, worker_argv(spec, 17, workspace, {"seconds": 0.1}),
+                                      workspace, 17, {})
+        return await follow(handle)
+
+    try:
+        outcome = run(scenario())
+        used = launcher.api._custom_adapter.socket_path
+    finally:
+        launcher.close()
+    assert outcome.code == 0 and outcome.result == {"steps": 2}
+    assert used == str(link)
