@@ -4,6 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=offscreen
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# desktop-file-validate checks the .desktop file (tests/test_desktop.py).
+if ! command -v desktop-file-validate >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    desktop-file-utils >/dev/null || echo "desktop-file-utils could not be installed" >&2
+fi
 if [ -x scripts/docker-setup.sh ] && [ "${TRACKDESK_SKIP_DOCKER_SETUP:-0}" != 1 ]; then
   bash scripts/docker-setup.sh
 fi

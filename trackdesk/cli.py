@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the tracks.db to use (default: $TRACKDESK_DB or the one in your "
                    "data folder)")
     p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--install-desktop", action="store_true",
+                   help="add trackdesk to your desktop menu and open track files with it")
+    p.add_argument("--uninstall-desktop", action="store_true",
+                   help="undo --install-desktop")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     tasks = sub.add_parser("tasks", help="list, create and control analysis tasks")
@@ -690,7 +694,28 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _split_files(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``trackdesk [--db PATH] FILE...`` (a file manager's double-click): the track files
+    to open in the app, apart from the options."""
+    files: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--db" and i + 1 < len(argv):
+            rest += argv[i:i + 2]
+            i += 2
+            continue
+        if arg.startswith("-") or (not files and arg in COMMANDS):
+            return [], argv
+        files.append(arg)
+        i += 1
+    return files, rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    files, argv = _split_files(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -698,9 +723,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"trackdesk {__version__}")
         return EXIT_OK
+    if args.install_desktop or args.uninstall_desktop:
+        from trackdesk import desktop
+
+        done = desktop.install() if args.install_desktop else desktop.uninstall()
+        verb = "installed" if args.install_desktop else "removed"
+        print(f"{verb} {len(done)} desktop file(s) under {desktop.data_home()}")
+        return EXIT_OK
     if args.command is None:
         from trackdesk.ui.app import run_app
 
+        missing = [f for f in files if not Path(f).exists()]
+        if missing:
+            print(f"trackdesk: no such file: {', '.join(missing)}", file=sys.stderr)
+            return EXIT_USAGE
+        if files:
+            return run_app(_db_path(args) if args.db else None,
+                           files=[Path(f).resolve() for f in files])
         return run_app(_db_path(args) if args.db else None)
     try:
         return COMMANDS[args.command](args)
