@@ -1,0 +1,160 @@
+"""The four views as tabs next to the task table, kept fresh by engine events.
+
+``ViewsPanel`` owns one ``Loader`` (reader threads on the open tracks.db) and the map,
+timeline, statistics and coverage views. It subscribes to the engine: when a task of a
+skill that feeds a view completes, that view is marked stale and read again, at once if
+it is the tab on screen, else when it is next shown (a chain completes nine tasks in a
+row: refreshes are coalesced for ``REFRESH_MS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
+
+from trackdesk.engine.events import Event, TaskChanged
+from trackdesk.ui.views.coverage import CoverageView
+from trackdesk.ui.views.loader import Loader
+from trackdesk.ui.views.map_view import MapView
+from trackdesk.ui.views.statistics import StatisticsView
+from trackdesk.ui.views.timeline import TimelineView
+
+REFRESH_MS = 400
+# Which completed skills change what each view shows.
+FEEDS: dict[str, frozenset[str]] = {
+    "map": frozenset({"rendering_metadata", "stay_stats", "stay_detection", "outlier_detection",
+                      "trajectory_completion", "trip_construction", "grid_system"}),
+    "timeline": frozenset({"import", "stay_detection", "transport_mode", "trip_construction",
+                           "stay_stats"}),
+    "statistics": frozenset({"footprint_stats", "stay_stats"}),
+    "coverage": frozenset({"import", "rendering_metadata"}),
+}
+TITLES = {"map": "Map", "timeline": "Timeline", "statistics": "Statistics",
+          "coverage": "Coverage"}
+
+
+class ViewsPanel(QTabWidget):
+    """Tabs: whatever ``first`` is (the task table), then the four views."""
+
+    refreshed = Signal(str)  # view name, after it asked for fresh data
+
+    def __init__(self, first: QWidget | None = None, first_title: str = "Tasks",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDocumentMode(True)
+        self.loader = Loader(parent=self)
+        self.map = MapView(self.loader)
+        self.timeline = TimelineView(self.loader)
+        self.statistics = StatisticsView(self.loader)
+        self.coverage = CoverageView(self.loader)
+        self.views: dict[str, Any] = {"map": self.map, "timeline": self.timeline,
+                                      "statistics": self.statistics,
+                                      "coverage": self.coverage}
+        if first is not None:
+            self.addTab(first, first_title)
+        for name, view in self.views.items():
+            self.addTab(view, TITLES[name])
+        self.stale: set[str] = set()
+        self.refresh_count: dict[str, int] = dict.fromkeys(self.views, 0)
+        self._engine: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._refresh_stale)
+        self.currentChanged.connect(lambda _i: self._refresh_stale())
+
+    # ------------------------------------------------------------------ database ------
+    def set_engine(self, engine: Any) -> None:
+        """Follow this engine's tracks.db and events (None: the db was closed)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._engine = engine
+        self.set_db(engine.db_path if engine is not None else None)
+        if engine is not None:
+            self._unsubscribe = engine.events.subscribe(self.on_event)
+
+    def set_db(self, path: Path | str | None) -> None:
+        self.loader.set_path(path)
+        for view in self.views.values():
+            view.clear()
+        self.stale = set(self.views) if path is not None else set()
+        self._refresh_stale()
+
+    def on_event(self, event: Event) -> None:
+        """Engine events (on the loop thread, which is the GUI thread under qasync)."""
+        if not isinstance(event, TaskChanged) or event.changes.get("status") != "completed":
+            return
+        task = self._engine.tasks.get(event.task_id) if self._engine is not None else None
+        skill = getattr(task, "skill_name", None)
+        self.task_completed(skill)
+
+    def task_completed(self, skill: str | None) -> None:
+        hit = {name for name, skills in FEEDS.items() if skill is None or skill in skills}
+        if hit:
+            self.stale |= hit
+            self._timer.start()
+
+    def refresh_all(self) -> None:
+        self.stale = set(self.views)
+        self._refresh_stale(force=True)
+
+    def _refresh_stale(self, force: bool = False) -> None:
+        if self.loader.path is None:
+            return
+        current = self.currentWidget()
+        for name in sorted(self.stale):
+            view = self.views[name]
+            if force or view is current:
+                self.stale.discard(name)
+                self.refresh_count[name] += 1
+                view.refresh()
+                self.refreshed.emit(name)
+
+    def show_failed_points(self, skill: str) -> None:
+        self.setCurrentWidget(self.map)
+        self.map.show_failed_points(skill)
+
+    def shutdown(self) -> None:
+        self.set_engine(None)
+        self.loader.shutdown()
+
+
+def install_views(window: QMainWindow) -> ViewsPanel:
+    """Put the views next to the window's central widget (as tabs) and add their menu
+    items. The window calls ``panel.set_engine`` when it opens or closes a tracks.db."""
+    central = window.takeCentralWidget()
+    panel = ViewsPanel(central, "Tasks", window)
+    window.setCentralWidget(panel)
+    view_menu = next((a.menu() for a in window.menuBar().actions()
+                      if a.text().replace("&", "") == "View" and a.menu() is not None), None)
+    if view_menu is not None:
+        view_menu.addSeparator()
+        for i, (_name, title) in enumerate(TITLES.items()):
+            act = QAction(f"Show {title.lower()}", window)
+            act.setShortcut(f"Ctrl+{i + 2}")
+            act.triggered.connect(lambda _c=False, k=i + 1: panel.setCurrentIndex(k))
+            view_menu.addAction(act)
+        failed = QAction("Show failed points of the selected task on the map", window)
+        failed.setToolTip("Highlight where the points the selected task could not use are")
+
+        def show_failed() -> None:
+            ids = window.selected_ids() if hasattr(window, "selected_ids") else []
+            engine = getattr(window, "engine", None)
+            if not ids or engine is None or ids[0] not in engine.tasks:
+                return
+            panel.show_failed_points(engine.tasks[ids[0]].skill_name)
+
+        failed.triggered.connect(lambda _c=False: show_failed())
+        view_menu.addAction(failed)
+        tasks_act = QAction("Show tasks", window)
+        tasks_act.setShortcut("Ctrl+1")
+        tasks_act.triggered.connect(lambda _c=False: panel.setCurrentIndex(0))
+        view_menu.addAction(tasks_act)
+    return panel

@@ -1,0 +1,262 @@
+"""Statistics: the footprint in figures, per month or year, as charts and a table.
+
+Everything comes from footprint_stats' and stay_stats' tables (``data.statistics``).
+Charts are pyqtgraph bar charts (stacked per mode), the table a ``QTableWidget`` (a few
+hundred rows at most: months of a lifetime) that exports to CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCharts import (
+    QBarCategoryAxis,
+    QBarSet,
+    QChart,
+    QChartView,
+    QStackedBarSeries,
+    QValueAxis,
+)
+from PySide6.QtCore import QMargins, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trackdesk.ui.views import data
+from trackdesk.ui.views.loader import Loader
+from trackdesk.ui.views.tiles import MODE_COLOURS
+
+MOVING = data.MODES[1:]
+COLUMNS = (("period", "Period"), ("days_with_data", "Days"), ("points", "Points"),
+           ("area_km2", "Explored km²"), ("distance_km", "Distance km"),
+           ("moving_h", "Moving h")) + tuple((f"{m}_km", f"{m} km") for m in MOVING)
+
+
+def _card(title: str) -> tuple[QWidget, QLabel]:
+    w = QWidget()
+    w.setObjectName("card")
+    w.setStyleSheet("#card { background: palette(base); border: 1px solid palette(mid); "
+                    "border-radius: 6px; }")
+    v = QVBoxLayout(w)
+    v.setContentsMargins(10, 6, 10, 6)
+    t = QLabel(title)
+    t.setStyleSheet("color: palette(dark); font-size: 11px;")
+    value = QLabel("—")
+    value.setStyleSheet("font-size: 18px; font-weight: 600;")
+    v.addWidget(t)
+    v.addWidget(value)
+    return w, value
+
+
+class BarChart(QChartView):
+    """Stacked bars per mode over periods (QtCharts: no scene menus to leak, crisp text)."""
+
+    def __init__(self, title: str, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+        chart = QChart()
+        chart.setTitle(title)
+        chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        chart.setMargins(QMargins(4, 4, 4, 4))
+        self.setChart(chart)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setMinimumHeight(220)
+        self.series: QStackedBarSeries | None = None
+        self.totals = np.zeros(0)
+
+    def set_bars(self, labels: list[str], stacks: dict[str, np.ndarray]) -> None:
+        chart = self.chart()
+        chart.removeAllSeries()
+        for axis in chart.axes():
+            chart.removeAxis(axis)
+        series = QStackedBarSeries()
+        series.setBarWidth(0.75)
+        total = np.zeros(len(labels))
+        for mode, values in stacks.items():
+            if not np.any(values > 0):
+                continue
+            bar = QBarSet(mode)
+            bar.append([float(v) for v in values])
+            bar.setColor(QColor(MODE_COLOURS[mode]))
+            bar.setBorderColor(QColor(MODE_COLOURS[mode]))
+            series.append(bar)
+            total += values
+        chart.addSeries(series)
+        x = QBarCategoryAxis()
+        step = max(1, (len(labels) + 11) // 12)
+        # Long histories: label every n-th period so the axis stays legible.
+        x.append([lab if i % step == 0 else " " * (i + 1) for i, lab in enumerate(labels)])
+        y = QValueAxis()
+        y.setRange(0, max(float(total.max()) if len(total) else 1.0, 1e-6) * 1.08)
+        y.setLabelFormat("%.0f")
+        y.setTitleText(self.unit)
+        y.applyNiceNumbers()
+        chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
+        series.attachAxis(x)
+        series.attachAxis(y)
+        chart.legend().setVisible(series.count() > 0)
+        self.series = series
+        self.totals = total
+
+
+class StatisticsView(QWidget):
+    def __init__(self, loader: Loader, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.stats: data.Statistics | None = None
+        self.period = QComboBox()
+        self.period.addItems(["Per month", "Per year"])
+        self.period.currentIndexChanged.connect(lambda _i: self._show())
+        self.export = QPushButton("Export CSV…")
+        self.export.setToolTip("Save the table below as a CSV file")
+        self.export.clicked.connect(self.choose_export)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 4)
+        bar.addWidget(self.period)
+        bar.addStretch(1)
+        bar.addWidget(self.export)
+        cards = QGridLayout()
+        cards.setContentsMargins(6, 0, 6, 0)
+        self.cards: dict[str, QLabel] = {}
+        for i, (key, title) in enumerate((
+                ("explored", "Explored area"), ("days", "Days with data"),
+                ("distance", "Distance travelled"), ("moving", "Time moving"),
+                ("farthest", "Farthest from home"), ("longest", "Longest trip"))):
+            w, value = _card(title)
+            self.cards[key] = value
+            cards.addWidget(w, 0, i)
+        self.distance_chart = BarChart("Distance per mode", "km")
+        self.time_chart = BarChart("Time moving per mode", "hours")
+        charts = QSplitter(Qt.Orientation.Horizontal)
+        charts.addWidget(self.distance_chart)
+        charts.addWidget(self.time_chart)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c[1] for c in COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.places = QTableWidget(0, 4)
+        self.places.setHorizontalHeaderLabels(["Top places", "Visits", "Hours there", "Where"])
+        self.places.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.places.verticalHeader().hide()
+        self.places.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.table)
+        lower.addWidget(self.places)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 2)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(charts)
+        split.addWidget(lower)
+        split.setSizes([330, 260])
+        self.status = QLabel("")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 4)
+        lay.addLayout(bar)
+        lay.addLayout(cards)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.status)
+
+    @property
+    def period_type(self) -> str:
+        return "year" if self.period.currentIndex() == 1 else "month"
+
+    def refresh(self) -> None:
+        self.loader.submit(data.statistics, self._loaded)
+
+    def clear(self) -> None:
+        self.stats = None
+        self._show()
+
+    def _loaded(self, stats: data.Statistics) -> None:
+        self.stats = stats
+        self._show()
+
+    def _show(self) -> None:
+        s = self.stats.summary if self.stats else {}
+        rows = self.stats.periods.get(self.period_type, []) if self.stats else []
+
+        def num(key: str) -> float | None:
+            v = s.get(key)
+            return float(v) if isinstance(v, int | float) else None
+
+        fmt = {"explored": (num("explored_km2"), "{:,.1f} km²", 1),
+               "days": (num("days_with_data"), "{:,.0f}", 1),
+               "distance": (num("distance_m"), "{:,.0f} km", 1000),
+               "moving": (num("moving_s"), "{:,.0f} h", 3600),
+               "farthest": (num("farthest_from_home_m"), "{:,.0f} km", 1000),
+               "longest": (num("longest_trip_m"), "{:,.1f} km", 1000)}
+        for key, (v, f, div) in fmt.items():
+            self.cards[key].setText("—" if v is None else f.format(v / div))
+        labels = [r["period"] for r in rows]
+        self.distance_chart.set_bars(labels, {m: np.array([r[f"{m}_km"] for r in rows])
+                                              for m in MOVING})
+        self.time_chart.set_bars(labels, {m: np.array([r[f"{m}_h"] for r in rows])
+                                          for m in MOVING})
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for j, (key, _title) in enumerate(COLUMNS):
+                v = r[key]
+                text = v if isinstance(v, str) else (f"{v:,.0f}" if isinstance(v, int) else
+                                                     f"{v:,.1f}")
+                item = QTableWidgetItem(text)
+                if not isinstance(v, str):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight |
+                                          Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, j, item)
+        places = self.stats.top_places if self.stats else []
+        self.places.setRowCount(len(places))
+        for i, pl in enumerate(places):
+            values = [pl["label"] or f"place {pl['id']}", f"{pl['n_visits']:,}",
+                      f"{pl['dwell_h']:,.1f}", f"{pl['lat']:.4f}, {pl['lon']:.4f}"]
+            for j, v in enumerate(values):
+                self.places.setItem(i, j, QTableWidgetItem(v))
+        self.export.setEnabled(bool(rows))
+        self.status.setText("" if self.stats is None or rows else
+                            "No statistics yet: run the default chain (footprint_stats).")
+
+    # ------------------------------------------------------------------ CSV -----------
+    def csv_rows(self) -> list[list[Any]]:
+        if self.stats is None:
+            return [["period"]]
+        return data.statistics_csv_rows(self.stats, self.period_type)
+
+    def export_csv(self, path: Path | str) -> int:
+        """Write the table to ``path``; returns the number of data rows. (Small: a
+        lifetime is a few hundred months, so writing on the GUI thread is instant.)"""
+        rows = self.csv_rows()
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(rows)
+        self.status.setText(f"Saved {len(rows) - 1} rows to {path}")
+        return len(rows) - 1
+
+    def choose_export(self) -> None:
+        dialog = QFileDialog(self, "Export statistics", f"footprint-{self.period_type}.csv",
+                             "CSV (*.csv)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.export_csv)
+        dialog.open()
+
+
+__all__ = ["StatisticsView"]
