@@ -476,3 +476,13 @@ def test_gpx_fast_path_gives_what_the_full_reader_gives(tmp_path: Path, name: st
     assert out.summary["rejected_reasons"] == dict(full.rejected)
     got = [r[:4] for r in points(db)]
     assert got == sorted((r[0], r[1], r[2], r[3]) for r in rows)
+
+
+def test_non_finite_numbers_are_rejected_not_fatal(db: Path, tmp_path: Path) -> None:
+    f = tmp_path / "nan.csv"
+    f.write_text(LIFETIME + "nan,1,14,46,-1,5,1,0,0,0,1\ninf,1,14,46,-1,5,1,0,0,0,1\n"
+                 f"{T0},1,nan,46,-1,5,1,0,0,0,1\n{T0},1,14,46,nan,nan,nan,0,0,0,nan\n")
+    out = run_import(db, [f])
+    assert out.ok, out.error
+    assert out.summary["new"] == 1 and out.summary["rejected"] == 3
+    assert points(db)[0][3:7] == (None, None, None, None)

@@ -148,7 +148,10 @@ def epoch_ms(ms: float) -> float:
 
 
 def epoch_number(value: float) -> float:
-    """A bare epoch number: seconds, or milliseconds when it is too large to be seconds."""
+    """A bare epoch number: seconds, or milliseconds when it is too large to be seconds.
+    NaN and infinities come back as NaN, which validation rejects as out of range."""
+    if not math.isfinite(value):
+        return math.nan
     if abs(value) >= 1e11:  # 1e11 s is the year 5138; 1e11 ms is 1973
         return round(value) / 1000
     return round(value * 1000) / 1000
