@@ -41,7 +41,20 @@ def test_stream_reports_added_changed_and_removed_tasks(tmp_path: Path) -> None:
                 kind, data, _ = await next_event(
                     stream, lambda k, d: k == "task_changed" and "priority" in d["changes"])
                 assert data["changes"]["priority"] == "low"  # a name, as in to_dict()
+                # A dependent task: the upstream's blocks_task_ids change is announced.
+                _, out = await s.call("POST", f"{P}/tasks", json={
+                    "skill_name": "noop", "depends_on_task_ids": [tid]})
+                child = out["data"]["id"]
+                kind, data, _ = await next_event(
+                    stream, lambda k, d: k == "task_changed" and d["task_id"] == tid and
+                    "blocks_task_ids" in d["changes"])
+                assert data["changes"]["blocks_task_ids"] == [child]
+                assert data["task"]["blocks_task_ids"] == [child]
+                await wait_until(lambda: s.engine.tasks[child].status in TERMINAL)
+                await s.engine.remove([child])
                 await s.engine.remove([tid])
+                kind, data, _ = await next_event(stream, lambda k, d: k == "task_removed")
+                assert data == {"task_id": child}
                 kind, data, _ = await next_event(stream, lambda k, d: k == "task_removed")
                 assert data == {"task_id": tid}
 
