@@ -331,6 +331,10 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_chain_full)
         m.addSeparator()
         m.addAction(self.act_canvas)
+        from trackdesk.ui.user_skills import reload_action  # the user skills folder again
+
+        self.act_reload_skills = reload_action(self)
+        m.addAction(self.act_reload_skills)
         m = mb.addMenu("&View")
         m.addAction(self.act_details)
         self.columns_menu = m.addMenu("&Columns")
