@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import (
@@ -47,12 +47,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trackdesk.engine.engine import Engine
 from trackdesk.engine.events import Event
 from trackdesk.engine.lock import EngineLockedError
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Priority, Status
-from trackdesk.tracks.db import NotATracksDb, default_db_path
 from trackdesk.ui import format as fmt
 from trackdesk.ui import settings as app_settings
 from trackdesk.ui.actions import (
@@ -69,7 +67,7 @@ from trackdesk.ui.detail import DetailPane
 from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_drop
 from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
-from trackdesk.ui.settings import AppSettings
+from trackdesk.ui.settings import AppSettings, default_db_path
 from trackdesk.ui.settings_dialog import SettingsDialog
 from trackdesk.ui.task_model import (
     COLUMNS,
@@ -79,11 +77,14 @@ from trackdesk.ui.task_model import (
     TaskTableModel,
 )
 
+if TYPE_CHECKING:  # loaded in a thread once the window shows (SQLAlchemy is slow to import)
+    from trackdesk.engine.engine import Engine
+
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[Path], Engine]
+EngineFactory = Callable[[Path], "Engine"]
 # Rows added per event-loop turn when a tracks.db with a long history opens.
-LOAD_BATCH = 2000
+LOAD_BATCH = 1000
 NOTIFY_BATCH_MS = 2000
 LAYOUT_VERSION = 1
 CANVAS_TIP = "Build chains from skills, keep them as templates and watch them run"
@@ -103,7 +104,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = store or app_settings.qsettings()
         self.settings = settings or app_settings.load(self.store)
-        self._factory = engine_factory or (lambda path: Engine(path))
+        self._factory = engine_factory or _default_engine
         self.engine: Engine | None = None
         self.commands: Commands | None = None
         self.quit_requested = asyncio.Event()
@@ -399,6 +400,9 @@ class MainWindow(QMainWindow):
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
         self.db_label.setText(str(path))
+        await asyncio.get_running_loop().run_in_executor(None, _load_engine)
+        from trackdesk.tracks.db import NotATracksDb
+
         try:
             engine = self._factory(path)
             self.settings.apply(engine.settings)
@@ -956,6 +960,19 @@ class MainWindow(QMainWindow):
         # coroutine to do it (it closes us afterwards).
         event.ignore()
         self.request_quit()
+
+
+def _load_engine() -> None:
+    # Importing the engine (and SQLAlchemy with it) takes a good part of a second: done
+    # in a worker thread so the window paints and answers meanwhile.
+    import trackdesk.engine.engine  # noqa: F401
+    import trackdesk.tracks.db  # noqa: F401
+
+
+def _default_engine(path: Path) -> Engine:
+    from trackdesk.engine.engine import Engine
+
+    return Engine(path)
 
 
 def _alive(widget: QWidget) -> bool:
