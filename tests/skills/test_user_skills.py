@@ -422,3 +422,28 @@ def test_user_skills_folder_default(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert skills_dir() == tmp_path / "data" / "trackdesk" / "skills"
     assert load_user_skills().skills == []  # no folder: nothing, no error
+
+
+def test_a_running_engine_reloads_on_request(skills: Path, tmp_path: Path) -> None:
+    """`trackdesk skills reload` asks a running engine through task_requests."""
+    db = make_db(tmp_path / "tracks.db", hours=1)
+
+    async def scenario() -> tuple[bool, dict]:
+        engine = engine_for(db)
+        await engine.start()
+        try:
+            before = "good_one" in engine.registry
+            write_skill(skills, "good_one", GOOD.format(name="good_one"))
+            outcome = await engine.handle_request("reload_skills", None, {})
+            assert engine.registry.get("good_one").kind == "user"
+            rec = await engine.create_task("good_one", launcher="local")
+            await finished(engine, rec.id)
+            assert engine.tasks[rec.id].status == Status.COMPLETED
+            return before, outcome
+        finally:
+            await engine.stop()
+
+    before, outcome = run(scenario())
+    assert not before and outcome["ok"]
+    assert [s["name"] for s in outcome["result"]["skills"]] == ["good_one"]
+    assert rows(db, "good_one") == [(1, 1)]
