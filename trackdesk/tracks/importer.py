@@ -29,6 +29,10 @@ from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart
 from trackdesk.tracks.formats import FORMATS, SourceFile
 
 ProgressFn = Callable[[int, int | None, int], None]
+# Files larger than this are staged outside tracks.db before being copied in (see
+# import_file). Below it, writing straight into the file's transaction is faster, and the
+# write lock is held for the few seconds such a file takes. A 1M-point GPX is ~100 MB.
+STAGE_ABOVE_BYTES = 256 << 20
 
 
 class WriteError(Exception):
@@ -73,13 +77,14 @@ class Importer:
     def __init__(self, conn: sqlite3.Connection, task_id: int | None = None,
                  gcj02: bool = False, progress: ProgressFn | None = None,
                  check_stop: Callable[[], None] | None = None, batch: int = 50_000,
-                 total_bytes: int = 0) -> None:
+                 total_bytes: int = 0, stage_above: int | None = None) -> None:
         self.conn = conn
         self.task_id = task_id
         self.gcj02 = gcj02
         self._progress = progress
         self._check_stop = check_stop
         self.batch = batch
+        self.stage_above = STAGE_ABOVE_BYTES if stage_above is None else stage_above
         # Progress: points are counted as they are read; the total is estimated from
         # the bytes still to read at the points-per-byte rate seen so far.
         self.total_bytes = total_bytes
@@ -124,9 +129,23 @@ class Importer:
 
         sql: list[str] = []
 
+        staged = src.size > self.stage_above
+        if staged:
+            # A very large file is parsed into a private TEMP table first (no lock on
+            # tracks.db) and copied in one statement at the end, so other writers (the
+            # engine's task updates) wait seconds, not the whole parse.
+            conn.execute("DROP TABLE IF EXISTS temp.import_stage")
+            conn.execute(f"CREATE TEMP TABLE import_stage ({cols})")
+            stage_sql = f"INSERT INTO temp.import_stage ({cols}) VALUES ({marks})"
+
         def flush(rows: list[tuple]) -> None:
             if self._check_stop is not None:
                 self._check_stop()
+            if staged:
+                conn.executemany(stage_sql, rows)
+                self._report(out.read, sum(out.rejected.values()),
+                             counter.pos if counter else 0)
+                return
             if not state["in_tx"]:
                 file_id = begin()
                 sql.append(f"INSERT OR IGNORE INTO points ({cols}, source, import_file_id) "
@@ -150,10 +169,19 @@ class Importer:
                 state.update(new=0, file_id=None)
                 sql.clear()
                 out.reset()
+                if staged:
+                    conn.execute("DELETE FROM temp.import_stage")
                 with src.open() as raw:
                     counter = CountingReader(raw)
                     restart.reader(counter, out)
             out.flush()
+            if staged:
+                file_id = begin()
+                before = conn.total_changes
+                conn.execute(f"INSERT OR IGNORE INTO points ({cols}, source, import_file_id) "
+                             f"SELECT {cols}, '{src.format}', {int(file_id)} "
+                             "FROM temp.import_stage ORDER BY rowid")
+                state["new"] = conn.total_changes - before
             if not state["in_tx"]:
                 begin()  # nothing accepted: still record that the file was read
             result.read = out.read
@@ -201,6 +229,11 @@ class Importer:
             result = self._failed(src, f"{where}: internal error, please report it "
                                   f"({type(exc).__name__}: {exc})",
                                   out, started)
+        if staged:
+            try:
+                conn.execute("DROP TABLE IF EXISTS temp.import_stage")
+            except sqlite3.Error:
+                pass
         result.seconds = time.perf_counter() - t0
         self.processed += out.read
         self.failed += sum(out.rejected.values())
