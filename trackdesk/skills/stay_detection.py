@@ -32,6 +32,7 @@ is exact; an open last stay is recomputed with its new points.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 NAME = "stay_detection"
 VERSION = "1.0.0"
 PROBES = 3
+FAST = 8  # steps: points whose escape is this close are probed all at once
 
 
 class _Dist:
@@ -80,10 +82,8 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     t_thr = float(params["time_threshold_s"])
     g_thr = float(params["gap_threshold_s"])
     dist = _Dist(lat, lon, d_thr)
-    # Gap-free segments: seg_end[k] = index one past the last point of k's segment.
-    brk = np.flatnonzero((ts[1:] - ts[:-1]) > g_thr) + 1
-    seg_stop = np.append(brk, n)
-    seg_end = np.repeat(seg_stop, np.diff(np.concatenate([[0], seg_stop])))
+    # Gap-free segments end at these indices (exclusive).
+    seg_stop = np.append(np.flatnonzero((ts[1:] - ts[:-1]) > g_thr) + 1, n)
     # Lower bound of the escape point: the path from k must have reached D.
     steps = np.zeros(n)
     if n > 1:
@@ -93,32 +93,44 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         long = np.flatnonzero((steps[1:] > 1000.0) | (np.abs(lat[1:]) > 80.0)) + 1
         steps[long] = haversine(lat[long - 1], lon[long - 1], lat[long], lon[long]) * 1.01
     cum = np.cumsum(steps)
-    low = np.searchsorted(cum, cum + d_thr * (1 - 1e-9) - 1e-3, side="left")
-    low = np.maximum(low, np.arange(n) + 1)
-    # Probe a few points from the bound for every point at once.
+    reach = cum + d_thr * (1 - 1e-9) - 1e-3
+    # Fast movers (the path over the next FAST steps reaches D) are resolved for all at
+    # once by probing from the bound; everything else (stays, slow walks) is looked up
+    # only if the walk stands on it.
+    ahead = np.full(n, cum[-1])
+    ahead[:max(0, n - FAST)] = cum[FAST:]
+    cand = np.flatnonzero(ahead >= reach)
+    low = np.maximum(np.searchsorted(cum, reach[cand], side="left"), cand + 1)
+    c_end = seg_stop[np.searchsorted(seg_stop, cand, side="right")]
     esc = np.full(n, -1, dtype=np.int64)
-    todo = np.flatnonzero(low < seg_end)
-    esc[low >= seg_end] = n  # no escape inside the segment
+    esc[cand[low >= c_end]] = n  # no escape inside the segment
+    todo = np.flatnonzero(low < c_end)
     for m in range(PROBES):
         if len(todo) == 0:
             break
         j = low[todo] + m
-        inside = j < seg_end[todo]
-        esc[todo[~inside]] = n
+        inside = j < c_end[todo]
+        esc[cand[todo[~inside]]] = n
         todo, j = todo[inside], j[inside]
-        hit = dist.ge(todo, j)
-        esc[todo[hit]] = j[hit]
+        hit = dist.ge(cand[todo], j)
+        esc[cand[todo[hit]]] = j[hit]
         todo = todo[~hit]
+    gallop_from = np.full(n, -1, dtype=np.int64)
+    gallop_from[cand[todo]] = low[todo] + PROBES
     # The chain walk touches only anchors (a few percent of the points): item() access
     # beats converting whole arrays to lists.
-    esc_i, low_i, end_i, ts_i = esc.item, low.item, seg_end.item, ts.item
+    esc_i, from_i, ts_i, reach_i = esc.item, gallop_from.item, ts.item, reach.item
+    stops = seg_stop.tolist()
     stays: list[tuple[int, int, bool, bool]] = []
     start = 0
     while start < n:
+        end = stops[bisect_right(stops, start)]
         e = esc_i(start)
-        end = end_i(start)
         if e == -1:
-            e = _gallop(dist, start, low_i(start) + PROBES, end)
+            pos = from_i(start)
+            if pos < 0:
+                pos = max(start + 1, int(np.searchsorted(cum, reach_i(start), side="left")))
+            e = _gallop(dist, start, pos, end)
         if e >= end:  # no escape: the segment (or the data) ends inside the candidate
             if ts_i(end - 1) - ts_i(start) >= t_thr:
                 stays.append((start, end, False, end == n))

@@ -111,7 +111,16 @@ def _blob_columns(blob: bytes, n: int) -> list[np.ndarray]:
         np.frombuffer(blob, dtype=np.float64, count=n, offset=n * 8 * k) for k in range(1, 5)]
 
 
-def load_all_points(conn: sqlite3.Connection, watermark: int) -> Points:
+def _not_in(ids: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """``~isin(ids, bad)`` for sorted ``bad``, by binary search (bad is small)."""
+    if len(bad) == 0:
+        return np.ones(len(ids), dtype=bool)
+    pos = np.minimum(np.searchsorted(bad, ids), len(bad) - 1)
+    return bad[pos] != ids
+
+
+def load_all_points(conn: sqlite3.Connection, watermark: int,
+                    exclude: np.ndarray | None = None) -> Points:
     """Every point with ``id <= watermark``, through the column cache (refreshed if stale).
 
     The cache is trusted when its chunks add up to the points table's row count and
@@ -163,7 +172,19 @@ def load_all_points(conn: sqlite3.Connection, watermark: int) -> Points:
                 conn.execute("ROLLBACK")
     if not parts:
         return _empty_points()
-    return _sorted(*(np.concatenate([p[k] for p in parts]) for k in range(5)))
+    # One copy from the blobs into the output, dropping excluded (outlier) ids on the way.
+    keep = [None if exclude is None or len(exclude) == 0 else _not_in(p[0], exclude)
+            for p in parts]
+    sizes = [len(p[0]) if k is None else int(np.count_nonzero(k)) for p, k in zip(
+        parts, keep, strict=True)]
+    total_n = sum(sizes)
+    out = [np.empty(total_n, dtype=np.int64)] + [np.empty(total_n) for _ in range(4)]
+    at = 0
+    for p, k, size in zip(parts, keep, sizes, strict=True):
+        for col in range(5):
+            out[col][at:at + size] = p[col] if k is None else p[col][k]
+        at += size
+    return _sorted(*out)
 
 
 def load_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
@@ -184,11 +205,13 @@ def flagged_ids(conn: sqlite3.Connection, from_ts: float | None) -> np.ndarray:
 
 def kept_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
     """Points that outlier_detection did not flag (all of them if it never ran)."""
-    pts = load_points(conn, watermark, from_ts)
     bad = flagged_ids(conn, from_ts)
+    if from_ts is None or from_ts <= NEG_INF:
+        return load_all_points(conn, watermark, bad)
+    pts = load_points_window(conn, watermark, from_ts)
     if len(bad) == 0 or len(pts) == 0:
         return pts
-    return pts.take(~np.isin(pts.id, bad, assume_unique=False))
+    return pts.take(_not_in(pts.id, bad))
 
 
 def load_synthetic(conn: sqlite3.Connection, from_ts: float | None) -> Points:
