@@ -188,3 +188,33 @@ def test_every_corpus_file_imports_or_is_refused_clearly(tmp_path: Path) -> None
     out = run_import(db, [CORPUS / "Mojstrovka.gpx"])
     assert out.summary["rejected_reasons"] == {
         "timestamp before 1980 or after 2200 (a reset clock)": 184}
+
+
+def test_stop_request_rolls_the_file_in_progress_back(db: Path, tmp_path: Path) -> None:
+    import io
+
+    import pytest
+
+    from trackdesk.skills.sdk import StopRequested, WorkerContext
+    from trackdesk.tracks import worker
+
+    done = tmp_path / "a.gpx"
+    done.write_text(gpx(f"<trk><trkseg>{trkpts(10)}</trkseg></trk>"))
+    f = tmp_path / "b.csv"
+    f.write_text("lat,lon,time\n" + "".join(f"47.{i:04d},14,{T0 + i}\n" for i in range(300)))
+    buf = io.StringIO()
+    ctx = WorkerContext("import", 1, str(db), params={
+        "paths": json.dumps([str(done), str(f)]), "gcj02": False}, batch_size=50, out=buf)
+    calls = {"n": 0}
+    original = ctx.check_stop
+
+    def stop_later() -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:  # a.gpx committed; b.csv at its first batch
+            ctx.request_stop()
+        original()
+
+    ctx.check_stop = stop_later  # type: ignore[method-assign]
+    with pytest.raises(StopRequested):
+        worker.run(ctx)
+    assert count(db) == 10  # a.gpx committed, nothing of b.csv
