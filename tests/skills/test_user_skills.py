@@ -447,3 +447,22 @@ def test_a_running_engine_reloads_on_request(skills: Path, tmp_path: Path) -> No
     assert not before and outcome["ok"]
     assert [s["name"] for s in outcome["result"]["skills"]] == ["good_one"]
     assert rows(db, "good_one") == [(1, 1)]
+
+
+def test_the_guide_s_example_is_a_working_skill(skills: Path, tmp_path: Path) -> None:
+    """docs/USER_SKILLS.md's night points example, run as written."""
+    import re
+
+    guide = (ROOT / "docs" / "USER_SKILLS.md").read_text(encoding="utf-8")
+    [code] = [b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if "@skill(" in b]
+    write_skill(skills, "night_points", code)
+    us = load_skill(skills / "night_points")
+    assert us.spec.kind == "user" and us.spec.upstream == ("outlier_detection",)
+    db = make_db(tmp_path / "tracks.db", hours=24)
+    s = run_skill(ctx_for(db, "night_points", params={"timezone": "UTC"}), us)
+    assert s["processed"] == 24
+    assert [r[2] for r in rows(db)] == [1] * 5 + [0] * 19
+    # The scaffold writes the same skill (its docstrings aside).
+    scaffold("night_points", tmp_path / "scaffolded")
+    spec = load_skill(tmp_path / "scaffolded" / "night_points").spec
+    assert spec.to_dict() == us.spec.to_dict()
