@@ -66,7 +66,10 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     same_day[1:] = days[1:] == days[:-1]
     ok &= same_day
     mcode = np.where(modes < 0, 0, modes)
-    udays, dstart = np.unique(days, return_index=True)
+    # Points are time-sorted, so local days are non-decreasing: runs, not a sort.
+    dstart = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]])) if n else \
+        np.zeros(0, dtype=np.int64)
+    udays = days[dstart]
     dstop = np.append(dstart[1:], n)
     area = grid.cell_area_km2()
     day_rows, mode_rows, cell_rows = [], [], []

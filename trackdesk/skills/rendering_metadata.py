@@ -54,7 +54,8 @@ def day_rows(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, stays: np.ndarray
     if n == 0:
         return [], []
     day = np.floor(ts / DAY).astype(np.int64)
-    udays, dstart = np.unique(day, return_index=True)
+    dstart = np.flatnonzero(np.concatenate([[True], day[1:] != day[:-1]]))
+    udays = day[dstart]
     dstop = np.append(dstart[1:], n)
     days = list(zip(udays.tolist(), (dstop - dstart).tolist(),
                     np.minimum.reduceat(lat, dstart).tolist(),

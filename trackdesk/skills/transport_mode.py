@@ -89,7 +89,7 @@ def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     label = np.zeros(len(ts), dtype=np.int64)
     best = np.full(len(ts), -1, dtype=np.int32)
     run = np.zeros(len(ts) + 1, dtype=np.int32)
-    for c in np.unique(raw).tolist():
+    for c in np.flatnonzero(np.bincount(raw, minlength=len(MODES))).tolist():
         np.cumsum(raw == c, out=run[1:])
         count = run[k + 1] - run[j]
         better = count > best
