@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -322,14 +324,17 @@ class ImageManager:
         """Build the images of ``skills`` (all docker skills when None); return the tags built.
 
         Without ``force`` an image that is present and up to date is left alone. All skills
-        share every layer but the last (labels), so building them all costs one build.
+        share every layer but the last (labels): one image is built from Dockerfile.worker,
+        the others are that image with their own labels (a build of one LABEL line, without
+        sending the ~40 MB context again). Without ``force`` an existing image of this very
+        code serves as that first one (so its base image is kept: ``force`` to change it).
         """
         specs = self._select(skills)
         base_image = base_image or default_base_image(self.client)
         ctx, digest = prepare_context(log)
         status = {s.skill: s for s in self.sync(digest).skills}
         built = []
-        nocache = force
+        parent = None if force else self._current_builtin(digest)
         for spec in specs:
             tag = self.image_for(spec)
             if spec.kind == "user":
@@ -337,11 +342,15 @@ class ImageManager:
             if not force and status[spec.name].state == "present":
                 log(f"{tag}: up to date")
                 continue
-            log(f"building {tag} on {base_image}")
-            self._build_one(ctx, tag, {
-                "BASE_IMAGE": base_image, "SKILL": spec.name,
-                "SKILL_VERSION": spec.version, "CODE_DIGEST": digest}, nocache, log)
-            nocache = False  # the first forced build refreshed the shared layers
+            if parent is None:
+                log(f"building {tag} on {base_image}")
+                self._build_one(ctx, tag, {
+                    "BASE_IMAGE": base_image, "SKILL": spec.name,
+                    "SKILL_VERSION": spec.version, "CODE_DIGEST": digest}, force, log)
+                parent = tag
+            else:
+                log(f"building {tag} from {parent}")
+                self._relabel(parent, tag, spec, digest, log)
             built.append(tag)
         users = [s for s in specs if s.kind == "user"
                  and (force or status[s.name].state != "present")]
@@ -363,16 +372,43 @@ class ImageManager:
 
         return user_digest(spec, digest)
 
+    def _current_builtin(self, digest: str) -> str | None:
+        """A built-in skill's image built from this very code, if any."""
+        builtin = {s.name for s in self.docker_specs() if s.kind != "user"}
+        for info in self.images():
+            if info.digest == digest and info.skill in builtin:
+                return info.tag
+        return None
+
+    def _relabel(self, parent: str, tag: str, spec: SkillSpec, digest: str,
+                 log: Callable[[str], None]) -> None:
+        """``tag``: the image ``parent`` with the labels of ``spec`` (shares every layer)."""
+        labels = {LABEL_ROLE: "worker", LABEL_SKILL: spec.name,
+                  LABEL_VERSION: spec.version, LABEL_DIGEST: digest}
+        dockerfile = f"FROM {parent}\nLABEL " + " ".join(
+            f'{key}="{value}"' for key, value in labels.items()) + "\n"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            data = dockerfile.encode()
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        self._stream_build(tag, log, fileobj=buf, custom_context=True)
+
     def _build_one(self, ctx: Path, tag: str, buildargs: dict[str, str], nocache: bool,
                    log: Callable[[str], None]) -> None:
+        self._stream_build(tag, log, path=str(ctx), dockerfile="Dockerfile",
+                           buildargs=buildargs, nocache=nocache)
+
+    def _stream_build(self, tag: str, log: Callable[[str], None], **kwargs: Any) -> None:
         import docker.errors
 
         try:
             stream = self.client.api.build(
-                path=str(ctx), dockerfile="Dockerfile", tag=tag, buildargs=buildargs,
-                rm=True, forcerm=True, nocache=nocache, decode=True,
+                tag=tag, rm=True, forcerm=True, decode=True,
                 # A long RUN step must not be cut off by the client's short timeout.
-                timeout=1800)
+                timeout=1800, **kwargs)
             for chunk in stream:
                 if "error" in chunk:
                     raise RuntimeError(f"building {tag} failed: {chunk['error'].strip()}")
