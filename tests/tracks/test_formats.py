@@ -486,3 +486,19 @@ def test_non_finite_numbers_are_rejected_not_fatal(db: Path, tmp_path: Path) -> 
     assert out.ok, out.error
     assert out.summary["new"] == 1 and out.summary["rejected"] == 3
     assert points(db)[0][3:7] == (None, None, None, None)
+
+
+def test_google_timeline_ios_array(db: Path, tmp_path: Path) -> None:
+    doc = [
+        {"startTime": "2020-09-13T14:00:00.000+02:00", "endTime": "2020-09-13T15:00:00+02:00",
+         "visit": {"topCandidate": {"placeLocation": "geo:46.100000,14.500000"}}},
+        {"startTime": "2020-09-13T15:00:00.000+02:00", "endTime": "2020-09-13T16:00:00+02:00",
+         "timelinePath": [{"point": "geo:46.2,14.6", "durationMinutesOffsetFromStartTime": "5"}]},
+    ]
+    f = tmp_path / "location-history.json"
+    f.write_text(json.dumps(doc))
+    out = run_import(db, [f])
+    assert out.ok, out.error
+    base = T0 - 26 * 60 - 40  # 12:00Z
+    assert [r[:3] for r in points(db)] == [(base, 46.1, 14.5), (base + 3600, 46.1, 14.5),
+                                           (base + 3900, 46.2, 14.6)]

@@ -114,6 +114,9 @@ def _json_kind(head: bytes) -> str | None:
     if b'"semanticSegments"' in head or b'"rawSignals"' in head \
             or b'"userLocationProfile"' in head:
         return "google-timeline"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[" and b'"startTime"' in head and (
+            b'"timelinePath"' in head or b'"visit"' in head or b'"activity"' in head):
+        return "google-timeline"  # the iOS export: a top-level array of segments
     if b'"timelineObjects"' in head:
         return "google-semantic"
     if b'"locations"' in head and (b"E7" in head or head.count(b"{") < 3):

@@ -109,13 +109,25 @@ def _feature(feat: Any, out: Points) -> None:
 def read(stream: IO[bytes], out: Points) -> None:
     top: dict[str, Any] = {}
 
+    keys: tuple[str, ...] = ()
+
+    def prefixes(head: bytes) -> tuple[str, ...]:
+        nonlocal keys
+        # A FeatureCollection (the big files) needs only its features; a lone Feature or
+        # geometry is small and read by its top-level keys.
+        if b'"features"' in head or b'"FeatureCollection"' in head:
+            keys = ("features.item",)
+        else:
+            keys = ("geometry", "properties", "coordinates", "type")
+        return keys
+
     def handle(i: int, item: Any) -> None:
-        if i == 0:
+        if keys[i] == "features.item":
             _feature(item, out)
         else:
-            top[("geometry", "properties", "coordinates", "type")[i - 1]] = item
+            top[keys[i]] = item
 
-    _pump(stream, ("features.item", "geometry", "properties", "coordinates", "type"), handle)
+    _pump(stream, prefixes, handle)
     if top.get("type") == "Feature":
         _feature({"type": "Feature", "geometry": top.get("geometry"),
                   "properties": top.get("properties")}, out)

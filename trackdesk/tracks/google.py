@@ -44,16 +44,23 @@ def _fail(exc: Exception, stream: IO[bytes]) -> ImportFailure:
     return ImportFailure(f"not valid JSON ({msg[:200]})", _pos(stream))
 
 
-def _pump(stream: IO[bytes], prefixes: tuple[str, ...], handle: Any) -> None:
+def _pump(stream: IO[bytes], prefixes: tuple[str, ...] | Any, handle: Any) -> None:
     """Feed the stream once to one ijson item pipeline per prefix; ``handle(i, item)``
-    gets each finished item as soon as its chunk has been parsed."""
+    gets each finished item as soon as its chunk has been parsed. ``prefixes`` may be a
+    function of the first chunk: each pipeline parses the whole file, so only the ones
+    the document can need are run."""
+    first = stream.read(CHUNK)
+    if callable(prefixes):
+        prefixes = prefixes(first)
     sinks = [ijson.sendable_list() for _ in prefixes]
     coros = [ijson.items_coro(s, p, use_float=True) for s, p in zip(sinks, prefixes,
                                                                      strict=True)]
     seen = False
     try:
+        pending: bytes | None = first
         while True:
-            chunk = stream.read(CHUNK)
+            chunk = pending if pending is not None else stream.read(CHUNK)
+            pending = None
             if not chunk:
                 break
             if not seen:
@@ -241,7 +248,12 @@ def read_timeline(stream: IO[bytes], out: Points) -> None:
         else:
             _segment(obj, out)
 
-    # Both top-level arrays in one pass, plus the iOS form (a top-level array).
-    _pump(stream, ("semanticSegments.item", "rawSignals.item", "item"),
-          lambda i, obj: handle(0 if i == 2 else i, obj))
+    def prefixes(head: bytes) -> tuple[str, ...]:
+        # The iOS form is a top-level array; the Android one an object with two arrays,
+        # both read in the same pass.
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+            return ("item",)
+        return ("semanticSegments.item", "rawSignals.item")
+
+    _pump(stream, prefixes, handle)
 
