@@ -109,13 +109,13 @@ def test_validate_names_bad_parameters_launchers_and_empty_chains():
     assert "only with the local launcher" in imp.validate(REG)[0].message
 
 
-def test_layout_puts_each_node_one_column_after_its_deepest_upstream():
+def test_layout_puts_each_node_one_layer_below_its_deepest_upstream():
     pos = layered_layout(default_chain(REG))
-    xs = {k: v[0] for k, v in pos.items()}
-    assert xs["outlier_detection"] == 0
-    assert xs["footprint_stats"] == xs["stay_stats"] > xs["grid_system"]
-    assert xs["rendering_metadata"] > xs["stay_stats"]
-    assert pos["footprint_stats"][1] != pos["stay_stats"][1]  # side by side, not stacked
+    ys = {k: v[1] for k, v in pos.items()}
+    assert ys["outlier_detection"] == 0
+    assert ys["footprint_stats"] == ys["stay_stats"] > ys["grid_system"]
+    assert ys["rendering_metadata"] > ys["stay_stats"]
+    assert pos["footprint_stats"][0] != pos["stay_stats"][0]  # side by side, not stacked
 
 
 # ------------------------------------------------------------------ documents -------

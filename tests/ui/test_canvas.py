@@ -125,8 +125,8 @@ def test_a_chain_drawn_with_the_mouse_refuses_a_cycle_and_undoes(make_canvas, qt
     # Move a node by dragging its body; every edit is one undo step.
     item = c.scene.nodes[cc]
     x0, y0 = item.x(), item.y()
-    drag(qtbot, c, item.scenePos() + QPointF(NODE_W / 2, 12),
-         item.scenePos() + QPointF(NODE_W / 2, 152))
+    drag(qtbot, c, item.scenePos() + QPointF(NODE_W / 4, 20),
+         item.scenePos() + QPointF(NODE_W / 4, 160))
     assert c.doc.chain.node(cc).y == pytest.approx(y0 + 140, abs=2)
     c.act_undo.trigger()
     assert (item.x(), item.y()) == (x0, y0) == (c.doc.chain.node(cc).x, c.doc.chain.node(cc).y)
@@ -150,8 +150,8 @@ def test_a_chain_drawn_with_the_mouse_refuses_a_cycle_and_undoes(make_canvas, qt
     drag(qtbot, c, top_left, bottom_right)
     assert sorted(c.scene.selected_node_ids()) == sorted([a, b, cc])
     c.act_layout.trigger()
-    xs = [c.doc.chain.node(i).x for i in (a, b, cc)]
-    assert xs[0] < xs[1] < xs[2] and len({c.doc.chain.node(i).y for i in (a, b, cc)}) == 1
+    ys = [c.doc.chain.node(i).y for i in (a, b, cc)]
+    assert ys[0] < ys[1] < ys[2] and len({c.doc.chain.node(i).x for i in (a, b, cc)}) == 1
     c.act_undo.trigger()
 
 

@@ -27,9 +27,10 @@ CHAIN_FORMAT = "trackdesk-chain"
 CHAIN_FORMAT_VERSION = 1
 DEFAULT_CHAIN_NAME = "default"
 LAUNCHERS = ("local", "docker")
-# Auto-layout grid: a node is about 180 x 70 scene units.
-LAYER_SPACING = 240.0
-ROW_SPACING = 110.0
+# Auto-layout grid: a node is about 190 x 74 scene units; chains flow downwards (a long
+# chain of wide nodes fits a landscape window better in rows than in columns).
+LAYER_SPACING = 112.0
+ROW_SPACING = 230.0
 
 
 class ChainError(ValueError):
@@ -351,13 +352,14 @@ def default_chain(registry: SkillRegistry) -> Chain:
 
 # ====================================================================== layout ========
 def layered_layout(chain: Chain) -> dict[str, tuple[float, float]]:
-    """Positions by topological depth: a node's column is its longest path from a source;
-    rows within a column follow the mean row of the upstream nodes (fewer crossings).
-    A chain with a cycle (only a loaded, broken one) keeps its node order in one row."""
+    """Positions by topological depth: a node's layer (its row, top to bottom) is its
+    longest path from a source; places within a layer follow the mean place of the
+    upstream nodes (fewer crossings), centred. A chain with a cycle (only a loaded,
+    broken one) keeps its node order in one column."""
     try:
         order = [n.id for n in chain.topological_order()]
     except CycleError:
-        return {n.id: (i * LAYER_SPACING, 0.0) for i, n in enumerate(chain.nodes)}
+        return {n.id: (0.0, i * LAYER_SPACING) for i, n in enumerate(chain.nodes)}
     depth: dict[str, int] = {}
     for i in order:
         depth[i] = max((depth[u] + 1 for u in chain.upstream_of(i)), default=0)
@@ -374,8 +376,8 @@ def layered_layout(chain: Chain) -> dict[str, tuple[float, float]]:
                 return sum(ups) / len(ups) if ups else 0.0
             ids = sorted(ids, key=key)
         for k, i in enumerate(ids):
-            row[i] = k - (len(ids) - 1) / 2.0  # centred on the row of the chain
-            out[i] = (d * LAYER_SPACING, row[i] * ROW_SPACING)
+            row[i] = k - (len(ids) - 1) / 2.0  # centred on the chain's axis
+            out[i] = (row[i] * ROW_SPACING, d * LAYER_SPACING)
     return out
 
 

@@ -56,6 +56,15 @@ def parse_text(param: Param, text: str) -> Any:
     return text
 
 
+def param_label(param: Param) -> str:
+    """'dist_threshold_m' -> 'dist threshold': the unit is shown beside the editor."""
+    words = param.name.split("_")
+    unit = param.unit.replace("/", "p").replace("²", "2")
+    if len(words) > 1 and unit and words[-1] == unit:
+        words = words[:-1]
+    return " ".join(words)
+
+
 def show_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return f"{value:.1f}"
@@ -79,7 +88,9 @@ class NodeInspector(QScrollArea):
         self.rows: dict[str, _Row] = {}
         self.profiles: list[Profile] = []
         self.setWidgetResizable(True)
-        self.setMinimumWidth(300)
+        # The form follows the pane's width (long help wraps) instead of scrolling sideways.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(280)
         doc.nodeChanged.connect(self._on_node_changed)
         doc.nodeRemoved.connect(lambda i: self.show_node(None) if i == self.node_id else None)
         doc.reset.connect(lambda: self.show_node(None))
@@ -108,9 +119,11 @@ class NodeInspector(QScrollArea):
             return
         node = self.doc.chain.node(node_id)
         spec = self.doc.registry.get(node.skill)
+        ident = f"{node.id} · {spec.name}" if node.id != spec.name else spec.name
         title = QLabel(f"<b>{spec.title or spec.name}</b> &nbsp;<span style='color:gray'>"
-                       f"{node.id} · {spec.name} {spec.version}</span>")
+                       f"{ident} {spec.version}</span>")
         title.setTextFormat(Qt.TextFormat.RichText)
+        title.setWordWrap(True)
         lay.addWidget(title)
         desc = QLabel(spec.description)
         desc.setWordWrap(True)
@@ -143,7 +156,7 @@ class NodeInspector(QScrollArea):
         self.profilesWanted.emit(node.skill)
 
     def _label(self, param: Param) -> QLabel:
-        label = QLabel(param.name.replace("_", " ") + (f" ({param.unit})" if param.unit else ""))
+        label = QLabel(param_label(param))
         label.setToolTip(self._help(param))
         return label
 
@@ -198,12 +211,15 @@ class NodeInspector(QScrollArea):
 
     def _profile_box(self, spec: SkillSpec) -> QWidget:
         box = QWidget()
-        h = QHBoxLayout(box)
-        h.setContentsMargins(0, 4, 0, 4)
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 4, 0, 4)
+        v.setSpacing(3)
+        top = QHBoxLayout()
+        h = QHBoxLayout()
         self.profile_combo = QComboBox()
         self.profile_combo.setToolTip("Named threshold profiles of this skill, kept in the "
                                       "tracks.db")
-        self.profile_combo.setMinimumWidth(120)
+        self.profile_combo.setMinimumWidth(90)
         self.apply_profile_btn = QPushButton("Apply")
         self.apply_profile_btn.setToolTip("Set this node's parameters to the profile's")
         self.apply_profile_btn.clicked.connect(self._apply_profile)
@@ -214,11 +230,14 @@ class NodeInspector(QScrollArea):
         self.delete_profile_btn.setText("✕")
         self.delete_profile_btn.setToolTip("Delete the chosen profile")
         self.delete_profile_btn.clicked.connect(self._delete_profile)
-        h.addWidget(QLabel("Profile"))
-        h.addWidget(self.profile_combo, 1)
+        top.addWidget(QLabel("Threshold profile"))
+        top.addWidget(self.profile_combo, 1)
+        top.addWidget(self.delete_profile_btn)
+        h.addStretch(1)
         h.addWidget(self.apply_profile_btn)
         h.addWidget(self.save_profile_btn)
-        h.addWidget(self.delete_profile_btn)
+        v.addLayout(top)
+        v.addLayout(h)
         self._fill_profiles()
         return box
 

@@ -29,10 +29,9 @@ from PySide6.QtWidgets import (
 
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Status
-from trackdesk.ui import format as fmt
 from trackdesk.ui.format import STATUS_COLOURS
 
-NODE_W = 190.0
+NODE_W = 200.0
 NODE_H = 74.0
 PORT_R = 7.0
 HEADER_H = 26.0
@@ -41,14 +40,15 @@ INVALID = QColor("#dc2626")
 
 
 class PortItem(QGraphicsEllipseItem):
-    """An input (left) or output (right) port of a node; links are dragged out of
-    outputs and dropped on inputs."""
+    """An input (top) or output (bottom) port of a node; links are dragged out of
+    outputs and dropped on inputs. Chains flow downwards: a long chain then fits a
+    landscape window at a readable zoom (nodes are wider than tall)."""
 
     def __init__(self, node: NodeItem, kind: str) -> None:
         super().__init__(-PORT_R, -PORT_R, 2 * PORT_R, 2 * PORT_R, node)
         self.node = node
         self.kind = kind  # "in" | "out"
-        self.setPos(0.0 if kind == "in" else NODE_W, NODE_H / 2)
+        self.setPos(NODE_W / 2, 0.0 if kind == "in" else NODE_H)
         self.setPen(QPen(ACCENT, 1.6))
         self.setBrush(QBrush(QColor("white") if kind == "in" else QColor("#93c5fd")))
         self.setAcceptHoverEvents(True)
@@ -122,12 +122,13 @@ class NodeItem(QGraphicsObject):
         if t is None:
             return "not run yet"
         status = Status(t.status)
-        if status == Status.RUNNING:
+        if status in (Status.RUNNING, Status.PAUSED):
             if t.total_points:
-                return f"running {t.progress_percent:.0f}% · {fmt.points(t.processed_points, t.total_points)}"
-            return "running…"
+                return (f"{status.value} {t.progress_percent:.0f}% · "
+                        f"{short(t.processed_points)} / {short(t.total_points)}")
+            return f"{status.value}…"
         if status == Status.COMPLETED and t.total_points:
-            return f"completed · {t.total_points:,} points"
+            return f"completed · {short(t.total_points)} points"
         return status.value
 
     def _update_tip(self) -> None:
@@ -188,7 +189,8 @@ class NodeItem(QGraphicsObject):
         small.setPointSizeF(8.0)
         p.setFont(small)
         sm = QFontMetricsF(small)
-        sub = self.node_id + (f" · {self.launcher}" if self.launcher else "")
+        sub = self.node_id + (f" · {self.launcher}" if self.launcher else "") + (
+            f" · task {self.task.id}" if self.task is not None else "")
         if self.problems:
             sub = f"⚠ {len(self.problems)} problem{'s' if len(self.problems) > 1 else ''} · " + sub
             p.setPen(INVALID)
@@ -259,13 +261,22 @@ class LinkItem(QGraphicsPathItem):
         end = self.target.in_port.scenePos()
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(colour)
-        p.drawPolygon(QPolygonF([end + QPointF(-PORT_R, 0), end + QPointF(-PORT_R - 9, -5),
-                                 end + QPointF(-PORT_R - 9, 5)]))
+        p.drawPolygon(QPolygonF([end + QPointF(0, -PORT_R), end + QPointF(-5, -PORT_R - 9),
+                                 end + QPointF(5, -PORT_R - 9)]))
+
+
+def short(n: int) -> str:
+    """A point count that fits a node: 950, 62.4k, 3.91M."""
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return f"{n / 1_000_000:.2f}M"
 
 
 def curve(a: QPointF, b: QPointF) -> QPainterPath:
-    """A horizontal S-curve from a to b (links read left to right, like the chain)."""
+    """A vertical S-curve from a to b (links read top to bottom, like the chain)."""
     path = QPainterPath(a)
-    dx = max(40.0, abs(b.x() - a.x()) * 0.5)
-    path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    dy = max(30.0, abs(b.y() - a.y()) * 0.5)
+    path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
     return path

@@ -106,9 +106,9 @@ class CanvasWindow(QMainWindow):
         self.setCentralWidget(self.view)
         self.palette = SkillPalette(self.doc.registry)
         self.inspector = NodeInspector(self.doc)
-        self._dock(self.palette, "Skills", Qt.DockWidgetArea.LeftDockWidgetArea, "palette")
+        self._dock(self.palette, "Skills", Qt.DockWidgetArea.LeftDockWidgetArea, "palette", 190)
         self._dock(self.inspector, "Parameters", Qt.DockWidgetArea.RightDockWidgetArea,
-                   "inspector")
+                   "inspector", 330)
         self.state_label = QLabel("")
         self.statusBar().addPermanentWidget(self.state_label)
 
@@ -138,12 +138,15 @@ class CanvasWindow(QMainWindow):
         self.set_engine(engine)
         self._on_doc_changed()
 
-    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea, name: str) -> None:
+    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea, name: str,
+              width: int) -> None:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(area, dock)
+        # The canvas gets the room; the side panes start narrow (the user can widen them).
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
     # ================================================================ actions =======
     def _act(self, text: str, slot: Callable[[], Any], shortcut: str | QKeySequence | None = None,
@@ -168,6 +171,9 @@ class CanvasWindow(QMainWindow):
         self.act_redo = stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcut(QKeySequence.StandardKey.Redo)
         self.act_redo.setIcon(std_icon("SP_ArrowForward"))
+        # The menu says what would be undone; the toolbar stays short.
+        self.act_undo.setIconText("Undo")
+        self.act_redo.setIconText("Redo")
         self.addAction(self.act_undo)
         self.addAction(self.act_redo)
         self.act_delete = self._act("&Delete", self.delete_selection, QKeySequence.StandardKey.Delete,
