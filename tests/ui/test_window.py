@@ -330,3 +330,27 @@ def test_search_and_status_filter_narrow_the_table(make_window, loop, db_path):
     assert w.proxy.rowCount() == 1
     w._update_counts()
     assert w.shown_label.text() == "1 of 3 tasks"
+
+
+def test_the_settings_switch_serves_the_rest_api_from_the_app(make_window, loop):
+    server = pytest.importorskip("trackdesk.api.server")
+    API_PREFIX = server.API_PREFIX  # noqa: N806
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    w = make_window()
+    w.apply_settings(AppSettings(serve_api=True, api_port=port))
+    run(loop, until(lambda: w._api is not None, what="the API to listen"))
+
+    async def fetch() -> int:
+        def get() -> int:
+            with urllib.request.urlopen(f"{w.api_url}{API_PREFIX}/tasks", timeout=5) as r:
+                return r.status
+        return await asyncio.get_running_loop().run_in_executor(None, get)
+
+    assert run(loop, fetch()) == 200
+    w.apply_settings(AppSettings(serve_api=False, api_port=port))
+    run(loop, until(lambda: w._api is None, what="the API to stop"))

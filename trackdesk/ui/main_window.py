@@ -495,12 +495,20 @@ class MainWindow(QMainWindow):
     async def _start_api_async(self) -> None:
         from trackdesk.api.server import start_api
 
-        result = start_api(self.engine, "127.0.0.1", self.settings.api_port, None)
-        if asyncio.iscoroutine(result):
-            result = await result
+        port = self.settings.api_port
+        try:
+            result = start_api(self.engine, "127.0.0.1", port, None)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except (OSError, ValueError) as exc:  # port taken, or a refused configuration
+            self.show_message(QMessageBox.Icon.Warning, "REST API not started",
+                              f"The REST API could not listen on 127.0.0.1:{port}:\n\n{exc}"
+                              "\n\nChoose another port in Settings.")
+            return
         self._api = result
-        self.statusBar().showMessage(
-            f"REST API on http://127.0.0.1:{self.settings.api_port}", 6000)
+        port = getattr(result, "port", port)
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.statusBar().showMessage(f"REST API on {self.api_url}", 6000)
 
     async def _stop_api(self) -> None:
         api, self._api = self._api, None
