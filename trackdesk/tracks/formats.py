@@ -234,8 +234,9 @@ def _expand_file(path: Path, explicit: bool, files: list[SourceFile],
     except OSError as exc:
         skipped.append(Skipped(str(path), f"cannot be read ({exc.strerror or exc})", explicit))
         return
-    if path.suffix.lower() == ".zip" or (head[:4] == b"PK\x03\x04"
-                                         and path.suffix.lower() not in (".kmz",)):
+    # Only a .zip is opened as an archive: .docx, .xlsx, .apk are zips too, and are not
+    # track folders.
+    if path.suffix.lower() == ".zip":
         _expand_zip(path, explicit, files, skipped)
         return
     fmt, why = classify(path.name, head)
