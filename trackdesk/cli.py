@@ -323,6 +323,7 @@ def cmd_chain(args: argparse.Namespace) -> int:
 
 def queue_and_maybe_wait(path: Path, records: list, local: list, wait: bool) -> int:
     """Insert the tasks; with ``wait`` run them here, or follow the engine that runs."""
+    _store(path).close()  # creates a missing tracks.db; refuses a file that is not one
     if not wait or _engine_running(path) is not None:
         store = _store(path)
         try:
@@ -623,13 +624,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     path = _db_path(args)
     options = _key_values(args.option, "--option")
-    files, unsupported = expand([Path(p) for p in args.paths])
-    if unsupported:
-        listing = "; ".join(f"{p}: {why}" for p, why in unsupported)
+    files, skipped = expand(args.paths)
+    refused = [sk for sk in skipped if sk.explicit]
+    if refused:
+        listing = "; ".join(f"{sk.name}: {sk.reason}" for sk in refused)
         raise UsageError(f"cannot import {listing}")
     if not files:
         raise UsageError("nothing to import: no supported track files found")
-    params = {"paths": json.dumps([str(Path(f).resolve()) for f in files]), **options}
+    # The worker expands folders and zips itself; it gets what the user named.
+    params = {"paths": json.dumps([str(Path(p).expanduser().resolve()) for p in args.paths]),
+              **options}
     try:
         rec = Engine.new_record(load_registry(), "import", "INCREMENTAL", params, "high", (),
                                 "local", "cli")

@@ -139,6 +139,7 @@ class Engine:
 
         ``schedule=False`` only recovers and accepts requests (a CLI acting on a task
         while no app runs must not start the queue as a side effect)."""
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()
         try:
             self.store = await self._call(TaskStore, self.db_path)

@@ -1,0 +1,23 @@
+"""The bundle's entry point: the app and CLI, and ``-m MODULE`` for worker processes.
+
+The engine starts workers as ``sys.executable -m trackdesk.skills SKILL ...``; in a
+frozen bundle ``sys.executable`` is this program, so it must understand ``-m`` itself.
+"""
+
+import runpy
+import sys
+
+
+def main() -> None:
+    if len(sys.argv) >= 3 and sys.argv[1] == "-m":
+        module = sys.argv[2]
+        sys.argv = [module, *sys.argv[3:]]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return
+    from trackdesk.cli import main as cli_main
+
+    sys.exit(cli_main())
+
+
+if __name__ == "__main__":
+    main()
