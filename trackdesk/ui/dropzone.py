@@ -86,7 +86,7 @@ class DropOverlay(QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(outer, 16, 16)
         # A solid card in the middle: the text must read over a busy table.
-        card = QRectF(0, 0, min(620.0, outer.width() - 40), 150)
+        card = QRectF(0, 0, min(620.0, outer.width() - 40), 124)
         card.moveCenter(outer.center())
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(255, 255, 255, 245))
@@ -97,14 +97,14 @@ class DropOverlay(QWidget):
         f.setBold(True)
         p.setFont(f)
         p.setPen(QColor("#1e3a8a"))
-        p.drawText(card.adjusted(20, 22, -20, -card.height() / 2),
+        p.drawText(card.adjusted(20, 14, -20, -card.height() / 2),
                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
                    self.headline)
         f.setPointSizeF(base * 1.05)
         f.setBold(False)
         p.setFont(f)
         p.setPen(QColor("#334155"))
-        p.drawText(card.adjusted(24, card.height() / 2, -24, -14),
+        p.drawText(card.adjusted(24, card.height() / 2 + 4, -24, -12),
                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop |
                    Qt.TextFlag.TextWordWrap, self.detail)
         p.end()
