@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.api.conftest import P, Served, run, serving
+from tests.api.conftest import BackgroundServer, P, Served, run, serving
 
 
 async def expect(s: Served, method: str, path: str, code: int, words: str,
@@ -132,17 +133,28 @@ CASES: list[tuple[str, str, int, str, dict[str, Any]]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    """One engine and server for all the error cases: an error changes nothing."""
+    with BackgroundServer(tmp_path_factory.mktemp("errors") / "tracks.db") as bg:
+        yield bg
+
+
 @pytest.mark.parametrize("method,path,code,words,kw", CASES,
                          ids=[f"{c[0]} {c[1]} {c[2]} {c[3][:30]}" for c in CASES])
-def test_error(tmp_path: Path, method: str, path: str, code: int, words: str,
+def test_error(shared: BackgroundServer, method: str, path: str, code: int, words: str,
                kw: dict[str, Any]) -> None:
     async def main() -> None:
-        async with serving(tmp_path / "tracks.db", schedule=False) as s:
-            await expect(s, method, P + path, code, words, **kw)
-            # An error never changes anything.
-            assert not s.engine.tasks
+        async with aiohttp.ClientSession(base_url=shared.url) as http:
+            assert shared.engine is not None and shared.server is not None
+            await expect(Served(shared.engine, shared.server, http), method, P + path, code,
+                         words, **kw)
 
     run(main())
+    # An error never changes anything.
+    assert shared.engine is not None and not shared.engine.tasks
+    templates = shared.call(shared.engine._call(shared.engine.store.list_templates))
+    assert [t["name"] for t in templates] == ["default"]
 
 
 def test_state_conflicts_are_409(tmp_path: Path) -> None:
