@@ -251,3 +251,26 @@ def test_skills_health_and_openapi(tmp_path: Path) -> None:
             assert "count" in create["properties"]["skill_name"]["enum"]
 
     run(main())
+
+
+def test_a_repeated_listing_follows_every_change(tmp_path: Path) -> None:
+    """Listings are cached whole while nothing changes; any change shows at once."""
+    async def main() -> None:
+        async with serving(tmp_path / "tracks.db", schedule=False) as s:
+            ids = [(await create(s, skill_name="noop"))["id"] for _ in range(3)]
+            first = (await s.call("GET", f"{P}/tasks"))[1]
+            assert first == (await s.call("GET", f"{P}/tasks"))[1]
+            await s.call("POST", f"{P}/tasks/{ids[1]}/priority", json={"priority": "high"})
+            _, out = await s.call("GET", f"{P}/tasks")
+            assert [t["priority"] for t in out["data"]] == ["normal", "high", "normal"]
+            await s.call("DELETE", f"{P}/tasks/{ids[2]}")
+            _, out = await s.call("GET", f"{P}/tasks", params={"status": "pending"})
+            assert [t["id"] for t in out["data"]] == ids[:2]
+            await s.engine.remove([ids[2]])
+            _, out = await s.call("GET", f"{P}/tasks")
+            assert [t["id"] for t in out["data"]] == ids[:2]
+            ids.append((await create(s, skill_name="noop"))["id"])
+            _, out = await s.call("GET", f"{P}/tasks")
+            assert [t["id"] for t in out["data"]] == [ids[0], ids[1], ids[3]]
+
+    run(main())

@@ -112,8 +112,28 @@ class TaskJsonCache:
 
     def __init__(self) -> None:
         self._json: dict[int, str] = {}
+        # Whole listing bodies by query string, valid while no task changed (generation)
+        # and none in them moves with the clock.
+        self.generation = 0
+        self._bodies: dict[str, tuple[int, bytes]] = {}
+
+    def body(self, key: str) -> bytes | None:
+        hit = self._bodies.get(key)
+        return hit[1] if hit is not None and hit[0] == self.generation else None
+
+    def keep_body(self, key: str, body: bytes) -> None:
+        if len(self._bodies) >= 8:
+            self._bodies.pop(next(iter(self._bodies)))
+        self._bodies[key] = (self.generation, body)
+
+    @staticmethod
+    def volatile(rec: TaskRecord) -> bool:
+        """Its JSON changes with the clock (duration_seconds of a started, unended task)."""
+        return rec.status in ACTIVE or (rec.start_time is not None and rec.end_time is None)
 
     def on_event(self, event: Event) -> None:
+        if isinstance(event, TaskAdded | TaskChanged | TaskRemoved):
+            self.generation += 1
         if isinstance(event, TaskChanged | TaskRemoved):
             self._json.pop(event.task_id, None)
         elif isinstance(event, TaskAdded):
@@ -124,7 +144,7 @@ class TaskJsonCache:
                 self._json.pop(dep, None)
 
     def get(self, rec: TaskRecord) -> str:
-        if rec.status in ACTIVE:
+        if self.volatile(rec):
             return dumps(rec.to_dict())
         text = self._json.get(rec.id)
         if text is None:
@@ -132,7 +152,7 @@ class TaskJsonCache:
         return text
 
     def cached(self, rec: TaskRecord) -> str | None:
-        return None if rec.status in ACTIVE else self._json.get(rec.id)
+        return None if self.volatile(rec) else self._json.get(rec.id)
 
     async def join(self, records: list[TaskRecord]) -> str:
         """The tasks as a JSON array; serialising uncached ones yields to the loop now
@@ -159,6 +179,7 @@ class TaskJsonCache:
 
     def clear(self) -> None:
         self._json.clear()
+        self._bodies.clear()
 
 
 CACHE_KEY = web.AppKey("cache", TaskJsonCache)
@@ -404,6 +425,11 @@ async def create_task(request: web.Request) -> web.Response:
 
 async def list_tasks(request: web.Request) -> web.Response:
     engine = _engine(request)
+    cache = request.app[CACHE_KEY]
+    key = request.query_string
+    body = cache.body(key)
+    if body is not None:  # nothing changed since the same listing was built
+        return web.Response(body=body, content_type="application/json")
     wanted: set[str] | None = None
     raw = request.query.get("status")
     if raw:
@@ -417,7 +443,6 @@ async def list_tasks(request: web.Request) -> web.Response:
     chain_run = request.query.get("chain_run_id") or None
     offset = _query_int(request, "offset", 0, 0, MAX_INT)
     limit = _query_int(request, "limit", 0, 0, MAX_INT)
-    cache = request.app[CACHE_KEY]
     picked = [rec for rec in engine.tasks.values()
               # Status is a StrEnum: compared as the string it is (.value is slow).
               if (wanted is None or rec.status in wanted)
@@ -425,9 +450,12 @@ async def list_tasks(request: web.Request) -> web.Response:
               and (chain_run is None or rec.chain_run_id == chain_run)]
     picked.sort(key=lambda r: r.id)
     picked = picked[offset:offset + limit] if limit else picked[offset:]
+    generation = cache.generation
     # Joined from cached per-task JSON: no re-serialising 10,000 unchanged tasks.
-    text = '{"code":200,"data":' + await cache.join(picked) + "}"
-    return web.Response(text=text, content_type="application/json")
+    body = ('{"code":200,"data":' + await cache.join(picked) + "}").encode()
+    if generation == cache.generation and not any(cache.volatile(r) for r in picked):
+        cache.keep_body(key, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def get_task(request: web.Request) -> web.Response:
