@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 from tests.ui.conftest import boxes, registry, run, until
@@ -143,7 +143,24 @@ def test_a_chain_drawn_with_the_mouse_refuses_a_cycle_and_undoes(make_canvas, qt
     assert [n.id for n in c.doc.chain.nodes] == [a, b, cc]
     assert set(c.scene.links) == {(a, b), (b, cc)}
 
-    # Rubber-band multi-select, then auto-layout puts them in depth columns.
+    # Wheel zooms around the pointer; Ctrl+drag on the background pans.
+    c.view.reset_zoom()
+    vp = c.view.viewport()
+    wheel = QWheelEvent(QPointF(200, 200), QPointF(vp.mapToGlobal(QPoint(200, 200))),
+                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, wheel)
+    assert c.view.zoom() == pytest.approx(1.15 ** 2)
+    h0 = c.view.horizontalScrollBar().value()
+    empty = QPoint(vp.width() - 20, vp.height() - 20)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, empty)
+    qtbot.mouseMove(vp, empty - QPoint(120, 0))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                       empty - QPoint(120, 0))
+    assert c.view.horizontalScrollBar().value() == h0 + 120
+    c.view.reset_zoom()
+
+    # Rubber-band multi-select, then auto-layout puts them in depth layers.
     c.scene.clearSelection()
     top_left = c.scene.itemsBoundingRect().topLeft() - QPointF(30, 30)
     bottom_right = c.scene.itemsBoundingRect().bottomRight() + QPointF(30, 30)

@@ -3,7 +3,7 @@ document edits (which are undoable commands). It never changes the chain itself.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
 from trackdesk.engine.chains import ChainError
 from trackdesk.ui.canvas.document import ChainDocument
 from trackdesk.ui.canvas.items import INVALID, LinkItem, NodeItem, PortItem, curve
+
+SCENE_MARGIN = 1500.0
 
 
 class ChainScene(QGraphicsScene):
@@ -39,6 +41,7 @@ class ChainScene(QGraphicsScene):
         doc.nodeChanged.connect(self._node_changed)
         doc.linkAdded.connect(self._add_link)
         doc.linkRemoved.connect(self._remove_link)
+        doc.changed.connect(self.grow)
         self.rebuild()
 
     # ================================================================ mirroring =====
@@ -54,6 +57,17 @@ class ChainScene(QGraphicsScene):
             self._add_node(n.id)
         for a, b in self.doc.chain.links:
             self._add_link(a, b)
+        self.setSceneRect(QRectF())  # a new chain: start from its own size
+        self.setSceneRect(self.itemsBoundingRect())
+        self.grow()
+
+    def grow(self) -> None:
+        """Keep a wide margin around the chain: the canvas pans freely, like paper that
+        goes on (it grows, never shrinks under the user's view)."""
+        want = self.itemsBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN,
+                                                 SCENE_MARGIN, SCENE_MARGIN)
+        if not self.sceneRect().contains(want):
+            self.setSceneRect(self.sceneRect().united(want))
 
     def _title(self, skill: str) -> str:
         if skill in self.doc.registry:

@@ -1,5 +1,5 @@
-"""The view on the chain scene: zoom (wheel), pan (middle button, or drag the empty
-background with Ctrl), rubber-band multi-select, and skills dropped from the palette."""
+"""The view on the chain scene: zoom (wheel, Ctrl +/-), pan (middle button, or Ctrl and
+drag), rubber-band multi-select, and skills dropped from the palette."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class ChainView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setAcceptDrops(True)
+        # The wheel zooms and a drag pans: scroll bars would only take room.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumSize(400, 300)
         self._pan_from: QPointF | None = None
 

@@ -45,7 +45,7 @@ from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.launchers.base import LauncherUnavailable
 from trackdesk.engine.profiles import ProfileError, ThresholdProfiles
 from trackdesk.engine.records import TaskRecord
-from trackdesk.engine.states import ACTIVE
+from trackdesk.engine.states import RERUNNABLE
 from trackdesk.skills.registry import SkillRegistry, load_registry
 from trackdesk.ui.aio import spawn
 from trackdesk.ui.canvas.document import ChainDocument
@@ -816,14 +816,15 @@ class CanvasWindow(QMainWindow):
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.setToolTipsVisible(True)
-        busy = task is not None and task.status in ACTIVE
+        # Only a finished (or interrupted) task can run again; the engine says the same.
+        rerunnable = task is not None and task.status in RERUNNABLE
         a = menu.addAction(std_icon("SP_ArrowDown"), "Rerun from &here",
                            lambda: self.rerun_from(node_id, downstream=True))
         a.setToolTip("Rerun this skill's latest task and every task after it in its run")
-        a.setEnabled(task is not None and not busy)
+        a.setEnabled(rerunnable)
         a = menu.addAction(std_icon("SP_BrowserReload"), "Rerun this &skill only",
                            lambda: self.rerun_from(node_id, downstream=False))
-        a.setEnabled(task is not None and not busy)
+        a.setEnabled(rerunnable)
         a = menu.addAction(std_icon("SP_FileDialogDetailedView"),
                            f"&Open task {task.id}" if task else "Open task",
                            lambda: self.open_task(node_id))
