@@ -17,9 +17,9 @@ anchor. Two deliberate differences, both about not losing stays:
 
 Speed: the walk is a chain of "first point at least D away" look-ups. Because a straight
 line is never longer than the path, that point cannot come before the path length from
-the anchor reaches D, found for every point at once with one ``searchsorted`` over the
-cumulative path length. A couple of vectorised probes from there resolve nearly every
-moving point; the few anchors left (stays, slow walks) gallop forward in numpy blocks.
+the anchor reaches D (one ``searchsorted`` over the cumulative path length). Fast movers,
+whose bound is a few steps away, are resolved all at once by vectorised probes from it;
+the anchors left (stays, slow walks) gallop forward over plain numpy slices.
 Distances are screened with an equirectangular approximation and computed exactly
 (haversine, as trackintel) only within 10 cm of the threshold. The chain itself is a
 pointer walk over plain Python ints.
