@@ -250,7 +250,7 @@ class ImageManager:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = docker_client()
+            self._client = docker_client(for_task=False)
         return self._client
 
     def docker_specs(self) -> list[SkillSpec]:

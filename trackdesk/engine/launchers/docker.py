@@ -72,25 +72,27 @@ def _docker_module() -> Any:
     return docker
 
 
-def unavailable_message(error: BaseException | None = None) -> str:
-    """One sentence: what is missing and how to start it."""
+def unavailable_message(error: BaseException | None = None, for_task: bool = True) -> str:
+    """One sentence: what is missing and how to start it (and, for a task, the way out)."""
+    way_out = ", or rerun the task with the local launcher." if for_task else "."
     host = os.environ.get("DOCKER_HOST", "")
     if host:
         return (f"Docker is not reachable at DOCKER_HOST={host}: start that engine (or unset "
-                "DOCKER_HOST), or rerun the task with the local launcher.")
+                f"DOCKER_HOST){way_out}")
     if not os.path.exists("/var/run/docker.sock") and shutil.which("dockerd") is None:
         return ("Docker is not installed: install it (apt-get install docker.io, or run "
-                "scripts/docker-setup.sh), or rerun the task with the local launcher.")
+                f"scripts/docker-setup.sh){way_out}")
     return ("Docker is not running (no engine answers on /var/run/docker.sock): start it "
-            "with `sudo systemctl start docker` or scripts/docker-setup.sh, or rerun the "
-            "task with the local launcher.")
+            f"with `sudo systemctl start docker` or scripts/docker-setup.sh{way_out}")
 
 
-def docker_client(timeout: float | None = CALL_TIMEOUT_S, max_pool_size: int = 64) -> Any:
+def docker_client(timeout: float | None = CALL_TIMEOUT_S, max_pool_size: int = 64,
+                  for_task: bool = True) -> Any:
     """A ``docker.DockerClient`` from the environment (DOCKER_HOST, DOCKER_TLS_VERIFY...).
 
     Raises LauncherUnavailable, with one clear sentence, when no engine answers within
-    PING_TIMEOUT_S. ``timeout=None`` gives a client for long reads (output, wait).
+    PING_TIMEOUT_S (``for_task``: the sentence ends with the local launcher as the way
+    out). ``timeout=None`` gives a client for long reads (output, wait).
     """
     docker = _docker_module()
     try:
@@ -100,7 +102,7 @@ def docker_client(timeout: float | None = CALL_TIMEOUT_S, max_pool_size: int = 6
         probe.close()
         return docker.from_env(timeout=timeout, version=version, max_pool_size=max_pool_size)
     except Exception as exc:  # noqa: BLE001 - DockerException, requests/socket errors alike
-        raise LauncherUnavailable(unavailable_message(exc)) from exc
+        raise LauncherUnavailable(unavailable_message(exc, for_task)) from exc
 
 
 def host_timezone() -> str | None:
