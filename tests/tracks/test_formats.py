@@ -502,3 +502,16 @@ def test_google_timeline_ios_array(db: Path, tmp_path: Path) -> None:
     base = T0 - 26 * 60 - 40  # 12:00Z
     assert [r[:3] for r in points(db)] == [(base, 46.1, 14.5), (base + 3600, 46.1, 14.5),
                                            (base + 3900, 46.2, 14.6)]
+
+
+def test_gpx_fast_path_rounds_long_decimals_like_the_full_reader(tmp_path: Path) -> None:
+    from tests.tracks.conftest import new_db
+
+    pts = "".join(f'<trkpt lat="46.123456789{i}" lon="14.00000005"><ele>nan</ele>'
+                  f"<time>2020-09-13T12:00:{i:02d}Z</time></trkpt>" for i in range(5))
+    f = tmp_path / "long.gpx"
+    f.write_text(gpx(f"<trk><trkseg>{pts}</trkseg></trk>"))
+    db = new_db(tmp_path / "t.db")
+    out = run_import(db, [f])
+    assert out.ok, out.error
+    assert {r[1:4] for r in points(db)} == {(46.1234568, 14.0, None)}
