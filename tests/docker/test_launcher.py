@@ -444,3 +444,34 @@ def test_docker_host_is_honoured(test_image: str, workspace: Path, tmp_path: Pat
         launcher.close()
     assert outcome.code == 0 and outcome.result == {"steps": 2}
     assert used == str(link)
+
+
+def test_a_stale_image_says_so_in_the_log(worker_images: Any, tmp_path: Path) -> None:
+    """A built-in skill's image from other code still runs, with a line telling to rebuild."""
+    from tests.docker.synth import fill_db
+    from trackdesk.skills.registry import load_registry
+
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    db = folder / "tracks.db"
+    fill_db(db, 200)
+    for path in (folder, *folder.iterdir()) if os.geteuid() == 0 else ():
+        os.chown(path, WS_UID, WS_UID)
+    spec = load_registry().get("outlier_detection")
+    argv = ["-m", spec.module, spec.name, "--task-id", "18", "--db-path", str(db)]
+
+    async def scenario(launcher: DockerLauncher) -> Outcome:
+        return await follow(await launcher.start(spec, argv, db, 18, {}))
+
+    fresh, stale = DockerLauncher(), DockerLauncher()
+    stale._code_digest = "0123456789abcdef"  # as if this app's skills were newer
+    try:
+        current = run(scenario(fresh))
+        old = run(scenario(stale))
+    finally:
+        fresh.close()
+        stale.close()
+    assert current.code == old.code == 0, current.stderr + old.stderr
+    assert not any("[trackdesk] the image" in line for line in current.stderr)
+    assert old.stderr[0].startswith(
+        "[trackdesk] the image trackdesk-worker-outlier_detection:1.0.0 was built from other")

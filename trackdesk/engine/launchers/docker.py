@@ -421,6 +421,7 @@ class DockerLauncher(Launcher):
         self._connect_lock = threading.Lock()
         # The engine's security options (rootless, selinux, ...), read once on connect.
         self._security: set[str] | None = None
+        self._code_digest: str | None = None  # of the skills' code here, computed once
 
     # -- the engine connection ----------------------------------------------------------
     def _connect(self) -> None:
@@ -543,7 +544,10 @@ class DockerLauncher(Launcher):
             raise LauncherUnavailable(
                 f"Docker refused to create the worker's container: "
                 f"{exc.explanation or exc}") from exc
+        note = await self._stale_image_note(spec, container.attrs)
         handle = DockerWorker(self, container.id, task_id, spec.memory_mb)
+        if note:
+            handle._emit(("stderr", note))
         try:
             # Attach before start, so not one line of output is missed.
             frames = await self.threads.run(
@@ -561,6 +565,29 @@ class DockerLauncher(Launcher):
             raise
         handle._start_waiter()
         return handle
+
+    async def _stale_image_note(self, spec: SkillSpec, attrs: dict[str, Any]) -> str | None:
+        """A log line when a built-in skill's image was built from other code than ours.
+
+        It still runs (the version matches: the tag carries it), but its results may differ
+        from a local worker's until the image is rebuilt.
+        """
+        if spec.kind != "builtin":
+            return None
+        built = ((attrs.get("Config") or {}).get("Labels") or {}).get("trackdesk.code_digest")
+        if not built:
+            return None
+        if self._code_digest is None:
+            from trackdesk.engine.images import code_digest
+
+            try:
+                self._code_digest = await self.threads.run(code_digest)
+            except Exception:  # noqa: BLE001 - no source to compare with (a packaged app)
+                self._code_digest = ""
+        if not self._code_digest or built == self._code_digest:
+            return None
+        return (f"[trackdesk] the image {self.image_for(spec)} was built from other code than "
+                f"this app's skills: rebuild it with `trackdesk skills build {spec.name}`")
 
     # -- recovery -----------------------------------------------------------------------
     async def recover(self, db_path: Path) -> list[RecoveredWorker]:
