@@ -182,7 +182,7 @@ def test_pause_and_resume(launcher: DockerLauncher, workspace: Path) -> None:
         while not outcome.stdout:
             await asyncio.sleep(0.05)
         await handle.pause()
-        await asyncio.sleep(0.3)  # lines already in flight arrive
+        await asyncio.sleep(0.5)  # lines already in flight arrive
         frozen = len(outcome.stdout)
         await asyncio.sleep(1.0)
         during = len(outcome.stdout) - frozen
