@@ -218,10 +218,19 @@ def test_a_broken_user_skill_keeps_its_image(skills: Path, worker_images: ImageM
                                              docker_engine: Any,
                                              user_images: list[str]) -> None:
     folder = scaffold("night_points")
+    # A skill whose requirement cannot be downloaded fails alone, saying why.
+    bad = scaffold("bad_req")
+    (bad / "requirements.txt").write_text("--no-index\nno-such-package-xyz==1.0\n")
     user_images.extend([f"{PREFIX}night_points:1.0.0", f"{PREFIX}outlier_detection:1.0.0"])
-    ImageManager(docker_engine, load_registry(), prefix=PREFIX).build(
-        ["night_points"], log=lambda m: None)
+    with pytest.raises(RuntimeError, match=r"bad_req: cannot download the requirements"):
+        ImageManager(docker_engine, load_registry(), prefix=PREFIX).build(
+            ["bad_req", "night_points"], log=lambda m: None)
+    for path in bad.iterdir():
+        path.unlink()
+    bad.rmdir()
     (folder / "skill.py").write_text("def process(batch) return []\n")  # being edited
     mgr = ImageManager(docker_engine, load_registry(), prefix=PREFIX)
     assert [p.folder for p in mgr.registry.problems] == ["night_points"]
     assert not [o for o in mgr.sync().orphaned if o.skill == "night_points"]
+    assert [i.tag for i in mgr.images() if i.skill == "night_points"] == [
+        f"{PREFIX}night_points:1.0.0"]

@@ -166,14 +166,24 @@ def build_user_images(mgr: ImageManager, specs: list[SkillSpec], ctx: Path, dige
             "BASE_IMAGE": base_image, "SKILL": base.name, "SKILL_VERSION": base.version,
             "CODE_DIGEST": digest}, False, log)
         built.append(base_tag)
+    failures = []
     for spec in specs:
         tag = mgr.image_for(spec)
         log(f"building {tag} FROM {base_tag}")
-        user_ctx = prepare_user_context(spec, log)
-        mgr._build_one(user_ctx, tag, {
-            "WORKER_IMAGE": base_tag, "SKILL": spec.name, "SKILL_VERSION": spec.version,
-            "CODE_DIGEST": user_digest(spec, digest)}, force, log)
+        try:
+            user_ctx = prepare_user_context(spec, log)
+            mgr._build_one(user_ctx, tag, {
+                "WORKER_IMAGE": base_tag, "SKILL": spec.name, "SKILL_VERSION": spec.version,
+                "CODE_DIGEST": user_digest(spec, digest)}, force, log)
+        except (RuntimeError, OSError) as exc:
+            # One user's skill with a bad requirement must not stop the others' builds.
+            log(f"{tag}: failed: {exc}")
+            failures.append(f"{spec.name}: {exc}")
+            continue
         built.append(tag)
+    if failures:
+        done = f" (built: {', '.join(built)})" if built else ""
+        raise RuntimeError("could not build the image of " + "; ".join(failures) + done)
     return built
 
 

@@ -292,6 +292,8 @@ class UserSkill:
     columns: tuple[tuple[str, str], ...]
     folder: Path
     line: int
+    # The module skill.py could not import when the spec was read from its source.
+    missing_module: str = ""
 
     @property
     def name(self) -> str:
@@ -387,6 +389,7 @@ def load_skill(folder: Path, allow_static: bool = False) -> UserSkill:
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here
     # Helper modules next to skill.py import as plain modules, as in any script.
     sys.path.insert(0, str(folder))
+    before = set(sys.modules)
     try:
         exec(code, module.__dict__)  # noqa: S102 - running the user's skill is the point
     except SpecError as exc:
@@ -401,7 +404,7 @@ def load_skill(folder: Path, allow_static: bool = False) -> UserSkill:
             except SpecError:
                 decl = None
             if decl is not None:
-                return _build(decl, None, folder)
+                return _build(decl, None, folder, missing)
         raise problem(_missing_message(folder.name, missing, folder),
                       _line_in(exc, fname)) from None
     except BaseException as exc:  # noqa: BLE001 - any failure of user code is a report
@@ -414,6 +417,7 @@ def load_skill(folder: Path, allow_static: bool = False) -> UserSkill:
             sys.path.remove(str(folder))
         except ValueError:
             pass
+        _forget_helpers(before, folder)
     found = [(k, v) for k, v in module.__dict__.items()
              if callable(v) and isinstance(getattr(v, "__trackdesk_skill__", None), Declaration)]
     if not found:
@@ -431,7 +435,18 @@ def load_skill(folder: Path, allow_static: bool = False) -> UserSkill:
     return _build(decl, fn, folder)
 
 
-def _build(decl: Declaration, fn: Callable[[Batch], Any] | None, folder: Path) -> UserSkill:
+def _forget_helpers(before: set[str], folder: Path) -> None:
+    """Drop this folder's helper modules from sys.modules: two skills may both have a
+    ``helpers.py``, and a reload must read the edited one."""
+    root = str(folder.resolve())
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules.get(name), "__file__", None) or ""
+        if file and os.path.abspath(file).startswith(root + os.sep):
+            sys.modules.pop(name, None)
+
+
+def _build(decl: Declaration, fn: Callable[[Batch], Any] | None, folder: Path,
+           missing_module: str = "") -> UserSkill:
     f = decl.fields
     if f["name"] != folder.name:
         raise SkillLoadError(SkillProblem(
@@ -445,7 +460,7 @@ def _build(decl: Declaration, fn: Callable[[Batch], Any] | None, folder: Path) -
         retries=f["retries"], retry_delays=f["retry_delays"], cpu=float(f["cpu"]),
         memory_mb=f["memory_mb"], max_concurrency=f["max_concurrency"],
         module=WORKER_MODULE, kind="user", docker=True, source=str(folder / SKILL_FILE))
-    return UserSkill(spec, fn, decl.columns, folder, decl.line)
+    return UserSkill(spec, fn, decl.columns, folder, decl.line, missing_module)
 
 
 def _line_in(exc: BaseException, fname: str) -> int | None:
@@ -559,10 +574,12 @@ def _req_name(requirement: str) -> str:
     return _norm(m.group(1)) if m else ""
 
 
-def missing_requirements(us: UserSkill) -> list[str]:
-    """Distribution names of the skill's requirements that are not installed here."""
+def missing_requirements(us: UserSkill | Path) -> list[str]:
+    """Distribution names of the skill's requirements (a skill or its folder) that are not
+    installed here."""
+    folder = us if isinstance(us, Path) else us.folder
     missing = []
-    for req in us.requirements:
+    for req in requirement_lines(folder / REQUIREMENTS_FILE):
         name = _req_name(req)
         if not name:
             continue
@@ -598,11 +615,14 @@ def load_user_skills(folder: Path | None = None, builtin: Iterable[str] = (),
                 "its folder"))
             continue
         if us.process is None:
-            missing = ", ".join(missing_requirements(us)) or "a package"
+            dists = missing_requirements(us)  # pip's names, when requirements.txt has them
+            what = (f"skill {us.name} needs package {', '.join(dists)}: pip install "
+                    f"{' '.join(dists)}" if dists
+                    else _missing_message(us.name, us.missing_module, us.folder))
             report.problems.append(SkillProblem(
                 sub.name, str(us.file), us.line,
-                f"needs {missing}, not installed here: it runs in Docker only, or pip "
-                f"install -r {us.folder / REQUIREMENTS_FILE}", fatal=False))
+                f"{what}; until then it runs with the Docker launcher only (its image "
+                "installs requirements.txt)", fatal=False))
         loaded.append(us)
     known = taken | {u.name for u in loaded}
     for us in loaded:

@@ -399,6 +399,10 @@ def main() -> None:
     folder = skills_dir() / name
     if not (folder / "skill.py").is_file():
         _fail_early(f"no user skill {name!r}: {folder / 'skill.py'} does not exist")
+    missing = missing_requirements(folder)
+    if missing:  # before skill.py runs: its imports would fail less clearly
+        _fail_early(f"skill {name} needs package {missing[0]}: pip install "
+                    f"{' '.join(missing)} (listed in {folder / 'requirements.txt'})")
     try:
         us = load_skill(folder)
     except SkillLoadError as exc:
