@@ -290,20 +290,6 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
                 found = _PLAIN_PT.findall(region)
                 if len(found) != region.count(b"<trkpt"):
                     raise _NotPlain
-                span = _columns(found, region, bases) if fast and found else None
-                if span is not None:
-                    # The whole region at once, in C-level loops (map, zip, min/max).
-                    rows.extend(span[0])
-                    n_fast += len(found)
-                    lo_ts, hi_ts = min(lo_ts, span[1]), max(hi_ts, span[2])
-                    found = []
-                    if len(rows) >= batch:
-                        out.read += n_fast
-                        n_fast = 0
-                        out._flushed = True  # type: ignore[attr-defined]
-                        consumed.clear()
-                        out.flush()
-                        rows = out.rows
                 for lat_b, lon_b, ele_b, t_b in found:
                     ts = None
                     if t_b:
@@ -368,41 +354,3 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
             out.min_ts = min(out.min_ts, lo_ts)
             out.max_ts = max(out.max_ts, hi_ts)
 
-
-_CANON_TIME = re.compile(rb"<time>\d{4}-\d\d-\d\dT\d\d:\d\d:(?:[0-5]\d|60)Z</time>")
-_LONG_DECIMALS = re.compile(rb'l(?:at|on)="[^"]*\.\d{8}')
-
-
-def _columns(found: list[tuple[bytes, ...]], region: bytes,
-             bases: dict[bytes, int | None]) -> tuple[list[tuple], float, float] | None:
-    """Rows for a region whose every point is the common case, or None to go point by
-    point. Checks are whole-region scans: every time is 'YYYY-MM-DDTHH:MM:SSZ', no
-    coordinate has more than 7 decimals (so rounding to 1e-7 changes nothing: the text's
-    nearest double already is the normal form), all in range, no 0,0, no NaN."""
-    n = len(found)
-    if len(_CANON_TIME.findall(region)) != n or _LONG_DECIMALS.search(region):
-        return None
-    lat_b, lon_b, ele_b, t_b = zip(*found, strict=True)
-    try:
-        lats = list(map(float, lat_b))
-        lons = list(map(float, lon_b))
-        eles = [float(e) if e else None for e in ele_b]
-    except ValueError:
-        return None
-    s = sum(lats) + sum(lons)
-    if s != s or min(lats) < -90.0 or max(lats) > 90.0 or min(lons) < -180.0 \
-            or max(lons) > 180.0:
-        return None
-    if 0.0 in lats and any(a == 0.0 and b == 0.0 for a, b in zip(lats, lons, strict=True)):
-        return None
-    for key in {t[:16] for t in t_b}:
-        if key not in bases:
-            bases[key] = _minute_base(key.decode("ascii", "replace"))
-        if bases[key] is None:
-            return None
-    ts = [float(bases[t[:16]] + int(t[17:19])) for t in t_b]
-    lo, hi = min(ts), max(ts)
-    if lo < MIN_TS or hi > MAX_TS:
-        return None
-    # NaN elevations (float(b"nan")) bind as NULL in SQLite, like None.
-    return list(zip(ts, lats, lons, eles, strict=True)), lo, hi
