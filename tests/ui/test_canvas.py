@@ -377,3 +377,22 @@ def test_the_main_window_opens_the_canvas_and_reveals_a_nodes_task(make_window, 
     assert w.selected_ids() == [c.node_tasks["stay_detection"]]
     w.act_canvas.trigger()
     assert w.chain_canvas is c  # one canvas per window, reused
+
+
+def test_at_start_the_main_window_offers_a_chain_left_unsaved(make_window, loop,
+                                                               monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from trackdesk.ui.canvas.recovery import default_recovery_path
+
+    left = Chain("before the crash")
+    left.add_node("count", params={"n": 7})
+    RecoveryFile(default_recovery_path()).write(left, None)
+    w = make_window()
+    run(loop, until(lambda: getattr(w, "chain_canvas", None) is not None and
+                    boxes(w.chain_canvas), timeout=10, what="the offer"))
+    c = w.chain_canvas
+    [box] = boxes(c)
+    assert "'before the crash' (1 skill)" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert c.doc.chain.node("count").params == {"n": 7} and c.doc.modified
+    assert default_recovery_path().exists()  # still unsaved: still recoverable
