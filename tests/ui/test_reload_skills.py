@@ -9,6 +9,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from tests.ui.conftest import boxes, run, until
+from trackdesk.engine.chains import RecoveryFile
+from trackdesk.ui.canvas.window import CanvasWindow
 
 GOOD = '''
 from trackdesk.skills.user import skill
@@ -31,9 +33,21 @@ def test_reload_skills_menu_action(make_window, loop, tmp_path: Path,
     (folder / "good_one" / "skill.py").write_text(GOOD, encoding="utf-8")
     (folder / "broken").mkdir()
     (folder / "broken" / "skill.py").write_text("x = (\n", encoding="utf-8")
+    canvas = CanvasWindow(engine=w.engine, recovery=RecoveryFile(tmp_path / "recovery.json"))
+    canvas.show()
+    assert "good_one" not in canvas.palette.visible_skills()
     w.act_reload_skills.trigger()
     run(loop, until(lambda: "good_one" in w.engine.registry, what="the user skill"))
     assert w.engine.registry.get("good_one").kind == "user"
+    # The open canvas's palette has it, under "Your skills".
+    tree = canvas.palette.tree
+    groups = {tree.topLevelItem(i).text(0): tree.topLevelItem(i)
+              for i in range(tree.topLevelItemCount())}
+    mine = groups["Your skills"]
+    assert [mine.child(i).text(0) for i in range(mine.childCount())] == ["good_one"]
+    canvas.detach()
+    canvas.close()
+    canvas.deleteLater()
     run(loop, until(lambda: boxes(w), what="the problems box"))
     [box] = boxes(w)
     assert f"{folder / 'broken' / 'skill.py'}:1:" in box.text()

@@ -41,7 +41,8 @@ def reload_skills(window: Any) -> None:
 
 
 def _done(window: Any, registry: Any, report: dict[str, Any]) -> None:
-    for widget in QApplication.topLevelWidgets():  # open chain canvases
+    canvases = [*QApplication.topLevelWidgets(), getattr(window, "chain_canvas", None)]
+    for widget in canvases:  # open chain canvases show the new palette at once
         palette = getattr(widget, "palette", None)
         if hasattr(palette, "set_registry") and getattr(palette, "registry", None) is registry:
             palette.set_registry(registry)
