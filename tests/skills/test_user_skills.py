@@ -466,3 +466,32 @@ def test_the_guide_s_example_is_a_working_skill(skills: Path, tmp_path: Path) ->
     scaffold("night_points", tmp_path / "scaffolded")
     spec = load_skill(tmp_path / "scaffolded" / "night_points").spec
     assert spec.to_dict() == us.spec.to_dict()
+
+
+def test_the_rest_api_lists_user_skills(skills: Path, tmp_path: Path) -> None:
+    import aiohttp
+
+    from trackdesk.api.server import start_api
+
+    scaffold("night_points")
+    db = make_db(tmp_path / "tracks.db", hours=1)
+
+    async def scenario() -> tuple[list, dict]:
+        engine = engine_for(db)
+        await engine.start()
+        server = await start_api(engine, "127.0.0.1", 0, None)
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{server.url}/api/admin/analysis/skills") as r:
+                    listing = (await r.json())["data"]
+                async with http.get(f"{server.url}/api/admin/analysis/skills/night_points"
+                                    ) as r:
+                    one = (await r.json())["data"]
+            return listing, one
+        finally:
+            await server.stop()
+            await engine.stop()
+
+    listing, one = run(scenario())
+    assert {s["name"]: s["kind"] for s in listing}["night_points"] == "user"
+    assert one["upstream"] == ["outlier_detection"] and one["memory_mb"] == 256
