@@ -30,7 +30,7 @@ from trackdesk.engine.chains import Chain, ChainError
 from trackdesk.engine.engine import Engine, EngineError
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.records import TaskRecord
-from trackdesk.engine.states import ACTIVE, IllegalTransition, Status, TaskType
+from trackdesk.engine.states import IllegalTransition, Status, TaskType
 from trackdesk.engine.store import UnknownTaskError
 from trackdesk.skills.registry import UnknownSkillError
 
@@ -107,7 +107,7 @@ SLICE = 200
 class TaskJsonCache:
     """Serialised tasks, kept until the task changes: listing 10,000 tasks is a join.
 
-    Running and paused tasks are serialised afresh (their duration moves with the clock).
+    Started, unfinished tasks are serialised afresh (their duration moves with the clock).
     """
 
     def __init__(self) -> None:
@@ -128,8 +128,10 @@ class TaskJsonCache:
 
     @staticmethod
     def volatile(rec: TaskRecord) -> bool:
-        """Its JSON changes with the clock (duration_seconds of a started, unended task)."""
-        return rec.status in ACTIVE or (rec.start_time is not None and rec.end_time is None)
+        """Its JSON changes with the clock: duration_seconds of a started, unended task
+        (running, paused while running, or waiting for a retry). Everything else about
+        a task changes only with an event."""
+        return rec.start_time is not None and rec.end_time is None
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, TaskAdded | TaskChanged | TaskRemoved):
