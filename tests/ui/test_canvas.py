@@ -378,6 +378,13 @@ def test_the_main_window_opens_the_canvas_and_reveals_a_nodes_task(make_window, 
     w.act_canvas.trigger()
     assert w.chain_canvas is c  # one canvas per window, reused
 
+    # Another tracks.db: the canvas follows the window's new engine and its templates.
+    assert run(loop, w.open_db(tmp_path / "other.db"))
+    c.follow_engine()
+    assert c.engine is w.engine
+    run(loop, until(lambda: c.doc.template == "default" and len(c.scene.nodes) == 9))
+    assert c.node_tasks == {}  # nothing ran in that one
+
 
 def test_at_start_the_main_window_offers_a_chain_left_unsaved(make_window, loop,
                                                                monkeypatch, tmp_path):

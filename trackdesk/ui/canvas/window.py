@@ -224,7 +224,7 @@ class CanvasWindow(QMainWindow):
         m.addAction(self.act_new)
         self.templates_menu = m.addMenu("&Open template")
         self.templates_menu.setToolTipsVisible(True)
-        self.templates_menu.aboutToShow.connect(self._fill_templates_menu)
+        self.templates_menu.aboutToShow.connect(self._templates_menu_shown)
         for a in (self.act_save, self.act_save_as, self.act_rename, self.act_duplicate,
                   self.act_delete_tpl, None, self.act_import, self.act_export, None,
                   self.act_close):
@@ -282,8 +282,16 @@ class CanvasWindow(QMainWindow):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self.engine = engine
+        previous, self.engine = self.engine, engine
         self.node_tasks = {}
+        if previous is not None and engine is not None and self.doc.template is not None:
+            # Another tracks.db: the template the chain came from is not in it.
+            if self.doc.modified:
+                self.doc.template = None
+                self.doc.read_only = False
+                self.doc.undo_stack.resetClean()
+            else:
+                self.doc.set_chain(Chain("untitled"), None)
         self.templates = []
         if engine is not None:
             self.doc.registry = engine.registry
@@ -494,6 +502,15 @@ class CanvasWindow(QMainWindow):
         if self.engine is not None:
             self.templates = await self.engine._call(self._templates().list)
         return self.templates
+
+    def _templates_menu_shown(self) -> None:
+        # Shown at once from what we know, refreshed when the db answers (the CLI or the
+        # REST API may have added templates meanwhile).
+        self._fill_templates_menu()
+        if self.engine is not None:
+            spawn(self.fetch_templates(), "listing chain templates", self._user_error,
+                  lambda _t: self._fill_templates_menu()
+                  if self.templates_menu.isVisible() else None)
 
     def _fill_templates_menu(self) -> None:
         m = self.templates_menu
