@@ -170,17 +170,6 @@ def _rows(scope: dict) -> int:
     return reader.line_num if reader is not None else 0
 
 
-def _nonneg(text: str) -> float | None:
-    """The app writes -1 for "unknown"; any negative or unreadable value becomes NULL."""
-    if not text or text[0] == "-":
-        return None
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if v == v else None
-
-
 def _read_lifetime(reader: csv.reader, out: Points) -> None:
     add = out.add
     reject = out.reject
@@ -201,19 +190,23 @@ def _read_lifetime(reader: csv.reader, out: Points) -> None:
                 t = float(row[0])
                 lat = float(row[3])
                 lon = float(row[2])
+                # -1 (any negative) is the app's "unknown"; NaN binds as NULL in SQLite.
+                a = row[10]
+                alt = float(a) if a else None
+                v = row[6]
+                speed = float(v) if v and v[0] != "-" else None
+                v = row[5]
+                acc = float(v) if v and v[0] != "-" else None
+                v = row[4]
+                heading = float(v) if v and v[0] != "-" else None
             except ValueError:
-                t = lat = lon = None  # type: ignore[assignment]
+                t = None  # type: ignore[assignment]
             if (fast and t is not None and MIN_TS <= t <= MAX_TS and -90.0 <= lat <= 90.0
                     and -180.0 <= lon <= 180.0 and (lat or lon)):
                 # The common row, validated inline: a call per field would double the cost.
                 ts = round(t * 1000) / 1000
-                a = row[10]
-                try:
-                    alt = float(a) if a else None
-                except ValueError:
-                    alt = None
-                rows.append((ts, round(lat * 1e7) / 1e7, round(lon * 1e7) / 1e7, alt,
-                             _nonneg(row[6]), _nonneg(row[5]), _nonneg(row[4])))
+                rows.append((ts, round(lat * 1e7) / 1e7, round(lon * 1e7) / 1e7, alt, speed,
+                             acc, heading))
                 n_fast += 1
                 if ts < lo_ts:
                     lo_ts = ts
