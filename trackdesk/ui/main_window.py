@@ -62,7 +62,7 @@ from trackdesk.ui.actions import (
     reprioritisable,
 )
 from trackdesk.ui.aio import spawn
-from trackdesk.ui.delegates import ProgressDelegate
+from trackdesk.ui.delegates import TaskCellDelegate
 from trackdesk.ui.detail import DetailPane
 from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_drop
 from trackdesk.ui.icons import app_icon, std_icon
@@ -71,7 +71,6 @@ from trackdesk.ui.settings import AppSettings, default_db_path
 from trackdesk.ui.settings_dialog import SettingsDialog
 from trackdesk.ui.task_model import (
     COLUMNS,
-    PROGRESS_COL,
     STATUS_FILTERS,
     TaskFilterProxy,
     TaskTableModel,
@@ -191,7 +190,7 @@ class MainWindow(QMainWindow):
             header.resizeSection(i, col.width)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
-        view.setItemDelegateForColumn(PROGRESS_COL, ProgressDelegate(view))
+        view.setItemDelegate(TaskCellDelegate(view))
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._task_menu)
         view.selectionModel().selectionChanged.connect(self._on_selection)

@@ -99,6 +99,8 @@ def main(out_dir: Path) -> int:
             save(w.detail, "detail-pane.png")
 
             row = w.proxy.mapFromSource(w.model.index(w.model.row_of(failed.id), 3))
+            w.view.scrollTo(row, w.view.ScrollHint.PositionAtCenter)
+            await asyncio.sleep(0.2)
             rect = w.view.visualRect(row)
             menu = w.build_task_menu()
             menu.popup(w.view.viewport().mapToGlobal(rect.center() + QPoint(-30, 6)))

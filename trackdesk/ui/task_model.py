@@ -47,6 +47,7 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2  # float percent; NO_BAR: draw none
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
 ID_ROLE = Qt.ItemDataRole.UserRole + 4
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 5
+ROW_ROLE = Qt.ItemDataRole.UserRole + 6  # the row's precomputed cells (_Row), for painting
 # PySide6 6.12 under Python 3.11 loses a reference to None each time C++ hands an invalid
 # QVariant back to Python (QModelIndex.data(), proxy.data()): the process dies once None's
 # count reaches zero. Roles that Python code reads through Qt therefore never return None.
@@ -513,6 +514,8 @@ class TaskTableModel(QAbstractTableModel):
             return None
         row = self._rows[r]
         col = index.column()
+        if role == ROW_ROLE:
+            return row
         if role == Qt.ItemDataRole.DisplayRole:
             return row.display[col]
         if role == SORT_ROLE:
@@ -549,11 +552,11 @@ class TaskTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | \
-            Qt.ItemFlag.ItemNeverHasChildren
+        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
+
+_ROW_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable |
+              Qt.ItemFlag.ItemNeverHasChildren)
 
 STATUS_FILTERS: tuple[tuple[str, frozenset[Status] | None], ...] = (
     ("All tasks", None),
