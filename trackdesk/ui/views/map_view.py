@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from pyqtgraph.functions import arrayToQPath, create_qpolygonf, ndarray_from_qpolygonf
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -49,7 +49,14 @@ from PySide6.QtWidgets import (
 from trackdesk.ui.views import data
 from trackdesk.ui.views.data import MapBasics, Markers
 from trackdesk.ui.views.loader import Loader
-from trackdesk.ui.views.tiles import MODE_COLOURS, TILE, TileKey, TileSource
+from trackdesk.ui.views.tiles import (
+    MODE_COLOURS,
+    TILE,
+    TileKey,
+    TileSource,
+    image_from_bytes,
+    render_tile_bytes,
+)
 
 MAX_TILES = 320  # ~80 MB of 256x256 ARGB images
 MIN_ZOOM, MAX_ZOOM = 1.0, 19.0
@@ -92,6 +99,8 @@ class MapCanvas(QWidget):
         self._stale: dict[TileKey, QImage] = {}
         self._wanted: set[TileKey] = set()
         self._inflight: set[TileKey] = set()
+        self._order: list[TileKey] = []
+        self.generation = 0
         self._drag: QPointF | None = None
         self._moved = False
         self.missing = 0
@@ -101,6 +110,10 @@ class MapCanvas(QWidget):
         self._request_timer.setSingleShot(True)
         self._request_timer.setInterval(0)
         self._request_timer.timeout.connect(self._request_missing)
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(150)
+        self._settle_timer.timeout.connect(self.update)
 
     # ------------------------------------------------------------------ data ----------
     def set_data(self, basics: MapBasics | None, markers: Markers | None,
@@ -110,6 +123,7 @@ class MapCanvas(QWidget):
         self._tiles.clear()
         self._inflight.clear()
         self.source = TileSource(basics) if basics is not None else None
+        self.generation += 1  # the render processes reload the map tables
         self.markers = markers or Markers()
         if not keep_view:
             self.fit()
@@ -162,6 +176,7 @@ class MapCanvas(QWidget):
         """Move the view by screen pixels."""
         self.cx -= dx / self.scale
         self.cy = min(max(self.cy - dy / self.scale, 0.0), 1.0)
+        self._settle_timer.start()
         self.viewChanged.emit()
         self.update()
 
@@ -173,6 +188,7 @@ class MapCanvas(QWidget):
         s = self.scale
         self.cx = wx - (at.x() - self.width() / 2) / s
         self.cy = wy - (at.y() - self.height() / 2) / s
+        self._settle_timer.start()
         self.viewChanged.emit()
         self.update()
 
@@ -221,29 +237,25 @@ class MapCanvas(QWidget):
 
     def _request_missing(self) -> None:
         src = self.source
-        if src is None:
+        path = self.loader.path
+        if src is None or path is None:
             return
-        for key in list(self._wanted):
-            if key in self._tiles or key in self._inflight:
-                continue
+        # Centre first, and no more than the render processes can start soon: a tile
+        # scrolled away before its turn is never drawn.
+        queue = [k for k in self._order if k in self._wanted and k not in self._tiles
+                 and k not in self._inflight]
+        room = max(0, 2 * self.loader.render_processes + 2 - len(self._inflight))
+        for key in queue[:room]:
             self._inflight.add(key)
-            wanted = self._wanted
+            self.loader.render(render_tile_bytes, (str(path), self.generation, key),
+                               lambda raw, k=key, s=src: self._tile_ready(s, k, raw))
 
-            def job(conn: sqlite3.Connection, key: TileKey = key,
-                    wanted: set[TileKey] = wanted) -> tuple[TileKey, QImage | None]:
-                # Scrolled past before a thread got to it: not worth drawing.
-                if key not in wanted:
-                    return key, None
-                return key, src.render(conn, key)
-
-            self.loader.submit(job, lambda r, s=src: self._tile_ready(s, *r))
-
-    def _tile_ready(self, src: TileSource, key: TileKey, img: QImage | None) -> None:
+    def _tile_ready(self, src: TileSource, key: TileKey, raw: bytes | None) -> None:
         self._inflight.discard(key)
         if src is not self.source:
             return
-        if img is not None:
-            self._tiles[key] = img
+        if raw is not None:
+            self._tiles[key] = image_from_bytes(raw)
             self._stale.pop(key, None)
             while len(self._tiles) > MAX_TILES:
                 self._tiles.popitem(last=False)
@@ -263,8 +275,9 @@ class MapCanvas(QWidget):
             n = 1 << tz
             cx = self.cx * n * size
             cy = self.cy * n * size
+            # Smooth scaling costs ~10 ms a frame: only once the view rests.
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
-                            abs(size - TILE) > 0.5)
+                            abs(size - TILE) > 0.5 and not self._settle_timer.isActive())
             for key, tx in keys:
                 got = self._tile_image(key)
                 if key not in self._tiles:
@@ -276,6 +289,7 @@ class MapCanvas(QWidget):
                 top = key.y * size - cy + self.height() / 2
                 p.drawImage(QRectF(left, top, size, size), img, src_rect)
         self._wanted = wanted
+        self._order = [k for k, _ in keys]
         self.missing = missing
         if missing and self.source is not None:
             self._request_timer.start()
@@ -292,24 +306,26 @@ class MapCanvas(QWidget):
         lat_bot, lon_right = data.inverse_mercator(x1, min(y1, 1.0))
         span = lon_right - lon_left
         step = next((s for s in (30, 10, 5, 1, 0.5, 0.1, 0.05, 0.01) if span / s >= 3), 0.01)
-        p.setPen(QPen(GRID_LINE, 1))
         p.setFont(QFont(self.font().family(), 8))
+        lines: list[QLineF] = []
+        labels: list[tuple[QPointF, str]] = []
         lon = math.ceil(lon_left / step) * step
         while lon <= lon_right:
-            sx, _ = self.to_screen(*data.mercator(0.0, lon))
-            p.drawLine(QPointF(float(sx), 0), QPointF(float(sx), self.height()))
-            p.setPen(GRID_TEXT)
-            p.drawText(QPointF(float(sx) + 3, self.height() - 34), f"{lon:g}°")
-            p.setPen(QPen(GRID_LINE, 1))
+            sx = float(self.to_screen(*data.mercator(0.0, lon))[0])
+            lines.append(QLineF(sx, 0, sx, self.height()))
+            labels.append((QPointF(sx + 3, self.height() - 34), f"{lon:g}°"))
             lon += step
         lat = math.ceil(lat_bot / step) * step
         while lat <= lat_top:
-            _, sy = self.to_screen(*data.mercator(lat, 0.0))
-            p.drawLine(QPointF(0, float(sy)), QPointF(self.width(), float(sy)))
-            p.setPen(GRID_TEXT)
-            p.drawText(QPointF(4, float(sy) - 3), f"{lat:g}°")
-            p.setPen(QPen(GRID_LINE, 1))
+            sy = float(self.to_screen(*data.mercator(lat, 0.0))[1])
+            lines.append(QLineF(0, sy, self.width(), sy))
+            labels.append((QPointF(4, sy - 3), f"{lat:g}°"))
             lat += step
+        p.setPen(QPen(GRID_LINE, 0))
+        p.drawLines(lines)
+        p.setPen(GRID_TEXT)
+        for at, text in labels:
+            p.drawText(at, text)
 
     def _visible_points(self, xy: np.ndarray, dedupe: bool = True) -> tuple[Any, Any]:
         if len(xy) == 0:
@@ -317,7 +333,7 @@ class MapCanvas(QWidget):
         sx, sy = self.to_screen(xy[:, 0], xy[:, 1])
         ok = (sx >= -10) & (sx <= self.width() + 10) & (sy >= -10) & (sy <= self.height() + 10)
         sx, sy = sx[ok], sy[ok]
-        if dedupe and len(sx) > 2000:
+        if dedupe and len(sx) > 1:
             # One mark per 2x2 pixels: 100,000 outliers on screen cost like 20,000.
             key = (sx.astype(np.int64) >> 1) * 1_000_003 + (sy.astype(np.int64) >> 1)
             _, first = np.unique(key, return_index=True)
@@ -344,12 +360,17 @@ class MapCanvas(QWidget):
             p.drawPath(arrayToQPath(np.asarray(sx, float), np.asarray(sy, float),
                                     connect="finite"))
         if self.layers["stays"] and self.zoom >= 9 and len(m.stay_xy):
-            sx, sy = self._visible_points(m.stay_xy)
-            p.setPen(QPen(QColor(40, 40, 40, 200), 1.2))
-            p.setBrush(QColor(255, 255, 255, 220))
-            r = 3.0 if self.zoom >= 13 else 2.2
-            for x, y in zip(sx.tolist()[:5000], sy.tolist()[:5000], strict=True):
-                p.drawEllipse(QPointF(x, y), r, r)
+            # Hundreds of stays share a pixel at home: one mark per pixel, drawn as two
+            # layers of round points (two Qt calls, whatever the count).
+            sx, sy = self._visible_points(m.stay_xy, dedupe=True)
+            poly = _polygon(sx, sy)
+            d = 7.0 if self.zoom >= 13 else 5.5
+            p.setPen(QPen(QColor(40, 40, 40, 200), d, Qt.PenStyle.SolidLine,
+                          Qt.PenCapStyle.RoundCap))
+            p.drawPoints(poly)
+            p.setPen(QPen(QColor(255, 255, 255), d - 2.6, Qt.PenStyle.SolidLine,
+                          Qt.PenCapStyle.RoundCap))
+            p.drawPoints(poly)
         if self.layers["places"] and len(m.place_xy):
             sx, sy = self.to_screen(m.place_xy[:, 0], m.place_xy[:, 1])
             big = max(1, int(m.place_visits.max()))
@@ -370,12 +391,14 @@ class MapCanvas(QWidget):
                 if label:
                     self._halo_text(p, QPointF(x + r + 3, y + 4), label, colour)
         if len(self.highlight):
-            sx, sy = self.to_screen(self.highlight[:, 0], self.highlight[:, 1])
-            p.setPen(QPen(QColor("#ff00aa"), 2.2))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            for x, y in zip(np.asarray(sx).tolist()[:20000], np.asarray(sy).tolist()[:20000],
-                            strict=True):
-                p.drawEllipse(QPointF(x, y), 6, 6)
+            sx, sy = self._visible_points(self.highlight, dedupe=True)
+            poly = _polygon(sx, sy)
+            p.setPen(QPen(QColor("#ff00aa"), 13, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            p.drawPoints(poly)
+            p.setPen(QPen(QColor("white"), 7, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            p.drawPoints(poly)
+            p.setPen(QPen(QColor("#ff00aa"), 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            p.drawPoints(poly)
         if self.selection_point is not None:
             x, y = self.to_screen(*self.selection_point)
             p.setPen(QPen(QColor("#111"), 2.5))

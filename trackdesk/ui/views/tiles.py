@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pyqtgraph.functions import arrayToQPath
@@ -28,6 +29,7 @@ from trackdesk.ui.views import data
 from trackdesk.ui.views.data import MODES, Cells, DayTrack, MapBasics
 
 TILE = 256
+DENSE_SEGMENTS = 15_000
 # Colours per transport mode: distinct hues, readable on the heat map's warm ramp.
 MODE_COLOURS = {
     "stationary": "#8d8d8d",
@@ -187,21 +189,25 @@ class TileSource:
         y = (np.concatenate(ys) - y0) * scale
         mode = np.concatenate(ms)
         con = np.concatenate(cs)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        # Where years of tracks pile up (tens of thousands of segments in one tile),
+        # antialiasing and the casing would cost seconds a tile for no visible gain.
+        dense = int(con.sum()) > DENSE_SEGMENTS
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, not dense)
         p.setBrush(Qt.BrushStyle.NoBrush)
-        # Stationary first (underneath), then the moving modes; a white casing under
-        # everything keeps tracks readable on the dark end of the heat map.
-        casing = QPen(QColor(255, 255, 255, 170), 3.2)
-        casing.setCapStyle(Qt.PenCapStyle.RoundCap)
-        casing.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        p.setPen(casing)
-        p.drawPath(arrayToQPath(x, y, connect=con))
+        if not dense:
+            # A white casing under everything keeps tracks readable on the dark end of
+            # the heat map.
+            casing = QPen(QColor(255, 255, 255, 170), 3.2)
+            casing.setCapStyle(Qt.PenCapStyle.RoundCap)
+            casing.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            p.setPen(casing)
+            p.drawPath(arrayToQPath(x, y, connect=con))
         for k in [-1] + list(range(len(MODES))):
             sel = con & (mode == k)
             if not sel.any():
                 continue
             colour = QColor(MODE_COLOURS[MODES[k]] if k >= 0 else UNKNOWN_COLOUR)
-            pen = QPen(colour, 1.7)
+            pen = QPen(colour, 1.2 if dense else 1.7)
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
             if k >= 0 and MODES[k] == "plane":
@@ -242,3 +248,35 @@ class TileSource:
             parts.append(np.column_stack([xs, ys]))
             parts.append(np.full((1, 2), np.nan))
         return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
+# ------------------------------------------------------------------ render process -----
+# Tiles are drawn in a separate process (see loader.Loader.render): drawing is CPU-bound
+# Python + numpy + QPainter, and in a thread it would hold the GIL that every Qt call of
+# the GUI's paint must take back, making frames wait for tiles. The process keeps its own
+# caches per (database, generation).
+_SOURCES: dict[tuple[str, int], tuple[sqlite3.Connection, TileSource]] = {}
+
+
+def render_tile_bytes(db_path: str, generation: int, key: TileKey) -> bytes:
+    """Draw one tile in the render process; the raw ARGB32-premultiplied pixels."""
+    got = _SOURCES.get((db_path, generation))
+    if got is None:
+        for old_conn, _src in _SOURCES.values():
+            old_conn.close()
+        _SOURCES.clear()
+        conn = data.connect_ro(Path(db_path))
+        got = (conn, TileSource(data.map_basics(conn)))
+        _SOURCES[(db_path, generation)] = got
+    conn, src = got
+    img = src.render(conn, key)
+    return bytes(img.constBits())
+
+
+def image_from_bytes(raw: bytes) -> QImage:
+    return QImage(raw, TILE, TILE, QImage.Format.Format_ARGB32_Premultiplied).copy()
+
+
+def warm_up() -> bool:
+    """Nothing: the first call just pays the process's imports before a tile is needed."""
+    return True
