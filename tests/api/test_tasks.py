@@ -72,7 +72,13 @@ def test_list_filters_by_status_skill_and_pages(tmp_path: Path) -> None:
     async def main() -> None:
         async with serving(tmp_path / "tracks.db", schedule=False) as s:
             a = await create(s, skill_name="count", params={"n": 1})
-            b = await create(s, skill_name="noop", priority="high")
+            b = await create(s, skill_name="noop", priority="high", timeout_s=5,
+                             max_retries=2, threshold_profile_id=3, created_by="script",
+                             task_type="FULL_RECOMPUTE", launcher="local",
+                             params='{}')
+            assert (b["timeout_s"], b["max_retries"], b["threshold_profile_id"],
+                    b["created_by"], b["task_type"]) == (5, 2, 3, "script",
+                                                        "FULL_RECOMPUTE")
             c = await create(s, skill_name="count", depends_on_task_ids=[a["id"]])
             assert c["depends_on_task_ids"] == [a["id"]]
             assert b["priority"] == "high"
