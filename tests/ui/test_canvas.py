@@ -252,6 +252,35 @@ def test_palette_search_and_the_inspector_mark_invalid_values(make_canvas, loop)
     assert c.doc.chain.node(other).profile == "patient"
 
 
+def test_the_palette_groups_user_skills_and_lists_broken_ones():
+    from trackdesk.skills.spec import SkillSpec
+    from trackdesk.skills.user import SkillProblem
+    from trackdesk.ui.canvas.palette import SkillPalette
+
+    reg = registry()
+    reg.add(SkillSpec("night_owl", "0.1", "Night owl", "Hours out after midnight",
+                      kind="user"))
+    reg.problems = [SkillProblem("/skills/broken_one", "/skills/broken_one/skill.py", 3,
+                                 "SyntaxError: invalid syntax")]
+    palette = SkillPalette(reg)
+    try:
+        groups = [palette.tree.topLevelItem(i).text(0)
+                  for i in range(palette.tree.topLevelItemCount())]
+        assert groups == ["Built-in skills", "Your skills", "Test skills",
+                          "Skills that did not load"]
+        assert "import" not in palette.visible_skills()
+        palette.search.setText("midnight")
+        assert palette.visible_skills() == ["night_owl"]
+        palette.search.setText("syntaxerror")
+        assert palette.visible_skills() == []
+        broken = palette.tree.topLevelItem(3)
+        assert not broken.isHidden() and "skill.py:3" in broken.child(0).toolTip(0)
+        data = palette.tree.mimeData([palette.tree.topLevelItem(1).child(0)])
+        assert bytes(data.data(MIME_SKILL).data()) == b"night_owl"
+    finally:
+        palette.deleteLater()
+
+
 # ------------------------------------------------------------------ running ---------
 def test_running_the_chain_nodes_follow_their_tasks(make_canvas, qtbot, loop, engine):
     c = make_canvas()

@@ -4,6 +4,7 @@ drag one onto the canvas (or double-click it) to add it to the chain."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -70,6 +71,18 @@ class SkillPalette(QWidget):
             for spec in group_specs:
                 self._item(group, spec)
             group.setExpanded(True)
+        # User skills that did not load: listed (not draggable) so the user sees why.
+        broken = [p for p in getattr(registry, "problems", []) if getattr(p, "fatal", True)]
+        if broken:
+            group = QTreeWidgetItem(self.tree, ["Skills that did not load"])
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            for problem in broken:
+                name = Path(str(getattr(problem, "folder", "") or problem)).name or "?"
+                item = QTreeWidgetItem(group, [f"⚠ {name}"])
+                item.setFlags(Qt.ItemFlag.NoItemFlags)
+                item.setToolTip(0, f"{problem}\n\nFix the file, then Chains → Reload "
+                                "skills.")
+            group.setExpanded(True)
         self.apply_filter(self.search.text())
 
     def _item(self, group: QTreeWidgetItem, spec: SkillSpec) -> None:
@@ -89,7 +102,7 @@ class SkillPalette(QWidget):
             group = self.tree.topLevelItem(g)
             for i in range(group.childCount()):
                 item = group.child(i)
-                if not item.isHidden():
+                if not item.isHidden() and item.data(0, SKILL_ROLE):
                     out.append(item.data(0, SKILL_ROLE))
         return out
 
@@ -101,8 +114,12 @@ class SkillPalette(QWidget):
             shown = 0
             for i in range(group.childCount()):
                 item = group.child(i)
-                spec = self.registry.get(item.data(0, SKILL_ROLE))
-                hay = f"{spec.name} {spec.title} {spec.description}".lower()
+                name = item.data(0, SKILL_ROLE)
+                if name and name in self.registry:
+                    spec = self.registry.get(name)
+                    hay = f"{spec.name} {spec.title} {spec.description}".lower()
+                else:
+                    hay = f"{item.text(0)} {item.toolTip(0)}".lower()
                 hide = not all(w in hay for w in words)
                 item.setHidden(hide)
                 shown += not hide
