@@ -142,6 +142,13 @@ def test_a_chain_drawn_with_the_mouse_refuses_a_cycle_and_undoes(make_canvas, qt
     c.act_undo.trigger()
     assert [n.id for n in c.doc.chain.nodes] == [a, b, cc]
     assert set(c.scene.links) == {(a, b), (b, cc)}
+    before = c.doc.chain.to_document()
+    c.scene.select_nodes([a, b])  # two linked nodes at once: one step, undone whole
+    c.act_delete.trigger()
+    assert [n.id for n in c.doc.chain.nodes] == [cc] and not c.scene.links
+    c.act_undo.trigger()
+    assert c.doc.chain.to_document() == before
+    assert set(c.scene.links) == {(a, b), (b, cc)}
 
     # Wheel zooms around the pointer; Ctrl+drag on the background pans.
     c.view.reset_zoom()

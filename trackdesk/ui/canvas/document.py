@@ -176,10 +176,15 @@ class _Remove(QUndoCommand):
 
     def undo(self) -> None:
         chain = self.doc.chain
-        for node, index, gone in reversed(self._nodes):
+        # The exact inverse of redo (reverse order keeps every index right); the view
+        # hears of the links only once all their nodes are back.
+        for node, index, _gone in reversed(self._nodes):
             chain.insert_node(node, index)
-            self.doc.nodeAdded.emit(node.id)
+        for _node, _index, gone in reversed(self._nodes):
             chain.restore_links(gone)
+        for node, _index, _gone in self._nodes:
+            self.doc.nodeAdded.emit(node.id)
+        for _node, _index, gone in self._nodes:
             for _i, (a, b) in gone:
                 self.doc.linkAdded.emit(a, b)
         for index, (a, b) in reversed(self._link_slots):
