@@ -26,7 +26,6 @@ import asyncio
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -132,6 +131,18 @@ def append_points(path: Path, truth, n: int) -> None:  # noqa: ANN001
     conn.close()
 
 
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a WAL database (SQLite's backup API, not a file copy)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(dst) + suffix).unlink(missing_ok=True)
+    a, b = connect_raw(src), connect_raw(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+
+
 def trackintel(points_csv: Path, opts: dict, out_csv: Path | None = None) -> dict | None:
     setup = ROOT / "bench" / "skills" / "setup_trackintel.sh"
     py = TI_VENV / "bin" / "python"
@@ -232,15 +243,13 @@ def main() -> None:
     conn.close()
 
     snap = DATA / "skills-bench-before-append.db"
-    shutil.copyfile(db, snap)
+    copy_db(db, snap)
     append_points(db, truth, 10_000)
     inc_wall, inc = run_chain(db, "INCREMENTAL")
     print(f"chain INCREMENTAL (+10,000): {inc_wall:.2f} s", flush=True)
 
     eng_full = eng_inc = None
-    shutil.copyfile(snap, db)
-    for suffix in ("-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    copy_db(snap, db)
     eng_full = engine_chain(db, "FULL_RECOMPUTE")
     if eng_full:
         append_points(db, truth, 10_000)

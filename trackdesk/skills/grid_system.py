@@ -27,10 +27,14 @@ DAY = 86400.0
 
 
 def cell_days(grid: Grid, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, levels: int
-              ) -> list[tuple[int, int, int, int, float, float]]:
-    """(cell_id, day, level, n_points, first_ts, last_ts) for every level, time-sorted input."""
+              ) -> list[np.ndarray]:
+    """Columns cell_id, day, level, n_points, first_ts, last_ts for every level.
+
+    Kept as arrays (rows are made while inserting): a history spread over a country can
+    have a million cell-days, too many to hold as Python tuples.
+    """
     if len(ts) == 0:
-        return []
+        return [np.zeros(0, dtype=np.int64)] * 4 + [np.zeros(0)] * 2
     row0, col0 = grid.level0(lat, lon)
     day = np.floor(ts / DAY).astype(np.int64)
     # Runs of consecutive points in the same cell and day first: far fewer than points.
@@ -42,7 +46,7 @@ def cell_days(grid: Grid, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, leve
     r_row, r_col, r_day = row0[s], col0[s], day[s]
     r_n = e - s
     r_first, r_last = ts[s], ts[e - 1]
-    out: list[tuple[int, int, int, int, float, float]] = []
+    out: list[list[np.ndarray]] = []
     for level in range(levels):
         cell = Grid.cell_id(level, r_row >> level, r_col >> level)
         order = np.lexsort((cell, r_day))
@@ -53,9 +57,8 @@ def cell_days(grid: Grid, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, leve
         n = np.add.reduceat(r_n[order], gs)
         first = np.minimum.reduceat(r_first[order], gs)
         last = np.maximum.reduceat(r_last[order], gs)
-        out.extend(zip(c[gs].tolist(), d[gs].tolist(), [level] * len(gs), n.tolist(),
-                       first.tolist(), last.tolist(), strict=True))
-    return out
+        out.append([c[gs], d[gs], np.full(len(gs), level, dtype=np.int64), n, first, last])
+    return [np.concatenate([o[k] for o in out]) for k in range(6)]
 
 
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     pts = kept_points(conn, plan.watermark, from_ts)
     ctx.progress(0, len(pts), 0, force=True)
     ctx.check_stop()
-    rows = cell_days(grid, pts.ts, pts.lat, pts.lon, levels)
+    cols = cell_days(grid, pts.ts, pts.lat, pts.lon, levels)
     ctx.check_stop()
     run.begin()
     if day0 is None:
@@ -86,12 +89,14 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         conn.execute("INSERT OR IGNORE INTO grid_affected SELECT cell_id FROM grid_cell_days "
                      "WHERE day >= ?", (day0,))
         conn.executemany("INSERT OR IGNORE INTO grid_affected VALUES (?)",
-                         [(r[0],) for r in rows])
+                         ((c,) for c in np.unique(cols[0]).tolist()))
         conn.execute("DELETE FROM grid_cell_days WHERE day >= ?", (day0,))
         conn.execute("DELETE FROM grid_cells WHERE cell_id IN (SELECT cell_id FROM grid_affected)")
         affected_sql, args = "WHERE cell_id IN (SELECT cell_id FROM grid_affected)", ()
-    conn.executemany("INSERT INTO grid_cell_days (cell_id, day, level, n_points, first_ts, "
-                     "last_ts) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    for a in range(0, len(cols[0]), 100_000):
+        conn.executemany("INSERT INTO grid_cell_days (cell_id, day, level, n_points, first_ts, "
+                         "last_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                         zip(*(c[a:a + 100_000].tolist() for c in cols), strict=True))
     agg = conn.execute(
         f"SELECT cell_id, SUM(n_points), COUNT(*), MIN(first_ts), MAX(last_ts) "
         f"FROM grid_cell_days {affected_sql} GROUP BY cell_id", args).fetchall()
@@ -108,7 +113,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     n0 = conn.execute("SELECT COUNT(*) FROM grid_cells WHERE level = 0").fetchone()[0]
-    return run.summary(plan, points=len(pts), cell_days=len(rows), cells_level0=n0,
+    return run.summary(plan, points=len(pts), cell_days=len(cols[0]), cells_level0=n0,
                        explored_km2=round(n0 * grid.cell_area_km2(), 3))
 
 

@@ -79,6 +79,8 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("step_s", "float", 10.0, 1.0, 600.0, "s", "Spacing of synthetic points"),
             Param("max_gap_m", "float", 5000.0, 10.0, 1_000_000.0, "m",
                   "Gaps longer than this distance are not filled"),
+            Param("min_gap_m", "float", 100.0, 0.0, 100_000.0, "m",
+                  "Gaps shorter than this distance (standing still) are not filled"),
         ),
         timeout_s=1800.0,
         retries=1,

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, Local, haversine, segment_percentile
+from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, Local, haversine, segment_sums
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -156,8 +156,7 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
         return stays
     a = np.array([s[0] for s in stays], dtype=np.int64)
     b = np.array([s[1] for s in stays], dtype=np.int64)
-    clat = segment_percentile(lat, a, b, 0.5)
-    clon = segment_percentile(lon, a, b, 0.5)
+    clat, clon = centres(lat, lon, a, b)
     d = haversine(clat[:-1], clon[:-1], clat[1:], clon[1:])
     join = ((b[:-1] == a[1:]) & (d <= params["dist_threshold_m"])
             & ((ts[a[1:]] - ts[b[:-1] - 1]) <= params["gap_threshold_s"]))
@@ -196,15 +195,25 @@ def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
     return end
 
 
+def centres(lat: np.ndarray, lon: np.ndarray, a: np.ndarray, b: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position of the points [a, b) of each stay.
+
+    trackintel 1.4 places a staypoint at the centroid of its points (on the sphere; for a
+    stay's extent the plain mean is the same to the millimetre). Each slice is summed on
+    its own, so the result does not depend on what else was loaded.
+    """
+    m = (b - a).astype(np.float64)
+    return segment_sums(lat, a, b) / m, segment_sums(lon, a, b) / m
+
+
 def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
               stays: list[tuple[int, int, bool, bool]]) -> list[tuple]:
     if not stays:
         return []
     a = np.array([s[0] for s in stays], dtype=np.int64)
     b = np.array([s[1] for s in stays], dtype=np.int64)
-    # trackintel places a stay at the median of its points.
-    mlat = segment_percentile(lat, a, b, 0.5)
-    mlon = segment_percentile(lon, a, b, 0.5)
+    mlat, mlon = centres(lat, lon, a, b)
     m = b - a
     owner = np.repeat(np.arange(len(a)), m)
     idx = np.repeat(a - np.concatenate([[0], np.cumsum(m)[:-1]]), m) + np.arange(int(m.sum()))

@@ -1,8 +1,9 @@
 """trajectory_completion: fill short logging gaps with synthetic, clearly marked points.
 
 Between two consecutive kept points (not flagged by outlier_detection) whose gap is longer
-than ``min_gap_s`` and at most ``max_gap_s``, no longer than ``max_gap_m`` and at a speed
-a person can travel, points are interpolated every ``step_s`` seconds (great-circle
+than ``min_gap_s`` and at most ``max_gap_s``, spans at least ``min_gap_m`` (movement, not
+a phone logging rarely at a place) and at most ``max_gap_m`` at a speed a person can
+travel, points are interpolated every ``step_s`` seconds (great-circle
 distance is linear enough within a few kilometres). They live only in
 ``synthetic_points``: imported points are never touched, and a full recompute deletes and
 rebuilds them. A synthetic point's id is ``prev_point_id * 100000 + k`` (k = 1, 2, ...), so
@@ -36,8 +37,11 @@ def compute_synthetic(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.
     step = float(params["step_s"])
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = dist / dt
+    # A gap while standing still needs no filling (and sparse logging at a place would
+    # otherwise multiply the points): only gaps that moved at least min_gap_m.
     gaps = np.flatnonzero((dt > params["min_gap_s"]) & (dt <= params["max_gap_s"])
-                          & (dist <= params["max_gap_m"]) & (speed <= MAX_FILL_SPEED_MPS))
+                          & (dist >= params["min_gap_m"]) & (dist <= params["max_gap_m"])
+                          & (speed <= MAX_FILL_SPEED_MPS))
     if len(gaps) == 0:
         return []
     # k runs 1..m-1 where m = ceil(dt / step): points strictly inside the gap.
