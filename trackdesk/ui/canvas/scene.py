@@ -211,6 +211,7 @@ class ChainScene(QGraphicsScene):
             target.highlight(None)
         event.accept()
         if source is None or target is None:
+            self.message.emit("")  # dropped on the background: nothing to say
             return
         if target.node is source:
             target = source.in_port

@@ -179,7 +179,7 @@ class CanvasWindow(QMainWindow):
         self.act_delete = self._act("&Delete", self.delete_selection, QKeySequence.StandardKey.Delete,
                                     "Delete the selected skills and links", "SP_TrashIcon")
         self.act_select_all = self._act("Select &all", self.select_all, QKeySequence.StandardKey.SelectAll)
-        self.act_layout = self._act("Auto-&layout", self.doc.auto_layout, "Ctrl+Shift+L",
+        self.act_layout = self._act("Auto-&layout", self.auto_layout, "Ctrl+Shift+L",
                                     "Arrange the skills in columns by their place in the chain",
                                     "SP_FileDialogListView")
         self.act_zoom_in = self._act("Zoom &in", lambda: self.view.zoom_by(1.25),
@@ -470,6 +470,10 @@ class CanvasWindow(QMainWindow):
         # Cascade so repeated double-clicks do not stack nodes exactly.
         offset = 24.0 * (len(self.doc.chain.nodes) % 6)
         return self.add_skill(skill, centre + QPointF(offset, offset))
+
+    def auto_layout(self) -> None:
+        self.doc.auto_layout()
+        self.view.fit()
 
     def delete_selection(self) -> None:
         self.doc.remove(self.scene.selected_node_ids(), self.scene.selected_links())
