@@ -63,7 +63,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="trajectory_completion",
@@ -84,7 +84,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="transport_mode",
@@ -108,7 +108,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="stay_detection",
@@ -129,7 +129,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="trip_construction",
@@ -143,7 +143,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="grid_system",
@@ -159,7 +159,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="footprint_stats",
@@ -176,7 +176,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
     SkillSpec(
         name="stay_stats",
@@ -210,7 +210,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         ),
         timeout_s=1800.0,
         retries=1,
-        memory_mb=512,
+        memory_mb=1024,
     ),
 )
 
