@@ -277,7 +277,9 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         "timestamps. Workers are real processes (`python -m trackdesk.skills SKILL ...`), "
         "started one after the other as the chain's dependencies allow (footprint_stats "
         "and stay_stats side by side); wall includes interpreter start, numpy import, "
-        "SQLite reads and writes. Peak memory is each worker's max RSS (`wait4`). "
+        "SQLite reads and writes. Peak memory is each worker's own peak RSS (VmHWM, "
+        "reported by the worker; `ru_maxrss` would also count the bench's pages a fork "
+        "shares before exec). CPU is user + system time of the worker process (`wait4`). "
         "Produced by `bench/skills/run.py` (`make bench`). "
         f"Load average (1 min) at start / end of the run: {load[0]:.1f} / {load[1]:.1f} "
         f"on {os.cpu_count()} cores: other work shared the machine, so walls are "
@@ -296,7 +298,6 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         lines += [
             f"| trackintel {ti['version']} `generate_staypoints` (sliding, 100 m, 5 min, "
             f"gap 15 min), the call alone | {ti['seconds']:.2f} s | {ti['points']:,} |",
-            "",
             f"| trackdesk stay_detection worker, CPU (user + system, whole process) | "
             f"{alone['cpu']:.2f} s | |",
             f"| trackintel `generate_staypoints`, CPU of the call | {ti['cpu_seconds']:.2f} s | |",
