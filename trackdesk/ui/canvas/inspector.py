@@ -109,7 +109,7 @@ class NodeInspector(QScrollArea):
             self.node_id = None
             hint = QLabel("Select one skill on the canvas to see and change its "
                           "parameters.\n\nDrag skills from the palette onto the canvas; "
-                          "drag from a skill's right port to another's left port to make "
+                          "drag from a skill's bottom port to another's top port to make "
                           "the second run after the first.")
             hint.setWordWrap(True)
             hint.setStyleSheet("color: palette(mid);")

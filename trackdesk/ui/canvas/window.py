@@ -461,8 +461,8 @@ class CanvasWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 6000)
             return None
         self.scene.select_nodes([node_id])
-        self.statusBar().showMessage(f"Added {node_id}: drag from its right port to link "
-                                     "it", 6000)
+        self.statusBar().showMessage(f"Added {node_id}: drag from its bottom port to "
+                                     "link it", 6000)
         return node_id
 
     def add_skill_at_centre(self, skill: str) -> str | None:
