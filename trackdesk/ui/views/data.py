@@ -28,6 +28,7 @@ MODE_INDEX = {m: i for i, m in enumerate(MODES)}
 EQUATOR_M = 40_075_016.686
 DEG_M = 111_195.0  # metres per degree of latitude (the grid's EARTH_RADIUS_M * DEG)
 DAY = 86400.0
+BLOCK = 64  # vertices per box of DayTrack.blocks
 
 
 # ------------------------------------------------------------------ connections -------
@@ -205,6 +206,29 @@ class DayTrack:
     def nbytes(self) -> int:
         return self.x.nbytes * 2 + self.seg.nbytes
 
+    @property
+    def blocks(self) -> np.ndarray:
+        """(n_blocks, 4) world box of each run of ``BLOCK`` vertices plus the next one, so
+        a tile can skip most of a long day's vertices with one comparison per block."""
+        got = getattr(self, "_blocks", None)
+        if got is None:
+            n = len(self.x)
+            starts = np.arange(0, n, BLOCK)
+            out = np.full((len(starts), 4), np.nan)
+            if n:
+                with np.errstate(invalid="ignore"):
+                    xs0 = np.fmin.reduceat(self.x, starts)
+                    xs1 = np.fmax.reduceat(self.x, starts)
+                    ys0 = np.fmin.reduceat(self.y, starts)
+                    ys1 = np.fmax.reduceat(self.y, starts)
+                nxt = np.minimum(starts + BLOCK, n - 1)
+                out[:, 0] = np.fmin(xs0, self.x[nxt])
+                out[:, 1] = np.fmin(ys0, self.y[nxt])
+                out[:, 2] = np.fmax(xs1, self.x[nxt])
+                out[:, 3] = np.fmax(ys1, self.y[nxt])
+            self._blocks = got = out
+        return got
+
 
 def _segments(conn: sqlite3.Connection, t0: float, t1: float) -> list[tuple]:
     """Mode segments overlapping [t0, t1) with the position of their first point."""
@@ -235,14 +259,32 @@ def tag_segments(x: np.ndarray, y: np.ndarray, bx: np.ndarray, by: np.ndarray,
     seg = np.full(n, -1, dtype=np.int32)
     if n == 0 or len(bx) == 0:
         return seg
+    # A hash of the vertices by tol-sized cell: each start looks at the 3x3 cells around
+    # it instead of scanning every later vertex (O(n) per day, not O(n x segments)).
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    key = (np.floor(x[ok] / tol).astype(np.int64) << 32) + np.floor(y[ok] / tol).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    skey, sidx = key[order], ok[order]
+    bcx = np.floor(bx / tol).astype(np.int64)
+    bcy = np.floor(by / tol).astype(np.int64)
+    around = np.array([(dx << 32) + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)],
+                      dtype=np.int64)
+    want = ((bcx << 32) + bcy)[:, None] + around[None, :]
+    lo = np.searchsorted(skey, want, side="left")
+    hi = np.searchsorted(skey, want, side="right")
     cur, current = 0, 0
     for k in range(1, len(bx)):
-        dx = x[cur:] - bx[k]
-        dy = y[cur:] - by[k]
-        near = np.flatnonzero((dx * dx + dy * dy) <= tol * tol)
-        if len(near) == 0:
+        if not np.isfinite(bx[k]) or not (hi[k] > lo[k]).any():
             continue
-        j = cur + int(near[0])
+        cand = np.concatenate([sidx[a:b] for a, b in zip(lo[k], hi[k], strict=True) if b > a])
+        cand = cand[cand >= cur]
+        if len(cand) == 0:
+            continue
+        d2 = (x[cand] - bx[k]) ** 2 + (y[cand] - by[k]) ** 2
+        cand = cand[d2 <= tol * tol]
+        if len(cand) == 0:
+            continue
+        j = int(cand.min())
         seg[cur:j] = current
         cur, current = j, k
     seg[cur:] = current

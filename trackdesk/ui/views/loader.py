@@ -27,9 +27,19 @@ log = logging.getLogger(__name__)
 SWITCH_S = float(os.environ.get("TRACKDESK_VIEWS_SWITCH", "0.0005"))
 WORKERS = int(os.environ.get("TRACKDESK_VIEWS_WORKERS", "2"))
 NICE = int(os.environ.get("TRACKDESK_VIEWS_NICE", "0"))
+RENDER_NICE = 5
 # One render process leaves a core to the GUI on a two-core machine.
 RENDER_PROCESSES = int(os.environ.get("TRACKDESK_VIEWS_RENDERERS",
                                       str(max(1, min(4, (os.cpu_count() or 2) - 1)))))
+
+
+def _render_process_init() -> None:
+    # The render process gives way to the GUI (a process holds no GIL the GUI needs, so
+    # a lower priority cannot stall it the way it would a thread).
+    try:
+        os.nice(RENDER_NICE)
+    except OSError:
+        pass
 
 
 def _lower_priority() -> None:
@@ -104,7 +114,8 @@ class Loader(QObject):
         if self._procs is None:
             # spawn, not fork: forking a process that runs Qt threads is unsafe.
             self._procs = ProcessPoolExecutor(self.render_processes,
-                                              mp_context=multiprocessing.get_context("spawn"))
+                                              mp_context=multiprocessing.get_context("spawn"),
+                                              initializer=_render_process_init)
         gen = self.generation
         self.busy += 1
         fut = self._procs.submit(fn, *args)

@@ -325,7 +325,8 @@ class MapCanvas(QWidget):
         p.drawLines(lines)
         p.setPen(GRID_TEXT)
         for at, text in labels:
-            p.drawText(at, text)
+            if at.y() > 14:  # not clipped at the top edge
+                p.drawText(at, text)
 
     def _visible_points(self, xy: np.ndarray, dedupe: bool = True) -> tuple[Any, Any]:
         if len(xy) == 0:
@@ -610,6 +611,7 @@ class MapView(QWidget):
         self.info = QTextBrowser()
         self.info.setOpenLinks(False)
         self.info.setMinimumWidth(200)
+        self.info.setMaximumHeight(300)
         self.legend = QLabel(self._legend_html())
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.status = QLabel("")
@@ -618,8 +620,9 @@ class MapView(QWidget):
         sv = QVBoxLayout(side)
         sv.setContentsMargins(6, 0, 0, 0)
         sv.addWidget(self.legend)
-        sv.addWidget(self.info, 1)
+        sv.addWidget(self.info)
         sv.addWidget(self.status)
+        sv.addStretch(1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.canvas)
         split.addWidget(side)

@@ -44,7 +44,7 @@ from trackdesk.ui.views.tiles import MODE_COLOURS
 
 MOVING = data.MODES[1:]
 COLUMNS = (("period", "Period"), ("days_with_data", "Days"), ("points", "Points"),
-           ("area_km2", "Explored km²"), ("distance_km", "Distance km"),
+           ("area_km2", "Area km²"), ("distance_km", "km"),
            ("moving_h", "Moving h")) + tuple((f"{m}_km", f"{m} km") for m in MOVING)
 
 
@@ -153,7 +153,9 @@ class StatisticsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)  # a few hundred rows at most
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.places = QTableWidget(0, 4)
         self.places.setHorizontalHeaderLabels(["Top places", "Visits", "Hours there", "Where"])
         self.places.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

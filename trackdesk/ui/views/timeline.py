@@ -93,7 +93,10 @@ class TimelineStrip(QWidget):
         p.setPen(QColor("#555"))
         for h in range(0, 25, 3):
             x = self._x(h / 24)
-            p.drawText(QRectF(x - 20, 6, 40, 16), Qt.AlignmentFlag.AlignCenter, f"{h:02d}:00")
+            # The last label ends at the edge instead of running past it.
+            box = QRectF(x - 40, 6, 40, 16) if h == 24 else QRectF(x - 20, 6, 40, 16)
+            align = Qt.AlignmentFlag.AlignRight if h == 24 else Qt.AlignmentFlag.AlignCenter
+            p.drawText(box, align, f"{h:02d}:00")
         hatch = QBrush(QColor("#c9ced6"), Qt.BrushStyle.BDiagPattern)
         for i, d in enumerate(self.days()):
             top = 30 + i * ROW_H
@@ -167,6 +170,8 @@ class TimelineView(QWidget):
         self.month.currentTextChanged.connect(self._month_chosen)
         self.prev = QPushButton("◀")
         self.next = QPushButton("▶")
+        for b in (self.prev, self.next):
+            b.setFixedWidth(34)
         self.prev.setToolTip("Previous month")
         self.next.setToolTip("Next month")
         self.prev.clicked.connect(lambda: self._step(-1))
