@@ -82,8 +82,15 @@ def test_serve_runs_tasks_and_stops_cleanly_on_sigterm(
     assert "already driving" in err
 
     assert holder(db.resolve()) is not None
+    # An open event stream does not hold the shutdown up; it is ended.
+    stream = requests.get(f"{url}{P}/events", headers=auth, stream=True, timeout=10)
+    assert stream.status_code == 200
+    lines = stream.iter_lines(decode_unicode=True)
+    assert next(lines) == "retry: 2000"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
+    assert [line for line in lines if line.startswith("event:")] == ["event: ready"]
+    stream.close()
     assert holder(db.resolve()) is None  # the engine let go of the database
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/api/health", timeout=2)
