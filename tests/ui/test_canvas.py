@@ -353,6 +353,9 @@ def test_preflight_refuses_when_docker_does_not_answer(make_canvas, loop, engine
     assert "cannot run yet" in box.windowTitle() or "Fix these first" in box.text()
     assert not [t for t in engine.tasks.values()]
     box.close()
+    c.set_engine(None)  # the main window closed its tracks.db
+    assert run(loop, c.preflight()) == ["no tracks.db is open"]
+    assert not c.act_run.isEnabled() and not c.act_save.isEnabled()
 
 
 # ------------------------------------------------------------------ files, recovery -
