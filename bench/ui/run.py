@@ -190,12 +190,17 @@ def measure_load(db: Path, work: Path, sort_column: str | None) -> dict[str, flo
         await asyncio.sleep(0.5)
 
         gaps: list[float] = []
+        busy: list[float] = []
         last = [time.perf_counter()]
+        last_cpu = [time.thread_time()]
 
         def beat() -> None:
-            t = time.perf_counter()
+            # Wall gap: what a user sees. GUI-thread CPU in the gap: the app's own share
+            # of it, whatever else runs on the machine.
+            t, c = time.perf_counter(), time.thread_time()
             gaps.append(t - last[0])
-            last[0] = t
+            busy.append(c - last_cpu[0])
+            last[0], last_cpu[0] = t, c
 
         heart = QTimer()
         heart.setTimerType(Qt.TimerType.PreciseTimer)
@@ -229,7 +234,7 @@ def measure_load(db: Path, work: Path, sort_column: str | None) -> dict[str, flo
 
         stats0 = (w.model.stats.busy_s, w.model.stats.flushes)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        last[0] = wall0
+        last[0], last_cpu[0] = wall0, time.thread_time()
         heart.start()
         driver.start()
         await asyncio.sleep(LOAD_SECONDS)
@@ -238,12 +243,15 @@ def measure_load(db: Path, work: Path, sort_column: str | None) -> dict[str, flo
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         stalls = sorted(max(0.0, g - 0.001) for g in gaps)
+        own = sorted(busy)
         result.update(
             wall_s=wall, events=sent[0], events_per_s=sent[0] / wall,
             beats=len(gaps),
             p50_ms=1000 * statistics.median(stalls),
             p99_ms=1000 * stalls[int(0.99 * (len(stalls) - 1))],
             max_ms=1000 * stalls[-1],
+            cpu_p99_ms=1000 * own[int(0.99 * (len(own) - 1))],
+            cpu_max_ms=1000 * own[-1],
             model_cpu=(w.model.stats.busy_s - stats0[0]) / wall,
             flushes_per_s=(w.model.stats.flushes - stats0[1]) / wall,
             process_cpu=cpu / wall,
@@ -291,8 +299,9 @@ def main() -> int:
         "",
         f"`bench/ui/run.py`, Qt offscreen, PySide6 with qasync (one thread: the GUI, the "
         f"engine's loop and the model share it). Machine: {machine()}; load average "
-        f"{load_before:.1f} before, {load_after:.1f} after (other work on the same 2 cores "
-        "shows up as stalls: a stall is any time the process did not get the CPU).",
+        f"{load_before:.1f} before, {load_after:.1f} after, this process at nice "
+        f"{os.nice(0)} (other work on the same 2 cores shows up as stalls: a stall is any "
+        "time the loop did not run, including time the process waited for a core).",
         "",
         f"**Start-up of the task window** with {N_TASKS:,} tasks in the tracks.db (median of {len(starts)} fresh "
         "processes, from before the process starts): window painted "
@@ -309,25 +318,32 @@ def main() -> int:
         "Stall = gap of a 1 ms precise QTimer beyond its period. Goal: p99 <= 30 ms, "
         "max <= 100 ms.",
         "",
-        "| table | events/s | stall p50 | stall p99 | stall max | model CPU | process CPU "
-        "| flushes/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| table | events/s | stall p50 | stall p99 | stall max | GUI-thread work p99 | "
+        "GUI-thread work max | model CPU | process CPU | flushes/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in loads.items():
         lines.append(f"| {label} | {r['events_per_s']:,.0f} | {r['p50_ms']:.1f} ms | "
                      f"{r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
+                     f"{r['cpu_p99_ms']:.1f} ms | {r['cpu_max_ms']:.1f} ms | "
                      f"{100 * r['model_cpu']:.1f} % | {100 * r['process_cpu']:.0f} % | "
                      f"{r['flushes_per_s']:.1f} |")
     lines += [
         "",
-        "Model CPU: time in the model's event callback and its coalesced flushes (rows "
-        "rebuilt, `dataChanged` sent) over wall time. Process CPU: the whole process "
+        "GUI-thread work: the CPU time the GUI thread spent between two heartbeats, i.e. "
+        "the stall the app itself causes; on a busy machine the wall stall adds the time "
+        "the thread waited for a core (the load average above), which the app cannot "
+        "change. Model CPU: CPU time of the GUI thread in the model's event callback and its "
+        "coalesced flushes (rows rebuilt, `dataChanged` sent, the proxy's synchronous "
+        "re-sorting) over wall time. Process CPU: the whole process "
         "(the driver standing in for the engine, the model, the proxy, the view's "
         "painting) over wall time, of one core.",
     ]
     write_section("ui", "\n".join(lines))
     ok = all(r["p99_ms"] <= 30 and r["max_ms"] <= 100 for r in loads.values()) and \
         med("shown") <= 1.5
+    own = all(r["cpu_p99_ms"] <= 30 and r["cpu_max_ms"] <= 100 for r in loads.values())
+    print("the app's own stalls within the goals" if own else "the app's own stalls too long")
     print("goals met" if ok else "goals NOT met")
     return 0
 
