@@ -365,12 +365,12 @@ def test_sample_reads_the_container_stats(launcher: DockerLauncher, workspace: P
     spec = dt_spec("dt_sleep")
 
     async def scenario() -> Any:
-        handle = await launcher.start(spec, worker_argv(spec, 15, workspace, {"seconds": 3}),
+        handle = await launcher.start(spec, worker_argv(spec, 15, workspace, {"seconds": 15}),
                                       workspace, 15, {})
         reader = asyncio.create_task(follow(handle))
         assert handle.sample() is None  # the first call starts the stats stream
         sample = None
-        for _ in range(40):
+        for _ in range(120):  # Docker's first stats take a second or two (more when busy)
             await asyncio.sleep(0.1)
             sample = handle.sample()
             if sample is not None:
