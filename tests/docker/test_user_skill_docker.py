@@ -22,7 +22,7 @@ from tests.engine.conftest import finished
 from tests.skills.chain import new_db
 from trackdesk.engine.chains import Chain
 from trackdesk.engine.engine import Engine, EngineSettings
-from trackdesk.engine.images import ImageManager
+from trackdesk.engine.images import WORKER_PREFIX, ImageManager, image_name
 from trackdesk.engine.launchers.docker import DockerLauncher
 from trackdesk.engine.launchers.local import LocalLauncher
 from trackdesk.engine.states import Status
@@ -32,7 +32,8 @@ from trackdesk.skills.user import scaffold, table_name
 pytestmark = pytest.mark.docker
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
-PREFIX = "trackdesk-usertest-"
+# Per process: two sessions running these tests at once must not purge each other's images.
+PREFIX = f"trackdesk-usertest{os.getpid()}-"
 USES_REQ = """
 from trackdesk.skills.user import skill
 
@@ -111,7 +112,9 @@ def test_a_user_skill_chain_runs_in_docker_with_its_requirements(
     (skills / "uses_req" / "skill.py").write_text(textwrap.dedent(USES_REQ), "utf-8")
     (skills / "uses_req" / "requirements.txt").write_text(
         f"--no-index\n--find-links {wheel.parent}\ntinyreq==1.0\n", "utf-8")
-    mgr = ImageManager(docker_engine)  # the registry of the app: built-ins + user skills
+    # The registry of the app (built-ins + user skills); images under a prefix of this
+    # test's, so another session purging orphans of the real prefix cannot take them.
+    mgr = ImageManager(docker_engine, load_registry(), prefix=PREFIX)
     for info in mgr.images():  # left by an earlier, interrupted run
         if info.skill in ("night_points", "uses_req"):
             docker_engine.images.remove(info.tag, force=True)
@@ -119,10 +122,10 @@ def test_a_user_skill_chain_runs_in_docker_with_its_requirements(
     assert states["night_points"] == "missing" and states["uses_req"] == "missing"
     built = mgr.build(["night_points", "uses_req"], log=lambda m: None)
     user_images.extend(built)
-    assert set(built) >= {"trackdesk-worker-night_points:1.0.0", "trackdesk-worker-uses_req:1.0"}
+    assert set(built) >= {f"{PREFIX}night_points:1.0.0", f"{PREFIX}uses_req:1.0"}
     states = {s.skill: s.state for s in mgr.sync().skills}
     assert states["night_points"] == states["uses_req"] == "present"
-    labels = docker_engine.images.get("trackdesk-worker-uses_req:1.0").labels
+    labels = docker_engine.images.get(f"{PREFIX}uses_req:1.0").labels
     assert labels["trackdesk.skill.kind"] == "user" and labels["trackdesk.skill"] == "uses_req"
 
     db = workspace_with_points(tmp_path / "ws", hours=30)
@@ -136,7 +139,9 @@ def test_a_user_skill_chain_runs_in_docker_with_its_requirements(
     async def scenario(launcher: str) -> list[Any]:
         engine = Engine(db, registry=load_registry(), settings=EngineSettings(
             poll_interval_s=0.1, flush_interval_s=0.1, cancel_grace_s=2.0),
-            launchers={"local": LocalLauncher(), "docker": DockerLauncher(grace_s=2.0)})
+            launchers={"local": LocalLauncher(), "docker": DockerLauncher(
+                grace_s=2.0, image_for=lambda spec: image_name(
+                    spec, prefix=PREFIX if spec.kind == "user" else WORKER_PREFIX))})
         await engine.start()
         try:
             recs = await engine.run_chain(chain=chain, task_type="FULL_RECOMPUTE",
@@ -182,11 +187,25 @@ def test_version_change_marks_outdated_build_rebuilds_purge_removes_orphans(
     folder = scaffold("night_points")
     user_images.extend([f"{PREFIX}night_points:1.0.0", f"{PREFIX}night_points:1.1.0",
                         f"{PREFIX}outlier_detection:1.0.0"])
+    # A skill whose requirement cannot be downloaded fails alone, saying why.
+    bad = scaffold("bad_req")
+    (bad / "requirements.txt").write_text("--no-index\nno-such-package-xyz==1.0\n")
+    with pytest.raises(RuntimeError, match=r"bad_req: cannot download the requirements"):
+        manager().build(["bad_req", "night_points"], log=lambda m: None)
+    for path in bad.iterdir():
+        path.unlink()
+    bad.rmdir()
     mgr = manager()
-    assert mgr.build(["night_points"], log=lambda m: None)[-1] == f"{PREFIX}night_points:1.0.0"
     assert state(mgr).state == "present"
 
+    # Broken for a moment (being edited): its image is kept, not orphaned.
     skill_py = folder / "skill.py"
+    good = skill_py.read_text()
+    skill_py.write_text("def process(batch) return []\n")
+    mgr = manager()
+    assert [p.folder for p in mgr.registry.problems] == ["night_points"]
+    assert not [o for o in mgr.sync().orphaned if o.skill == "night_points"]
+    skill_py.write_text(good)
     skill_py.write_text(skill_py.read_text().replace('version="1.0.0"', 'version="1.1.0"'))
     mgr = manager()
     st = state(mgr)
@@ -212,25 +231,3 @@ def test_version_change_marks_outdated_build_rebuilds_purge_removes_orphans(
     assert orphans == [f"{PREFIX}night_points:1.0.0", f"{PREFIX}night_points:1.1.0"]
     assert sorted(mgr.purge(orphaned=True)) == orphans
     assert not [i for i in mgr.images() if i.skill == "night_points"]
-
-
-def test_a_broken_user_skill_keeps_its_image(skills: Path, worker_images: ImageManager,
-                                             docker_engine: Any,
-                                             user_images: list[str]) -> None:
-    folder = scaffold("night_points")
-    # A skill whose requirement cannot be downloaded fails alone, saying why.
-    bad = scaffold("bad_req")
-    (bad / "requirements.txt").write_text("--no-index\nno-such-package-xyz==1.0\n")
-    user_images.extend([f"{PREFIX}night_points:1.0.0", f"{PREFIX}outlier_detection:1.0.0"])
-    with pytest.raises(RuntimeError, match=r"bad_req: cannot download the requirements"):
-        ImageManager(docker_engine, load_registry(), prefix=PREFIX).build(
-            ["bad_req", "night_points"], log=lambda m: None)
-    for path in bad.iterdir():
-        path.unlink()
-    bad.rmdir()
-    (folder / "skill.py").write_text("def process(batch) return []\n")  # being edited
-    mgr = ImageManager(docker_engine, load_registry(), prefix=PREFIX)
-    assert [p.folder for p in mgr.registry.problems] == ["night_points"]
-    assert not [o for o in mgr.sync().orphaned if o.skill == "night_points"]
-    assert [i.tag for i in mgr.images() if i.skill == "night_points"] == [
-        f"{PREFIX}night_points:1.0.0"]

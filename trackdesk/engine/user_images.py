@@ -16,10 +16,12 @@ version. Blocking calls (docker SDK, pip): run from a thread.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,27 +128,40 @@ def prepare_user_context(spec: SkillSpec, log: Callable[[str], None] = print) ->
             f"cannot build user skill images: {USER_DOCKERFILE} is missing (build from a "
             "trackdesk source checkout)")
     root = build_dir()
-    ctx = root / "user" / spec.name
-    if ctx.exists():
-        shutil.rmtree(ctx)
+    # A folder of its own per build: two builds of one skill (two app sessions, a test
+    # run) must not empty each other's context.
+    (root / "user").mkdir(parents=True, exist_ok=True)
+    ctx = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=root / "user"))
+    try:
+        _fill_context(spec, root, ctx, log)
+    except BaseException:
+        shutil.rmtree(ctx, ignore_errors=True)
+        raise
+    return ctx
+
+
+def _fill_context(spec: SkillSpec, root: Path, ctx: Path, log: Callable[[str], None]) -> None:
     for rel, src in skill_files(skill_folder(spec)):
         dst = ctx / "skill" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
     (ctx / "skill").mkdir(parents=True, exist_ok=True)
-    wheels = download_requirements(spec, root / "user-wheels" / spec.name, log)
+    lock_path = root / "user-wheels" / f".{spec.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one download into the shared cache at a time
+        wheels = download_requirements(spec, root / "user-wheels" / spec.name, log)
+        have = {_project(w) for w in (root / "wheels").glob("*.whl")}
+        (ctx / "wheels").mkdir()
+        for wheel in wheels:
+            if _project(wheel) not in have:
+                shutil.copy2(wheel, ctx / "wheels" / wheel.name)
     # The worker image has numpy, pandas and their dependencies already (same versions,
-    # by the constraints): only the rest goes in.
-    have = {_project(w) for w in (root / "wheels").glob("*.whl")}
-    (ctx / "wheels").mkdir()
-    for wheel in wheels:
-        if _project(wheel) not in have:
-            shutil.copy2(wheel, ctx / "wheels" / wheel.name)
+    # by the constraints): only the rest went into wheels/ above.
     (ctx / "pip").mkdir()
     for wheel in (root / "wheels").glob("pip-*.whl"):
         shutil.copy2(wheel, ctx / "pip" / wheel.name)
     shutil.copy2(USER_DOCKERFILE, ctx / "Dockerfile")
-    return ctx
 
 
 def build_user_images(mgr: ImageManager, specs: list[SkillSpec], ctx: Path, digest: str,
@@ -160,7 +175,13 @@ def build_user_images(mgr: ImageManager, specs: list[SkillSpec], ctx: Path, dige
     built = []
     base = base_spec(mgr)
     base_tag = image_name(base, prefix=mgr.prefix)
-    if not _is_current(mgr, base_tag, digest):
+    # Any worker image built from this code will do (they differ in labels only): the
+    # default-named one is there after `skills build --all`.
+    reuse = next((t for t in (base_tag, image_name(base)) if _is_current(mgr, t, digest)),
+                 None)
+    if reuse is not None:
+        base_tag = reuse
+    else:
         log(f"building {base_tag} on {base_image} (the base of user skills)")
         mgr._build_one(ctx, base_tag, {
             "BASE_IMAGE": base_image, "SKILL": base.name, "SKILL_VERSION": base.version,
@@ -170,6 +191,7 @@ def build_user_images(mgr: ImageManager, specs: list[SkillSpec], ctx: Path, dige
     for spec in specs:
         tag = mgr.image_for(spec)
         log(f"building {tag} FROM {base_tag}")
+        user_ctx = None
         try:
             user_ctx = prepare_user_context(spec, log)
             mgr._build_one(user_ctx, tag, {
@@ -180,6 +202,9 @@ def build_user_images(mgr: ImageManager, specs: list[SkillSpec], ctx: Path, dige
             log(f"{tag}: failed: {exc}")
             failures.append(f"{spec.name}: {exc}")
             continue
+        finally:
+            if user_ctx is not None:
+                shutil.rmtree(user_ctx, ignore_errors=True)
         built.append(tag)
     if failures:
         done = f" (built: {', '.join(built)})" if built else ""
