@@ -134,8 +134,12 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = None,
-               reporter: ErrorReporter | None = None) -> int:
-    """Show the window, open the tracks.db, run until the user quits, stop the engine."""
+               reporter: ErrorReporter | None = None, files: list[Path] | None = None,
+               instance: Any = None) -> int:
+    """Show the window, open the tracks.db, run until the user quits, stop the engine.
+
+    ``files`` are imported once the tracks.db is open; ``instance`` (an InstanceServer)
+    brings files that later starts hand over."""
     from trackdesk.ui.icons import app_icon
     from trackdesk.ui.main_window import MainWindow
 
@@ -151,27 +155,57 @@ async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = 
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     window.show()
+    if instance is not None:
+        instance.filesReceived.connect(lambda paths: _open_files(window, paths))
     await window.open_db(db_path)
+    if files:
+        window.import_paths(files)
     await window.quit_requested.wait()
     await window.shutdown()
     window.deleteLater()
     return 0
 
 
-def run_app(db_path: Path | None) -> int:
+def _open_files(window: Any, paths: list[Path]) -> None:
+    """Files handed over by a later start: import them, and come to the front."""
+    if paths:
+        window.import_paths(paths)
+    window.showNormal()
+    window.raise_()
+    window.activateWindow()
+
+
+def run_app(db_path: Path | None, files: list[Path] | None = None) -> int:
     """Run the desktop app on ``db_path`` (None: the one from the settings, else the
-    default tracks.db, created when missing). Returns the process exit status."""
+    default tracks.db, created when missing). Returns the process exit status.
+
+    One window per user: when trackdesk already runs, ``files`` (a double-clicked track
+    file) are handed to it and this process ends. An explicit ``db_path`` without files
+    starts a window of its own."""
     import qasync
+
+    from trackdesk.ui.single_instance import InstanceServer, hand_over
 
     setup_logging()
     app = make_app()
+    instance = None
+    if files or db_path is None:
+        if hand_over(list(files or [])):
+            log.info("handed %d file(s) to the running trackdesk", len(files or []))
+            return 0
+        instance = InstanceServer(parent=app)
+        if not instance.listen():
+            log.warning("could not listen for other trackdesk starts on %s", instance.name)
     reporter = ErrorReporter()
     # Python 3.11 has no asyncio.run(loop_factory=...); asyncio.Runner is the same thing.
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         try:
-            return runner.run(main(db_path, reporter=reporter))
+            return runner.run(main(db_path, reporter=reporter, files=files,
+                                   instance=instance))
         finally:
             reporter.uninstall()
+            if instance is not None:
+                instance.close()
 
 
 if __name__ == "__main__":
