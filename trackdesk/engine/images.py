@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -263,16 +264,22 @@ class ImageManager:
     def images(self) -> list[ImageInfo]:
         """Every worker image under this manager's prefix, one entry per tag."""
         out = []
-        for img in self.client.images.list(filters={"label": f"{LABEL_ROLE}=worker"}):
-            labels = img.labels or {}
-            for tag in img.tags:
+        # One listing call: the high-level images.list() inspects each image afterwards
+        # and fails when another process removes one in between.
+        for img in self.client.api.images(filters={"label": f"{LABEL_ROLE}=worker"}):
+            labels = img.get("Labels") or {}
+            created = img.get("Created")
+            if isinstance(created, int | float):
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+            for tag in img.get("RepoTags") or ():
                 if not tag.startswith(self.prefix):
                     continue
                 out.append(ImageInfo(
-                    tag=tag, id=img.short_id, skill=labels.get(LABEL_SKILL, ""),
-                    version=labels.get(LABEL_VERSION, ""), digest=labels.get(LABEL_DIGEST, ""),
-                    size_mb=round(img.attrs.get("Size", 0) / 2**20, 1),
-                    created=img.attrs.get("Created", "")))
+                    tag=tag, id=str(img.get("Id", "")).removeprefix("sha256:")[:12],
+                    skill=labels.get(LABEL_SKILL, ""), version=labels.get(LABEL_VERSION, ""),
+                    digest=labels.get(LABEL_DIGEST, ""),
+                    size_mb=round((img.get("Size") or 0) / 2**20, 1),
+                    created=str(created or "")))
         return sorted(out, key=lambda i: i.tag)
 
     def sync(self, digest: str | None = None) -> SyncReport:
@@ -427,6 +434,8 @@ class ImageManager:
         ``needed``: the skills that pending or running tasks need (or a callable giving
         them, asked once); their images are kept unless ``force``. Returns removed tags.
         """
+        import docker.errors
+
         report = self.sync()
         targets: list[ImageInfo] = []
         names = list(skills or ())
@@ -445,7 +454,11 @@ class ImageManager:
             if info.tag in seen:
                 continue
             seen.add(info.tag)
-            self.client.images.remove(info.tag, force=force, noprune=False)
+            try:
+                # A tag only: other skills' images built FROM this one keep their layers.
+                self.client.images.remove(info.tag, force=force, noprune=False)
+            except docker.errors.ImageNotFound:
+                continue  # removed meanwhile by someone else: the purge's aim holds
             removed.append(info.tag)
         return removed
 
