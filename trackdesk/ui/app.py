@@ -188,14 +188,13 @@ def run_app(db_path: Path | None, files: list[Path] | None = None) -> int:
 
     setup_logging()
     app = make_app()
-    instance = None
-    if files or db_path is None:
-        if hand_over(list(files or [])):
-            log.info("handed %d file(s) to the running trackdesk", len(files or []))
-            return 0
-        instance = InstanceServer(parent=app)
-        if not instance.listen():
-            log.warning("could not listen for other trackdesk starts on %s", instance.name)
+    if (files or db_path is None) and hand_over(list(files or [])):
+        log.info("handed %d file(s) to the running trackdesk", len(files or []))
+        return 0
+    instance: InstanceServer | None = InstanceServer(parent=app)
+    if not instance.listen():  # another window of ours listens: this one runs on its own
+        log.info("another trackdesk window receives opened files (%s)", instance.name)
+        instance = None
     reporter = ErrorReporter()
     # Python 3.11 has no asyncio.run(loop_factory=...); asyncio.Runner is the same thing.
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
