@@ -66,6 +66,8 @@ GRID_TEXT = QColor(80, 92, 105)
 
 
 def _polygon(x: np.ndarray, y: np.ndarray) -> QPolygonF:
+    if len(x) == 0:
+        return QPolygonF()  # an empty one has no buffer to write into
     poly = create_qpolygonf(len(x))
     arr = ndarray_from_qpolygonf(poly)
     arr[:, 0] = x
@@ -264,6 +266,13 @@ class MapCanvas(QWidget):
     # ------------------------------------------------------------------ painting ------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            # A painter left active on a widget crashes Qt: end it whatever happened.
+            p.end()
+
+    def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), BACKGROUND)
         self._paint_graticule(p)
         keys = self._keys()
@@ -297,7 +306,6 @@ class MapCanvas(QWidget):
             self.tilesDone.emit()
         self._paint_overlays(p)
         self._paint_scale(p)
-        p.end()
 
     def _paint_graticule(self, p: QPainter) -> None:
         # Lines every 10 degrees (1 degree when close): a sense of place without a basemap.
@@ -676,6 +684,15 @@ class MapView(QWidget):
             self.status.setText(f"{basics.n_points:,} points on {len(basics.days):,} days; "
                                 f"{len(markers.place_id):,} places, {len(markers.stay_id):,} "
                                 "stays")
+            if self.selected is None:
+                first = datetime.fromtimestamp(int(basics.days[0]) * 86400.0, UTC)
+                last = datetime.fromtimestamp(int(basics.days[-1]) * 86400.0, UTC)
+                self.info.setHtml(
+                    f"<h3 style='margin:0 0 6px 0'>Your footprint</h3>"
+                    f"<p>{basics.n_points:,} points on {len(basics.days):,} days, "
+                    f"{first:%d %b %Y} to {last:%d %b %Y}.</p>"
+                    "<p style='color:#555'>Click a place, a stay or a track for its details."
+                    "<br>Drag to pan, wheel or +/- to zoom, double-click to zoom in.</p>")
 
     def clear(self) -> None:
         self._loaded_once = False
