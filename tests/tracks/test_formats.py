@@ -515,3 +515,21 @@ def test_gpx_fast_path_rounds_long_decimals_like_the_full_reader(tmp_path: Path)
     out = run_import(db, [f])
     assert out.ok, out.error
     assert {r[1:4] for r in points(db)} == {(46.1234568, 14.0, None)}
+
+
+def test_gpx_fast_path_switch_after_slow_rows_were_flushed(tmp_path: Path) -> None:
+    """Zoned times go through Points.add, which flushes; a waypoint met later must
+    restart the file, not replay it on top of what was written."""
+    from tests.tracks.conftest import new_db
+
+    pts = "".join(f'<trkpt lat="46.{i:04d}" lon="14.5"><time>2020-09-13T14:00:{i:02d}+02:00'
+                  "</time></trkpt>" for i in range(40))
+    f = tmp_path / "zoned.gpx"
+    f.write_text(gpx(f"<trk><trkseg>{pts}</trkseg></trk>" + "<!-- x -->" * 200000
+                     + '<wpt lat="47" lon="15"><time>2020-09-13T12:10:00Z</time></wpt>'))
+    db = new_db(tmp_path / "t.db")
+    # gcj02 (a no-op outside China) sends every point through Points.add.
+    out = run_import(db, [f], batch_size=7, gcj02=True)
+    assert out.ok, out.error
+    s = out.summary
+    assert (s["points_read"], s["new"], s["duplicates"]) == (41, 41, 0)

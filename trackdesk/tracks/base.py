@@ -186,6 +186,7 @@ class Points:
         self.min_ts = math.inf
         self.max_ts = -math.inf
         self.notes: Counter[str] = Counter()
+        self.flushes = 0  # batches handed on: after one, a reader cannot silently restart
 
     def reset(self) -> None:
         """Forget everything collected (rows not yet flushed included)."""
@@ -196,6 +197,7 @@ class Points:
         self.times.naive = 0
         self.min_ts = math.inf
         self.max_ts = -math.inf
+        self.flushes = 0
 
     def reject(self, reason: str, n: int = 1) -> None:
         self.read += n
@@ -239,6 +241,7 @@ class Points:
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, []
+            self.flushes += 1
             self._flush(rows)
 
     @property

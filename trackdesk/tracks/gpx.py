@@ -204,9 +204,9 @@ def read(stream: IO[bytes], out: Points) -> None:
             _read_plain(head, stream, out)
             return
         except _NotPlain:
+            if out.flushes:
+                raise Restart(read_full) from None
             if out.read or out.rows:
-                if getattr(out, "_flushed", False):
-                    raise Restart(read_full) from None
                 out.reset()
             # Nothing written yet: go on with the full reader from the bytes read so far.
             stream = _Joined(head, stream, getattr(out, "_consumed", []))
@@ -264,14 +264,17 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
     skip = decl.end() if decl else bom
     consumed: list[bytes] = []
     out._consumed = consumed  # type: ignore[attr-defined]  # for a switch to read_full
-    out._flushed = False  # type: ignore[attr-defined]
     n_fast = 0
     try:
         while True:
             last = not chunk
             if not last:
-                if chunk is not head:
+                # Kept only while a switch to read_full can still replay them: once a
+                # batch went out, a switch restarts the file instead.
+                if chunk is not head and not out.flushes:
                     consumed.append(chunk)
+                elif out.flushes and consumed:
+                    consumed.clear()
                 parser.feed(chunk)
             buf = carry + (chunk[skip:] if chunk is head else chunk)
             if last:
@@ -338,8 +341,6 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
                     if len(rows) >= batch:
                         out.read += n_fast
                         n_fast = 0
-                        out._flushed = True  # type: ignore[attr-defined]
-                        consumed.clear()
                         out.flush()
                         rows = out.rows
             if last:
