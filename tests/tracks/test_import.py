@@ -218,3 +218,12 @@ def test_stop_request_rolls_the_file_in_progress_back(db: Path, tmp_path: Path) 
     with pytest.raises(StopRequested):
         worker.run(ctx)
     assert count(db) == 10  # a.gpx committed, nothing of b.csv
+
+
+def test_a_file_that_is_not_a_tracks_db_is_one_message(tmp_path: Path) -> None:
+    bad = tmp_path / "tracks.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    f = tmp_path / "a.gpx"
+    f.write_text(gpx(f"<trk><trkseg>{trkpts(3)}</trkseg></trk>"))
+    out = run_import(bad, [f])
+    assert not out.ok and out.error.startswith(f"cannot open tracks.db {bad}")

@@ -21,7 +21,7 @@ from typing import Any
 from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker
 from trackdesk.tracks.formats import expand
 from trackdesk.tracks.importer import FileResult, Importer, WriteError
-from trackdesk.tracks.migrations import migrate
+from trackdesk.tracks.migrations import NotATracksDb, migrate
 
 MAX_LISTED = 200  # per-file entries kept in the summary; the rest are only counted
 
@@ -62,7 +62,7 @@ def run(ctx: WorkerContext) -> dict[str, Any]:
     try:
         conn = ctx.connect()
         migrate(conn)  # a no-op under the engine; makes a bare worker run safe too
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, NotATracksDb) as exc:
         raise SkillError(f"cannot open tracks.db {ctx.db_path}: {exc}") from None
     importer = Importer(conn, ctx.task_id, gcj02=bool(ctx.params.get("gcj02")),
                         progress=lambda p, t, f: ctx.progress(p, t, f),
