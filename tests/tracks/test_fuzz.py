@@ -52,11 +52,22 @@ SEEDS: dict[str, bytes] = {
     "json": json.dumps({"locations": [
         {"latitudeE7": 460000000 + i, "longitudeE7": 145000000, "timestampMs": str(
             (T0 + i) * 1000)} for i in range(30)]}).encode(),
+    "timeline": json.dumps({"semanticSegments": [
+        {"startTime": "2020-09-13T14:00:00+02:00", "endTime": "2020-09-13T15:00:00+02:00",
+         "timelinePath": [{"point": f"46.{i}°, 14.5°", "time": "2020-09-13T14:10:00+02:00"}
+                          for i in range(10)]}],
+        "rawSignals": [{"position": {"LatLng": "46.5°, 14.9°", "timestamp":
+                                     "2020-09-13T12:00:00Z"}}]}, ensure_ascii=False).encode(),
+    "semantic": json.dumps({"timelineObjects": [
+        {"placeVisit": {"location": {"latitudeE7": 460000000 + i, "longitudeE7": 145000000},
+                        "duration": {"startTimestamp": "2020-09-13T12:00:00Z",
+                                     "endTimestamp": "2020-09-13T13:00:00Z"}}}
+        for i in range(10)]}).encode(),
     "fit": fit_file([(T0 + i, 46 + i * 1e-4, 14.5, 300.0) for i in range(30)]),
     "rec": "".join(f'2020-09-13T12:26:40Z\t*\t{{"_type":"location","lat":46.{i},'
                    f'"lon":14,"tst":{T0 + i}}}\n' for i in range(30)).encode(),
 }
-EXT = {"json": ".json", "rec": ".rec"}
+EXT = {"json": "json", "rec": "rec", "timeline": "json", "semantic": "json"}
 
 _DIR = Path(tempfile.mkdtemp(prefix="trackdesk-fuzz-"))
 _DB = new_db(_DIR / "fuzz.db")

@@ -149,6 +149,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_tray()
         self.overlay = DropOverlay(self)
+        # First run (issue 9): a welcome page instead of the tabs while the db is empty.
+        from trackdesk.ui.welcome import install_welcome
+
+        self.welcome = install_welcome(self)
 
         self.model.tasksChanged.connect(self._on_tasks_changed)
         self.model.countsChanged.connect(self._schedule_counts)
@@ -446,6 +450,7 @@ class MainWindow(QMainWindow):
         self.commands = Commands(engine)
         self.model.set_source(engine, batch=LOAD_BATCH)
         self.detail.set_engine(engine)
+        self.welcome.set_engine(engine)
         self._watcher = ChainWatcher(engine.tasks)
         self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
         self.setWindowTitle(f"{path.name} — trackdesk")
@@ -471,6 +476,7 @@ class MainWindow(QMainWindow):
         self._watcher = None
         self.model.set_source(None)
         self.detail.set_engine(None)
+        self.welcome.set_engine(None)
         for act in (self.act_import, self.act_import_dir, self.act_chain,
                     self.act_chain_full):
             act.setEnabled(False)
