@@ -263,3 +263,19 @@ def test_only_finished_tasks_can_be_removed_and_results_stay(make_engine, db_pat
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM analysis_tasks WHERE id=?",
                             (a_id,)).fetchone()[0] == 0
+
+
+def test_adding_a_dependent_announces_the_upstream_tasks_new_blocks_list(make_engine):
+    async def go():
+        e = make_engine()
+        await e.start(schedule=False)
+        a = await e.create_task("count")
+        seen = []
+        e.events.subscribe(lambda ev: seen.append(ev))
+        b = await e.create_task("count", depends_on=[a.id])
+        await e.stop()
+        return a.id, b.id, seen
+
+    a_id, b_id, seen = run(go())
+    changes = [ev.changes for ev in seen if getattr(ev, "task_id", None) == a_id]
+    assert {"blocks_task_ids": [b_id]} in changes

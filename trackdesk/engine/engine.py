@@ -966,11 +966,14 @@ class Engine:
                 continue
             self.tasks[saved.id] = saved
             self._max_seen_id = max(self._max_seen_id, saved.id)
+            self.events.emit(TaskAdded(saved))
             for dep in saved.depends_on_task_ids:
                 up = self.tasks.get(dep)
                 if up is not None and saved.id not in up.blocks_task_ids:
-                    up.blocks_task_ids.append(saved.id)
-            self.events.emit(TaskAdded(saved))
+                    # Already written with the new row: announce it, nothing to flush.
+                    up.blocks_task_ids = [*up.blocks_task_ids, saved.id]
+                    self.events.emit(TaskChanged(up.id, {"blocks_task_ids":
+                                                         up.blocks_task_ids}))
             out.append(saved)
         self._wake.set()
         return out
