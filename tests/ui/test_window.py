@@ -355,22 +355,3 @@ def test_the_settings_switch_serves_the_rest_api_from_the_app(make_window, loop)
     w.apply_settings(AppSettings(serve_api=False, api_port=port))
     run(loop, until(lambda: w._api is None, what="the API to stop"))
 
-
-def test_sorting_by_a_live_column_resorts_once_a_second(make_window, loop, db_path):
-    insert(db_path, record(status=Status.COMPLETED, progress_percent=10.0),
-           record(status=Status.COMPLETED, progress_percent=90.0))
-    w = make_window(hold=["count"])
-    run(loop, until(lambda: w.model.rowCount() == 2))
-    w.view.sortByColumn(COLUMN_INDEX["progress"], Qt.SortOrder.DescendingOrder)
-    assert not w.proxy.dynamicSortFilter() and w._resort_timer.isActive()
-    top = w.model.task_id(w.proxy.mapToSource(w.proxy.index(0, 0)).row())
-    assert top == 2
-    w.engine.tasks[1].progress_percent = 99.0
-    from trackdesk.engine.events import TaskChanged
-
-    w.engine.events.emit(TaskChanged(1, {"progress_percent": 99.0}))
-    run(loop, until(lambda: w.model.task_id(
-        w.proxy.mapToSource(w.proxy.index(0, 0)).row()) == 1, timeout=5,
-        what="the once-a-second re-sort"))
-    w.view.sortByColumn(COLUMN_INDEX["id"], Qt.SortOrder.DescendingOrder)
-    assert w.proxy.dynamicSortFilter() and not w._resort_timer.isActive()

@@ -86,8 +86,6 @@ EngineFactory = Callable[[Path], "Engine"]
 # Rows added per event-loop turn when a tracks.db with a long history opens.
 LOAD_BATCH = 1000
 NOTIFY_BATCH_MS = 2000
-LIVE_COLUMNS = frozenset({"progress", "points", "failed", "eta", "duration"})
-RESORT_MS = 1000
 LAYOUT_VERSION = 1
 CANVAS_TIP = "Build chains from skills, keep them as templates and watch them run"
 
@@ -195,13 +193,6 @@ class MainWindow(QMainWindow):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for i, col in enumerate(COLUMNS):
             header.resizeSection(i, col.width)
-        # Sorted by a column that changes with every progress report, rows would be
-        # re-sorted (a layout change and a full repaint) ten times a second: re-sort
-        # those once a second instead.
-        self._resort_timer = QTimer(self)
-        self._resort_timer.setInterval(RESORT_MS)
-        self._resort_timer.timeout.connect(self._resort)
-        header.sortIndicatorChanged.connect(self._on_sort_changed)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
         view.setItemDelegate(TaskCellDelegate(view))
@@ -210,21 +201,6 @@ class MainWindow(QMainWindow):
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.detail.show_log())
         self.view = view
-
-    def _on_sort_changed(self, column: int, _order: Any = None) -> None:
-        live = COLUMNS[column].key in LIVE_COLUMNS if 0 <= column < len(COLUMNS) else False
-        self.proxy.setDynamicSortFilter(not live)
-        if live:
-            self._resort_timer.start()
-        else:
-            self._resort_timer.stop()
-
-    def _resort(self) -> None:
-        if self.proxy.dynamicSortFilter():
-            return
-        self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
-        if self.proxy.statuses is not None or self.proxy.text:
-            self.proxy.invalidateFilter()
 
     def _build_filter_bar(self) -> None:
         self.status_filter = QComboBox()

@@ -260,7 +260,8 @@ class TaskTableModel(QAbstractTableModel):
             self._unsubscribe = None
         self.beginResetModel()
         self._source = source
-        self._ids, self._row_of, self._rows = [], {}, []
+        self._ids, self._row_of = [], {}
+        self._rows.clear()  # in place: the proxy's lessThan holds this list
         self._added.clear()
         self._removed.clear()
         self._dirty.clear()
@@ -577,6 +578,7 @@ class TaskFilterProxy(QSortFilterProxyModel):
         self.setDynamicSortFilter(True)
         self._statuses: frozenset[Status] | None = None
         self._text = ""
+        self._rows: list[_Row] | None = None
 
     def set_filter(self, statuses: Iterable[Status] | None = None, text: str = "") -> None:
         """Show only tasks in ``statuses`` (None: all) whose words contain every word of
@@ -584,6 +586,19 @@ class TaskFilterProxy(QSortFilterProxyModel):
         self._statuses = None if statuses is None else frozenset(statuses)
         self._text = text
         self.setFilterRegularExpression(self.filter_pattern(self._statuses, text))
+
+    def lessThan(self, left: ModelIndex, right: ModelIndex) -> bool:  # noqa: N802
+        # One Python call per comparison reading the precomputed keys, instead of two
+        # data() round trips and QVariant comparisons: sorting 10,000 rows stays short.
+        rows = self._rows
+        if rows is None:
+            return super().lessThan(left, right)
+        col = left.column()
+        return rows[left.row()].sort[col] < rows[right.row()].sort[col]
+
+    def setSourceModel(self, model: Any) -> None:  # noqa: N802
+        super().setSourceModel(model)
+        self._rows = model._rows if isinstance(model, TaskTableModel) else None
 
     @staticmethod
     def filter_pattern(statuses: frozenset[Status] | None, text: str) -> QRegularExpression:
