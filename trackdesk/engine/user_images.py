@@ -16,7 +16,7 @@ version. Blocking calls (docker SDK, pip): run from a thread.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import shutil
 import subprocess
@@ -149,7 +149,10 @@ def _fill_context(spec: SkillSpec, root: Path, ctx: Path, log: Callable[[str], N
     lock_path = root / "user-wheels" / f".{spec.name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one download into the shared cache at a time
+        with contextlib.suppress(ImportError):  # no fcntl (Windows): no lock, rare races
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one download into the shared cache at a time
         wheels = download_requirements(spec, root / "user-wheels" / spec.name, log)
         have = {_project(w) for w in (root / "wheels").glob("*.whl")}
         (ctx / "wheels").mkdir()
