@@ -495,3 +495,37 @@ def test_the_rest_api_lists_user_skills(skills: Path, tmp_path: Path) -> None:
     listing, one = run(scenario())
     assert {s["name"]: s["kind"] for s in listing}["night_points"] == "user"
     assert one["upstream"] == ["outlier_detection"] and one["memory_mb"] == 256
+
+
+def test_the_class_attribute_form(skills: Path, tmp_path: Path) -> None:
+    write_skill(skills, "class_form", """
+        from trackdesk.skills.user import Param, declare
+
+
+        class Doubler:
+            spec = declare(name="class_form", version="2.0", upstream=("outlier_detection",),
+                           params=[Param("factor", "int", 2, 1, 10)],
+                           columns={"scaled": int}, retries=2, memory_mb=128)
+
+            def process(self, batch):
+                k = batch.params["factor"]
+                return {p.id: {"scaled": p.id * k} for p in batch}
+        """)
+    no_fn = write_skill(skills, "class_no_fn", """
+        from trackdesk.skills.user import declare
+
+
+        class Nothing:
+            spec = declare(name="class_no_fn", version="1.0")
+        """)
+    registry = load_registry()
+    spec = registry.get("class_form")
+    assert (spec.kind, spec.version, spec.retries, spec.memory_mb) == ("user", "2.0", 2, 128)
+    [problem] = registry.problems
+    assert (problem.file, problem.line) == (str(no_fn), 5)
+    assert "no batch function" in problem.reason
+    db = make_db(tmp_path / "tracks.db", hours=4)
+    s = run_skill(ctx_for(db, "class_form", params={"factor": 3}),
+                  load_skill(skills / "class_form"))
+    assert s["rows_written"] == 4
+    assert rows(db, "class_form") == [(i, 3 * i) for i in range(1, 5)]

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 from trackdesk.skills.spec import Param, ParamError, SkillSpec
 
 __all__ = [
-    "Batch", "LoadReport", "Param", "Point", "SkillProblem", "UserSkill", "load_skill",
+    "Batch", "LoadReport", "Param", "Point", "SkillProblem", "UserSkill", "declare", "load_skill",
     "load_user_skills", "reload_into", "scaffold", "skill", "skills_dir",
 ]
 
@@ -183,15 +183,12 @@ def skill(*, name: str, version: str, title: str = "", description: str = "",
     Python type (int, float, str, bool, bytes) of the ``user_<name>`` table, whose key is
     ``point_id``. Errors in the spec are raised here, so they point at this line.
     """
-    caller = sys._getframe(1)
-    line, file = caller.f_lineno, caller.f_code.co_filename
-    fields = _check_fields(dict(
+    decl = _declare(sys._getframe(1), dict(
         name=name, version=version, title=title, description=description,
         upstream=upstream, params=params, retries=retries, timeout_s=timeout_s, cpu=cpu,
         memory_mb=memory_mb, max_concurrency=max_concurrency, retry_delays=retry_delays),
-        line)
-    cols = _check_columns(columns or {}, line)
-    decl = Declaration(fields, cols, line, file)
+        columns)
+    line = decl.line
 
     def decorate(fn: Callable[[Batch], Any]) -> Callable[[Batch], Any]:
         if not callable(fn):
@@ -201,6 +198,32 @@ def skill(*, name: str, version: str, title: str = "", description: str = "",
         return fn
 
     return decorate
+
+
+def declare(*, name: str, version: str, columns: Mapping[str, Any] | None = None,
+            **fields: Any) -> Declaration:
+    """The class-attribute form of :func:`skill`: ``spec = declare(name=..., ...)`` in a
+    class whose ``process(self, batch)`` is the batch function. Same arguments."""
+    allowed = {"title", "description", "upstream", "params", "retries", "timeout_s", "cpu",
+               "memory_mb", "max_concurrency", "retry_delays"}
+    caller = sys._getframe(1)
+    unknown = set(fields) - allowed
+    if unknown:
+        raise SpecError(f"bad spec: unknown argument(s) {', '.join(sorted(unknown))}",
+                        caller.f_lineno)
+    defaults: dict[str, Any] = {
+        "title": "", "description": "", "upstream": (), "params": (), "retries": 0,
+        "timeout_s": None, "cpu": 1.0, "memory_mb": 512, "max_concurrency": None,
+        "retry_delays": (1.0, 5.0, 30.0)}
+    return _declare(caller, {**defaults, **fields, "name": name, "version": version},
+                    columns)
+
+
+def _declare(caller: Any, fields: dict[str, Any],
+             columns: Mapping[str, Any] | None) -> Declaration:
+    line, file = caller.f_lineno, caller.f_code.co_filename
+    return Declaration(_check_fields(fields, line), _check_columns(columns or {}, line),
+                       line, file)
 
 
 def _check_fields(f: dict[str, Any], line: int | None) -> dict[str, Any]:
@@ -419,20 +442,41 @@ def load_skill(folder: Path, allow_static: bool = False) -> UserSkill:
             pass
         _forget_helpers(before, folder)
     found = [(k, v) for k, v in module.__dict__.items()
-             if callable(v) and isinstance(getattr(v, "__trackdesk_skill__", None), Declaration)]
+             if callable(v) and not isinstance(v, type)
+             and isinstance(getattr(v, "__trackdesk_skill__", None), Declaration)]
+    for k, cls in list(module.__dict__.items()):
+        # The class form: `spec = declare(...)` and a process(self, batch) method.
+        if isinstance(cls, type) and cls.__module__ == module_name \
+                and isinstance(cls.__dict__.get("spec"), Declaration):
+            decl = cls.__dict__["spec"]
+            method = getattr(cls, "process", None)
+            if not callable(method):
+                raise problem(f"class {k} declares a spec but no batch function: add "
+                              "def process(self, batch): ...", decl.line)
+            try:
+                bound = cls().process
+            except Exception as exc:  # noqa: BLE001 - the user's __init__
+                raise problem(f"class {k} cannot be created: {type(exc).__name__}: {exc}",
+                              _line_in(exc, fname) or decl.line) from None
+            bound.__func__.__trackdesk_skill__ = decl  # type: ignore[attr-defined]
+            found.append((k, bound))
     if not found:
         decl_line = _decorator_line(source)
         if decl_line is not None:
             raise problem("@skill(...) decorates no function: put it right above the batch "
                           "function (def process(batch): ...)", decl_line)
         raise problem("no skill declared: decorate the batch function with "
-                      "@skill(name=..., version=...) from trackdesk.skills.user")
+                      "@skill(name=..., version=...) from trackdesk.skills.user (or give "
+                      "a class spec = declare(...) and a process(self, batch) method)")
     if len(found) > 1:
         raise problem(f"declares {len(found)} skills ({', '.join(k for k, _ in found)}); "
-                      "one skill per folder", found[1][1].__trackdesk_skill__.line)
+                      "one skill per folder", _decl_of(found[1][1]).line)
     fn = found[0][1]
-    decl = fn.__trackdesk_skill__
-    return _build(decl, fn, folder)
+    return _build(_decl_of(fn), fn, folder)
+
+
+def _decl_of(fn: Any) -> Declaration:
+    return getattr(fn, "__trackdesk_skill__", None) or fn.__func__.__trackdesk_skill__
 
 
 def _forget_helpers(before: set[str], folder: Path) -> None:
@@ -497,25 +541,37 @@ def static_declaration(source: str, fname: str) -> Declaration | None:
     """The @skill(...) of ``source`` evaluated from literals only, or None if there is none."""
     tree = ast.parse(source, fname)
     for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and [getattr(t, "id", "") for t in
+                                                     stmt.targets] == ["spec"] \
+                        and isinstance(stmt.value, ast.Call) \
+                        and _call_name(stmt.value.func) == "declare":
+                    return _static_call(stmt.value, fname)
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for deco in node.decorator_list:
             if isinstance(deco, ast.Call) and _call_name(deco.func) == "skill":
-                if deco.args:
-                    raise SpecError("@skill takes keyword arguments only", deco.lineno)
-                kwargs = {k.arg: _static_eval(k.value, deco.lineno) for k in deco.keywords
-                          if k.arg is not None}
-                columns = kwargs.pop("columns", None) or {}
-                defaults = {"title": "", "description": "", "upstream": (), "params": (),
-                            "retries": 0, "timeout_s": None, "cpu": 1.0, "memory_mb": 512,
-                            "max_concurrency": None, "retry_delays": (1.0, 5.0, 30.0)}
-                unknown = set(kwargs) - set(defaults) - {"name", "version"}
-                if unknown or "name" not in kwargs or "version" not in kwargs:
-                    raise SpecError("@skill needs name and version", deco.lineno)
-                fields = _check_fields({**defaults, **kwargs}, deco.lineno)
-                return Declaration(fields, _check_columns(columns, deco.lineno),
-                                   deco.lineno, fname)
+                return _static_call(deco, fname)
     return None
+
+
+def _static_call(deco: ast.Call, fname: str) -> Declaration:
+    """A ``skill(...)`` / ``declare(...)`` call's keyword arguments, from literals."""
+    if deco.args:
+        raise SpecError("the spec takes keyword arguments only", deco.lineno)
+    kwargs = {k.arg: _static_eval(k.value, deco.lineno) for k in deco.keywords
+              if k.arg is not None}
+    columns = kwargs.pop("columns", None) or {}
+    defaults = {"title": "", "description": "", "upstream": (), "params": (),
+                "retries": 0, "timeout_s": None, "cpu": 1.0, "memory_mb": 512,
+                "max_concurrency": None, "retry_delays": (1.0, 5.0, 30.0)}
+    unknown = set(kwargs) - set(defaults) - {"name", "version"}
+    if unknown or "name" not in kwargs or "version" not in kwargs:
+        raise SpecError("the spec needs name and version, and only known arguments",
+                        deco.lineno)
+    fields = _check_fields({**defaults, **kwargs}, deco.lineno)
+    return Declaration(fields, _check_columns(columns, deco.lineno), deco.lineno, fname)
 
 
 def _call_name(func: ast.expr) -> str:
