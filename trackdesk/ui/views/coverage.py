@@ -101,10 +101,15 @@ class CoverageCalendar(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            p.end()  # a painter left active on a widget crashes Qt
+
+    def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), self.palette().base())
         if not self.years:
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No points yet")
-            p.end()
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         small = QFont(self.font())
@@ -134,7 +139,6 @@ class CoverageCalendar(QWidget):
                 p.setPen(QPen(QColor(0, 0, 0, 25), 1) if st == "none" else Qt.PenStyle.NoPen)
                 p.drawRoundedRect(r, 2.5, 2.5)
                 d += timedelta(days=1)
-        p.end()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         d = self.day_at(event.position().x(), event.position().y())

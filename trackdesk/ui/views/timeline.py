@@ -80,6 +80,12 @@ class TimelineStrip(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            p.end()  # a painter left active on a widget crashes Qt
+
+    def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), self.palette().base())
         tl = self.timeline
         font = QFont(self.font())
@@ -87,7 +93,6 @@ class TimelineStrip(QWidget):
         p.setFont(font)
         if tl is None:
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No period chosen")
-            p.end()
             return
         # Hour ruler.
         p.setPen(QColor("#555"))
@@ -126,7 +131,6 @@ class TimelineStrip(QWidget):
         for h in range(3, 24, 3):
             x = self._x(h / 24)
             p.drawLine(QPointF(x, 26), QPointF(x, 30 + len(self.days()) * ROW_H))
-        p.end()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         tl = self.timeline
