@@ -564,3 +564,15 @@ def test_incremental_equals_full_recompute(skills: Path, tmp_path: Path, seed: i
             src.backup(dst)  # the WAL's content too, unlike a file copy
         run_skill(ctx_for(full_db, "night_points", "FULL_RECOMPUTE"), us)
         assert incremental == rows(full_db)
+
+
+def test_python_m_trackdesk_skills_runs_a_user_skill_too(skills: Path, tmp_path: Path) -> None:
+    scaffold("night_points")
+    db = make_db(tmp_path / "tracks.db", hours=5)
+    out = subprocess.run(
+        [sys.executable, "-m", "trackdesk.skills", "night_points", "--task-id", "1",
+         "--db-path", str(db), "--params", json.dumps(UTC)],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [result] = [json.loads(x) for x in out.stdout.splitlines() if '"result"' in x]
+    assert result["summary"]["processed"] == 5

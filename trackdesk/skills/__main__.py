@@ -16,6 +16,12 @@ def main() -> None:
     name = sys.argv[1]
     specs = {s.name: s for s in BUILTIN_SPECS if s.module == "trackdesk.skills"}
     if name not in specs:
+        from trackdesk.skills.user import SKILL_FILE, skills_dir
+
+        if (skills_dir() / name / SKILL_FILE).is_file():  # a user skill: the same argv
+            from trackdesk.skills.user_worker import main as user_main
+
+            user_main()
         print(f"unknown skill {name!r}; built-in skills: {', '.join(specs)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     module = importlib.import_module(f"trackdesk.skills.{name}")
