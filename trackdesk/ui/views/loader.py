@@ -21,8 +21,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from trackdesk.ui.views.data import ThreadConnections
-
 log = logging.getLogger(__name__)
 SWITCH_S = float(os.environ.get("TRACKDESK_VIEWS_SWITCH", "0.0005"))
 WORKERS = int(os.environ.get("TRACKDESK_VIEWS_WORKERS", "2"))
@@ -65,7 +63,7 @@ class Loader(QObject):
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_S))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="views-db",
                                         initializer=_lower_priority)
-        self._conns: ThreadConnections | None = None
+        self._conns: Any = None  # data.ThreadConnections of the open tracks.db
         self.generation = 0
         self.busy = 0
         self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
@@ -81,7 +79,13 @@ class Loader(QObject):
         self.generation += 1
         if self._conns is not None:
             self._conns.close()
-        self._conns = ThreadConnections(path) if path is not None else None
+        if path is None:
+            self._conns = None
+            return
+        # Imported here: data pulls in numpy, which the window need not wait for.
+        from trackdesk.ui.views.data import ThreadConnections
+
+        self._conns = ThreadConnections(path)
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any],
                callback: Callable[[Any], None]) -> Future[Any] | None:
@@ -98,9 +102,9 @@ class Loader(QObject):
                 # A worker writing, a database switched under us: the next refresh
                 # reads again. Logged, shown in the view's status line.
                 log.warning("view read failed: %s", exc)
-                self._delivered.emit((gen, None, f"{type(exc).__name__}: {exc}"))
+                self._emit((gen, None, f"{type(exc).__name__}: {exc}"))
                 return None
-            self._delivered.emit((gen, callback, result))
+            self._emit((gen, callback, result))
             return result
 
         return self._pool.submit(job)
@@ -126,11 +130,17 @@ class Loader(QObject):
             exc = None if f.cancelled() else f.exception()
             if exc is not None:
                 log.warning("render failed: %s", exc)
-            self._delivered.emit((gen, callback, None if f.cancelled() or exc is not None
-                                  else f.result()))
+            self._emit((gen, callback, None if f.cancelled() or exc is not None
+                        else f.result()))
 
         fut.add_done_callback(done)
         return fut
+
+    def _emit(self, item: tuple[int, Any, Any]) -> None:
+        try:
+            self._delivered.emit(item)
+        except RuntimeError:
+            pass  # the view (and this loader) closed while the read ran: nobody to tell
 
     def _deliver(self, item: tuple[int, Callable[[Any], None] | None, Any]) -> None:
         gen, callback, result = item

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pyqtgraph.functions import arrayToQPath, create_qpolygonf, ndarray_from_qpolygonf
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -30,7 +29,6 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
-    QPolygonF,
     QResizeEvent,
     QWheelEvent,
 )
@@ -46,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trackdesk.ui.views import data
+from trackdesk.ui.views import data, qtpaths
 from trackdesk.ui.views.data import MapBasics, Markers
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.tiles import (
@@ -65,14 +63,7 @@ GRID_LINE = QColor(120, 135, 150, 70)
 GRID_TEXT = QColor(80, 92, 105)
 
 
-def _polygon(x: np.ndarray, y: np.ndarray) -> QPolygonF:
-    if len(x) == 0:
-        return QPolygonF()  # an empty one has no buffer to write into
-    poly = create_qpolygonf(len(x))
-    arr = ndarray_from_qpolygonf(poly)
-    arr[:, 0] = x
-    arr[:, 1] = y
-    return poly
+_polygon = qtpaths.polygon
 
 
 class MapCanvas(QWidget):
@@ -366,8 +357,7 @@ class MapCanvas(QWidget):
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
             p.setPen(pen)
-            p.drawPath(arrayToQPath(np.asarray(sx, float), np.asarray(sy, float),
-                                    connect="finite"))
+            p.drawPath(qtpaths.path(np.asarray(sx, float), np.asarray(sy, float)))
         if self.layers["stays"] and self.zoom >= 9 and len(m.stay_xy):
             # Hundreds of stays share a pixel at home: one mark per pixel, drawn as two
             # layers of round points (two Qt calls, whatever the count).

@@ -18,11 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
 
 from trackdesk.engine.events import Event, TaskChanged
-from trackdesk.ui.views.coverage import CoverageView
 from trackdesk.ui.views.loader import Loader
-from trackdesk.ui.views.map_view import MapView
-from trackdesk.ui.views.statistics import StatisticsView
-from trackdesk.ui.views.timeline import TimelineView
 
 REFRESH_MS = 400
 # Which completed skills change what each view shows.
@@ -48,26 +44,78 @@ class ViewsPanel(QTabWidget):
         super().__init__(parent)
         self.setDocumentMode(True)
         self.loader = Loader(parent=self)
-        self.map = MapView(self.loader)
-        self.timeline = TimelineView(self.loader)
-        self.statistics = StatisticsView(self.loader)
-        self.coverage = CoverageView(self.loader)
-        self.views: dict[str, Any] = {"map": self.map, "timeline": self.timeline,
-                                      "statistics": self.statistics,
-                                      "coverage": self.coverage}
+        # Each view is built the first time it is shown (or asked for): numpy, QtCharts
+        # and the views' modules cost a good part of a second the window need not wait.
+        self.views: dict[str, Any] = {}
+        self._placeholders: dict[str, QWidget] = {}
         if first is not None:
             self.addTab(first, first_title)
-        for name, view in self.views.items():
-            self.addTab(view, TITLES[name])
+        for name in TITLES:
+            holder = QWidget()
+            self._placeholders[name] = holder
+            self.addTab(holder, TITLES[name])
         self.stale: set[str] = set()
-        self.refresh_count: dict[str, int] = dict.fromkeys(self.views, 0)
+        self.refresh_count: dict[str, int] = dict.fromkeys(TITLES, 0)
         self._engine: Any = None
         self._unsubscribe: Callable[[], None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._refresh_stale)
-        self.currentChanged.connect(lambda _i: self._refresh_stale())
+        self.currentChanged.connect(self._on_tab)
+
+    # ------------------------------------------------------------------ views ---------
+    def view(self, name: str) -> Any:
+        """The view called ``name``, built (and put in its tab) on first use."""
+        got = self.views.get(name)
+        if got is not None:
+            return got
+        if name == "map":
+            from trackdesk.ui.views.map_view import MapView as cls
+        elif name == "timeline":
+            from trackdesk.ui.views.timeline import TimelineView as cls
+        elif name == "statistics":
+            from trackdesk.ui.views.statistics import StatisticsView as cls
+        else:
+            from trackdesk.ui.views.coverage import CoverageView as cls
+        got = cls(self.loader)
+        self.views[name] = got
+        holder = self._placeholders.pop(name)
+        index = self.indexOf(holder)
+        current = self.currentIndex()
+        self.blockSignals(True)
+        self.removeTab(index)
+        self.insertTab(index, got, TITLES[name])
+        self.setCurrentIndex(current)
+        self.blockSignals(False)
+        holder.deleteLater()
+        if self.currentWidget() is got:
+            # It replaced the tab on screen: no tab change will tell it to load.
+            QTimer.singleShot(0, self._refresh_stale)
+        return got
+
+    @property
+    def map(self) -> Any:
+        return self.view("map")
+
+    @property
+    def timeline(self) -> Any:
+        return self.view("timeline")
+
+    @property
+    def statistics(self) -> Any:
+        return self.view("statistics")
+
+    @property
+    def coverage(self) -> Any:
+        return self.view("coverage")
+
+    def _on_tab(self, index: int) -> None:
+        widget = self.widget(index)
+        for name, holder in list(self._placeholders.items()):
+            if holder is widget:
+                self.view(name)
+        self._refresh_stale()
 
     # ------------------------------------------------------------------ database ------
     def set_engine(self, engine: Any) -> None:
@@ -84,7 +132,7 @@ class ViewsPanel(QTabWidget):
         self.loader.set_path(path)
         for view in self.views.values():
             view.clear()
-        self.stale = set(self.views) if path is not None else set()
+        self.stale = set(TITLES) if path is not None else set()
         self._refresh_stale()
 
     def on_event(self, event: Event) -> None:
@@ -102,7 +150,7 @@ class ViewsPanel(QTabWidget):
             self._timer.start()
 
     def refresh_all(self) -> None:
-        self.stale = set(self.views)
+        self.stale = set(TITLES)
         self._refresh_stale(force=True)
 
     def _refresh_stale(self, force: bool = False) -> None:
@@ -110,16 +158,19 @@ class ViewsPanel(QTabWidget):
             return
         current = self.currentWidget()
         for name in sorted(self.stale):
-            view = self.views[name]
-            if force or view is current:
+            view = self.views.get(name)
+            if force and view is None:
+                view = self.view(name)
+            if view is not None and (force or view is current):
                 self.stale.discard(name)
                 self.refresh_count[name] += 1
                 view.refresh()
                 self.refreshed.emit(name)
 
     def show_failed_points(self, skill: str) -> None:
-        self.setCurrentWidget(self.map)
-        self.map.show_failed_points(skill)
+        view = self.map
+        self.setCurrentWidget(view)
+        view.show_failed_points(skill)
 
     def shutdown(self) -> None:
         self.set_engine(None)

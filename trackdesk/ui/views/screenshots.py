@@ -67,7 +67,7 @@ def shoot(out: Path, db: Path) -> list[Path]:
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for name in ("map", "timeline", "statistics", "coverage"):
-        panel.setCurrentWidget(panel.views[name])
+        panel.setCurrentWidget(panel.view(name))
         _settle(app, panel)
         if name == "map":
             c = panel.map.canvas

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pyqtgraph.functions import arrayToQPath
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
-from trackdesk.ui.views import data
+from trackdesk.ui.views import data, qtpaths
 from trackdesk.ui.views.data import BLOCK, MODES, Cells, DayTrack, MapBasics
 
 TILE = 256
@@ -211,7 +210,7 @@ class TileSource:
             casing.setCapStyle(Qt.PenCapStyle.RoundCap)
             casing.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
             p.setPen(casing)
-            p.drawPath(arrayToQPath(x, y, connect=con))
+            p.drawPath(qtpaths.path(x, y, connect=con))
         for k in [-1] + list(range(len(MODES))):
             sel = con & (mode == k)
             if not sel.any():
@@ -232,7 +231,7 @@ class TileSource:
             idx = np.flatnonzero(use)
             c = sel[idx].copy()
             c[:-1] &= idx[1:] == idx[:-1] + 1
-            p.drawPath(arrayToQPath(x[idx], y[idx], connect=c))
+            p.drawPath(qtpaths.path(x[idx], y[idx], connect=c))
 
     # ------------------------------------------------------------------ picking -------
     def nearest_vertex(self, conn: sqlite3.Connection, z: int, wx: float, wy: float,
