@@ -93,7 +93,7 @@ class Point(NamedTuple):
     accuracy: float | None
     heading: float | None
     source: str | None
-    is_outlier: bool  # flagged by outlier_detection (False when it has not run)
+    is_outlier: int  # 1 when flagged by outlier_detection (0 when it has not run)
 
 
 class Batch:
@@ -111,6 +111,7 @@ class Batch:
         self.task_type = task_type
         self.failed: dict[int, str] = {}
         self._log = log
+        self._zones: dict[str, tzinfo | None] = {}
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.points)
@@ -127,7 +128,11 @@ class Batch:
 
     def local_time(self, point: Point, zone: str = "local") -> datetime:
         """The point's time in ``zone`` (an IANA name, ``UTC`` or ``local``: the machine's)."""
-        return datetime.fromtimestamp(point.ts, _zone(zone))
+        try:
+            tz = self._zones[zone]
+        except KeyError:  # looked up once per batch, not per point
+            tz = self._zones[zone] = _zone(zone)
+        return datetime.fromtimestamp(point.ts, tz)
 
     def columns(self) -> dict[str, Any]:
         """The batch as numpy arrays (id, ts, lat, lon, accuracy), for vectorised skills."""

@@ -50,7 +50,7 @@ NEG_INF = -1.0e300  # "everything changed" (as trackdesk.skills.store)
 LOG_FAILED_MAX = 20  # failed points named in the log; the rest are only counted
 
 _POINT_SQL = ("SELECT p.id, p.ts, p.lat, p.lon, p.altitude, p.speed, p.accuracy, p.heading, "
-              "p.source, {outlier} FROM points p")
+              "p.source, {outlier} FROM points p{join}")
 
 
 # ============================================================ table and state ======
@@ -113,13 +113,15 @@ class _Runner:
         self.started = time.monotonic()
         self.rows_written = 0
         self.failed_logged = 0
-        outlier = ("EXISTS (SELECT 1 FROM outlier_flags o WHERE o.point_id = p.id)"
-                   if _has_table(self.conn, "outlier_flags") else "0")
-        self.point_sql = _POINT_SQL.format(outlier=outlier)
+        outlier = ("(o.point_id IS NOT NULL)" if _has_table(self.conn, "outlier_flags")
+                   else "0")
+        join = (" LEFT JOIN outlier_flags o ON o.point_id = p.id" if outlier != "0" else "")
+        self.point_sql = _POINT_SQL.format(outlier=outlier, join=join)
         names = "".join(f', "{c}"' for c, _ in us.columns)
         marks = ", ".join("?" * (len(us.columns) + 1))
         self.insert_sql = f'INSERT OR REPLACE INTO "{us.table}" (point_id{names}) VALUES ({marks})'
         self.col_names = [c for c, _ in us.columns]
+        self.allowed = frozenset(["point_id", *self.col_names])
 
     def plan(self) -> tuple[bool, str, int, int, float | None, tuple | None]:
         """(full, reason, max point id, max change id, upstream redo from_ts, state)."""
@@ -158,7 +160,8 @@ class _Runner:
         rows = self.conn.execute(
             f"{self.point_sql} WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?",
             (*args, after_id, limit)).fetchall()
-        return [Point(*r[:9], bool(r[9])) for r in rows]
+        # The SQL gives is_outlier as 0/1: _make skips a Python-level constructor call.
+        return list(map(Point._make, rows))
 
     def process(self, points: list[Point]) -> tuple[list[tuple], int]:
         """Run the batch function; return (rows to insert, failed points)."""
@@ -177,30 +180,42 @@ class _Runner:
             raise SkillError(f"{us.name}: {type(exc).__name__}: {exc}{_where(exc, us)}"
                              ) from None
         ids = {p.id for p in points}
+        allowed = self.allowed
+        cols = self.col_names
         rows = []
+        # Checked per row, but with C-level operations: this loop runs once per result.
         for row in _rows(out, us.name):
             pid = row.get("point_id")
             if pid not in ids:
                 raise SkillError(f"{us.name} returned a row for point_id {pid!r}, which is "
                                  "not a point of the batch")
-            unknown = set(row) - {"point_id", *self.col_names}
-            if unknown:
+            if not row.keys() <= allowed:
+                unknown = set(row) - allowed
                 raise SkillError(f"{us.name} returned unknown column(s) "
                                  f"{', '.join(sorted(unknown))}; declared: "
-                                 f"{', '.join(self.col_names) or 'none'}")
-            rows.append((pid, *(_sql_value(row.get(c)) for c in self.col_names)))
+                                 f"{', '.join(cols) or 'none'}")
+            rows.append((pid, *map(row.get, cols)))
         for pid, reason in batch.failed.items():
             if self.failed_logged < LOG_FAILED_MAX:
                 self.ctx.log(f"point {pid} failed: {reason or 'no reason given'}", "warning")
                 self.failed_logged += 1
         failed_ids = set(batch.failed) & ids
-        rows = [r for r in rows if r[0] not in failed_ids]
+        if failed_ids:
+            rows = [r for r in rows if r[0] not in failed_ids]
         return rows, len(failed_ids)
 
     def write(self, rows: list[tuple]) -> None:
-        if rows:
+        if not rows:
+            return
+        try:
+            # sqlite3 binds int, float (numpy's too), str, bytes, None and bool natively.
             self.conn.executemany(self.insert_sql, rows)
-            self.rows_written += len(rows)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            # Something else (a numpy int, a list...): converted, the slow way. Rows the
+            # failed executemany already wrote are simply replaced (INSERT OR REPLACE).
+            self.conn.executemany(self.insert_sql,
+                                  [tuple(_sql_value(v) for v in r) for r in rows])
+        self.rows_written += len(rows)
 
     # -- the run -----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -314,7 +329,7 @@ def _rows(out: Any, name: str) -> Iterable[Mapping[str, Any]]:
         return [{"point_id": k, **v} for k, v in out.items()]
     rows = list(out)
     for row in rows:
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):  # dict: the fast case
             raise SkillError(f"{name} must return dicts with point_id and its columns, got "
                              f"{type(row).__name__}")
     return rows
