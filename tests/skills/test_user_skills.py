@@ -576,3 +576,19 @@ def test_python_m_trackdesk_skills_runs_a_user_skill_too(skills: Path, tmp_path:
     assert out.returncode == 0, out.stdout + out.stderr
     [result] = [json.loads(x) for x in out.stdout.splitlines() if '"result"' in x]
     assert result["summary"]["processed"] == 5
+
+
+def test_values_of_other_types_are_stored(skills: Path, tmp_path: Path) -> None:
+    write_skill(skills, "typed", """
+        import numpy as np
+        from trackdesk.skills.user import skill
+
+        @skill(name="typed", version="1.0",
+               columns={"n": int, "x": float, "flag": bool, "tags": str})
+        def process(batch):
+            return [{"point_id": p.id, "n": np.int64(p.id), "x": np.float64(0.5),
+                     "flag": True, "tags": ["a", p.id]} for p in batch]
+        """)
+    db = make_db(tmp_path / "tracks.db", hours=2)
+    run_skill(ctx_for(db, "typed", params={}), load_skill(skills / "typed"))
+    assert rows(db, "typed") == [(1, 1, 0.5, 1, '["a", 1]'), (2, 2, 0.5, 1, '["a", 2]')]
