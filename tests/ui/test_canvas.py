@@ -66,6 +66,7 @@ def drop_skill(c: CanvasWindow, skill: str, at: QPoint) -> str:
     drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, drop)
+    assert drop.dropAction() == Qt.DropAction.CopyAction  # the palette keeps its skill
     [new] = set(c.scene.nodes) - before
     return new
 

@@ -31,6 +31,9 @@ class _SkillTree(QTreeWidget):
     def mimeTypes(self) -> list[str]:  # noqa: N802
         return [MIME_SKILL]
 
+    def supportedDropActions(self) -> Qt.DropAction:  # noqa: N802
+        return Qt.DropAction.CopyAction  # skills are lent to the canvas, never moved
+
 
 class SkillPalette(QWidget):
     skillActivated = Signal(str)  # double-click / Enter: add at the centre of the view
@@ -45,6 +48,7 @@ class SkillPalette(QWidget):
         self.tree.setHeaderHidden(True)
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QTreeWidget.DragDropMode.DragOnly)
+        self.tree.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.tree.setRootIsDecorated(False)
         self.tree.setIndentation(8)
         self.tree.itemActivated.connect(self._activated)

@@ -101,13 +101,13 @@ class ChainView(QGraphicsView):
     # -- drops from the palette -------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if event.mimeData().hasFormat(MIME_SKILL):
-            event.acceptProposedAction()
+            _copy(event)
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
         if event.mimeData().hasFormat(MIME_SKILL):
-            event.acceptProposedAction()
+            _copy(event)
         else:
             event.ignore()
 
@@ -117,5 +117,11 @@ class ChainView(QGraphicsView):
             event.ignore()
             return
         skill = bytes(data.data(MIME_SKILL).data()).decode("utf-8")
-        event.acceptProposedAction()
+        _copy(event)
         self.skillDropped.emit(skill, self.mapToScene(event.position().toPoint()))
+
+
+def _copy(event: QDragMoveEvent | QDropEvent) -> None:
+    # Always a copy: a "move" drop would make the palette remove the skill it lent.
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
