@@ -192,3 +192,19 @@ def test_durations_of_running_tasks_tick_without_events():
     model._on_tick()
     model.flush()
     assert cell(model, 1, "duration") == "2 min 05 s"
+
+
+def test_sorted_by_a_live_column_progress_goes_out_once_a_second():
+    src = FakeEngine()
+    src.add(status=Status.RUNNING, total_points=100, start_time=datetime.now(UTC))
+    model = TaskTableModel()
+    model.set_source(src)
+    model.hold_progress = True
+    src.change(1, processed_points=40, progress_percent=40.0)
+    model.flush()
+    assert cell(model, 1, "points") == "0 / 100"  # held: rows must not jump 10 times/s
+    model._on_tick()
+    assert cell(model, 1, "points") == "40 / 100"
+    src.change(1, status=Status.FAILED)
+    model.flush()
+    assert cell(model, 1, "status") == "failed"  # a state change is never held

@@ -197,6 +197,7 @@ def test_column_layout_is_remembered(make_window, loop, store_path):
     header.resizeSection(COLUMN_INDEX["skill"], 222)
     header.moveSection(header.visualIndex(COLUMN_INDEX["status"]), 1)
     w.view.sortByColumn(COLUMN_INDEX["progress"], Qt.SortOrder.AscendingOrder)
+    assert w.model.hold_progress  # sorted by a live column: progress goes out at 1 Hz
     run(loop, w.shutdown())
     again = MainWindow(QSettings(str(store_path), QSettings.Format.IniFormat), AppSettings(),
                        lambda p: Engine(p, registry=registry()))
@@ -207,6 +208,7 @@ def test_column_layout_is_remembered(make_window, loop, store_path):
         assert h.visualIndex(COLUMN_INDEX["status"]) == 1
         assert h.sortIndicatorSection() == COLUMN_INDEX["progress"]
         assert again.proxy.sortColumn() == COLUMN_INDEX["progress"]
+        assert again.model.hold_progress
     finally:
         again._may_close = True
         again.close()

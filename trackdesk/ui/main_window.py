@@ -72,6 +72,7 @@ from trackdesk.ui.settings import AppSettings, default_db_path
 from trackdesk.ui.settings_dialog import SettingsDialog
 from trackdesk.ui.task_model import (
     COLUMNS,
+    LIVE_COLUMNS,
     STATUS_FILTERS,
     TaskFilterProxy,
     TaskTableModel,
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for i, col in enumerate(COLUMNS):
             header.resizeSection(i, col.width)
+        header.sortIndicatorChanged.connect(self._on_sort_changed)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
         view.setItemDelegate(TaskCellDelegate(view))
@@ -201,6 +203,10 @@ class MainWindow(QMainWindow):
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.detail.show_log())
         self.view = view
+
+    def _on_sort_changed(self, column: int, _order: Any = None) -> None:
+        self.model.hold_progress = (0 <= column < len(COLUMNS)
+                                    and COLUMNS[column].key in LIVE_COLUMNS)
 
     def _build_filter_bar(self) -> None:
         self.status_filter = QComboBox()

@@ -105,6 +105,8 @@ for _i, _c in enumerate(COLUMNS):
     for _name in _c.fields:
         _FIELD_COLUMNS.setdefault(_name, []).append(_i)
 
+# Columns a progress report changes: sorted by one of them, progress goes out at 1 Hz.
+LIVE_COLUMNS = frozenset({"progress", "points", "failed", "eta", "duration"})
 # Coalescing window: events within it become one batch of model signals.
 FLUSH_MS = 100
 # Two changed rows closer than this are sent as one range: fewer signals beat precision.
@@ -248,6 +250,12 @@ class TaskTableModel(QAbstractTableModel):
         self._tick.timeout.connect(self._on_tick)
         self._tick.start()
         self._load_queue: list[TaskRecord] = []
+        # While the view is sorted by a column progress changes (progress, points, ETA...),
+        # every report would move rows and re-sort the proxy: progress then goes out once
+        # a second with the tick; status changes still go out at once.
+        self.hold_progress = False
+        self._held: set[int] = set()
+        self._releasing = False
 
     # ---------------------------------------------------------------- source ---------
     def set_source(self, source: TaskSource | None, batch: int = 0) -> None:
@@ -266,6 +274,7 @@ class TaskTableModel(QAbstractTableModel):
         self._removed.clear()
         self._dirty.clear()
         self._dirty_fields.clear()
+        self._held.clear()
         self._counts.clear()
         self._running.clear()
         self._last_points.clear()
@@ -408,6 +417,9 @@ class TaskTableModel(QAbstractTableModel):
         rows: list[int] = []
         if fields <= PROGRESS_FIELDS:
             # The common case by far: progress reports of running tasks.
+            if self.hold_progress and not self._releasing:
+                self._held.update(dirty)
+                return set()
             for task_id in dirty:
                 r = self._row_of.get(task_id)
                 rec = tasks.get(task_id)
@@ -473,7 +485,19 @@ class TaskTableModel(QAbstractTableModel):
         dt = max(1e-3, now - self._last_rate_at)
         self._last_rate_at = now
         self._rate = total / dt
-        if self._running:
+        if self._held:
+            # Held progress (the table is sorted by a live column) goes out now, once.
+            self._dirty.update(self._held)
+            self._dirty.update(self._running)
+            self._held.clear()
+            self._dirty_fields.update(("processed_points", "failed_points", "total_points",
+                                       "progress_percent", "eta_seconds", "duration"))
+            self._releasing = True
+            try:
+                self.flush()
+            finally:
+                self._releasing = False
+        elif self._running:
             self._dirty.update(self._running)
             self._dirty_fields.add("duration")
             if not self._flush_timer.isActive():
