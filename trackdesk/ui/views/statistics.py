@@ -1,7 +1,7 @@
 """Statistics: the footprint in figures, per month or year, as charts and a table.
 
 Everything comes from footprint_stats' and stay_stats' tables (``data.statistics``).
-Charts are pyqtgraph bar charts (stacked per mode), the table a ``QTableWidget`` (a few
+Charts are QtCharts stacked bar charts (per mode), the table a ``QTableWidget`` (a few
 hundred rows at most: months of a lifetime) that exports to CSV.
 """
 
