@@ -31,6 +31,8 @@ from trackdesk.skills.spec import Param, SkillSpec
 from trackdesk.ui.canvas.document import ChainDocument
 
 INVALID_STYLE = "border: 1.5px solid #dc2626; background: #fef2f2;"
+ERROR_STYLE = "color: #dc2626; font-size: 11px;"
+HINT_STYLE = "color: #64748b; font-size: 11px;"
 LAUNCHER_CHOICES = (("default launcher", None), ("local process", "local"),
                     ("Docker container", "docker"))
 
@@ -65,6 +67,23 @@ def param_label(param: Param) -> str:
     return " ".join(words)
 
 
+def range_hint(param: Param) -> str:
+    """'5 – 5000 m · default 100' (what the skill accepts, at a glance)."""
+    def short(v: Any) -> str:
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return f"{v:g}" if isinstance(v, int | float) else str(v)
+
+    unit = f" {param.unit}" if param.unit else ""
+    if param.min is not None or param.max is not None:
+        lo = "−∞" if param.min is None else short(param.min)
+        hi = "∞" if param.max is None else short(param.max)
+        return f"{lo} – {hi}{unit} · default {short(param.default)}"
+    if param.type == "choice":
+        return f"{' | '.join(param.choices)} · default {short(param.default)}"
+    return f"default {short(param.default)}{unit if param.type in ('int', 'float') else ''}"
+
+
 def show_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return f"{value:.1f}"
@@ -74,6 +93,7 @@ def show_value(value: Any) -> str:
 class _Row:
     def __init__(self, param: Param, editor: QWidget, error: QLabel, reset: QToolButton):
         self.param, self.editor, self.error, self.reset = param, editor, error, reset
+        self.invalid = False
 
 
 class NodeInspector(QScrollArea):
@@ -201,10 +221,10 @@ class NodeInspector(QScrollArea):
         reset.clicked.connect(lambda _c=False, p=param: self._commit(p, None))
         h.addWidget(reset)
         v.addLayout(h)
-        error = QLabel()
+        # Under each editor: its range and default, or (in red) why the value is refused.
+        error = QLabel(range_hint(param))
         error.setWordWrap(True)
-        error.setStyleSheet("color: #dc2626; font-size: 11px;")
-        error.hide()
+        error.setStyleSheet(HINT_STYLE)
         v.addWidget(error)
         self.rows[param.name] = _Row(param, editor, error, reset)
         return box
@@ -265,8 +285,9 @@ class NodeInspector(QScrollArea):
             ed.blockSignals(False)
             why = errors.get(name)
             ed.setStyleSheet(INVALID_STYLE if why else "")
-            row.error.setText(why or "")
-            row.error.setVisible(bool(why))
+            row.invalid = bool(why)
+            row.error.setText(why or range_hint(row.param))
+            row.error.setStyleSheet(ERROR_STYLE if why else HINT_STYLE)
             row.reset.setEnabled(name in node.params)
             font = ed.font()
             font.setBold(name in node.params)  # bold: differs from the skill's default
@@ -274,7 +295,7 @@ class NodeInspector(QScrollArea):
         self._fill_profiles(node.profile)
 
     def invalid_params(self) -> list[str]:
-        return [n for n, r in self.rows.items() if r.error.isVisibleTo(self)]
+        return [n for n, r in self.rows.items() if r.invalid]
 
     def _commit_text(self, param: Param) -> None:
         row = self.rows.get(param.name)
