@@ -92,12 +92,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("launcher", "Launcher", 70, "Where the worker runs: local process or Docker",
            _f("launcher")),
     Column("priority", "Priority", 70, "Queue priority", _f("priority")),
+    Column("cpu", "CPU", 60, "CPU share of the worker now (100 % = one core); CPU time "
+           "once finished", _f("cpu_percent", "cpu_time_s", "status"), _R),
+    Column("memory", "Memory", 130, "Memory of the worker now (its peak so far in "
+           "brackets); the peak once finished", _f("memory_mb", "peak_memory_mb", "status"),
+           _R),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 N_COLUMNS = len(COLUMNS)
 STATUS_COL = COLUMN_INDEX["status"]
 PROGRESS_COL = COLUMN_INDEX["progress"]
 DURATION_COL = COLUMN_INDEX["duration"]
+CPU_COL = COLUMN_INDEX["cpu"]
+MEMORY_COL = COLUMN_INDEX["memory"]
 _NUMERIC = [c.align == _R for c in COLUMNS]
 # Fields that change no column (heartbeat_at, worker_ref...) cause no repaint at all.
 _FIELD_COLUMNS: dict[str, list[int]] = {}
@@ -124,7 +131,8 @@ class TaskSource(Protocol):
 
 # Fields a progress report changes; a batch of only these updates five cells in place.
 PROGRESS_FIELDS = frozenset({"processed_points", "total_points", "failed_points",
-                             "progress_percent", "eta_seconds", "heartbeat_at", "duration"})
+                             "progress_percent", "eta_seconds", "heartbeat_at", "duration",
+                             "cpu_percent", "memory_mb", "peak_memory_mb", "cpu_time_s"})
 _PRIORITY_NAMES = [p.value for p in Priority]
 # strftime and astimezone are the dearest part of a row; start times repeat, so cache.
 _started = lru_cache(maxsize=32768)(fmt.short_time)
@@ -151,6 +159,7 @@ class _Row:
             _started(started) if started is not None else "",
             rec.launcher,
             priority,
+            "", "",
         ]
         self.sort: list[Any] = [
             rec.id,
@@ -161,6 +170,7 @@ class _Row:
             started.timestamp() if started else 0.0,
             rec.launcher,
             rec.priority,
+            0.0, 0.0,
         ]
         self.status = st
         self.colour = _STATUS_QCOLOURS[st]
@@ -194,6 +204,30 @@ class _Row:
         s[7] = rec.eta_seconds if rec.eta_seconds is not None else -1.0
         s[8] = dur if dur is not None else -1.0
         self.progress = pct if ran else NO_BAR
+        # Resources: sampled about once a second, so they ride the progress fast path.
+        d[CPU_COL], s[CPU_COL] = _cpu_cell(rec)
+        d[MEMORY_COL], s[MEMORY_COL] = _memory_cell(rec)
+
+
+def _cpu_cell(rec: TaskRecord) -> tuple[str, float]:
+    if rec.cpu_percent is not None and rec.status == Status.RUNNING:
+        return f"{rec.cpu_percent:.0f} %", rec.cpu_percent
+    if rec.cpu_time_s:
+        # Once the worker is gone its share means nothing; what it cost still does.
+        return f"{fmt.seconds(rec.cpu_time_s)} CPU", -1.0
+    return "", -1.0
+
+
+def _memory_cell(rec: TaskRecord) -> tuple[str, float]:
+    peak = rec.peak_memory_mb
+    if rec.memory_mb is not None and rec.status == Status.RUNNING:
+        now = rec.memory_mb
+        if peak and peak >= now + 1:
+            return f"{now:,.0f} MB (peak {peak:,.0f})", now
+        return f"{now:,.0f} MB", now
+    if peak:
+        return f"peak {peak:,.0f} MB", peak
+    return "", -1.0
 
 
 _STATUS_ORDER = {s: i for i, s in enumerate(
