@@ -322,10 +322,14 @@ class DetailPane(QWidget):
         f["blocks"].setText(", ".join(map(str, rec.blocks_task_ids)) or "—")
         f["created_by"].setText(rec.created_by or "—")
         res = []
+        if rec.status == Status.RUNNING and rec.cpu_percent is not None:
+            res.append(f"CPU {rec.cpu_percent:.0f} % now")
+        if rec.status == Status.RUNNING and rec.memory_mb is not None:
+            res.append(f"memory {rec.memory_mb:,.0f} MB now")
         if rec.peak_memory_mb:
             res.append(f"peak {rec.peak_memory_mb:,.0f} MB")
         if rec.cpu_time_s:
-            res.append(f"CPU {fmt.seconds(rec.cpu_time_s)}")
+            res.append(f"CPU time {fmt.seconds(rec.cpu_time_s)}")
         f["resources"].setText(", ".join(res) or "—")
         self._set_text(self.params, json.dumps(rec.params, indent=2, ensure_ascii=False)
                        if rec.params else "")
