@@ -1,6 +1,6 @@
 """The app's settings: a plain dataclass, stored with QSettings, applied to the engine.
 
-QSettings on Linux writes ``$XDG_CONFIG_HOME/trackdesk/trackdesk.conf`` (INI). Window
+QSettings on Linux writes ``$XDG_CONFIG_HOME/trackdesk/trackdesk.ini``. Window
 geometry, splitter and column layout live in the same file under ``window/``.
 """
 
