@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-make bundle
+[ "${SMOKE_REUSE_BUNDLE:-0}" = 1 ] && [ -x dist/trackdesk/trackdesk ] || make bundle
 bash scripts/sysdeps-x11.sh
 APP="$ROOT/dist/trackdesk/trackdesk"
 WORK=$(mktemp -d)
@@ -49,11 +49,14 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 echo "[smoke] import task: $status"
-pkill -TERM -f "$APP --db $DB" || true
-for _ in $(seq 1 30); do kill -0 "$APP_PID" 2>/dev/null || break; sleep 1; done
-if kill -0 "$APP_PID" 2>/dev/null; then
+# Quit as a desktop session would: SIGTERM to the app itself (its pid is in the lock).
+PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$DB.engine.lock")
+kill -TERM "$PID"
+for _ in $(seq 1 30); do kill -0 "$PID" 2>/dev/null || break; sleep 1; done
+if kill -0 "$PID" 2>/dev/null; then
   echo "[smoke] the app did not quit within 30 s"; cat "$WORK/app.log"; exit 1
 fi
 wait "$APP_PID" || { echo "[smoke] the app exited with an error"; cat "$WORK/app.log"; exit 1; }
+grep -q "Traceback" "$WORK/app.log" && { echo "[smoke] errors in the app log"; cat "$WORK/app.log"; exit 1; }
 [ "$status" = completed ] || { echo "[smoke] the import did not complete"; cat "$WORK/app.log"; exit 1; }
 echo "[smoke] 1 passed, 0 failed"
