@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("id", type=int)
     t.add_argument("--full", action="store_true", help="as a full recompute")
     t.add_argument("--downstream", action="store_true", help="and everything after it")
+    t.add_argument("--launcher", choices=("local", "docker"), default=None,
+                   help="run it with this launcher from now on")
 
     chain = sub.add_parser("chain", help="run analysis chains")
     csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
@@ -198,7 +200,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         finally:
             store.close()
     ids = args.ids if action == "cancel" else [args.id]
-    payload = {"full": args.full, "downstream": args.downstream} if action == "rerun" else {}
+    payload = ({"full": args.full, "downstream": args.downstream, "launcher": args.launcher}
+               if action == "rerun" else {})
     worst = EXIT_OK
     for task_id in ids:
         outcome = control(path, action, task_id, payload)

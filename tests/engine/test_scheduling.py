@@ -279,3 +279,31 @@ def test_adding_a_dependent_announces_the_upstream_tasks_new_blocks_list(make_en
     a_id, b_id, seen = run(go())
     changes = [ev.changes for ev in seen if getattr(ev, "task_id", None) == a_id]
     assert {"blocks_task_ids": [b_id]} in changes
+
+
+def test_a_docker_task_can_be_rerun_with_the_local_launcher(make_engine, db_path):
+    from trackdesk.engine.launchers.base import LauncherUnavailable
+    from trackdesk.engine.launchers.local import LocalLauncher
+
+    class NoDocker(LocalLauncher):
+        name = "docker"
+
+        async def start(self, *args, **kwargs):
+            raise LauncherUnavailable("Docker is not running: start it with `dockerd`")
+
+    async def go():
+        e = make_engine()
+        e.launchers = {"local": LocalLauncher(), "docker": NoDocker()}
+        await e.start()
+        t = await e.create_task("count", params={"n": 4, "key": "moved"}, launcher="docker")
+        await finished(e, t.id)
+        first = (e.tasks[t.id].status, e.tasks[t.id].error_message)
+        await e.rerun(t.id, launcher="local")
+        await finished(e, t.id)
+        await e.stop()
+        return first, e.tasks[t.id]
+
+    (status, message), t = run(go())
+    assert status == Status.FAILED and message.startswith("Docker is not running")
+    assert t.status == Status.COMPLETED and t.launcher == "local"
+    assert counted(db_path, "moved") == [0, 1, 2, 3]

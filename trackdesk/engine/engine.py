@@ -424,9 +424,15 @@ class Engine:
         self._set(rec, priority=prio.rank)
         self._wake.set()
 
-    async def rerun(self, task_id: int, full: bool = False, downstream: bool = False) -> list[int]:
-        """Queue a finished task again (and with ``downstream`` everything after it)."""
+    async def rerun(self, task_id: int, full: bool = False, downstream: bool = False,
+                    launcher: str | None = None) -> list[int]:
+        """Queue a finished task again (and with ``downstream`` everything after it);
+        ``launcher`` moves them, e.g. a docker task to the local launcher when Docker
+        is not running."""
         rec = self.task(task_id)
+        if launcher is not None and launcher not in self.launchers:
+            raise EngineError(f"unknown launcher {launcher!r} "
+                              f"({' or '.join(sorted(self.launchers))})")
         targets = [rec]
         if downstream:
             targets += [self.tasks[i] for i in self._downstream_ids(rec) if i in self.tasks]
@@ -438,6 +444,9 @@ class Engine:
         for t in targets:
             if t.status not in RERUNNABLE and t.status != Status.PENDING:
                 raise EngineError(f"task {t.id} is {t.status} and cannot be rerun")
+            if launcher == "docker" and t.skill_name in self.registry and \
+                    not self.registry.get(t.skill_name).docker:
+                raise EngineError(f"skill {t.skill_name!r} runs only with the local launcher")
         for t in targets:
             if t.status == Status.PENDING:
                 continue
@@ -448,7 +457,7 @@ class Engine:
                       total_points=0, eta_seconds=None, error_message=None,
                       result_summary=None, start_time=None, end_time=None, attempt=0,
                       next_attempt_at=None, failure_kind=None, status_reason="rerun",
-                      worker_ref=None)
+                      worker_ref=None, launcher=launcher or t.launcher)
         if not downstream:
             self._rearm_dependents(rec)
         self._wake.set()
@@ -1054,7 +1063,8 @@ class Engine:
             "pause": lambda: self.pause(int(task_id or 0)),
             "resume": lambda: self.resume(int(task_id or 0)),
             "rerun": lambda: self.rerun(int(task_id or 0), bool(payload.get("full")),
-                                        bool(payload.get("downstream"))),
+                                        bool(payload.get("downstream")),
+                                        payload.get("launcher")),
             "priority": lambda: self.set_priority(int(task_id or 0),
                                                   payload.get("level", "normal")),
             "remove": lambda: self.remove([int(task_id or 0)]),
