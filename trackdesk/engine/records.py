@@ -80,32 +80,28 @@ class TaskRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
-        """Build from an ORM object or a mapping with the table's column names."""
+        """Build from an ORM object or a mapping with the table's column names.
+
+        Called for every task when a tracks.db opens (years of history): the per-field
+        rules are resolved once, in ``_FIELD_PLAN``, not per row."""
         get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
         kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            column = JSON_COLUMNS.get(f.name, f.name)
+        for name, column, kind, default in _field_plan(cls):
             value = get(column, None)
-            if f.name in JSON_COLUMNS:
-                value = _loads(value, None if f.name == "result_summary" else
-                               ({} if f.name == "params" else []))
-            elif f.name == "status":
+            if kind == "json":
+                value = _loads(value, default() if callable(default) else default)
+            elif kind == "status":
                 value = Status(value or "pending")
-            elif isinstance(value, str) and f.name.endswith(("_time", "_at")) \
-                    and f.name != "next_attempt_at":
-                value = datetime.fromisoformat(value)
-            if isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            if value is None and f.name in ("created_at", "updated_at"):
-                value = utcnow()
-            if value is None and f.name in ("progress_percent",):
-                value = 0.0
-            if value is None and f.name in ("total_points", "processed_points",
-                                            "failed_points", "attempt", "max_retries"):
-                value = 0
-            if value is None and f.name == "priority":
-                value = 1
-            kwargs[f.name] = value
+            elif kind == "time":
+                if isinstance(value, str):
+                    value = datetime.fromisoformat(value)
+                if value is not None and value.tzinfo is None:
+                    value = value.replace(tzinfo=UTC)
+                if value is None and default is not None:
+                    value = default()
+            elif value is None and default is not None:
+                value = default
+            kwargs[name] = value
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +118,33 @@ class TaskRecord:
         out["priority"] = self.priority_name
         out["duration_seconds"] = self.duration_s
         return out
+
+
+_PLAN: list[tuple[str, str, str, Any]] | None = None
+_NOT_NULL = {"progress_percent": 0.0, "total_points": 0, "processed_points": 0,
+             "failed_points": 0, "attempt": 0, "max_retries": 0, "priority": 1}
+
+
+def _field_plan(cls: type) -> list[tuple[str, str, str, Any]]:
+    """(field, column, kind, default) for every TaskRecord field, computed once."""
+    global _PLAN
+    if _PLAN is None:
+        plan = []
+        for f in fields(cls):
+            column = JSON_COLUMNS.get(f.name, f.name)
+            if f.name in JSON_COLUMNS:
+                default: Any = (None if f.name == "result_summary" else
+                                (dict if f.name == "params" else list))
+                plan.append((f.name, column, "json", default))
+            elif f.name == "status":
+                plan.append((f.name, column, "status", None))
+            elif f.name.endswith(("_time", "_at")) and f.name != "next_attempt_at":
+                plan.append((f.name, column, "time",
+                             utcnow if f.name in ("created_at", "updated_at") else None))
+            else:
+                plan.append((f.name, column, "plain", _NOT_NULL.get(f.name)))
+        _PLAN = plan
+    return _PLAN
 
 
 def column_value(name: str, value: Any) -> tuple[str, Any]:

@@ -71,9 +71,10 @@ class TaskStore:
 
     # -- tasks ------------------------------------------------------------------------
     def load_all(self) -> list[TaskRecord]:
+        # Plain rows, not ORM objects: opening years of history must stay quick.
         with self._read() as s:
-            return [TaskRecord.from_row(r) for r in s.scalars(
-                select(AnalysisTask).order_by(AnalysisTask.id))]
+            rows = s.execute(select(AnalysisTask.__table__).order_by(AnalysisTask.id))
+            return [TaskRecord.from_row(dict(r)) for r in rows.mappings()]
 
     def load(self, task_id: int) -> TaskRecord:
         with self._read() as s:

@@ -162,8 +162,11 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
         raise NotATracksDb(
             f"this tracks.db has schema version {have}, newer than this trackdesk knows "
             f"({newest}); update trackdesk to open it")
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    # Every step not recorded, in order: a database made while steps landed out of
+    # order (a development build) still gets the one it missed.
     for step in sorted(steps, key=lambda m: m.version):
-        if step.version <= have:
+        if step.version in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
