@@ -30,6 +30,20 @@ class AppSettings:
     serve_api: bool = False
     api_port: int = 8765
     notify: bool = True
+    # History hygiene: finished tasks older than N days / beyond the newest N (0: no limit)
+    history_days: int = 0
+    history_keep: int = 0
+    history_archive: bool = True  # archive (task_archive table) rather than remove
+    history_at_start: bool = False
+
+    def prune_args(self) -> dict[str, Any] | None:
+        """``engine.prune`` arguments for the history settings; None when both are off."""
+        if self.history_days <= 0 and self.history_keep <= 0:
+            return None
+        return {"older_than_s": self.history_days * 86400.0 if self.history_days > 0
+                else None,
+                "keep": self.history_keep if self.history_keep > 0 else None,
+                "archive": self.history_archive}
 
     def apply(self, engine_settings: EngineSettings) -> None:
         """Push what the engine reads live into its settings."""

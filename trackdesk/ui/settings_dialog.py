@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trackdesk.ui.aio import spawn
 from trackdesk.ui.settings import AppSettings, default_db_path
 
 
@@ -101,13 +104,94 @@ class SettingsDialog(QDialog):
         form.addRow("", self.notify)
         form.addRow("", api_row)
 
+        history = self._build_history(settings)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok |
                                    QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(history)
         layout.addWidget(buttons)
+
+    def _build_history(self, settings: AppSettings) -> QGroupBox:
+        # Years of finished tasks slow nothing down much, but a person may want them gone;
+        # analysis results are never part of this (engine.prune leaves them alone).
+        self.history_days = QSpinBox()
+        self.history_days.setRange(0, 36500)
+        self.history_days.setSpecialValueText("no age limit")
+        self.history_days.setSuffix(" days")
+        self.history_days.setValue(settings.history_days)
+        self.history_days.setToolTip("Finished tasks that ended longer ago than this")
+        self.history_keep = QSpinBox()
+        self.history_keep.setRange(0, 10_000_000)
+        self.history_keep.setGroupSeparatorShown(True)
+        self.history_keep.setSpecialValueText("no count limit")
+        self.history_keep.setPrefix("keep the newest ")
+        self.history_keep.setValue(settings.history_keep)
+        self.history_keep.setToolTip("Finished tasks beyond this many (newest first)")
+        self.history_archive = QRadioButton("Archive them (kept in the tracks.db, out of "
+                                            "the table)")
+        self.history_remove = QRadioButton("Remove them")
+        group = QButtonGroup(self)
+        group.addButton(self.history_archive)
+        group.addButton(self.history_remove)
+        (self.history_archive if settings.history_archive else
+         self.history_remove).setChecked(True)
+        self.history_at_start = QCheckBox("Clean up at every start")
+        self.history_at_start.setChecked(settings.history_at_start)
+        self.prune_button = QPushButton("Clean up now")
+        self.prune_button.setToolTip("Apply these limits to the open tracks.db now; a task "
+                                     "another task still depends on stays")
+        self.prune_button.clicked.connect(lambda: self.prune_now())
+        self.prune_result = QLabel("")
+        self.prune_result.setWordWrap(True)
+        limits = QHBoxLayout()
+        limits.addWidget(QLabel("older than"))
+        limits.addWidget(self.history_days)
+        limits.addWidget(QLabel("or beyond"))
+        limits.addWidget(self.history_keep, 1)
+        now_row = QHBoxLayout()
+        now_row.addWidget(self.history_at_start)
+        now_row.addStretch(1)
+        now_row.addWidget(self.prune_button)
+        box = QGroupBox("History: finished tasks (analysis results are never touched)")
+        v = QVBoxLayout(box)
+        v.addLayout(limits)
+        v.addWidget(self.history_archive)
+        v.addWidget(self.history_remove)
+        v.addLayout(now_row)
+        v.addWidget(self.prune_result)
+        return box
+
+    def prune_now(self) -> Any:
+        """Prune the open tracks.db (the window's engine) with the limits as edited."""
+        engine = getattr(self.parent(), "engine", None)
+        args = self.value().prune_args()
+        if engine is None:
+            self.prune_result.setText("No tracks.db is open.")
+            return None
+        if args is None:
+            self.prune_result.setText("Choose an age or a count first.")
+            return None
+        self.prune_button.setEnabled(False)
+        verb = "archived" if args["archive"] else "removed"
+
+        def done(ids: list[int]) -> None:
+            if not _alive(self):
+                return  # closed meanwhile; the engine did the work all the same
+            self.prune_button.setEnabled(True)
+            self.prune_result.setText(f"{len(ids):,} finished task{'s' if len(ids) != 1 else ''}"
+                                      f" {verb}." if ids else "Nothing to clean up.")
+
+        def failed(_what: str, exc: BaseException) -> None:
+            if not _alive(self):
+                return
+            self.prune_button.setEnabled(True)
+            self.prune_result.setText(f"Could not clean up: {exc}")
+
+        return spawn(engine.prune(**args), "cleaning up the task history", failed, done)
 
     def _browse(self) -> None:
         dialog = QFileDialog(self, "Choose a tracks.db", self.db.text() or
@@ -129,4 +213,14 @@ class SettingsDialog(QDialog):
             notify=self.notify.isChecked(),
             serve_api=self.serve_api.isChecked(),
             api_port=self.api_port.value(),
+            history_days=self.history_days.value(),
+            history_keep=self.history_keep.value(),
+            history_archive=self.history_archive.isChecked(),
+            history_at_start=self.history_at_start.isChecked(),
         )
+
+
+def _alive(widget: QWidget) -> bool:
+    import shiboken6
+
+    return shiboken6.isValid(widget)
