@@ -152,6 +152,10 @@ class MainWindow(QMainWindow):
         from trackdesk.ui.welcome import install_welcome
 
         self.welcome = install_welcome(self)
+        # Resources, metrics and health (issue 11): docks, a Tasks entry, a status figure.
+        from trackdesk.ui.monitor import install_monitor
+
+        self.monitor = install_monitor(self)
 
         self.model.tasksChanged.connect(self._on_tasks_changed)
         self.model.countsChanged.connect(self._schedule_counts)
@@ -433,6 +437,7 @@ class MainWindow(QMainWindow):
         self.model.set_source(engine, batch=LOAD_BATCH)
         self.detail.set_engine(engine)
         self.welcome.set_engine(engine)
+        self.monitor.set_engine(engine)
         self._watcher = ChainWatcher(engine.tasks)
         self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
         self.setWindowTitle(f"{path.name} — trackdesk")
@@ -459,6 +464,7 @@ class MainWindow(QMainWindow):
         self.model.set_source(None)
         self.detail.set_engine(None)
         self.welcome.set_engine(None)
+        self.monitor.set_engine(None)
         for act in (self.act_import, self.act_import_dir, self.act_chain,
                     self.act_chain_full):
             act.setEnabled(False)
