@@ -186,9 +186,9 @@ def measure(db: Path, n_points: int, where: str) -> str:
         f"Map tables read in {basics_s:.2f} s (day bounds, zoom levels, places, stays, "
         f"outliers, synthetic points). Goal: <= 30 ms per frame at any zoom: **{status}**.",
         "",
-        "Wall-clock frame times include waiting for a CPU: with the load above, the GUI "
-        "thread is often not scheduled; the CPU columns are the GUI thread's own work "
-        "per frame (`time.thread_time()`), what the frame costs on an idle machine.",
+        "Wall-clock frame times include any wait for a CPU on this shared machine; the CPU "
+        "columns are the GUI thread's own work per frame (`time.thread_time()`), what "
+        "the frame costs on an idle machine.",
         "",
         "| zoom | tiles on screen | cold (all tiles drawn) | pan median ms | pan p95 ms | "
         "zoom median ms | zoom p95 ms | worst frame ms | CPU median ms | CPU p95 ms | "
