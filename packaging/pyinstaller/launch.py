@@ -9,6 +9,11 @@ import sys
 
 
 def main() -> None:
+    # The map draws tiles in a spawned process: in a bundle that child re-runs this
+    # executable, and freeze_support() turns it into the worker instead of a new app.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     if len(sys.argv) >= 3 and sys.argv[1] == "-m":
         module = sys.argv[2]
         sys.argv = [module, *sys.argv[3:]]
