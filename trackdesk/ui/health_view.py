@@ -87,7 +87,10 @@ class HealthView(QWidget):
         self.stuck.verticalHeader().hide()
         self.stuck.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stuck.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.stuck.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.stuck.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for col in (0, 4):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.restart_all = QPushButton("Restart stuck tasks")
         self.restart_all.setToolTip("Stop each stuck task's worker and queue the task again")
         self.restart_all.clicked.connect(lambda: self.restart_stuck())
@@ -171,6 +174,8 @@ class HealthView(QWidget):
         f["disk"].setText(_mb(h["disk"]["free_bytes"]))
         if not k.get("checked"):
             docker = "not checked"
+        elif k.get("reachable") and not (k["present"] or k["missing"] or k["outdated"]):
+            docker = f"reachable; no skill here runs in Docker ({k['orphaned']} unused images)"
         elif k.get("reachable"):
             docker = (f"reachable; images {'in sync' if k.get('in_sync') else 'not in sync'}"
                       f" ({k['present']} present, {k['missing']} missing, "
@@ -193,7 +198,10 @@ class HealthView(QWidget):
             button.clicked.connect(partial(self.restart, s["id"]))
             t.setCellWidget(r, 4, button)
         self.restart_all.setEnabled(bool(stuck))
-        self.interrupted.setText(", ".join(f"task {i}" for i in interrupted) or "none")
+        tasks = self.engine.tasks if self.engine is not None else {}
+        self.interrupted.setText(", ".join(
+            f"task {i} ({tasks[i].skill_name})" if i in tasks else f"task {i}"
+            for i in interrupted) or "none")
         self.resume_all.setEnabled(bool(interrupted))
 
     # ---------------------------------------------------------------- actions --------

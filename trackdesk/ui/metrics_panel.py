@@ -54,7 +54,7 @@ def _figure(title: str) -> tuple[QWidget, QLabel]:
     f.setBold(True)
     value.setFont(f)
     caption = QLabel(title)
-    caption.setStyleSheet("color: palette(mid);")
+    caption.setStyleSheet("color: #6b7280;")
     v.addWidget(value)
     v.addWidget(caption)
     return box, value
@@ -127,6 +127,7 @@ class MetricsPanel(QWidget):
         self.tasks_plot.hideButtons()
         self.points_plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
         self.points_plot.setTitle("Points processed by completed tasks")
+        self.points_plot.setLabel("left", units="points")  # SI prefixes: "Mpoints", not 1e+06
         self.points_plot.setMouseEnabled(x=False, y=False)
         self.points_plot.hideButtons()
         for plot in (self.tasks_plot, self.points_plot):
@@ -192,6 +193,10 @@ class MetricsPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight |
                                           Qt.AlignmentFlag.AlignVCenter)
                 t.setItem(r, c, item)
+        # Tall enough for every skill of the default chain without a scroll bar.
+        rows = min(max(len(per_skill), 3), 10)
+        t.setMinimumHeight(t.horizontalHeader().height() + rows * t.verticalHeader()
+                           .defaultSectionSize() + 2 * t.frameWidth() + 2)
 
     def _draw(self, m: dict[str, Any]) -> None:
         pg = self._pg
