@@ -122,3 +122,24 @@ def test_pruning_from_the_settings_keeps_results(make_window: Any, loop: Any,
         assert conn.execute("SELECT COUNT(*) FROM test_counts").fetchone()[0] == 30
     dialog.accept()
     assert (w.settings.history_keep, w.settings.history_archive) == (1, False)
+
+
+def test_history_is_archived_at_start_when_asked(make_window: Any, loop: Any,
+                                                 db_path: Any) -> None:
+    from datetime import timedelta
+
+    from trackdesk.engine.records import utcnow
+    from trackdesk.ui.settings import AppSettings
+
+    from .conftest import insert, record
+
+    old, recent = utcnow() - timedelta(days=40), utcnow() - timedelta(days=2)
+    insert(db_path, *(record(status=Status.COMPLETED, start_time=old, end_time=old)
+                      for _ in range(3)),
+           record(status=Status.FAILED, start_time=recent, end_time=recent))
+    w = make_window(settings=AppSettings(history_days=30, history_at_start=True))
+    run(loop, until(lambda: w.monitor.last_prune is not None, 10, "the clean-up at start"))
+    assert len(w.monitor.last_prune) == 3
+    assert [t.status for t in w.engine.tasks.values()] == [Status.FAILED]
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM task_archive").fetchone()[0] == 3

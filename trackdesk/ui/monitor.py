@@ -20,6 +20,7 @@ from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.ui.aio import spawn
 
 REFRESH_MS = 2000
+SLOW_REFRESH_MS = 30_000
 STATUS_WINDOW_H = 1.0
 # Changes that can alter a health report (not progress, which arrives all the time).
 _HEALTH_FIELDS = frozenset({"status", "status_reason"})
@@ -83,6 +84,10 @@ class Monitor(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+        # "Over the last hour" slides with no event at all: recompute now and then.
+        self._slow = QTimer(self)
+        self._slow.setInterval(SLOW_REFRESH_MS)
+        self._slow.timeout.connect(self.refresh)
 
     def _dock(self, title: str, name: str) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -145,8 +150,10 @@ class Monitor(QObject):
         self._health_stale = True
         if engine is None:
             self._timer.stop()
+            self._slow.stop()
             self.status_label.setText("")
             return
+        self._slow.start()
         self._unsubscribe = engine.events.subscribe(self._on_event)
         self.refresh()
         if self.health_dock.isVisible():
