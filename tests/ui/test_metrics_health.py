@@ -143,3 +143,24 @@ def test_history_is_archived_at_start_when_asked(make_window: Any, loop: Any,
     assert [t.status for t in w.engine.tasks.values()] == [Status.FAILED]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM task_archive").fetchone()[0] == 3
+
+
+def test_health_view_resumes_interrupted_tasks(make_window: Any, loop: Any,
+                                               db_path: Any) -> None:
+    from trackdesk.engine.records import utcnow
+
+    from .conftest import insert, record
+
+    [rec] = insert(db_path, record(status=Status.INTERRUPTED, start_time=utcnow(),
+                                   end_time=utcnow(), params={"n": 20, "batch": 10}))
+    w = make_window()
+    health = w.monitor.show_health()
+    health.docker = False
+    run(loop, until(lambda: health.report is not None, 10, "the first check"))
+    assert health.report["tasks"]["interrupted"] == [rec.id]
+    assert f"task {rec.id} (count)" in health.interrupted.text()
+    assert health.resume_all.isEnabled()
+    health.resume_all.click()
+    run(loop, until(lambda: w.engine.tasks[rec.id].status == Status.COMPLETED, 15))
+    run(loop, until(lambda: health.interrupted.text() == "none", 10, "the list emptied"))
+    w.monitor.health_dock.hide()
