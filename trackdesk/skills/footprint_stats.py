@@ -49,6 +49,8 @@ def _local_midnight(day: int, timezone: str) -> float:
 
 def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
                grid: Grid, params: dict[str, Any]) -> tuple[list, list, list]:
+    if len(ts) == 0:  # nothing new (or an empty tracks.db): no day changed
+        return [], [], []
     days = local_days(ts, params["timezone"])
     row0, col0 = grid.level0(lat, lon)
     cell = Grid.cell_id(0, row0, col0)
@@ -80,7 +82,9 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
         t = dts[a:b] * ok[a:b]
         mc = mcode[a:b]
         moving = mc > 0
-        dist = np.bincount(mc, weights=d, minlength=len(MODES))
+        # Standing still covers no distance: the steps between its points are GPS
+        # jitter, which over months adds up to thousands of phantom kilometres.
+        dist = np.bincount(mc, weights=np.where(moving, d, 0.0), minlength=len(MODES))
         dur = np.bincount(mc, weights=t, minlength=len(MODES))
         day_rows.append((names[k], _local_midnight(int(udays[k]), params["timezone"]), b - a,
                          len(cells), len(cells) * area, float(np.sum(d[moving])),
