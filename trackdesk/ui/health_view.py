@@ -36,6 +36,12 @@ _OK = "#15803d"
 _BAD = "#b91c1c"
 
 
+def _alive(widget: QWidget) -> bool:
+    import shiboken6
+
+    return shiboken6.isValid(widget)
+
+
 def _mb(n: float) -> str:
     return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"
 
@@ -154,7 +160,11 @@ class HealthView(QWidget):
                     None, partial(check_health, engine.db_path, tasks, engine.registry,
                                   docker=self.docker))
             finally:
-                self.check_button.setEnabled(self.engine is not None)
+                # A long integrity check may outlive the window (quit while it ran).
+                if _alive(self):
+                    self.check_button.setEnabled(self.engine is not None)
+            if not _alive(self):
+                return None
             if self.engine is engine:
                 self.show_report(report)
             if not self._again:
@@ -237,8 +247,11 @@ class HealthView(QWidget):
 
     async def _then_check(self, coro: Any) -> None:
         await coro
-        self.check()
+        if _alive(self):
+            self.check()
 
     def _user_error(self, what: str, exc: BaseException) -> None:
+        if not _alive(self):
+            return
         self.summary.setText(f"Could not finish {what}: {exc}")
         self.summary.setStyleSheet(f"color: {_BAD};")
