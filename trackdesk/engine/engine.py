@@ -1022,8 +1022,7 @@ class Engine:
     def _write_batch(self, dirty: dict[int, dict[str, Any]],
                      logs: list[tuple[int, float, str, str, str]]) -> None:
         assert self.store is not None
-        self.store.update_many(dirty)
-        self.store.append_logs([entry for entry in logs if entry[0] in self.tasks])
+        self.store.write_batch(dirty, [entry for entry in logs if entry[0] in self.tasks])
 
     async def _flush_loop(self) -> None:
         while True:

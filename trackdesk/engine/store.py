@@ -52,6 +52,18 @@ class RequestRecord:
     outcome: dict[str, Any] | None
 
 
+_TASK_COLUMNS = frozenset(c.name for c in AnalysisTask.__table__.columns) - {"id"}
+
+
+def _sql_time(value: Any) -> Any:
+    """Datetimes as SQLAlchemy's SQLite DateTime type stores them (naive UTC text)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
 class UnknownTaskError(LookupError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"no task with id {task_id}")
@@ -146,15 +158,28 @@ class TaskStore:
 
     def update_many(self, changes: dict[int, dict[str, Any]]) -> None:
         """Write only the changed columns of each task, in one transaction."""
-        if not changes:
+        self.write_batch(changes, [])
+
+    def write_batch(self, changes: dict[int, dict[str, Any]],
+                    lines: Sequence[tuple[int, float, str, str, str]]) -> None:
+        """The engine's periodic write: changed task columns and new log lines, in one
+        transaction. Plain SQL through the engine's connection: this runs a few times a
+        second for the whole life of the app, and the ORM's per-statement work was most
+        of the engine's own cost per task."""
+        if not changes and not lines:
             return
-        now = _now()
-        with self._write() as s, s.begin():
+        now = _sql_time(_now())
+        with self.sa.execution_options(immediate=True).begin() as conn:
             for task_id, values in changes.items():
-                values = dict(values)
-                values["updated_at"] = now
-                s.execute(update(AnalysisTask).where(AnalysisTask.id == task_id)
-                          .values(**values))
+                cols = [c for c in values if c in _TASK_COLUMNS]
+                sql = ("UPDATE analysis_tasks SET " +
+                       ", ".join(f"{c} = ?" for c in cols) + ", updated_at = ? WHERE id = ?")
+                conn.exec_driver_sql(sql, tuple(
+                    [_sql_time(values[c]) for c in cols] + [now, task_id]))
+            if lines:
+                conn.exec_driver_sql(
+                    "INSERT INTO task_logs (task_id, ts, stream, level, message) "
+                    "VALUES (?, ?, ?, ?, ?)", list(lines))
 
     def archive_tasks(self, tasks: Sequence[TaskRecord]) -> None:
         """Move finished tasks to task_archive (as JSON) and out of analysis_tasks."""
@@ -175,12 +200,7 @@ class TaskStore:
 
     # -- logs -------------------------------------------------------------------------
     def append_logs(self, lines: Sequence[tuple[int, float, str, str, str]]) -> None:
-        if not lines:
-            return
-        with self._write() as s, s.begin():
-            s.execute(TaskLog.__table__.insert(), [
-                {"task_id": t, "ts": ts, "stream": st, "level": lv, "message": m}
-                for t, ts, st, lv, m in lines])
+        self.write_batch({}, lines)
 
     def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
                  tail: bool = False) -> list[LogRecord]:
