@@ -58,7 +58,8 @@ class Monitor(QObject):
         self.status_label = QLabel("")
         self.status_label.setToolTip(f"Tasks finished per minute and the share that failed, "
                                      f"over the last {STATUS_WINDOW_H:g} h")
-        window.statusBar().addPermanentWidget(self.status_label)
+        # Beside the queue figures (the window's first permanent widget), before the path.
+        window.statusBar().insertPermanentWidget(1, self.status_label)
 
         self.act_restart_stuck = QAction("Restart &stuck tasks", window)
         tip = ("Stop the worker of every running task silent for longer than its skill "
