@@ -329,7 +329,7 @@ class DetailPane(QWidget):
         if rec.peak_memory_mb:
             res.append(f"peak {rec.peak_memory_mb:,.0f} MB")
         if rec.cpu_time_s:
-            res.append(f"CPU time {fmt.seconds(rec.cpu_time_s)}")
+            res.append(f"CPU time {fmt.cpu_time(rec.cpu_time_s)}")
         f["resources"].setText(", ".join(res) or "—")
         self._set_text(self.params, json.dumps(rec.params, indent=2, ensure_ascii=False)
                        if rec.params else "")

@@ -48,6 +48,11 @@ def seconds(value: float | None) -> str:
     return f"{d} d {h} h"
 
 
+def cpu_time(value: float) -> str:
+    """CPU seconds: tenths below a second (most small tasks), else like ``seconds``."""
+    return f"{value:.1f} s" if value < 1 else seconds(value)
+
+
 def eta(status: Status, eta_seconds: float | None) -> str:
     """Only a running task has an ETA; until the engine trusts its rate, say so."""
     if status != Status.RUNNING:

@@ -214,7 +214,7 @@ def _cpu_cell(rec: TaskRecord) -> tuple[str, float]:
         return f"{rec.cpu_percent:.0f} %", rec.cpu_percent
     if rec.cpu_time_s:
         # Once the worker is gone its share means nothing; what it cost still does.
-        return f"{fmt.seconds(rec.cpu_time_s)} CPU", -1.0
+        return f"{fmt.cpu_time(rec.cpu_time_s)} CPU", -1.0
     return "", -1.0
 
 
