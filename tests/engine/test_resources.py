@@ -35,6 +35,25 @@ def test_peak_memory_of_a_worker_is_within_20_percent_of_what_it_allocated(make_
     assert t.memory_mb is None  # a finished task has no current memory
 
 
+def test_a_small_worker_is_not_charged_with_the_memory_of_the_app_that_started_it(
+        make_engine):
+    ballast = bytearray(200 * 2**20)  # the app itself is big; its worker is not
+    ballast[::4096] = b"x" * len(ballast[::4096])
+
+    async def go():
+        e = make_engine(sample_interval_s=0.2)
+        await e.start()
+        t = await e.create_task("count", params={"n": 3})
+        await finished(e, t.id)
+        await e.stop()
+        return e.tasks[t.id]
+
+    t = run(go())
+    del ballast
+    assert t.status == Status.COMPLETED
+    assert 0 < t.peak_memory_mb < 100
+
+
 def test_a_silent_worker_is_flagged_stuck_and_can_be_restarted(make_engine, db_path):
     async def go():
         e = make_engine(sample_interval_s=0.2)

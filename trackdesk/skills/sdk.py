@@ -147,7 +147,18 @@ class WorkerContext:
             usage = resource.getrusage(resource.RUSAGE_SELF)
         except (ImportError, OSError):
             return
-        self._send({"type": "resources", "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        peak_mb = usage.ru_maxrss / 1024
+        # ru_maxrss keeps the high-water mark of the process image replaced by exec (the
+        # app that forked us, ~130 MB); VmHWM is this program's own.
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak_mb = int(line.split()[1]) / 1024
+                        break
+        except OSError:
+            pass
+        self._send({"type": "resources", "peak_rss_mb": round(peak_mb, 1),
                     "cpu_time_s": round(usage.ru_utime + usage.ru_stime, 3)})
 
     # -- batching -----------------------------------------------------------------------
