@@ -428,9 +428,11 @@ class ImageManager:
     # -- purging ------------------------------------------------------------------------
     def purge(self, skills: Iterable[str] | None = None, orphaned: bool = False,
               force: bool = False,
-              needed: Callable[[], Iterable[str]] | Iterable[str] = ()) -> list[str]:
+              needed: Callable[[], Iterable[str]] | Iterable[str] = (),
+              tags: Iterable[str] = ()) -> list[str]:
         """Remove the images of ``skills`` (any version) and/or the orphaned ones.
 
+        ``tags``: single images by tag (one orphaned old version, not all of its skill's).
         ``needed``: the skills that pending or running tasks need (or a callable giving
         them, asked once); their images are kept unless ``force``. Returns removed tags.
         """
@@ -441,6 +443,9 @@ class ImageManager:
         names = list(skills or ())
         for name in names:
             targets.extend(i for i in self.images() if i.skill == name)
+        wanted_tags = set(tags)
+        if wanted_tags:
+            targets.extend(i for i in self.images() if i.tag in wanted_tags)
         if orphaned:
             targets.extend(report.orphaned)
         needed_set = set(needed() if callable(needed) else needed)
