@@ -350,6 +350,12 @@ class MainWindow(QMainWindow):
 
         self.act_reload_skills = reload_action(self)
         m.addAction(self.act_reload_skills)
+        self.act_images = QAction("Skill &images…", self)  # docker: sync, build, purge
+        self.act_images.setToolTip("The skills' Docker images: built, missing, outdated, "
+                                   "orphaned; build and remove them")
+        self.act_images.setStatusTip(self.act_images.toolTip())
+        self.act_images.triggered.connect(lambda _checked=False: self.open_images())
+        m.addAction(self.act_images)
         m = mb.addMenu("&View")
         m.addAction(self.act_details)
         self.columns_menu = m.addMenu("&Columns")
@@ -841,6 +847,12 @@ class MainWindow(QMainWindow):
         dialog.fileSelected.connect(
             lambda f: spawn(self.switch_db(Path(f)), "opening the tracks.db", self._user_error))
         dialog.open()
+
+    def open_images(self) -> Any:
+        """Chains > Skill images: a non-modal dialog (the docker SDK loads on first use)."""
+        from trackdesk.ui.images_dialog import open_images_dialog
+
+        return open_images_dialog(self)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self, api_available())
