@@ -1,0 +1,149 @@
+"""Chains > Skill images: the sync listing, removal and the no-Docker state, in the window.
+
+The docker tests use the real engine through ``docker_engine`` (tests/docker/conftest.py:
+skipped on a developer's machine without Docker, a failure in CI). They never build and
+never remove a real skill image: the removal test makes an orphaned image of its own, a
+``FROM scratch`` image carrying nothing but the worker labels of a skill that does not
+exist.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QMessageBox
+
+from tests.docker.conftest import docker_engine  # noqa: F401 - the fixture (CI: no skip)
+from tests.ui.conftest import run, until
+from trackdesk.engine.images import WORKER_PREFIX, ImageManager
+from trackdesk.engine.launchers.docker import unavailable_message
+from trackdesk.ui.images_dialog import ImagesDialog
+
+GHOST_SKILL = "ghost_skill"
+GHOST_TAG = f"{WORKER_PREFIX}{GHOST_SKILL}:0.1"
+
+
+def settle(loop: Any, dialog: ImagesDialog, timeout: float = 30.0) -> None:
+    """Until the dialog's Docker call ended and it shows a listing or the reason."""
+    run(loop, until(lambda: dialog.busy is None and dialog.available is not None,
+                    timeout, "the images dialog to finish"), timeout + 5)
+
+
+def real_tags(client: Any) -> set[str]:
+    return {t for img in client.images.list() for t in img.tags
+            if t.startswith(WORKER_PREFIX) and t != GHOST_TAG}
+
+
+@pytest.fixture
+def ghost(docker_engine: Any) -> Iterator[str]:  # noqa: F811 - the imported fixture
+    """An orphaned worker image of no registered skill, removed afterwards if still there."""
+    dockerfile = (f"FROM scratch\nLABEL trackdesk.role=worker trackdesk.skill={GHOST_SKILL} "
+                  "trackdesk.skill.version=0.1 trackdesk.code_digest=ghost\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    docker_engine.images.build(fileobj=buf, custom_context=True, tag=GHOST_TAG, rm=True)
+    yield GHOST_TAG
+    try:
+        docker_engine.images.remove(GHOST_TAG, force=True)
+    except Exception:  # noqa: BLE001 - already removed (by the test)
+        pass
+
+
+@pytest.mark.docker
+def test_dialog_lists_the_real_skill_states(make_window: Any, loop: Any,
+                                            docker_engine: Any) -> None:  # noqa: F811
+    w = make_window()
+    w.act_images.trigger()  # Chains > Skill images…
+    dialog = w.images_dialog
+    assert dialog.isVisible() and not dialog.isModal()
+    settle(loop, dialog)
+    assert dialog.available, dialog.status.text()
+    expected = ImageManager(docker_engine, w.engine.registry).sync()
+    assert dialog.states() == {s.skill: s.state for s in expected.skills}
+    assert dialog.states()  # the built-in skills run in containers
+    for row, s in enumerate(expected.skills):
+        assert dialog.skills.item(row, 1).text() == s.local_version
+        assert dialog.skills.item(row, 2).text() == s.image
+        assert dialog.skills.item(row, 4).text() == s.detail
+    # Other sessions may make or remove orphans meanwhile: compare one fresh pair.
+    for _ in range(3):
+        assert dialog.refresh() is not None
+        settle(loop, dialog)
+        expected = ImageManager(docker_engine, w.engine.registry).sync()
+        if dialog.orphan_tags() == [o.tag for o in expected.orphaned]:
+            break
+    assert dialog.orphan_tags() == [o.tag for o in expected.orphaned]
+    assert dialog.build_all.isEnabled()
+    assert not dialog.build_selected.isEnabled()  # nothing selected yet
+    dialog.skills.selectRow(0)
+    assert dialog.build_selected.isEnabled() and dialog.remove_selected.isEnabled()
+    # Opening it again raises the same dialog rather than a second one.
+    assert w.open_images() is dialog
+    settle(loop, dialog)
+    dialog.close()
+
+
+@pytest.mark.docker
+def test_removing_an_orphaned_image_from_the_dialog(make_window: Any, loop: Any,
+                                                    docker_engine: Any,  # noqa: F811
+                                                    ghost: str) -> None:
+    before = real_tags(docker_engine)
+    w = make_window()
+    dialog = w.open_images()
+    settle(loop, dialog)
+    assert ghost in dialog.orphan_tags(), dialog.orphan_tags()
+    assert GHOST_SKILL not in dialog.states()
+    row = dialog.orphan_tags().index(ghost)
+    dialog.orphans.selectionModel().select(
+        dialog.orphans.model().index(row, 0),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect
+        | QItemSelectionModel.SelectionFlag.Rows)
+    assert dialog.selected_orphans() == [ghost] and dialog.selected_skills() == []
+    assert dialog.remove_selected.isEnabled()
+
+    dialog.remove_selected.click()
+    box = dialog.last_box
+    assert box is not None and box.isVisible()
+    assert ghost in box.text()
+    box.button(QMessageBox.StandardButton.No).click()  # asked first: No keeps it
+    assert dialog.busy is None
+    assert ghost in {t for img in docker_engine.images.list() for t in img.tags}
+
+    dialog.remove_selected.click()
+    dialog.last_box.button(QMessageBox.StandardButton.Yes).click()
+    settle(loop, dialog)
+    assert dialog.removed == [ghost]
+    assert ghost not in {t for img in docker_engine.images.list() for t in img.tags}
+    assert ghost not in dialog.orphan_tags()
+    assert f"removed {ghost}" in dialog.log.toPlainText()
+    assert real_tags(docker_engine) >= before  # the skill images are untouched
+    dialog.close()
+
+
+def test_unreachable_docker_says_so_and_disables_the_actions(
+        make_window: Any, loop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    w = make_window()
+    dialog = w.open_images()
+    settle(loop, dialog)
+    assert dialog.available is False
+    sentence = dialog.status.text()
+    assert sentence == unavailable_message(for_task=False)
+    assert "DOCKER_HOST=unix:///nonexistent.sock" in sentence
+    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
+    for button in (dialog.build_selected, dialog.build_all, dialog.remove_selected,
+                   dialog.remove_orphaned, dialog.force):
+        assert not button.isEnabled(), button.text()
+    assert dialog.refresh_button.isEnabled()  # try again once the engine runs
+    assert dialog.skills.rowCount() == 0 and dialog.orphans.rowCount() == 0
+    assert dialog.ask_remove(orphaned=True) is None and dialog.build(None) is None
+    dialog.close()
