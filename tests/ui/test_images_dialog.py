@@ -147,3 +147,89 @@ def test_unreachable_docker_says_so_and_disables_the_actions(
     assert dialog.skills.rowCount() == 0 and dialog.orphans.rowCount() == 0
     assert dialog.ask_remove(orphaned=True) is None and dialog.build(None) is None
     dialog.close()
+
+
+PREFIX = "trackdesk-dlgtest-"
+
+
+def scratch_image(client: Any, tag: str, skill: str, version: str) -> str:
+    dockerfile = (f"FROM scratch\nLABEL trackdesk.role=worker trackdesk.skill={skill} "
+                  f"trackdesk.skill.version={version} trackdesk.code_digest=x\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
+@pytest.fixture
+def own_prefix(docker_engine: Any) -> Iterator[None]:  # noqa: F811 - the imported fixture
+    def purge() -> None:
+        for img in docker_engine.images.list():
+            for tag in img.tags:
+                if tag.startswith(PREFIX):
+                    docker_engine.images.remove(tag, force=True)
+
+    purge()
+    yield
+    purge()
+
+
+@pytest.mark.docker
+def test_an_image_a_pending_task_needs_is_removed_only_when_forcing(
+        make_window: Any, loop: Any, db_path: Any, docker_engine: Any,  # noqa: F811
+        own_prefix: None) -> None:
+    """Under a prefix of its own (a manager over made-up skills): Remove selected of a
+    skill a held docker task needs asks to force; Remove orphaned removes the orphans."""
+    from tests.ui.conftest import insert, record
+    from trackdesk.skills.registry import SkillRegistry
+    from trackdesk.skills.spec import SkillSpec
+
+    needed = scratch_image(docker_engine, f"{PREFIX}count:1.0", "count", "1.0")
+    orphan = scratch_image(docker_engine, f"{PREFIX}gone:0.3", "gone", "0.3")
+    insert(db_path, record("count", launcher="docker"))
+    w = make_window(hold=["count"])  # the task stays pending: it needs count's image
+    registry = SkillRegistry([SkillSpec("count", "1.0", kind="test")])
+    dialog = ImagesDialog(w, lambda: ImageManager(docker_engine, registry, prefix=PREFIX))
+    w._remember(dialog)
+    dialog.show()
+    dialog.refresh()
+    settle(loop, dialog)
+    assert dialog.orphan_tags() == [orphan]
+    assert set(dialog.states()) == {"count"}
+
+    dialog.skills.selectRow(0)
+    dialog.remove_selected.click()
+    first = dialog.last_box
+    first.button(QMessageBox.StandardButton.Yes).click()
+    run(loop, until(lambda: dialog.last_box is not first and dialog.busy is None, 20,
+                    "the question about forcing"))
+    forcing = dialog.last_box
+    assert forcing.icon() == QMessageBox.Icon.Warning and "count" in forcing.text()
+    forcing.button(QMessageBox.StandardButton.No).click()
+    tags = {t for img in docker_engine.images.list() for t in img.tags}
+    assert needed in tags  # refused without forcing
+    assert "a pending or running task needs it" in dialog.log.toPlainText()
+
+    dialog.remove_selected.click()
+    first = dialog.last_box
+    first.button(QMessageBox.StandardButton.Yes).click()
+    run(loop, until(lambda: dialog.last_box is not first and dialog.busy is None, 20,
+                    "the question about forcing"))
+    dialog.last_box.button(QMessageBox.StandardButton.Yes).click()  # force
+    settle(loop, dialog)
+    assert dialog.removed == [needed]
+    assert dialog.states() == {"count": "missing"}
+
+    assert dialog.remove_orphaned.isEnabled()
+    dialog.remove_orphaned.click()
+    dialog.last_box.button(QMessageBox.StandardButton.Yes).click()
+    settle(loop, dialog)
+    assert dialog.removed == [orphan] and dialog.orphan_tags() == []
+    assert not dialog.remove_orphaned.isEnabled()
+    tags = {t for img in docker_engine.images.list() for t in img.tags}
+    assert needed not in tags and orphan not in tags
+    dialog.close()
