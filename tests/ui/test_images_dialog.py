@@ -10,7 +10,9 @@ exist.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,4 +234,57 @@ def test_an_image_a_pending_task_needs_is_removed_only_when_forcing(
     assert not dialog.remove_orphaned.isEnabled()
     tags = {t for img in docker_engine.images.list() for t in img.tags}
     assert needed not in tags and orphan not in tags
+    dialog.close()
+
+
+@pytest.mark.docker
+def test_build_selected_shows_its_lines_and_keeps_the_window_responsive(
+        make_window: Any, loop: Any, docker_engine: Any,  # noqa: F811
+        own_prefix: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One real build (its layers cached by the skill images), under a prefix of its own
+    and in a build folder of its own (the shared one may be in use by another build)."""
+    import shutil
+
+    from PySide6.QtCore import QTimer
+
+    from trackdesk.engine.images import build_dir
+    from trackdesk.skills.registry import SkillRegistry
+    from trackdesk.skills.spec import SkillSpec
+
+    shared = build_dir() / "wheels"
+    if shared.is_dir():  # the downloaded wheels, linked (no second download); the small
+        # files copied, so a rewrite here never changes the shared folder's
+        def link(src: str, dst: str) -> None:
+            (os.link if src.endswith(".whl") else shutil.copy2)(src, dst)
+
+        shutil.copytree(shared, tmp_path / "build" / "wheels", copy_function=link)
+    monkeypatch.setenv("TRACKDESK_DOCKER_BUILD_DIR", str(tmp_path / "build"))
+    w = make_window()
+    registry = SkillRegistry([SkillSpec("count", "1.0", kind="test"),
+                              SkillSpec("other", "1.0", kind="test")])
+    dialog = ImagesDialog(w, lambda: ImageManager(docker_engine, registry, prefix=PREFIX))
+    w._remember(dialog)
+    dialog.show()
+    dialog.refresh()
+    settle(loop, dialog)
+    assert dialog.states() == {"count": "missing", "other": "missing"}
+
+    ticks: list[float] = []
+    timer = QTimer(dialog)
+    timer.setInterval(50)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    dialog.skills.selectRow(0)
+    dialog.build_selected.click()
+    assert dialog.busy is not None and not dialog.build_all.isEnabled()
+    started = time.monotonic()
+    settle(loop, dialog, timeout=120)
+    took = time.monotonic() - started
+    timer.stop()
+    assert dialog.states() == {"count": "present", "other": "missing"}, dialog.log.toPlainText()
+    text = dialog.log.toPlainText()
+    assert f"building {PREFIX}count:1.0" in text and "built 1 image(s)" in text
+    # The GUI thread kept turning while Docker built: no gap of a second between ticks.
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert ticks and max(gaps, default=0) < 1.0, (took, max(gaps, default=0))
     dialog.close()
