@@ -110,6 +110,21 @@ def test_sync_listing_missing_outdated_orphaned(docker_engine: Any, worker_image
     assert skills["alpha"] == "missing" and orphaned == []
 
 
+def test_purge_by_tag_removes_that_image_only(docker_engine: Any, clean: None) -> None:
+    """One orphaned old version goes; the skill's current image stays (the app's dialog
+    removes a selected orphaned row this way)."""
+    mgr = ImageManager(docker_engine, registry(), prefix=PREFIX)
+    old = fake_image(docker_engine, "scratch", "beta", "1.0")
+    current = fake_image(docker_engine, "scratch", "beta", "2.0")
+    assert states(mgr)[1] == [old]
+    assert mgr.purge(tags=[old], needed=["beta"]) == [old]  # orphaned: never needed
+    skills, orphaned = states(mgr)
+    assert skills["beta"] == "present" and orphaned == []
+    with pytest.raises(ImageInUseError, match="beta"):
+        mgr.purge(tags=[current], needed=["beta"])
+    assert mgr.purge(tags=[current], needed=["beta"], force=True) == [current]
+
+
 def test_build_makes_a_present_image(docker_engine: Any, worker_images: Any,
                                      clean: None) -> None:
     """A real build through Dockerfile.worker (its layers cached by the skill images)."""
