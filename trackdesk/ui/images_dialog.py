@@ -105,7 +105,7 @@ class ImagesDialog(QDialog):
         self.setWindowTitle("Skill images")
         self.setModal(False)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.resize(820, 560)
+        self.resize(860, 660)
         self._factory = manager_factory
         self.manager: Any = None
         self.report: Any = None
@@ -161,7 +161,7 @@ class ImagesDialog(QDialog):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.log.setPlaceholderText("Build and removal messages appear here")
-        self.log.setMaximumHeight(140)
+        self.log.setMaximumHeight(110)
 
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.close)
@@ -181,6 +181,7 @@ class ImagesDialog(QDialog):
         t = QTableWidget(0, len(cols))
         t.setHorizontalHeaderLabels(cols)
         t.verticalHeader().hide()
+        t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 8)
         t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         t.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
