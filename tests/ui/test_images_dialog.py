@@ -288,3 +288,18 @@ def test_build_selected_shows_its_lines_and_keeps_the_window_responsive(
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert ticks and max(gaps, default=0) < 1.0, (took, max(gaps, default=0))
     dialog.close()
+
+
+def test_closing_the_dialog_while_docker_is_asked_touches_no_deleted_widget(
+        make_window: Any, loop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shiboken6
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    w = make_window()
+    dialog = w.open_images()
+    task = dialog.busy
+    assert task is not None and not task.done()  # the answer comes from another thread
+    dialog.close()  # deleted on close, before the answer
+    run(loop, until(task.done, 20, "the Docker call to end"))
+    run(loop, until(lambda: not shiboken6.isValid(dialog), 5, "the dialog to go"))
+    assert task.exception() is None
