@@ -148,6 +148,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_tray()
         self.overlay = DropOverlay(self)
+        # Map, timeline, statistics and coverage (issue 8): tabs beside the task table.
+        from trackdesk.ui.views import install_views
+
+        self.views = install_views(self)
         # First run (issue 9): a welcome page instead of the tabs while the db is empty.
         from trackdesk.ui.welcome import install_welcome
 
@@ -444,6 +448,7 @@ class MainWindow(QMainWindow):
         self.detail.set_engine(engine)
         self.welcome.set_engine(engine)
         self.monitor.set_engine(engine)
+        self.views.set_engine(engine)
         self._watcher = ChainWatcher(engine.tasks)
         self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
         self.setWindowTitle(f"{path.name} — trackdesk")
@@ -471,6 +476,7 @@ class MainWindow(QMainWindow):
         self.detail.set_engine(None)
         self.welcome.set_engine(None)
         self.monitor.set_engine(None)
+        self.views.set_engine(None)
         for act in (self.act_import, self.act_import_dir, self.act_chain,
                     self.act_chain_full):
             act.setEnabled(False)
