@@ -140,10 +140,6 @@ class TaskJsonCache:
             self._json.pop(event.task_id, None)
         elif isinstance(event, TaskAdded):
             self._json.pop(event.task.id, None)
-            # The engine appends the new id to its upstream tasks' blocks_task_ids in
-            # place, without a TaskChanged of their own.
-            for dep in event.task.depends_on_task_ids:
-                self._json.pop(dep, None)
 
     def get(self, rec: TaskRecord) -> str:
         if self.volatile(rec):

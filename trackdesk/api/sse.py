@@ -73,17 +73,7 @@ class EventHub:
             return
         if isinstance(event, LogLine) and not any(c.logs for c in self._clients):
             return  # log lines are chatty: serialised only when somebody listens
-        self._send(*self._describe(event))
-        if isinstance(event, TaskAdded):
-            # The engine adds the new id to its upstream tasks' blocks_task_ids in place,
-            # without an event of their own: tell the clients here.
-            for dep in event.task.depends_on_task_ids:
-                up = self._engine.tasks.get(dep)
-                if up is not None:
-                    self._describe_and_send(TaskChanged(dep, {
-                        "blocks_task_ids": list(up.blocks_task_ids)}))
-
-    def _describe_and_send(self, event: Event) -> None:
+        # (The engine announces an upstream task's new blocks_task_ids itself.)
         self._send(*self._describe(event))
 
     def _send(self, kind: str, task_id: int | None, data: str) -> None:
