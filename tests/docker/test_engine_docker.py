@@ -259,3 +259,23 @@ def test_chain_in_docker_gives_exactly_the_local_results(worker_images: Any,
     for name in local_tables:
         assert local_tables[name] == docker_tables[name], f"table {name} differs"
     assert local_summaries == docker_summaries
+
+
+def test_peak_memory_of_a_container_worker_is_what_it_allocated(test_image: str,
+                                                               workspace: Path) -> None:
+    async def scenario() -> Any:
+        engine = make_engine(workspace, sample_interval_s=0.2)
+        await engine.start()
+        try:
+            rec = await engine.create_task("dt_memhog", params={"mb": 40}, launcher="docker")
+            await finished(engine, rec.id)
+            return engine.tasks[rec.id]
+        finally:
+            await engine.stop()
+
+    rec = run(scenario())
+    assert rec.status == Status.COMPLETED, rec.error_message
+    # 40 MB allocated plus the interpreter (about 10 MB), under the 64 MB limit: measured
+    # inside the container, not the app's own size.
+    assert 40 <= rec.peak_memory_mb <= 40 * 1.2 + 12
+    assert rec.cpu_time_s is not None and rec.cpu_time_s > 0
