@@ -180,6 +180,10 @@ class Points:
         self.gcj02 = gcj02
         self.batch = batch
         self.rows: list[tuple] = []
+        # The fast paths hand whole blocks (2-D float arrays, already in normal form):
+        # kept apart from ``rows`` and flushed in the order they came.
+        self.blocks: list[Any] = []
+        self.block_rows = 0
         self.read = 0          # points seen (accepted + rejected)
         self.rejected: Counter[str] = Counter()
         self.times = TimeParser()
@@ -191,6 +195,8 @@ class Points:
     def reset(self) -> None:
         """Forget everything collected (rows not yet flushed included)."""
         self.rows.clear()
+        self.blocks.clear()
+        self.block_rows = 0
         self.read = 0
         self.rejected.clear()
         self.notes.clear()
@@ -238,7 +244,41 @@ class Points:
             self.flush()
         return True
 
+    def fast_mask(self, ts: Any, lat: Any, lon: Any) -> Any:
+        """The rows of a block that :meth:`add` would accept as they are (numpy arrays
+        in, a boolean mask out); the others need :meth:`add` to name their reason."""
+        if self.gcj02:
+            return ts != ts  # all False: the datum shift is per point, in add()
+        return ((ts >= MIN_TS) & (ts <= MAX_TS) & (lat >= -90.0) & (lat <= 90.0)
+                & (lon >= -180.0) & (lon <= 180.0) & ((lat != 0.0) | (lon != 0.0)))
+
+    def add_block(self, block: Any) -> None:
+        """Keep a block of points that passed :meth:`fast_mask`: a 2-D float array, one
+        row per point (ts, lat, lon in normal form, then ``columns``; NaN = no value)."""
+        n = len(block)
+        if not n:
+            return
+        if self.rows:
+            self.flush()  # the order of the file is the order of the ids
+        self.read += n
+        lo, hi = float(block[:, 0].min()), float(block[:, 0].max())
+        if lo < self.min_ts:
+            self.min_ts = lo
+        if hi > self.max_ts:
+            self.max_ts = hi
+        self.blocks.append(block)
+        self.block_rows += n
+        if self.block_rows >= self.batch:
+            self.flush()
+
     def flush(self) -> None:
+        if self.blocks:
+            import numpy as np  # only the fast paths make blocks
+
+            blocks, self.blocks = self.blocks, []
+            self.block_rows = 0
+            self.flushes += 1
+            self._flush(blocks[0] if len(blocks) == 1 else np.concatenate(blocks))
         if self.rows:
             rows, self.rows = self.rows, []
             self.flushes += 1
@@ -247,6 +287,11 @@ class Points:
     @property
     def accepted(self) -> int:
         return self.read - sum(self.rejected.values())
+
+    @property
+    def pending(self) -> int:
+        """Points collected and not flushed yet."""
+        return len(self.rows) + self.block_rows
 
 
 def opt_float(value: Any) -> float | None:

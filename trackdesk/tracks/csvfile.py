@@ -126,8 +126,7 @@ def _encoding(head: bytes) -> str:
         return "gb18030"
 
 
-def _text(stream: IO[bytes]) -> io.TextIOWrapper:
-    head = stream.read(65536)
+def _text(head: bytes, stream: IO[bytes]) -> io.TextIOWrapper:
     enc = _encoding(head)
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
     return io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
@@ -140,7 +139,11 @@ def _dialect(first_line: str) -> str:
 
 
 def read(stream: IO[bytes], out: Points) -> None:
-    text = _text(stream)
+    head = stream.read(65536)
+    if not out.gcj02 and _lifetime_utf8(head):
+        _read_lifetime_blocks(head, stream, out)
+        return
+    text = _text(head, stream)
     line_no = 0
     try:
         first = text.readline()
@@ -240,6 +243,120 @@ def _read_lifetime(reader: csv.reader, out: Points) -> None:
         if lo_ts <= hi_ts:
             out.min_ts = min(out.min_ts, lo_ts)
             out.max_ts = max(out.max_ts, hi_ts)
+
+
+# -- the 一生足迹 fast path ----------------------------------------------------------------
+# An export is millions of rows of plain numbers. Blocks of whole lines are read with
+# numpy: where the commas and line ends are, then every value of a column at once
+# (trackdesk/tracks/vector.py, exact as float()). A block with anything unusual in it
+# (quotes, a blank or short row, text, an exponent, a point the checks reject) is read
+# by the row-by-row code below, which names every reason: same points, same counts.
+BLOCK_BYTES = 4 << 20
+_FIELDS = 11
+
+
+def _lifetime_utf8(head: bytes) -> bool:
+    """A UTF-8 file (BOM or not) whose very first line is the 一生足迹 header."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    end = head.find(b"\n")
+    if end < 0:
+        return False
+    try:
+        first = head[:end].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return _dialect(first) == "," and is_lifetime_header(first.rstrip("\r").split(","))
+
+
+def _read_lifetime_blocks(head: bytes, stream: IO[bytes], out: Points) -> None:
+    lines = 1  # lines before the block at hand: the header
+    pending = head[head.index(b"\n") + 1:]
+    while True:
+        data = stream.read(BLOCK_BYTES)
+        buf = pending + data if pending else data
+        if data:
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:  # no line end yet in this much text: read more
+                pending = buf
+                continue
+        else:
+            cut = len(buf)
+        block, pending = buf[:cut], buf[cut:]
+        if b'"' in block:
+            # Quoted fields may hold line ends: the rest of the file goes row by row.
+            _lifetime_rows(_Prefixed(block + pending, stream), out, lines)
+            return
+        if block and not _lifetime_block(block, out):
+            _lifetime_rows(io.BytesIO(block), out, lines)
+        lines += block.count(b"\n")
+        if not data:
+            return
+
+
+def _lifetime_rows(raw: IO[bytes], out: Points, lines: int) -> None:
+    """The row-by-row reader over ``raw``, which starts after line ``lines``."""
+    text = io.TextIOWrapper(io.BufferedReader(raw, 1 << 20), encoding="utf-8",  # type: ignore[arg-type]
+                            errors="strict", newline="")
+    reader = csv.reader(text, delimiter=",", strict=True)
+    try:
+        _read_lifetime(reader, out)
+    except UnicodeDecodeError as exc:
+        raise ImportFailure(f"text is not in utf-8 ({exc.reason})",
+                            f"line {lines + reader.line_num}") from None
+    except csv.Error as exc:
+        raise ImportFailure(f"unreadable CSV: {exc}", f"line {lines + reader.line_num}") \
+            from None
+
+
+def _lifetime_block(block: bytes, out: Points) -> bool:
+    """Read a block of whole lines at once; False (nothing kept) if it needs the rows."""
+    import numpy as np
+
+    from trackdesk.tracks import vector
+
+    buf = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if not block.endswith(b"\n"):
+        ends = np.append(ends, len(buf))
+    n = len(ends)
+    commas = np.flatnonzero(buf == 44)
+    if len(commas) != (_FIELDS - 1) * n:
+        return False
+    # Exactly ten commas on every line, not just ten per line on average.
+    if not np.array_equal(np.searchsorted(commas, ends),
+                          np.arange(1, n + 1) * (_FIELDS - 1)):
+        return False
+    commas = commas.reshape(n, _FIELDS - 1)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    ends = ends - (buf[np.maximum(ends - 1, 0)] == 13)  # CRLF
+
+    def column(k: int, empty_ok: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        lo = starts if k == 0 else commas[:, k - 1] + 1
+        hi = ends if k == _FIELDS - 1 else commas[:, k]
+        values, ok = vector.decimals(buf, lo, hi, empty_ok)
+        return values, ok & (hi >= lo)
+
+    def unknown_if_negative(k: int) -> tuple[np.ndarray, np.ndarray]:
+        values, ok = column(k, empty_ok=True)
+        lo = starts if k == 0 else commas[:, k - 1] + 1
+        values[(buf[np.minimum(lo, len(buf) - 1)] == 45) & (commas[:, k] > lo)] = np.nan
+        return values, ok
+
+    t, ok = column(0)
+    lat, ok3 = column(3)
+    lon, ok2 = column(2)
+    if not (ok.all() and ok3.all() and ok2.all() and out.fast_mask(t, lat, lon).all()):
+        return False
+    alt, ok10 = column(10, empty_ok=True)
+    speed, ok6 = unknown_if_negative(6)
+    acc, ok5 = unknown_if_negative(5)
+    heading, ok4 = unknown_if_negative(4)
+    if not (ok10.all() and ok6.all() and ok5.all() and ok4.all()):
+        return False
+    out.add_block(np.column_stack((vector.normal_ts(t), vector.normal_coord(lat),
+                                   vector.normal_coord(lon), alt, speed, acc, heading)))
+    return True
 
 
 def _read_generic(reader: csv.reader, header: list[str], delim: str, out: Points) -> None:

@@ -206,7 +206,7 @@ def read(stream: IO[bytes], out: Points) -> None:
         except _NotPlain:
             if out.flushes:
                 raise Restart(read_full) from None
-            if out.read or out.rows:
+            if out.read or out.pending:
                 out.reset()
             # Nothing written yet: go on with the full reader from the bytes read so far.
             stream = _Joined(head, stream, getattr(out, "_consumed", []))
