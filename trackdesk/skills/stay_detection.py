@@ -32,12 +32,12 @@ is exact; an open last stay is recomputed with its new points.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
 from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, Local, haversine, segment_sums
+from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, haversine, segment_sums
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -45,6 +45,7 @@ NAME = "stay_detection"
 VERSION = "1.0.0"
 PROBES = 3
 FAST = 8  # steps: points whose escape is this close are probed all at once
+BLOCK = 256  # points sharing one cosine in the path bound
 
 
 class _Dist:
@@ -53,23 +54,79 @@ class _Dist:
     def __init__(self, lat: np.ndarray, lon: np.ndarray, d_thr: float) -> None:
         self.lat = lat
         self.lon = lon
-        self.coslat = np.cos(lat * DEG)
         self.k = EARTH_RADIUS_M * DEG
         self.d = d_thr
         self.tol = max(0.1, 1e-3 * d_thr)
+        # No two longitudes more than 180 degrees apart: no difference ever needs the
+        # short way round, and the plain scalar loop of _gallop is exact.
+        self.no_wrap = bool(len(lon) == 0 or float(lon.max()) - float(lon.min()) <= 180.0)
 
-    def ge(self, i: np.ndarray | int, j: np.ndarray) -> np.ndarray:
+    def ge(self, i: np.ndarray, coslat_i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``d(i[k], j[k]) >= D`` for each k; ``coslat_i`` is cos(lat[i])."""
         dlat = self.lat[j] - self.lat[i]
         dlon = self.lon[j] - self.lon[i]
-        dlon = np.where(dlon > 180.0, dlon - 360.0, np.where(dlon < -180.0, dlon + 360.0, dlon))
-        approx = self.k * np.sqrt(dlat * dlat + (self.coslat[i] * dlon) ** 2)
+        if not self.no_wrap:
+            dlon = np.where(dlon > 180.0, dlon - 360.0,
+                            np.where(dlon < -180.0, dlon + 360.0, dlon))
+        approx = self.k * np.sqrt(dlat * dlat + (coslat_i * dlon) ** 2)
         out = approx >= self.d
         near = np.abs(approx - self.d) < self.tol
         if np.any(near):
-            jj = np.asarray(j)[near] if np.ndim(j) else j
-            ii = np.asarray(i)[near] if np.ndim(i) else i
+            ii, jj = i[near], j[near]
             out[near] = haversine(self.lat[ii], self.lon[ii], self.lat[jj], self.lon[jj]) >= self.d
         return out
+
+
+def _path_bound(lat: np.ndarray, lon: np.ndarray, pad: int) -> np.ndarray:
+    """Cumulative path length, each step measured never shorter than its haversine.
+
+    Length ``n + pad``, the last value repeated over the padding. Equirectangular with
+    the largest cosine of the step's block of 256 points instead of each point's own (a
+    cosine per point is the dearest thing here: ~15 ms per million points), with 1 % to
+    spare; exact haversine for the rare long steps and near the poles. Work arrays are
+    reused: each fresh 8 MB array costs more in page faults than the arithmetic on it.
+    """
+    n = len(lat)
+    out = np.empty(n + pad)
+    out[0] = 0.0
+    if n > 1:
+        steps = out[1:n]
+        np.subtract(lat[1:], lat[:-1], out=steps)
+        dx = np.subtract(lon[1:], lon[:-1])
+        if float(dx.max()) > 180.0 or float(dx.min()) < -180.0:
+            dx = (dx + 180.0) % 360.0 - 180.0  # the short way round the antimeridian
+        m = n - 1
+        nb = -(-m // BLOCK)
+        lo = np.empty(nb)
+        hi = np.empty(nb)
+        full = m // BLOCK
+        if full:
+            block = lat[:full * BLOCK].reshape(full, BLOCK)
+            block.min(axis=1, out=lo[:full])
+            block.max(axis=1, out=hi[:full])
+        if nb > full:
+            lo[full] = lat[full * BLOCK:m].min()
+            hi[full] = lat[full * BLOCK:m].max()
+        # Smallest |lat| in the block, 0 where it crosses the equator: the largest cosine.
+        nearest = np.where((lo <= 0.0) & (hi >= 0.0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+        cmax = np.cos(nearest * DEG)
+        if full:
+            dx[:full * BLOCK].reshape(full, BLOCK).__imul__(cmax[:full, None])
+        if nb > full:
+            dx[full * BLOCK:] *= cmax[full]
+        np.multiply(steps, steps, out=steps)
+        np.multiply(dx, dx, out=dx)
+        np.add(steps, dx, out=steps)
+        np.sqrt(steps, out=steps)
+        steps *= EARTH_RADIUS_M * DEG * 1.01
+        long = np.flatnonzero(steps > 1000.0)
+        if max(float(hi.max()), lat.item(m)) > 80.0 or min(float(lo.min()), lat.item(m)) < -80.0:
+            long = np.union1d(long, np.flatnonzero(np.abs(lat[1:]) > 80.0))
+        if len(long):
+            steps[long] = haversine(lat[long], lon[long], lat[long + 1], lon[long + 1]) * 1.01
+        np.cumsum(out[:n], out=out[:n])
+    out[n:] = out[n - 1]
+    return out
 
 
 def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, Any]
@@ -83,28 +140,28 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     g_thr = float(params["gap_threshold_s"])
     dist = _Dist(lat, lon, d_thr)
     # Gap-free segments end at these indices (exclusive).
-    seg_stop = np.append(np.flatnonzero((ts[1:] - ts[:-1]) > g_thr) + 1, n)
-    # Lower bound of the escape point: the path from k must have reached D.
-    steps = np.zeros(n)
-    if n > 1:
-        # The bound needs steps never shorter than the true (haversine) ones: the cheap
-        # distance with 1 % to spare, and the exact one for the rare long steps.
-        steps[1:] = Local(lat, lon).steps() * 1.01
-        long = np.flatnonzero((steps[1:] > 1000.0) | (np.abs(lat[1:]) > 80.0)) + 1
-        steps[long] = haversine(lat[long - 1], lon[long - 1], lat[long], lon[long]) * 1.01
-    cum = np.cumsum(steps)
-    reach = cum + d_thr * (1 - 1e-9) - 1e-3
+    gap = np.subtract(ts[1:], ts[:-1])
+    seg_stop = np.append(np.flatnonzero(gap > g_thr) + 1, n)
+    del gap
+    # Lower bound of the escape point: the first j whose path from k reaches D.
+    cum = _path_bound(lat, lon, FAST)
+    margin = d_thr * (1 - 1e-9) - 1e-3
+    reach = cum[:n] + margin
     # Fast movers (the path over the next FAST steps reaches D) are resolved for all at
     # once by probing from the bound; everything else (stays, slow walks) is looked up
     # only if the walk stands on it.
-    ahead = np.full(n, cum[-1])
-    ahead[:max(0, n - FAST)] = cum[FAST:]
-    cand = np.flatnonzero(ahead >= reach)
-    low = np.maximum(np.searchsorted(cum, reach[cand], side="left"), cand + 1)
+    cand = np.flatnonzero(cum[FAST:FAST + n] >= reach)
+    r_c = reach[cand]
+    # The bound is within FAST steps: count the steps short of it (cum never decreases).
+    low = cand + 1
+    for m in range(1, FAST):
+        low += cum[cand + m] < r_c
+    del r_c
     c_end = seg_stop[np.searchsorted(seg_stop, cand, side="right")]
     esc = np.full(n, -1, dtype=np.int64)
     esc[cand[low >= c_end]] = n  # no escape inside the segment
     todo = np.flatnonzero(low < c_end)
+    cos_c = np.cos(lat[cand] * DEG)
     for m in range(PROBES):
         if len(todo) == 0:
             break
@@ -112,24 +169,34 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         inside = j < c_end[todo]
         esc[cand[todo[~inside]]] = n
         todo, j = todo[inside], j[inside]
-        hit = dist.ge(cand[todo], j)
+        hit = dist.ge(cand[todo], cos_c[todo], j)
         esc[cand[todo[hit]]] = j[hit]
         todo = todo[~hit]
     gallop_from = np.full(n, -1, dtype=np.int64)
     gallop_from[cand[todo]] = low[todo] + PROBES
     # The chain walk touches only anchors (a few percent of the points): item() access
     # beats converting whole arrays to lists.
-    esc_i, from_i, ts_i, reach_i = esc.item, gallop_from.item, ts.item, reach.item
+    esc_i, from_i, ts_i, reach_i, cum_i = esc.item, gallop_from.item, ts.item, reach.item, cum.item
     stops = seg_stop.tolist()
+    seg = 0
+    end = stops[0]
     stays: list[tuple[int, int, bool, bool]] = []
     start = 0
     while start < n:
-        end = stops[bisect_right(stops, start)]
+        while end <= start:
+            seg += 1
+            end = stops[seg]
         e = esc_i(start)
         if e == -1:
             pos = from_i(start)
             if pos < 0:
-                pos = max(start + 1, int(np.searchsorted(cum, reach_i(start), side="left")))
+                # Not a fast mover: the bound lies beyond start + FAST, usually just so.
+                r = reach_i(start)
+                pos = start + FAST + 1
+                while pos < n and pos < start + 4 * FAST and cum_i(pos) < r:
+                    pos += 1
+                if pos < n and cum_i(pos) < r:
+                    pos = int(np.searchsorted(cum[:n], r, side="left"))
             e = _gallop(dist, start, pos, end)
         if e >= end:  # no escape: the segment (or the data) ends inside the candidate
             if ts_i(end - 1) - ts_i(start) >= t_thr:
@@ -172,24 +239,49 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
 def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
     """First j in [pos, end) with d(start, j) >= D, or ``end``.
 
-    Growing blocks of plain slices (32, 256, 2048, ... points): a stay of thousands of
-    points costs a handful of numpy calls, a slow walk one.
+    The escape is usually within a few points of the bound: those are tried one by one
+    on plain floats (a numpy call costs more than a point). Then growing blocks of plain
+    slices (256, 2048, ... points): a stay of thousands of points costs a handful of
+    numpy calls. Where longitudes may wrap, the blocks are the original 32, 256, ...,
+    each wrapped as a whole, so the differences stay bit for bit what they were.
     """
-    la, lo, c = float(dist.lat[start]), float(dist.lon[start]), float(dist.coslat[start])
+    lat, lon = dist.lat, dist.lon
+    la, lo = lat.item(start), lon.item(start)
+    c = math.cos(la * DEG)
     lo_thr = ((dist.d - dist.tol) / dist.k) ** 2
     hi_thr = ((dist.d + dist.tol) / dist.k) ** 2
     block = 32
+    if dist.no_wrap:
+        lat_i, lon_i = lat.item, lon.item
+        stop = min(end, pos + block)
+        for j in range(pos, stop):
+            dlat = lat_i(j) - la
+            dx = c * (lon_i(j) - lo)
+            d2 = dlat * dlat + dx * dx
+            if d2 >= lo_thr and (d2 >= hi_thr or haversine(la, lo, lat_i(j), lon_i(j)) >= dist.d):
+                return j
+        pos = stop
+        block *= 8
     while pos < end:
         stop = min(end, pos + block)
-        dlat = dist.lat[pos:stop] - la
-        dlon = dist.lon[pos:stop] - lo
-        if np.abs(dlon).max() > 180.0:
+        dlat = lat[pos:stop] - la
+        dlon = lon[pos:stop] - lo
+        if not dist.no_wrap and np.abs(dlon).max() > 180.0:
             dlon = (dlon + 180.0) % 360.0 - 180.0
-        d2 = dlat * dlat + (c * dlon) ** 2
-        for k in np.flatnonzero(d2 >= lo_thr).tolist():
+        dlat *= dlat
+        dlon *= c
+        dlon *= dlon
+        dlat += dlon
+        far = dlat >= lo_thr
+        k = int(far.argmax())
+        while far[k]:
             j = pos + k
-            if d2[k] >= hi_thr or haversine(la, lo, dist.lat[j], dist.lon[j]) >= dist.d:
+            if dlat[k] >= hi_thr or haversine(la, lo, lat.item(j), lon.item(j)) >= dist.d:
                 return j
+            nxt = far[k + 1:]
+            if len(nxt) == 0:
+                break
+            k += 1 + int(nxt.argmax())
         pos = stop
         block *= 8
     return end
@@ -209,18 +301,44 @@ def centres(lat: np.ndarray, lon: np.ndarray, a: np.ndarray, b: np.ndarray
 
 def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
               stays: list[tuple[int, int, bool, bool]]) -> list[tuple]:
+    """Result rows of the stays: times, centre, size, first and last point, radius."""
     if not stays:
         return []
     a = np.array([s[0] for s in stays], dtype=np.int64)
     b = np.array([s[1] for s in stays], dtype=np.int64)
     mlat, mlon = centres(lat, lon, a, b)
     m = b - a
-    owner = np.repeat(np.arange(len(a)), m)
-    idx = np.repeat(a - np.concatenate([[0], np.cumsum(m)[:-1]]), m) + np.arange(int(m.sum()))
-    # Descriptive only: an equirectangular distance is plenty (and 5x cheaper).
+    # Descriptive only: an equirectangular distance is plenty (and 5x cheaper). The
+    # largest distance is that of the largest squared one (np.hypot costs 25 ns a point):
+    # hypot is taken only for the points within rounding of the largest square.
     k = EARTH_RADIUS_M * DEG
-    d = k * np.hypot(lat[idx] - mlat[owner], (lon[idx] - mlon[owner]) * np.cos(mlat[owner] * DEG))
-    radius = np.maximum.reduceat(d, np.concatenate([[0], np.cumsum(m)[:-1]]))
+    cosm = np.cos(mlat * DEG)
+    radius = np.zeros(len(a))
+    # Long stays (most of the points) one slice at a time: no per-point index arrays.
+    big = m > 64
+    for s in np.flatnonzero(big).tolist():
+        dy = lat[a[s]:b[s]] - mlat[s]
+        dx = lon[a[s]:b[s]] - mlon[s]
+        dx *= cosm[s]
+        q = dy * dy
+        q += dx * dx
+        top = q.max()
+        if top > 0.0:
+            near = q >= top * (1.0 - 1e-9)
+            radius[s] = k * np.hypot(dy[near], dx[near]).max()
+    small = np.flatnonzero(~big)
+    if len(small):
+        ms = m[small]
+        first = np.concatenate([[0], np.cumsum(ms)[:-1]])
+        owner = np.repeat(np.arange(len(small)), ms)
+        idx = np.repeat(a[small] - first, ms) + np.arange(int(ms.sum()))
+        dy = lat[idx] - mlat[small][owner]
+        dx = (lon[idx] - mlon[small][owner]) * cosm[small][owner]
+        q = dy * dy + dx * dx
+        near = q >= (np.maximum.reduceat(q, first) * (1.0 - 1e-9))[owner]
+        d = np.zeros(len(q))
+        d[near] = k * np.hypot(dy[near], dx[near])
+        radius[small] = np.maximum.reduceat(d, first)
     rows = []
     n = len(ts)
     for k, (s, e, moved, is_open) in enumerate(stays):
