@@ -35,9 +35,17 @@ def rows(db: Path) -> list[tuple]:
 
 def both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file: Path,
               switch_off: tuple) -> tuple[list[tuple], dict]:
-    """Import ``file`` the fast way and the slow way; assert equal; return the rows."""
-    fast_db = new_db(tmp_path / "fast.db")
-    fast = run_import(fast_db, [file])
+    """Import ``file`` the fast way and the slow way; assert equal; return the rows.
+    The fast way must have read part of the file in blocks, and left part to the rows."""
+    from trackdesk.tracks.base import Points
+
+    blocks: list[int] = []
+    real = Points.add_block
+    with monkeypatch.context() as m:
+        m.setattr(Points, "add_block", lambda self, b: (blocks.append(len(b)), real(self, b))[1])
+        fast_db = new_db(tmp_path / "fast.db")
+        fast = run_import(fast_db, [file])
+    assert sum(blocks) > 0
     with monkeypatch.context() as m:
         m.setattr(*switch_off)
         slow_db = new_db(tmp_path / "slow.db")
@@ -51,6 +59,7 @@ def both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file: Path,
         assert fast.summary == slow.summary
     got = rows(fast_db)
     assert got == rows(slow_db)
+    assert 0 < sum(blocks) < len(got)
     return got, fast.summary or {"error": fast.error}
 
 
@@ -60,7 +69,10 @@ def lifetime_line(rng: random.Random, i: int) -> str:
     fields = [str(t), "1", f"{lon:.7f}", f"{lat:.7f}", f"{rng.uniform(0, 360):.1f}",
               str(rng.randint(3, 60)), f"{rng.uniform(0, 30):.2f}", "0", "0", "0",
               f"{rng.uniform(-20, 3000):.1f}"]
-    r = rng.random()
+    # Odd rows only in some stretches: the blocks between are clean (the fast path).
+    r = rng.random() if i % 6000 < 2000 else 1.0
+    if rng.random() < 0.05:
+        fields[4] = fields[5] = fields[6] = "-1"       # "unknown": fast path too
     if r < 0.02:
         fields[4] = fields[5] = fields[6] = "-1"       # the app's "unknown"
     elif r < 0.03:
@@ -176,4 +188,133 @@ def test_iso_times_equal_the_time_parser() -> None:
     assert not ok[-5] and ok[-4] and not ok[-3] and not ok[-2] and not ok[-1]
 
 
-_ = gpx  # the GPX fast path has its own tests below (added with it)
+# -- GPX ----------------------------------------------------------------------------------
+def gpx_point(rng: random.Random, i: int, indent: bool) -> str:
+    t = 1_600_000_000 + i
+    stamp = np.datetime64(t, "s").astype(str)
+    lat, lon = rng.uniform(-60, 70), rng.uniform(-179, 179)
+    ele = f"<ele>{rng.uniform(-50, 4000):.1f}</ele>"
+    time = f"<time>{stamp}Z</time>"
+    if rng.random() < 0.05:
+        time = f"<time>{stamp}.{rng.randint(0, 999):03d}Z</time>"  # fast path too
+    r = rng.random() if i % 12000 < 3000 else 1.0  # odd points in some stretches only
+    if r < 0.01:
+        time = f"<time>{stamp}.{rng.randint(0, 99):02d}Z</time>"
+    elif r < 0.015:
+        ele = ""
+    elif r < 0.02:
+        ele = "<ele></ele>"
+    elif r < 0.022:
+        time = ""                                    # no time: rejected
+    elif r < 0.024:
+        time = f"<time>{stamp}+02:00</time>"         # another zone
+    elif r < 0.026:
+        lat = 91.0                                   # out of range
+    elif r < 0.027:
+        ele = "<ele>1e3</ele>"
+    elif r < 0.028:
+        time = "<time>yesterday</time>"              # unreadable
+    elif r < 0.029:
+        lat, lon = 0.0, 0.0
+    sep = "\n    " if indent else ""
+    return (f'<trkpt lat="{lat:.{rng.randint(5, 9)}f}"  lon="{lon:.7f}">{sep}{ele}{sep}'
+            f"{time}{sep}</trkpt>\n")
+
+
+def gpx_file(path: Path, n: int, indent: bool, tail: str = "</trkseg></trk></gpx>\n") -> Path:
+    rng = random.Random(11)
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="t" '
+             'xmlns="http://www.topografix.com/GPX/1/1"><trk><name>x</name><trkseg>\n']
+    for i in range(n):
+        parts.append(gpx_point(rng, i, indent))
+        if i % 5000 == 4999:
+            parts.append("</trkseg><trkseg>\n")
+    parts.append(tail)
+    path.write_text("".join(parts), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("indent", [False, True])
+def test_gpx_fast_equals_the_expression_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             indent: bool) -> None:
+    file = gpx_file(tmp_path / "watch.gpx", 40_000, indent)
+    monkeypatch.setattr(gpx, "CHUNK", 256 << 10)  # regions of every size, many of them
+    got, summary = both_ways(tmp_path, monkeypatch, file,
+                             (gpx, "_plain_block", lambda region, out: False))
+    assert summary["rejected"] > 0 and len(got) > 35_000
+
+
+def test_gpx_clean_regions_are_read_by_numpy(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(2)
+    body = "".join(
+        f'<trkpt lat="{rng.uniform(-60, 70):.7f}" lon="{rng.uniform(-179, 179):.7f}">'
+        f"<ele>{rng.uniform(0, 900):.1f}</ele><time>"
+        f"{np.datetime64(1_600_000_000 + i, 's').astype(str)}Z</time></trkpt>\n"
+        for i in range(20_000))
+    file = tmp_path / "clean.gpx"
+    file.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="t" '
+                    'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>\n' + body
+                    + "</trkseg></trk></gpx>\n", encoding="utf-8")
+    slow: list[int] = []
+    real = gpx._PLAIN_PT
+    monkeypatch.setattr(gpx, "_PLAIN_PT", type("Spy", (), {
+        "findall": staticmethod(lambda region: (slow.append(len(region)), real.findall(region))[1])}))
+    out = run_import(new_db(tmp_path / "t.db"), [file])
+    assert out.ok and out.summary["new"] == 20_000
+    assert sum(slow) < 64 << 10  # at most the short tail went through the expression
+
+
+@pytest.fixture
+def apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small files read the way big ones are: in a child, the XML check in another."""
+    from trackdesk.tracks import importer
+
+    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", 0)
+    monkeypatch.setattr(gpx, "CHECK_APART_BYTES", 0)
+
+
+def test_gpx_read_apart_equals_read_here(tmp_path: Path, apart: None) -> None:
+    file = gpx_file(tmp_path / "watch.gpx", 30_000, indent=True)
+    db = new_db(tmp_path / "apart.db")
+    out = run_import(db, [file])
+    assert out.ok, out.error
+    from trackdesk.tracks import importer
+
+    importer.PIPE_ABOVE_BYTES = 1 << 62
+    gpx.CHECK_APART_BYTES = 1 << 62
+    db2 = new_db(tmp_path / "here.db")
+    out2 = run_import(db2, [file])
+    assert rows(db) == rows(db2)
+    assert out.summary["rejected_reasons"] == out2.summary["rejected_reasons"]
+
+
+@pytest.mark.parametrize("tail,where", [
+    ("</trkseg></trk>\n", "end of data"),            # truncated: no </gpx>
+    ("</trkseg></trk><oops></gpx>\n", "mismatch"),   # crossed tags at the very end
+])
+def test_broken_big_gpx_fails_whole_with_libxml2s_words(tmp_path: Path, apart: None,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        tail: str, where: str) -> None:
+    file = gpx_file(tmp_path / "broken.gpx", 30_000, indent=False, tail=tail)
+    db = new_db(tmp_path / "t.db")
+    out = run_import(db, [file])
+    assert out.error is not None and "not well-formed GPX" in out.error, out.error
+    assert rows(db) == []  # nothing of the file stays
+    # The same words as when the check runs in this process.
+    from trackdesk.tracks import importer
+
+    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", 1 << 62)
+    monkeypatch.setattr(gpx, "CHECK_APART_BYTES", 1 << 62)
+    here = run_import(new_db(tmp_path / "t2.db"), [file])
+    assert here.error == out.error
+
+
+def test_csv_read_apart_failure_names_the_line(tmp_path: Path, apart: None) -> None:
+    file = tmp_path / "broken.csv"
+    body = "".join(f"{1_600_000_000 + i},1,116.5,39.5,-1,5,1.5,0,0,0,50\n" for i in range(100))
+    file.write_bytes((",".join(HEADER) + "\n" + body).encode() + b'1,1,"2\n')
+    db = new_db(tmp_path / "t.db")
+    out = run_import(db, [file])
+    assert out.error is not None and "line 102" in out.error, out.error
+    assert rows(db) == []

@@ -191,6 +191,7 @@ class Points:
         self.max_ts = -math.inf
         self.notes: Counter[str] = Counter()
         self.flushes = 0  # batches handed on: after one, a reader cannot silently restart
+        self.size_hint = 0  # the file's size when known: readers may plan for big files
 
     def reset(self) -> None:
         """Forget everything collected (rows not yet flushed included)."""

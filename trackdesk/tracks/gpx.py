@@ -190,6 +190,117 @@ class _NotPlain(Exception):  # noqa: N818 - internal control flow
     pass
 
 
+# -- the fast path, in numpy -------------------------------------------------------------
+# A region of plain points is also read without a Python object per value: numpy finds
+# every '<trkpt' and walks all points of the region one token at a time together,
+# checking the very shape _PLAIN_PT accepts, and reads the values with
+# trackdesk/tracks/vector.py (exact as float() and TimeParser). A region where any point
+# differs in the least (another shape, a value float() would read differently, a time in
+# another form, a point the checks reject) goes through the expression loop instead.
+CHECK_APART_BYTES = 16 << 20  # files from this size on are checked in their own process
+BLOCK_MIN = 64 << 10   # below this, numpy's fixed costs outweigh the loop's
+_MAX_SPACE = 64        # whitespace run between two tokens the walk skips over
+
+
+def _can_fork() -> bool:
+    import os
+
+    return hasattr(os, "fork")
+
+
+def _plain_block(region: bytes, out: Points) -> bool:
+    import numpy as np
+
+    from trackdesk.tracks import vector
+
+    buf = np.frombuffer(region, dtype=np.uint8)
+    size = len(buf)
+    last = size - 1
+    lt = np.flatnonzero(buf == 60)
+
+    # Every position's next 8 bytes as one integer: an overlapping, unaligned view of
+    # the region (padded), so a literal is tested at many positions by one gather.
+    padded = region + b"\0" * 8
+    words = np.ndarray((size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+
+    def has(pos: np.ndarray, literal: bytes) -> np.ndarray:
+        """Whether ``literal`` (8 bytes at most) is at each of ``pos``."""
+        n = len(literal)
+        want = int.from_bytes(literal, "little")
+        mask = (1 << (8 * n)) - 1
+        return (words[np.minimum(pos, size)] & np.uint64(mask)) == np.uint64(want)
+
+    def space(c: np.ndarray) -> np.ndarray:
+        return (c == 32) | ((c >= 9) & (c <= 13))
+
+    def skip(pos: np.ndarray) -> np.ndarray | None:
+        """The first non-whitespace position at or after each of ``pos``."""
+        for _ in range(_MAX_SPACE):
+            more = space(buf[np.minimum(pos, last)]) & (pos < size)
+            if not more.any():
+                return pos
+            pos = pos + more
+        return None
+
+    def next_of(table: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The first position in ``table`` at or after each of ``pos`` (size if none)."""
+        i = np.searchsorted(table, pos)
+        return np.where(i < len(table), table[np.minimum(i, len(table) - 1)], size)
+
+    # The expression loop's suspects (_SUSPECT), found from the same '<' positions:
+    # '<!' (comment, CDATA, DOCTYPE, ENTITY), '<?', '<rtept', '<wpt'; ':trkpt'; '&'.
+    after = buf[np.minimum(lt + 1, last)]
+    rw = lt[(after == 114) | (after == 119)]
+    colons = np.flatnonzero(buf == 58)
+    colons = colons[buf[np.minimum(colons + 1, last)] == 116]
+    if ((after == 33).any() or (after == 63).any() or has(rw, b"<rtept").any()
+            or has(rw, b"<wpt").any() or has(colons, b":trkpt").any() or b"&" in region):
+        raise _NotPlain
+    t = lt[after == 116]
+    starts = t[has(t, b"<trkpt")]  # every '<trkpt' of the region, as the loop counts them
+    if len(starts) == 0:
+        return False
+    quotes = np.flatnonzero(buf == 34)
+    a = skip(starts + 6)
+    if a is None or not ((a > starts + 6) & has(a, b'lat="')).all():
+        return False
+    lat_end = next_of(quotes, a + 5)
+    b = skip(lat_end + 1)
+    if b is None or not ((b > lat_end + 1) & has(b, b'lon="')).all():
+        return False
+    lon_end = next_of(quotes, b + 5)
+    c = skip(lon_end + 1)
+    if c is None or not has(c, b">").all():
+        return False
+    d = skip(c + 1)
+    if d is None:
+        return False
+    with_ele = has(d, b"<ele>")
+    ele_end = next_of(lt, d + 5)
+    if not (~with_ele | has(ele_end, b"</ele>")).all():
+        return False
+    d2 = skip(np.where(with_ele, ele_end + 6, d))
+    if d2 is None or not has(d2, b"<time>").all():
+        return False  # a point without a time is rejected, by the loop, with its reason
+    time_end = next_of(lt, d2 + 6)
+    if not has(time_end, b"</time>").all():
+        return False
+    d3 = skip(time_end + 7)
+    if d3 is None or not has(d3, b"</trkpt>").all():
+        return False
+    lat, ok = vector.decimals(buf, a + 5, lat_end)
+    lon, ok2 = vector.decimals(buf, b + 5, lon_end)
+    ele, ok3 = vector.decimals(buf, np.where(with_ele, d + 5, 0), np.where(with_ele, ele_end, 0),
+                               empty_ok=True)
+    ts, ok4 = vector.iso_z(buf, d2 + 6, time_end)
+    if not (ok.all() and ok2.all() and ok3.all() and ok4.all()
+            and out.fast_mask(ts, lat, lon).all()):
+        return False
+    out.add_block(np.column_stack((ts, vector.normal_coord(lat), vector.normal_coord(lon),
+                                   ele)))
+    return True
+
+
 class _Null:
     """An lxml parser target with no callbacks: libxml2 only checks the document."""
 
@@ -248,9 +359,125 @@ class _Joined:
         return data
 
 
+def _new_checker() -> etree.XMLParser:
+    return etree.XMLParser(target=_Null(), resolve_entities=False, no_network=True,
+                           load_dtd=False, huge_tree=True)
+
+
+class _Checker:
+    """libxml2's well-formedness check of the bytes fed to it, in a forked process.
+
+    For a big file the check (a third of the fast path's CPU) then runs on the other
+    core. The verdict is the very failure the inline check gives (xml_failure on the same
+    bytes), raised by ``feed`` once known, or by ``close`` at the end at the latest.
+    """
+
+    def __init__(self) -> None:
+        import os
+
+        self._os = os
+        data_r, self._data_w = os.pipe()
+        self._verdict_r, verdict_w = os.pipe()
+        try:
+            import fcntl
+
+            fcntl.fcntl(self._data_w, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups
+        except (ImportError, OSError):
+            pass
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._data_w)
+            os.close(self._verdict_r)
+            self._serve(data_r, verdict_w)
+        os.close(data_r)
+        os.close(verdict_w)
+        self.failure: ImportFailure | None = None
+
+    def _serve(self, data_r: int, verdict_w: int) -> None:
+        import json
+        import os
+
+        code = 0
+        try:
+            parser = _new_checker()
+            verdict: list = []
+            while True:
+                chunk = os.read(data_r, 1 << 20)
+                if not chunk:
+                    break
+                if verdict:
+                    continue  # drain: the reader keeps writing until it hears
+                try:
+                    parser.feed(chunk)
+                except etree.XMLSyntaxError as exc:
+                    f = xml_failure(exc, "GPX")
+                    verdict = [f.message, f.position]
+                    os.write(verdict_w, json.dumps(verdict).encode())
+            if not verdict:
+                try:
+                    parser.close()
+                    os.write(verdict_w, b"[]")
+                except etree.XMLSyntaxError as exc:
+                    f = xml_failure(exc, "GPX")
+                    os.write(verdict_w, json.dumps([f.message, f.position]).encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
+    def _heard(self, wait: bool) -> bool:
+        import json
+        import select
+
+        if not wait and not select.select([self._verdict_r], [], [], 0)[0]:
+            return False
+        data = b""
+        while True:
+            part = self._os.read(self._verdict_r, 65536)
+            if not part:
+                break
+            data += part
+            if not wait:
+                break
+        verdict = json.loads(data) if data else ["the well-formedness check stopped", None]
+        if verdict:
+            self.failure = ImportFailure(verdict[0], verdict[1])
+        return True
+
+    def feed(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[self._os.write(self._data_w, view):]
+        if self._heard(wait=False) and self.failure is not None:
+            raise self.failure
+
+    def close(self) -> None:
+        self._os.close(self._data_w)
+        self._data_w = -1
+        self._heard(wait=True)
+        self.abandon()
+        if self.failure is not None:
+            raise self.failure
+
+    def abandon(self) -> None:
+        os = self._os
+        if self._data_w >= 0:
+            os.close(self._data_w)
+            self._data_w = -1
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+        if self.pid:
+            os.waitpid(self.pid, 0)
+            os.close(self._verdict_r)
+            self.pid = 0
+
+
 def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
-    parser = etree.XMLParser(target=_Null(), resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=True)
+    # The check runs beside the reading for a big file (the importer sets size_hint).
+    parser = _Checker() if out.size_hint >= CHECK_APART_BYTES and _can_fork() \
+        else _new_checker()
     rows = out.rows
     batch = out.batch
     fast = not out.gcj02
@@ -287,12 +514,17 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
             if len(carry) > 64 * CHUNK:
                 raise _NotPlain  # no point ends in 64 MB: not the shape this reads
             if region:
-                for s in _SUSPECT:
-                    if s in region:
+                if len(region) >= BLOCK_MIN and _plain_block(region, out):
+                    found = []  # read by numpy, suspects included
+                    rows = out.rows
+                else:
+                    if len(region) < BLOCK_MIN:  # else _plain_block looked already
+                        for s in _SUSPECT:
+                            if s in region:
+                                raise _NotPlain
+                    found = _PLAIN_PT.findall(region)
+                    if len(found) != region.count(b"<trkpt"):
                         raise _NotPlain
-                found = _PLAIN_PT.findall(region)
-                if len(found) != region.count(b"<trkpt"):
-                    raise _NotPlain
                 for lat_b, lon_b, ele_b, t_b in found:
                     ts = None
                     if t_b:
@@ -350,6 +582,8 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
     except etree.XMLSyntaxError as exc:
         raise xml_failure(exc, "GPX") from None
     finally:
+        if isinstance(parser, _Checker):
+            parser.abandon()
         out.read += n_fast
         if lo_ts <= hi_ts:
             out.min_ts = min(out.min_ts, lo_ts)

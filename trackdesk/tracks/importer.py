@@ -33,6 +33,10 @@ ProgressFn = Callable[[int, int | None, int], None]
 # import_file). Below it, writing straight into the file's transaction is faster, and the
 # write lock is held for the few seconds such a file takes. A 1M-point GPX is ~100 MB.
 STAGE_ABOVE_BYTES = 256 << 20
+# Files from this size on are read by a forked child while this process writes: on two
+# cores the parse and SQLite's inserts then overlap (bench/import). Below it, the fork
+# and the pickling cost more than they save.
+PIPE_ABOVE_BYTES = 16 << 20
 # Rows per INSERT for the fast paths' blocks (bench/import: 20-50 rows a statement write
 # 1M points in about two thirds of the time of one row a statement).
 BLOCK_ROWS = 32
@@ -88,6 +92,8 @@ class Importer:
         self._check_stop = check_stop
         self.batch = batch
         self.stage_above = STAGE_ABOVE_BYTES if stage_above is None else stage_above
+        # Big files are read in a child process while this one writes (read_in_child).
+        self.pipe_above = PIPE_ABOVE_BYTES if hasattr(os, "fork") else None
         # Progress: points are counted as they are read; the total is estimated from
         # the bytes still to read at the points-per-byte rate seen so far.
         self.total_bytes = total_bytes
@@ -176,12 +182,16 @@ class Importer:
                          counter.pos if counter else 0)
 
         out = Points(columns, flush, gcj02=self.gcj02, batch=self.batch)
+        out.size_hint = src.size
         result = FileResult(src.name, src.format, "imported")
         try:
             try:
                 with src.open() as raw:
                     counter = CountingReader(raw)
-                    read_fn(counter, out)
+                    if self.pipe_above is not None and src.size >= self.pipe_above:
+                        read_in_child(read_fn, counter, out, self._check_stop)
+                    else:
+                        read_fn(counter, out)
             except Restart as restart:
                 # A fast path gave up after writing: start the file over, fully.
                 self._rollback(state)
@@ -231,8 +241,7 @@ class Importer:
         except sqlite3.Error as exc:
             self._rollback(state)
             raise WriteError(f"tracks.db refused the points of {src.name}: {exc}") from None
-        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
-                OSError, UnicodeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        except _READ_ERRORS as exc:
             # Damaged archives and streams: the libraries' own words, with the position.
             self._rollback(state)
             where = f"near byte {counter.pos}" if counter else "opening it"
@@ -282,6 +291,113 @@ class Importer:
             pass  # the record is a courtesy; the task's error message says it all
         # Nothing of a failed file is kept: its points read do not count as imported.
         return FileResult(src.name, src.format, "failed", read=0, error=msg)
+
+
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
+                OSError, UnicodeError, ValueError, RuntimeError, NotImplementedError)
+
+
+def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReader,
+                  out: Points, check_stop: Callable[[], None] | None) -> None:
+    """``read_fn(counter, out)``, run in a forked child that sends ``out``'s batches
+    back through a pipe; this process hands them to ``out``'s flush (SQLite writes) as
+    they come, so reading the file and writing the points use both cores.
+
+    The child only reads and computes: it never touches tracks.db (its copy of the
+    connection is left alone, and it leaves with ``os._exit``, running no finaliser).
+    Whatever it meets comes back as the same exception the reader would have raised
+    here: ImportFailure (with the same message and position), Restart, or a failure
+    naming the byte. A stop request here kills the child.
+    """
+    from multiprocessing.connection import Connection
+
+    r_fd, w_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(r_fd)
+        _child(read_fn, counter, out, Connection(w_fd, readable=False))
+    os.close(w_fd)
+    pipe = Connection(r_fd, writable=False)
+    done = False
+    try:
+        while True:
+            while not pipe.poll(0.2):
+                if check_stop is not None:
+                    check_stop()
+            try:
+                msg = pipe.recv()
+            except EOFError:
+                raise ImportFailure(f"near byte {counter.pos}: internal error, please "
+                                    "report it (the reader process ended without a word)") \
+                    from None
+            kind = msg[0]
+            if kind == "batch":
+                _, data, state, counter.pos = msg
+                _take_state(out, state)
+                out._flush(data)
+            elif kind == "done":
+                _take_state(out, msg[1])
+                done = True
+                return
+            elif kind == "restart":
+                raise Restart(msg[1])
+            else:
+                raise ImportFailure(msg[1], msg[2])
+    finally:
+        pipe.close()
+        if not done:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        os.waitpid(pid, 0)
+
+
+def _state(out: Points) -> tuple:
+    return (out.read, dict(out.rejected), out.min_ts, out.max_ts, dict(out.notes),
+            out.times.naive, out.flushes)
+
+
+def _take_state(out: Points, state: tuple) -> None:
+    read, rejected, out.min_ts, out.max_ts, notes, out.times.naive, out.flushes = state
+    out.read = read
+    out.rejected = Counter(rejected)
+    out.notes = Counter(notes)
+
+
+def _child(read_fn: Callable[[Any, Points], None], counter: CountingReader, out: Points,
+           pipe: Any) -> None:
+    code = 0
+    try:
+        try:
+            import ctypes
+            import signal
+
+            # Gone with its parent, whatever kills it (PR_SET_PDEATHSIG).
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+        mine = Points(out.columns, lambda data: pipe.send(
+            ("batch", data, _state(mine), counter.pos)), gcj02=out.gcj02, batch=out.batch)
+        mine.size_hint = out.size_hint
+        try:
+            read_fn(counter, mine)
+            mine.flush()
+            pipe.send(("done", _state(mine)))
+        except Restart as restart:
+            pipe.send(("restart", restart.reader))
+        except ImportFailure as exc:
+            pipe.send(("failure", exc.message, exc.position))
+        except _READ_ERRORS as exc:
+            pipe.send(("failure", f"near byte {counter.pos}: {_plain(exc)}", None))
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            pipe.send(("failure", f"near byte {counter.pos}: internal error, please report "
+                       f"it ({type(exc).__name__}: {exc})", None))
+    except BaseException:
+        code = 1  # the pipe is gone (the parent stopped): nothing to say to anyone
+    finally:
+        os._exit(code)
 
 
 def _write_block(conn: sqlite3.Connection, block: Any, many_sql: str, one_sql: str) -> None:
