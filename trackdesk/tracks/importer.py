@@ -135,20 +135,26 @@ class Importer:
             state["file_id"] = cur.lastrowid
             return cur.lastrowid
 
-        sql: dict[tuple[int, int], str] = {}
+        sql: dict[tuple[tuple[str, ...], int], str] = {}
 
-        def insert_sql(width: int, per: int = 1) -> str:
-            """INSERT for rows of ``width`` values, ``per`` rows a statement: a reader
-            may leave trailing optional columns off its rows (fewer bound parameters is
-            measurably faster)."""
-            if (width, per) not in sql:
-                names = ", ".join(("ts", "lat", "lon", *columns)[:width])
-                one = (f"({', '.join('?' * width)}, '{src.format}', "
-                       f"{int(state['file_id'])})")
-                sql[width, per] = (f"INSERT OR IGNORE INTO points ({names}, source, "
-                                   f"import_file_id) VALUES {', '.join([one] * per)}")
-            return sql[width, per]
+        def insert_sql(names: tuple[str, ...], per: int = 1) -> str:
+            """INSERT for rows of values for ``names``, ``per`` rows a statement: a reader
+            may leave optional columns off its rows (fewer bound parameters is measurably
+            faster)."""
+            if (names, per) not in sql:
+                if staged:
+                    one = f"({', '.join('?' * len(names))})"
+                    sql[names, per] = (f"INSERT INTO temp.import_stage ({', '.join(names)}) "
+                                       f"VALUES {', '.join([one] * per)}")
+                else:
+                    one = (f"({', '.join('?' * len(names))}, '{src.format}', "
+                           f"{int(state['file_id'])})")
+                    sql[names, per] = (f"INSERT OR IGNORE INTO points ({', '.join(names)}, "
+                                       f"source, import_file_id) VALUES "
+                                       f"{', '.join([one] * per)}")
+            return sql[names, per]
 
+        all_names = ("ts", "lat", "lon", *columns)
         staged = src.size > self.stage_above
         if staged:
             # A very large file is parsed into a private TEMP table first (no lock on
@@ -157,11 +163,6 @@ class Importer:
             conn.execute("DROP TABLE IF EXISTS temp.import_stage")
             conn.execute(f"CREATE TEMP TABLE import_stage ({cols})")
 
-        def stage_sql(width: int, per: int = 1) -> str:
-            names = ", ".join(("ts", "lat", "lon", *columns)[:width])
-            one = f"({', '.join('?' * width)})"
-            return f"INSERT INTO temp.import_stage ({names}) VALUES {', '.join([one] * per)}"
-
         def flush(rows: list[tuple] | Any) -> None:
             if self._check_stop is not None:
                 self._check_stop()
@@ -169,13 +170,12 @@ class Importer:
                 begin()
             before = conn.total_changes
             if not isinstance(rows, list):  # a fast path's block (2-D float array)
-                width = rows.shape[1]
-                _write_block(conn, rows, stage_sql(width, BLOCK_ROWS) if staged
-                             else insert_sql(width, BLOCK_ROWS),
-                             stage_sql(width) if staged else insert_sql(width))
+                block, kept = _present(rows)
+                names = tuple(all_names[k] for k in kept)
+                _write_block(conn, block, insert_sql(names, BLOCK_ROWS), insert_sql(names))
             else:
                 for n, part in _by_width(rows):
-                    conn.executemany(stage_sql(n) if staged else insert_sql(n), part)
+                    conn.executemany(insert_sql(all_names[:n]), part)
             if not staged:
                 state["new"] += conn.total_changes - before
             self._report(out.read, sum(out.rejected.values()),
@@ -398,6 +398,18 @@ def _child(read_fn: Callable[[Any, Points], None], counter: CountingReader, out:
         code = 1  # the pipe is gone (the parent stopped): nothing to say to anyone
     finally:
         os._exit(code)
+
+
+def _present(block: Any) -> tuple[Any, list[int]]:
+    """The block without its optional columns that hold no value at all (a phone that
+    never reports a heading): NULL either way, and fewer parameters to bind."""
+    import numpy as np
+
+    empty = np.isnan(block[:, 3:]).all(axis=0)
+    if not empty.any():
+        return block, list(range(block.shape[1]))
+    kept = [0, 1, 2] + [3 + k for k in np.flatnonzero(~empty).tolist()]
+    return np.ascontiguousarray(block[:, kept]), kept
 
 
 def _write_block(conn: sqlite3.Connection, block: Any, many_sql: str, one_sql: str) -> None:
