@@ -32,6 +32,24 @@ def test_demo_tracks_are_small_and_of_two_formats():
     assert sum(p.stat().st_size for p in files) < 1_000_000
 
 
+def test_welcome_cards_show_no_missing_glyph_box(make_window, loop, empty_home):
+    """A card's symbol is drawn from the font only when the font has it; otherwise the
+    style's picture is shown (an empty box looked broken on a plain Linux font set)."""
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QLabel
+
+    w = make_window(open_db=False)
+    assert run(loop, w.open_db())
+    run(loop, until(lambda: w.welcome.showing, what="the welcome page"))
+    cards = w.welcome.page.findChildren(QLabel)
+    symbols = [lab for lab in cards if lab.pixmap() is not None and not lab.pixmap().isNull()
+               or (lab.text() and len(lab.text()) <= 2)]
+    assert len(symbols) == 3
+    for lab in symbols:
+        if lab.pixmap() is None or lab.pixmap().isNull():
+            assert all(QFontMetrics(lab.font()).inFontUcs4(ord(c)) for c in lab.text())
+
+
 def test_first_run_shows_welcome_and_the_demo_runs_the_default_chain(
         make_window, loop, empty_home):
     w = make_window(open_db=False)

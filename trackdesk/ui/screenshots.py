@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
-         "drop-overlay.png", "settings.png")
+         "drop-overlay.png", "settings.png", "welcome.png")
 
 
 async def _wait(pred, timeout: float = 30.0) -> None:  # noqa: ANN001
@@ -69,6 +69,23 @@ def main(out_dir: Path) -> int:
         screen.grabWindow(0, geo.x(), geo.y(), geo.width(), geo.height()).save(
             str(out_dir / name))
         print("saved", out_dir / name)
+
+    def make_welcome_window() -> MainWindow:
+        w = MainWindow(QSettings(str(tmp / "first-run.ini"), QSettings.Format.IniFormat),
+                       AppSettings(), factory)
+        w.resize(1240, 760)
+        w.move(20, 16)
+
+        async def shoot_welcome() -> None:
+            try:
+                await _wait(lambda: w.engine is not None and w.welcome.showing)
+                await asyncio.sleep(0.5)
+                save(w, "welcome.png")
+            finally:
+                w.request_quit()
+
+        asyncio.ensure_future(shoot_welcome())
+        return w
 
     async def shoot(w: MainWindow) -> None:
         try:
@@ -124,6 +141,9 @@ def main(out_dir: Path) -> int:
     os.environ.setdefault("XDG_STATE_HOME", str(tmp / "state"))
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         runner.run(app_main(db, make_window))
+    # The first run (docs/UI.md): a second, short run on an empty tracks.db.
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        runner.run(app_main(tmp / "first-run" / "tracks.db", make_welcome_window))
     missing = [s for s in SHOTS if not (out_dir / s).exists()]
     if missing:
         print("missing:", ", ".join(missing), file=sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -143,7 +144,7 @@ class WelcomePage(QWidget):
         self._fill(open_card, "🗀", "Open a tracks.db",
                    "Already have a workspace? A tracks.db holds your points and the whole "
                    "task history: copy it between machines and open it here.",
-                   self.open_button)
+                   self.open_button, QStyle.StandardPixmap.SP_DirOpenIcon)
         self.demo_button = QPushButton("Try the demo")
         self.demo_button.setDefault(True)
         self.demo_button.setToolTip("Import the demo tracks and run the default chain on them")
@@ -152,7 +153,7 @@ class WelcomePage(QWidget):
         self._fill(demo_card, "▶", "Try the demo",
                    "Three days of a made-up person around Munich: walks, bike and car trips, "
                    "home, work and a shop. Imported and analysed with one click, into this "
-                   "tracks.db.", self.demo_button)
+                   "tracks.db.", self.demo_button, QStyle.StandardPixmap.SP_MediaPlay)
         for card in (drop, open_card, demo_card):
             card.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             card.setMinimumWidth(220)
@@ -179,7 +180,8 @@ class WelcomePage(QWidget):
         return card
 
     def _fill(self, card: QFrame, glyph: str, title: str, text: str,
-              button: QPushButton) -> None:
+              button: QPushButton,
+              picture: QStyle.StandardPixmap = QStyle.StandardPixmap.SP_ArrowDown) -> None:
         lay = QVBoxLayout(card)
         lay.setContentsMargins(20, 18, 20, 18)
         lay.setSpacing(8)
@@ -187,6 +189,11 @@ class WelcomePage(QWidget):
         f = icon.font()
         f.setPointSizeF(f.pointSizeF() * 2.4)
         icon.setFont(f)
+        if not all(QFontMetrics(f).inFontUcs4(ord(c)) for c in glyph):
+            # No such glyph in this system's font (an empty box would show): the style's
+            # own picture for it, at the glyph's size, instead.
+            size = QFontMetrics(f).height()
+            icon.setPixmap(self.style().standardIcon(picture).pixmap(size, size))
         icon.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         icon.setStyleSheet("color: palette(highlight);")
         head = QLabel(title)
