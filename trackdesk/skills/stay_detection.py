@@ -358,7 +358,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         rows = conn.execute("SELECT start_ts FROM stay_detections WHERE start_ts < ? "
                             "ORDER BY start_ts DESC LIMIT 2", (plan.t0,)).fetchall()
         restart = float(rows[1][0]) if len(rows) == 2 else None
-    pts = kept_points(conn, plan.watermark, restart)
+    pts = kept_points(conn, plan.watermark, restart, acc=False)
     ctx.progress(0, len(pts), 0, force=True)
     ctx.check_stop()
     stays = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts, pts.lat,

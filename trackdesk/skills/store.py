@@ -106,9 +106,22 @@ def load_points_window(conn: sqlite3.Connection, watermark: int, from_ts: float)
     return _sorted(*cols)
 
 
-def _blob_columns(blob: bytes, n: int) -> list[np.ndarray]:
-    return [np.frombuffer(blob, dtype=np.int64, count=n)] + [
-        np.frombuffer(blob, dtype=np.float64, count=n, offset=n * 8 * k) for k in range(1, 5)]
+def _cached_columns(conn: sqlite3.Connection, chunk: int, n: int, ncols: int
+                    ) -> list[np.ndarray] | None:
+    """The first ``ncols`` columns of a cached chunk, or None if it is missing or torn.
+
+    Incremental blob I/O reads just the columns asked for (a column is a contiguous
+    8n bytes) and skips SQL's copy of the whole row.
+    """
+    try:
+        with conn.blobopen("point_cache", "data", chunk, readonly=True) as blob:
+            if len(blob) != n * 40:
+                return None
+            buf = blob.read(ncols * 8 * n)
+    except sqlite3.OperationalError:  # no such row
+        return None
+    return [np.frombuffer(buf, dtype=np.int64, count=n)] + [
+        np.frombuffer(buf, dtype=np.float64, count=n, offset=n * 8 * k) for k in range(1, ncols)]
 
 
 def _not_in(ids: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -119,13 +132,35 @@ def _not_in(ids: np.ndarray, bad: np.ndarray) -> np.ndarray:
     return bad[pos] != ids
 
 
+def _keep_mask(ids: np.ndarray, bad: np.ndarray | None) -> np.ndarray | None:
+    """Which of a chunk's rows to keep, or None for all of them."""
+    if bad is None or len(ids) == 0:
+        return None
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        keep = _not_in(ids, bad)
+        return None if keep.all() else keep
+    # Sorted ids (a rowid range scan wrote them): look the few bad ids up in the chunk
+    # rather than every id of the chunk in the bad ones.
+    sub = bad[np.searchsorted(bad, ids[0]):np.searchsorted(bad, ids[-1], side="right")]
+    if len(sub) == 0:
+        return None
+    pos = np.searchsorted(ids, sub)
+    hit = pos[ids[pos] == sub]
+    if len(hit) == 0:
+        return None
+    keep = np.ones(len(ids), dtype=bool)
+    keep[hit] = False
+    return keep
+
+
 def load_all_points(conn: sqlite3.Connection, watermark: int,
-                    exclude: np.ndarray | None = None) -> Points:
+                    exclude: np.ndarray | None = None, acc: bool = True) -> Points:
     """Every point with ``id <= watermark``, through the column cache (refreshed if stale).
 
     The cache is trusted when its chunks add up to the points table's row count and
     maximum id (points are append-only); otherwise chunks are checked one by one and
-    the stale ones rebuilt from ``points``.
+    the stale ones rebuilt from ``points``. ``acc=False`` leaves the accuracy column
+    unread (all -1, unknown) for skills that do not use it.
     """
     have = {row[0]: (row[1], row[2]) for row in conn.execute(
         "SELECT chunk, n, max_id FROM point_cache")}
@@ -138,26 +173,40 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
         want = conn.execute(
             f"SELECT id >> {CHUNK_BITS}, COUNT(*), MAX(id) FROM points WHERE id <= ? "
             f"GROUP BY 1 ORDER BY 1", (watermark,)).fetchall()
-    parts: list[list[np.ndarray]] = []
+    ncols = 5 if acc else 4
+    bad = None if exclude is None or len(exclude) == 0 else exclude
+    # Chunk by chunk straight into the output (sized for all rows, cut to the kept
+    # ones at the end), dropping excluded (outlier) ids on the way: one copy, and each
+    # chunk's buffer is free for the next.
+    cap = sum(w[1] for w in want)
+    out = [np.empty(cap, dtype=np.int64)] + [np.empty(cap) for _ in range(ncols - 1)]
+    at = 0
     stale: list[tuple[int, int, int, bytes]] = []
     wanted_chunks = set()
     for chunk, n, chunk_max in want:
         wanted_chunks.add(chunk)
-        blob = None
+        cols = None
         if have.get(chunk) == (n, chunk_max):
-            row = conn.execute("SELECT data FROM point_cache WHERE chunk = ?",
-                               (chunk,)).fetchone()
-            blob = row[0] if row else None
-        if blob is not None and len(blob) == n * 40:
-            cols = _blob_columns(blob, n)
-        else:
+            cols = _cached_columns(conn, chunk, n, ncols)
+        if cols is None:
             lo = chunk << CHUNK_BITS
             cols = _fetch_rows(
                 conn, f"SELECT {_POINT_COLS} FROM points WHERE id >= ? AND id < ? AND id <= ?",
                 (lo, lo + (1 << CHUNK_BITS), watermark))
             data = b"".join(c.tobytes() for c in cols)
             stale.append((chunk, len(cols[0]), int(cols[0].max()) if len(cols[0]) else 0, data))
-        parts.append(cols)
+        keep = _keep_mask(cols[0], bad)
+        size = len(cols[0]) if keep is None else int(np.count_nonzero(keep))
+        if at + size > cap:  # the table grew since it was counted
+            out = [np.concatenate([o[:at], np.empty(at + size - cap, dtype=o.dtype)])
+                   for o in out]
+            cap = at + size
+        for col in range(ncols):
+            if keep is None:
+                out[col][at:at + size] = cols[col]
+            else:
+                np.compress(keep, cols[col], out=out[col][at:at + size])
+        at += size
     dropped = [c for c in have if c not in wanted_chunks]
     if stale or dropped:
         # The cache is an accelerator only: a failed write just means a slower next read.
@@ -170,21 +219,12 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
         except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-    if not parts:
+    if not want:
         return _empty_points()
-    # One copy from the blobs into the output, dropping excluded (outlier) ids on the way.
-    keep = [None if exclude is None or len(exclude) == 0 else _not_in(p[0], exclude)
-            for p in parts]
-    sizes = [len(p[0]) if k is None else int(np.count_nonzero(k)) for p, k in zip(
-        parts, keep, strict=True)]
-    total_n = sum(sizes)
-    out = [np.empty(total_n, dtype=np.int64)] + [np.empty(total_n) for _ in range(4)]
-    at = 0
-    for p, k, size in zip(parts, keep, sizes, strict=True):
-        for col in range(5):
-            out[col][at:at + size] = p[col] if k is None else p[col][k]
-        at += size
-    return _sorted(*out)
+    cols_out = [o[:at] for o in out]
+    if not acc:
+        cols_out.append(np.broadcast_to(np.float64(-1.0), (at,)))
+    return _sorted(*cols_out)
 
 
 def load_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
@@ -203,11 +243,15 @@ def flagged_ids(conn: sqlite3.Connection, from_ts: float | None) -> np.ndarray:
     return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
 
-def kept_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
-    """Points that outlier_detection did not flag (all of them if it never ran)."""
+def kept_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None,
+                acc: bool = True) -> Points:
+    """Points that outlier_detection did not flag (all of them if it never ran).
+
+    ``acc=False``: the accuracy may be left unread (all -1) on a full load.
+    """
     bad = flagged_ids(conn, from_ts)
     if from_ts is None or from_ts <= NEG_INF:
-        return load_all_points(conn, watermark, bad)
+        return load_all_points(conn, watermark, bad, acc)
     pts = load_points_window(conn, watermark, from_ts)
     if len(bad) == 0 or len(pts) == 0:
         return pts
