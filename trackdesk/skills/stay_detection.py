@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, haversine, segment_sums
+from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, big_empty, haversine, segment_sums
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -46,6 +46,7 @@ VERSION = "1.0.0"
 PROBES = 3
 FAST = 8  # steps: points whose escape is this close are probed all at once
 BLOCK = 256  # points sharing one cosine in the path bound
+CHUNK = 1 << 16  # points per pass over the data with small, cache-resident scratch
 
 
 class _Dist:
@@ -77,24 +78,19 @@ class _Dist:
         return out
 
 
-def _path_bound(lat: np.ndarray, lon: np.ndarray, pad: int) -> np.ndarray:
-    """Cumulative path length, each step measured never shorter than its haversine.
+def _path_bound(lat: np.ndarray, lon: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Cumulative path length into ``out``, each step never shorter than its haversine.
 
-    Length ``n + pad``, the last value repeated over the padding. Equirectangular with
-    the largest cosine of the step's block of 256 points instead of each point's own (a
-    cosine per point is the dearest thing here: ~15 ms per million points), with 1 % to
-    spare; exact haversine for the rare long steps and near the poles. Work arrays are
-    reused: each fresh 8 MB array costs more in page faults than the arithmetic on it.
+    ``out`` holds n + pad values, the last one repeated over the padding. Equirectangular
+    with the largest cosine of the step's block of 256 points instead of each point's
+    own (a cosine per point is the dearest thing here: ~15 ms per million points), with
+    1 % to spare; exact haversine for the rare long steps and near the poles. Computed
+    in chunks with one small scratch array: each fresh 8 MB array costs more in page
+    faults than the arithmetic on it.
     """
     n = len(lat)
-    out = np.empty(n + pad)
     out[0] = 0.0
     if n > 1:
-        steps = out[1:n]
-        np.subtract(lat[1:], lat[:-1], out=steps)
-        dx = np.subtract(lon[1:], lon[:-1])
-        if float(dx.max()) > 180.0 or float(dx.min()) < -180.0:
-            dx = (dx + 180.0) % 360.0 - 180.0  # the short way round the antimeridian
         m = n - 1
         nb = -(-m // BLOCK)
         lo = np.empty(nb)
@@ -110,15 +106,27 @@ def _path_bound(lat: np.ndarray, lon: np.ndarray, pad: int) -> np.ndarray:
         # Smallest |lat| in the block, 0 where it crosses the equator: the largest cosine.
         nearest = np.where((lo <= 0.0) & (hi >= 0.0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
         cmax = np.cos(nearest * DEG)
-        if full:
-            dx[:full * BLOCK].reshape(full, BLOCK).__imul__(cmax[:full, None])
-        if nb > full:
-            dx[full * BLOCK:] *= cmax[full]
-        np.multiply(steps, steps, out=steps)
-        np.multiply(dx, dx, out=dx)
-        np.add(steps, dx, out=steps)
-        np.sqrt(steps, out=steps)
-        steps *= EARTH_RADIUS_M * DEG * 1.01
+        tmp = np.empty(min(m, CHUNK))
+        for a in range(0, m, CHUNK):  # CHUNK is a multiple of BLOCK
+            b = min(m, a + CHUNK)
+            st = out[1 + a:1 + b]
+            np.subtract(lat[a + 1:b + 1], lat[a:b], out=st)
+            dx = np.subtract(lon[a + 1:b + 1], lon[a:b], out=tmp[:b - a])
+            if float(dx.max()) > 180.0 or float(dx.min()) < -180.0:
+                dx = (dx + 180.0) % 360.0 - 180.0  # the short way round the antimeridian
+            k = b - a
+            kf = k // BLOCK
+            cb = cmax[a // BLOCK:]
+            if kf:
+                dx[:kf * BLOCK].reshape(kf, BLOCK).__imul__(cb[:kf, None])
+            if k > kf * BLOCK:
+                dx[kf * BLOCK:] *= cb[kf]
+            st *= st
+            dx *= dx
+            st += dx
+            np.sqrt(st, out=st)
+            st *= EARTH_RADIUS_M * DEG * 1.01
+        steps = out[1:n]
         long = np.flatnonzero(steps > 1000.0)
         if max(float(hi.max()), lat.item(m)) > 80.0 or min(float(lo.min()), lat.item(m)) < -80.0:
             long = np.union1d(long, np.flatnonzero(np.abs(lat[1:]) > 80.0))
@@ -139,27 +147,40 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     t_thr = float(params["time_threshold_s"])
     g_thr = float(params["gap_threshold_s"])
     dist = _Dist(lat, lon, d_thr)
+    # The cumulative path, and before it scratch for the gaps: fresh memory costs page
+    # faults, so detect holds only this and the anchors' table at full length.
+    cum = big_empty(n + FAST)
     # Gap-free segments end at these indices (exclusive).
-    gap = np.subtract(ts[1:], ts[:-1])
+    gap = np.subtract(ts[1:], ts[:-1], out=cum[:n - 1])
     seg_stop = np.append(np.flatnonzero(gap > g_thr) + 1, n)
-    del gap
     # Lower bound of the escape point: the first j whose path from k reaches D.
-    cum = _path_bound(lat, lon, FAST)
+    _path_bound(lat, lon, cum)
     margin = d_thr * (1 - 1e-9) - 1e-3
-    reach = cum[:n] + margin
     # Fast movers (the path over the next FAST steps reaches D) are resolved for all at
     # once by probing from the bound; everything else (stays, slow walks) is looked up
     # only if the walk stands on it.
-    cand = np.flatnonzero(cum[FAST:FAST + n] >= reach)
-    r_c = reach[cand]
+    tmp = np.empty(min(n, CHUNK))
+    far = np.empty(min(n, CHUNK), dtype=bool)
+    parts = []
+    for a in range(0, n, CHUNK):
+        b = min(n, a + CHUNK)
+        reach = np.add(cum[a:b], margin, out=tmp[:b - a])
+        np.greater_equal(cum[a + FAST:b + FAST], reach, out=far[:b - a])
+        parts.append(np.flatnonzero(far[:b - a]) + a)
+    cand = np.concatenate(parts)
+    del tmp, far, parts
+    r_c = cum[cand] + margin
     # The bound is within FAST steps: count the steps short of it (cum never decreases).
     low = cand + 1
     for m in range(1, FAST):
         low += cum[cand + m] < r_c
     del r_c
     c_end = seg_stop[np.searchsorted(seg_stop, cand, side="right")]
-    esc = np.full(n, -1, dtype=np.int64)
-    esc[cand[low >= c_end]] = n  # no escape inside the segment
+    # What the walk finds at an anchor: >= 0 its escape (n: none in its segment), -1
+    # nothing yet, <= -2 "gallop from -2 - v" (the probes were not enough).
+    nxt = big_empty(n, np.int32 if n < 2**31 - 3 else np.int64)
+    nxt.fill(-1)
+    nxt[cand[low >= c_end]] = n  # no escape inside the segment
     todo = np.flatnonzero(low < c_end)
     cos_c = np.cos(lat[cand] * DEG)
     for m in range(PROBES):
@@ -167,16 +188,15 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
             break
         j = low[todo] + m
         inside = j < c_end[todo]
-        esc[cand[todo[~inside]]] = n
+        nxt[cand[todo[~inside]]] = n
         todo, j = todo[inside], j[inside]
         hit = dist.ge(cand[todo], cos_c[todo], j)
-        esc[cand[todo[hit]]] = j[hit]
+        nxt[cand[todo[hit]]] = j[hit]
         todo = todo[~hit]
-    gallop_from = np.full(n, -1, dtype=np.int64)
-    gallop_from[cand[todo]] = low[todo] + PROBES
+    nxt[cand[todo]] = -2 - (low[todo] + PROBES)
     # The chain walk touches only anchors (a few percent of the points): item() access
     # beats converting whole arrays to lists.
-    esc_i, from_i, ts_i, reach_i, cum_i = esc.item, gallop_from.item, ts.item, reach.item, cum.item
+    nxt_i, ts_i, cum_i = nxt.item, ts.item, cum.item
     stops = seg_stop.tolist()
     seg = 0
     end = stops[0]
@@ -186,17 +206,18 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         while end <= start:
             seg += 1
             end = stops[seg]
-        e = esc_i(start)
-        if e == -1:
-            pos = from_i(start)
-            if pos < 0:
+        e = nxt_i(start)
+        if e < 0:
+            if e == -1:
                 # Not a fast mover: the bound lies beyond start + FAST, usually just so.
-                r = reach_i(start)
+                r = cum_i(start) + margin
                 pos = start + FAST + 1
                 while pos < n and pos < start + 4 * FAST and cum_i(pos) < r:
                     pos += 1
                 if pos < n and cum_i(pos) < r:
                     pos = int(np.searchsorted(cum[:n], r, side="left"))
+            else:
+                pos = -2 - e
             e = _gallop(dist, start, pos, end)
         if e >= end:  # no escape: the segment (or the data) ends inside the candidate
             if ts_i(end - 1) - ts_i(start) >= t_thr:
@@ -241,7 +262,7 @@ def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
 
     The escape is usually within a few points of the bound: those are tried one by one
     on plain floats (a numpy call costs more than a point). Then growing blocks of plain
-    slices (256, 2048, ... points): a stay of thousands of points costs a handful of
+    slices (256, 1024, ... points): a stay of thousands of points costs a handful of
     numpy calls. Where longitudes may wrap, the blocks are the original 32, 256, ...,
     each wrapped as a whole, so the differences stay bit for bit what they were.
     """
@@ -251,6 +272,7 @@ def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
     lo_thr = ((dist.d - dist.tol) / dist.k) ** 2
     hi_thr = ((dist.d + dist.tol) / dist.k) ** 2
     block = 32
+    grow = 8
     if dist.no_wrap:
         lat_i, lon_i = lat.item, lon.item
         stop = min(end, pos + block)
@@ -261,7 +283,8 @@ def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
             if d2 >= lo_thr and (d2 >= hi_thr or haversine(la, lo, lat_i(j), lon_i(j)) >= dist.d):
                 return j
         pos = stop
-        block *= 8
+        block = 256
+        grow = 4  # overshoots the escape of a long stay less than 8 (a third of the work)
     while pos < end:
         stop = min(end, pos + block)
         dlat = lat[pos:stop] - la
@@ -283,7 +306,7 @@ def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
                 break
             k += 1 + int(nxt.argmax())
         pos = stop
-        block *= 8
+        block *= grow
     return end
 
 

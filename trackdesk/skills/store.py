@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from trackdesk.skills.geo import big_empty
 from trackdesk.skills.registry import BUILTIN_SPECS
 from trackdesk.skills.sdk import StopRequested, WorkerContext
 
@@ -179,7 +180,7 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
     # ones at the end), dropping excluded (outlier) ids on the way: one copy, and each
     # chunk's buffer is free for the next.
     cap = sum(w[1] for w in want)
-    out = [np.empty(cap, dtype=np.int64)] + [np.empty(cap) for _ in range(ncols - 1)]
+    out = [big_empty(cap, np.int64)] + [big_empty(cap) for _ in range(ncols - 1)]
     at = 0
     stale: list[tuple[int, int, int, bytes]] = []
     wanted_chunks = set()
@@ -196,7 +197,9 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
             data = b"".join(c.tobytes() for c in cols)
             stale.append((chunk, len(cols[0]), int(cols[0].max()) if len(cols[0]) else 0, data))
         keep = _keep_mask(cols[0], bad)
-        size = len(cols[0]) if keep is None else int(np.count_nonzero(keep))
+        if keep is not None:
+            keep = np.flatnonzero(keep)
+        size = len(cols[0]) if keep is None else len(keep)
         if at + size > cap:  # the table grew since it was counted
             out = [np.concatenate([o[:at], np.empty(at + size - cap, dtype=o.dtype)])
                    for o in out]
@@ -205,7 +208,9 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
             if keep is None:
                 out[col][at:at + size] = cols[col]
             else:
-                np.compress(keep, cols[col], out=out[col][at:at + size])
+                # take() on the kept indices: several times faster than compress() on
+                # the mask ("clip" skips a bounds check the indices do not need).
+                cols[col].take(keep, out=out[col][at:at + size], mode="clip")
         at += size
     dropped = [c for c in have if c not in wanted_chunks]
     if stale or dropped:
