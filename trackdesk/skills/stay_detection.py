@@ -176,9 +176,11 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         low += cum[cand + m] < r_c
     del r_c
     c_end = seg_stop[np.searchsorted(seg_stop, cand, side="right")]
-    # What the walk finds at an anchor: >= 0 its escape (n: none in its segment), -1
-    # nothing yet, <= -2 "gallop from -2 - v" (the probes were not enough).
-    nxt = big_empty(n, np.int32 if n < 2**31 - 3 else np.int64)
+    # What the walk finds at an anchor: 0 <= v < n its escape, left too soon for a stay;
+    # v > n the escape v - n - 1, reached after a stay's time (the walk checks those);
+    # n none in its segment; -1 nothing yet; <= -2 "gallop from -2 - v" (the probes
+    # were not enough). Most hops of a fast mover are then one look-up each.
+    nxt = big_empty(n, np.int32 if n < 2**30 - 2 else np.int64)
     nxt.fill(-1)
     nxt[cand[low >= c_end]] = n  # no escape inside the segment
     todo = np.flatnonzero(low < c_end)
@@ -191,7 +193,8 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         nxt[cand[todo[~inside]]] = n
         todo, j = todo[inside], j[inside]
         hit = dist.ge(cand[todo], cos_c[todo], j)
-        nxt[cand[todo[hit]]] = j[hit]
+        k, e = cand[todo[hit]], j[hit]
+        nxt[k] = np.where(ts[e] - ts[k] >= t_thr, e + (n + 1), e)
         todo = todo[~hit]
     nxt[cand[todo]] = -2 - (low[todo] + PROBES)
     # The chain walk touches only anchors (a few percent of the points): item() access
@@ -203,11 +206,13 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     stays: list[tuple[int, int, bool, bool]] = []
     start = 0
     while start < n:
-        while end <= start:
-            seg += 1
-            end = stops[seg]
         e = nxt_i(start)
-        if e < 0:
+        if 0 <= e < end:  # a plain hop (e < n, so within start's segment)
+            start = e
+            continue
+        if e > n:
+            e -= n + 1
+        elif e < 0:
             if e == -1:
                 # Not a fast mover: the bound lies beyond start + FAST, usually just so.
                 r = cum_i(start) + margin
@@ -223,10 +228,13 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
             if ts_i(end - 1) - ts_i(start) >= t_thr:
                 stays.append((start, end, False, end == n))
             start = end
-            continue
-        if ts_i(e) - ts_i(start) >= t_thr:
-            stays.append((start, e, True, False))
-        start = e
+        else:
+            if ts_i(e) - ts_i(start) >= t_thr:
+                stays.append((start, e, True, False))
+            start = e
+        while end <= start < n:
+            seg += 1
+            end = stops[seg]
     return stays
 
 
