@@ -29,7 +29,9 @@ def main() -> None:
     # core when numpy loads (~0.05 s of CPU per worker). The environment still wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     module = importlib.import_module(f"trackdesk.skills.{name}")
-    run_worker(specs[name], module.run)
+    # A built-in skill has closed its connection by the time it returns: nothing to
+    # finalize, so the worker leaves as soon as its result is out.
+    run_worker(specs[name], module.run, fast_exit=True)
 
 
 if __name__ == "__main__":
