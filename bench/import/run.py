@@ -141,7 +141,7 @@ def bench_sqlite(n: int, tmp: Path) -> list[dict]:
         ("unique key, 32 rows a statement from numpy (chosen for blocks)", [], "NORMAL"),
         ("unique key + the old ix_points_ts kept",
          ["CREATE INDEX ix_points_ts ON points (ts)"], "NORMAL"),
-        ("chosen, synchronous=FULL", [], "FULL"),
+        ("unique key, synchronous=FULL", [], "FULL"),
     ]
     out = []
     for label, extra, sync in variants:
