@@ -2,7 +2,8 @@
 
 Importers are plain functions ``read(stream, out)`` that pull bytes from a binary stream
 and hand points to an :class:`Points` collector. Standard library + lxml + fitdecode +
-ijson only: no engine, no Qt, no SQLAlchemy (docs/CONTRACTS.md).
+ijson, and numpy for the fast paths of big files: no engine, no Qt, no SQLAlchemy
+(docs/CONTRACTS.md).
 
 Normal form of a point (also the dedupe key, docs/IMPORT.md):
 
