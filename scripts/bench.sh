@@ -4,6 +4,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export QT_QPA_PLATFORM=offscreen
+# Workers start with cached bytecode, as an installed app does (sources may have changed
+# since the venv was made).
+.venv/bin/python -m compileall -q trackdesk
 status=0
 for b in bench/*/run.py; do
   echo "== $b"
