@@ -282,8 +282,12 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
         "shares before exec). CPU is user + system time of the worker process (`wait4`). "
         "Produced by `bench/skills/run.py` (`make bench`). "
         f"Load average (1 min) at start / end of the run: {load[0]:.1f} / {load[1]:.1f} "
-        f"on {os.cpu_count()} cores: other work shared the machine, so walls are "
-        "inflated; the CPU column (user + system of each worker) is the steadier figure.",
+        f"on {os.cpu_count()} cores"
+        + (": other work shared the machine, so walls are inflated; the CPU column "
+           "(user + system of each worker) is the steadier figure."
+           if max(load) > (os.cpu_count() or 1) else
+           " (about one busy core: the benchmark's own work; the machine was otherwise "
+           "quiet)."),
         "",
         "### stay_detection vs trackintel (same points, same run)",
         "",
