@@ -315,8 +315,11 @@ def cmd_chain(args: argparse.Namespace) -> int:
         else:
             chain = Chain.from_document(tpl["document"])
         try:
+            profiles = store.profile_ids([(n.skill, n.profile) for n in chain.nodes
+                                          if n.profile])
             records, local = Engine.chain_records(registry, chain, args.task_type,
-                                                  args.launcher or "local", "cli")
+                                                  args.launcher or "local", "cli",
+                                                  profile_ids=profiles)
         except (EngineError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     finally:

@@ -173,6 +173,11 @@ def test_recovery_after_the_app_was_killed(test_image: str, workspace: Path,
     assert rec.result_summary == {"steps": 60}
     assert any("left by the previous app" in (getattr(entry, "message", "") or "")
                for entry in log)
+    # The container's output is replayed from its start when attached anew: what the
+    # dead app had stored already is not stored twice.
+    messages = [entry.message for entry in log]
+    assert messages.count("sleeping 3 s") == 1, messages
+    assert messages.count("slept well") == 1, messages
     deadline = time.monotonic() + 5
     while containers_of(docker_engine, workspace) and time.monotonic() < deadline:
         time.sleep(0.1)

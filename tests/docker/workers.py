@@ -43,6 +43,7 @@ def run_sleep(ctx: WorkerContext) -> dict:
         time.sleep(ctx.params["quiet_s"])
     seconds = ctx.params["seconds"]
     steps = max(1, int(seconds / 0.05))
+    ctx.log(f"sleeping {seconds:g} s")
     ctx.progress(0, steps, 0, force=True)
     for i in range(steps):
         if not ctx.params["ignore_term"]:

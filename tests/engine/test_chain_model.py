@@ -271,3 +271,25 @@ def test_threshold_profiles_are_checked_stored_and_replaced(store: TaskStore):
         profiles.save("nope", "x", {})
     assert profiles.delete("stay_detection", "city")
     assert [p.skill for p in profiles.list()] == ["transport_mode"]
+
+
+def test_a_chain_run_records_the_threshold_profile_its_params_came_from(store: TaskStore):
+    """A node set from a saved profile: its task says which profile (params still rule);
+    a profile name nobody saved is no id, and the other nodes have none."""
+    profiles = ThresholdProfiles(store, REG)
+    city = profiles.save("stay_detection", "city", {"dist_threshold_m": 60})
+    profiles.save("transport_mode", "city", {"walk_max_mps": 2.0})
+    c = Chain("profiled")
+    stay = c.add_node("stay_detection", params={"dist_threshold_m": 60}, registry=REG)
+    stay.profile = "city"
+    ghost = c.add_node("trip_construction", registry=REG)
+    ghost.profile = "deleted meanwhile"
+    c.add_node("outlier_detection", registry=REG)
+    ids = store.profile_ids([(n.skill, n.profile) for n in c.nodes if n.profile])
+    assert ids == {("stay_detection", "city"): city.id}
+    records, _ = Engine.chain_records(REG, c, "INCREMENTAL", "local", "test", profile_ids=ids)
+    by_skill = {r.skill_name: r for r in records}
+    assert by_skill["stay_detection"].threshold_profile_id == city.id
+    assert by_skill["stay_detection"].params["dist_threshold_m"] == 60
+    assert by_skill["trip_construction"].threshold_profile_id is None
+    assert by_skill["outlier_detection"].threshold_profile_id is None

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +74,13 @@ class EngineSettings:
     created_by: str = "app"
 
 
+def _epoch(when: datetime | None) -> float:
+    """Epoch seconds of a record's time (stored naive UTC, or aware); 0 when unset."""
+    if when is None:
+        return 0.0
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 @dataclass
 class _Running:
     """A task whose worker is alive."""
@@ -88,6 +96,9 @@ class _Running:
     paused_at: float | None = None
     paused_total: float = 0.0
     log_lines: int = 0
+    #: Lines per stream already in task_logs that a recovered worker's output replays
+    #: from its start (a container attached anew): skipped, not stored twice.
+    replayed: dict[str, int] = field(default_factory=dict)
     stuck: bool = False
     kill_timer: asyncio.TimerHandle | None = None
     supervisor: asyncio.Task | None = None
@@ -233,6 +244,12 @@ class Engine:
                 self._note(rec.id, "engine", f"following worker {worker.handle.ref} "
                            "left by the previous app")
                 rt = _Running(rec.id, worker.handle)
+                if getattr(worker.handle, "replays_output", False) and self.store is not None:
+                    await self._flush()  # the note above, and anything else pending
+                    rt.replayed = await self._call(self.store.log_counts, rec.id,
+                                                   _epoch(rec.start_time))
+                    rt.replayed.pop("engine", None)
+                    rt.log_lines = sum(rt.replayed.values())
                 self._running[rec.id] = rt
                 rt.supervisor = asyncio.create_task(self._supervise(rec, rt))
         for rec in self.tasks.values():
@@ -332,23 +349,33 @@ class Engine:
             if tpl is None:
                 raise EngineError(f"no chain template named {name!r}")
             chain = Chain.from_document(tpl["document"])
+        profiles = await self._call(self.store.profile_ids,
+                                    [(n.skill, n.profile) for n in chain.nodes if n.profile])
         records, local = self.chain_records(
             self.registry, chain, task_type, launcher or self.settings.default_launcher,
-            created_by or self.settings.created_by, self.settings.batch_size)
+            created_by or self.settings.created_by, self.settings.batch_size, profiles)
         saved = await self._call(self.store.insert_tasks, records, local)
         return self._adopt(saved)
 
     @classmethod
     def chain_records(cls, registry: SkillRegistry, chain: Chain, task_type: str,
-                      launcher: str, created_by: str | None, batch_size: int | None = None
+                      launcher: str, created_by: str | None, batch_size: int | None = None,
+                      profile_ids: dict[tuple[str, str], int] | None = None
                       ) -> tuple[list[TaskRecord], list[list[int]]]:
-        """Records for a chain run, in dependency order, with positional dependencies."""
+        """Records for a chain run, in dependency order, with positional dependencies.
+
+        A node's params are what runs; a node whose params came from a threshold profile
+        (``node.profile``) also records that profile's id when ``profile_ids`` knows it
+        (TaskStore.profile_ids), so the table and the API can say where they came from.
+        """
         order = chain.topological_order()
         position = {n.id: i for i, n in enumerate(order)}
         run_id = uuid.uuid4().hex[:12]
+        ids = profile_ids or {}
         records = [cls.new_record(registry, n.skill, task_type, n.params, "normal", (),
-                                  n.launcher or launcher, created_by, chain_run_id=run_id,
-                                  batch_size=batch_size)
+                                  n.launcher or launcher, created_by,
+                                  threshold_profile_id=ids.get((n.skill, n.profile or "")),
+                                  chain_run_id=run_id, batch_size=batch_size)
                    for n in order]
         local = [[position[u] for u in chain.upstream_of(n.id)] for n in order]
         return records, local
@@ -991,6 +1018,9 @@ class Engine:
              message: str) -> None:
         ts = time.time()
         if rt is not None:
+            if rt.replayed.get(stream):
+                rt.replayed[stream] -= 1  # stored before the app went away: once is enough
+                return
             rt.log_lines += 1
             if rt.log_lines == MAX_LOG_LINES:
                 message = f"[log truncated: more than {MAX_LOG_LINES} lines]"

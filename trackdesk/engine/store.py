@@ -25,6 +25,7 @@ from trackdesk.tracks.schema import (
     TaskArchive,
     TaskLog,
     TaskRequest,
+    ThresholdProfile,
 )
 
 
@@ -212,6 +213,25 @@ class TaskStore:
                 rows = list(s.scalars(q.order_by(TaskLog.id).limit(limit)))
             return [LogRecord(r.id, r.task_id, r.ts, r.stream, r.level, r.message)
                     for r in rows]
+
+    def profile_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Ids of the threshold profiles named (skill, profile name) that exist."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        with self._read() as s:
+            rows = s.execute(select(ThresholdProfile.skill_name, ThresholdProfile.name,
+                                    ThresholdProfile.id)
+                             .where(ThresholdProfile.name.in_({n for _, n in wanted}))).all()
+        return {(sk, n): i for sk, n, i in rows if (sk, n) in wanted}
+
+    def log_counts(self, task_id: int, since: float) -> dict[str, int]:
+        """Lines stored per stream for a task from ``since`` (epoch seconds) on."""
+        with self._read() as s:
+            rows = s.execute(select(TaskLog.stream, func.count())
+                             .where(TaskLog.task_id == task_id, TaskLog.ts >= since)
+                             .group_by(TaskLog.stream)).all()
+            return {stream: int(n) for stream, n in rows}
 
     # -- requests from other processes ------------------------------------------------
     def add_request(self, action: str, task_id: int | None = None,
