@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 from trackdesk.skills.registry import BUILTIN_SPECS
-from trackdesk.skills.sdk import EXIT_USAGE, run_worker
+from trackdesk.skills.sdk import EXIT_USAGE, run_worker, single_thread_blas
 
 
 def main() -> None:
@@ -25,9 +24,7 @@ def main() -> None:
             user_main()
         print(f"unknown skill {name!r}; built-in skills: {', '.join(specs)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    # The built-in skills do no linear algebra: OpenBLAS need not start a thread per
-    # core when numpy loads (~0.05 s of CPU per worker). The environment still wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    single_thread_blas()
     module = importlib.import_module(f"trackdesk.skills.{name}")
     # A built-in skill has closed its connection by the time it returns: nothing to
     # finalize, so the worker leaves as soon as its result is out.

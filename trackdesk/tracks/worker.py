@@ -12,14 +12,13 @@ naming each broken file, where it broke and why, and what was imported.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import sys
 import time
 from collections import Counter
 from typing import Any
 
-from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker
+from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker, single_thread_blas
 from trackdesk.tracks.formats import expand
 from trackdesk.tracks.importer import FileResult, Importer, WriteError
 from trackdesk.tracks.migrations import NotATracksDb, migrate
@@ -141,9 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     from trackdesk.skills.registry import BUILTIN_SPECS
 
     spec = next(s for s in BUILTIN_SPECS if s.name == "import")
-    # The fast paths' numpy does no linear algebra: no OpenBLAS thread per core at its
-    # import (~0.05 s of CPU). The environment still wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    single_thread_blas()  # before the fast paths load numpy
     args = sys.argv[1:] if argv is None else argv
     run_worker(spec, run, args)
 
