@@ -134,16 +134,6 @@ def test_lifetime_csv_clean_file_takes_the_fast_path(tmp_path: Path,
     assert (lat, lon, speed, heading) == (39.5, 116.0000123, 1.5, None)  # -1: unknown
 
 
-def test_broken_block_names_the_line(tmp_path: Path) -> None:
-    file = tmp_path / "broken.csv"
-    body = "".join(f"{1_600_000_000 + i},1,116.5,39.5,-1,5,1.5,0,0,0,50\n" for i in range(100))
-    file.write_bytes((",".join(HEADER) + "\n" + body).encode() + b'1,1,"2\n')
-    db = new_db(tmp_path / "t.db")
-    out = run_import(db, [file])
-    assert out.error is not None and "line 102" in out.error, out.error
-    assert rows(db) == []  # nothing of the file stays
-
-
 # -- the numbers themselves -------------------------------------------------------------
 def test_decimals_equal_float_or_decline() -> None:
     rng = random.Random(3)
@@ -265,56 +255,58 @@ def test_gpx_clean_regions_are_read_by_numpy(tmp_path: Path,
     assert sum(slow) < 64 << 10  # at most the short tail went through the expression
 
 
-@pytest.fixture
-def apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small files read the way big ones are: in a child, the XML check in another."""
+def read_apart(monkeypatch: pytest.MonkeyPatch, apart: bool) -> None:
+    """Read files the way big ones are (in a child, a GPX's XML check in another
+    process), or all in this process, whatever their size."""
     from trackdesk.tracks import importer
 
-    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", 0)
-    monkeypatch.setattr(gpx, "CHECK_APART_BYTES", 0)
+    size = 0 if apart else 1 << 62
+    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", size)
+    monkeypatch.setattr(gpx, "CHECK_APART_BYTES", size)
 
 
-def test_gpx_read_apart_equals_read_here(tmp_path: Path, apart: None) -> None:
+def test_gpx_read_apart_equals_read_here(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     file = gpx_file(tmp_path / "watch.gpx", 30_000, indent=True)
-    db = new_db(tmp_path / "apart.db")
-    out = run_import(db, [file])
-    assert out.ok, out.error
-    from trackdesk.tracks import importer
-
-    importer.PIPE_ABOVE_BYTES = 1 << 62
-    gpx.CHECK_APART_BYTES = 1 << 62
-    db2 = new_db(tmp_path / "here.db")
-    out2 = run_import(db2, [file])
-    assert rows(db) == rows(db2)
-    assert out.summary["rejected_reasons"] == out2.summary["rejected_reasons"]
+    outcomes = {}
+    for apart in (True, False):
+        read_apart(monkeypatch, apart)
+        db = new_db(tmp_path / f"{apart}.db")
+        out = run_import(db, [file])
+        assert out.ok, out.error
+        outcomes[apart] = (rows(db), out.summary["rejected_reasons"])
+    assert outcomes[True] == outcomes[False]
 
 
 @pytest.mark.parametrize("tail,where", [
     ("</trkseg></trk>\n", "end of data"),            # truncated: no </gpx>
     ("</trkseg></trk><oops></gpx>\n", "mismatch"),   # crossed tags at the very end
 ])
-def test_broken_big_gpx_fails_whole_with_libxml2s_words(tmp_path: Path, apart: None,
+def test_broken_big_gpx_fails_whole_with_libxml2s_words(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         tail: str, where: str) -> None:
     file = gpx_file(tmp_path / "broken.gpx", 30_000, indent=False, tail=tail)
-    db = new_db(tmp_path / "t.db")
-    out = run_import(db, [file])
-    assert out.error is not None and "not well-formed GPX" in out.error, out.error
-    assert rows(db) == []  # nothing of the file stays
-    # The same words as when the check runs in this process.
-    from trackdesk.tracks import importer
+    errors = {}
+    for apart in (True, False):
+        read_apart(monkeypatch, apart)
+        db = new_db(tmp_path / f"{apart}.db")
+        out = run_import(db, [file])
+        assert out.error is not None and "not well-formed GPX" in out.error, out.error
+        assert where in out.error, out.error
+        assert rows(db) == []  # nothing of the file stays
+        errors[apart] = out.error
+    assert errors[True] == errors[False]  # the same words as when checked in this process
 
-    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", 1 << 62)
-    monkeypatch.setattr(gpx, "CHECK_APART_BYTES", 1 << 62)
-    here = run_import(new_db(tmp_path / "t2.db"), [file])
-    assert here.error == out.error
 
-
-def test_csv_read_apart_failure_names_the_line(tmp_path: Path, apart: None) -> None:
+@pytest.mark.parametrize("apart", [False, True])
+def test_broken_csv_fails_whole_naming_the_line(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                apart: bool) -> None:
+    read_apart(monkeypatch, apart)
     file = tmp_path / "broken.csv"
     body = "".join(f"{1_600_000_000 + i},1,116.5,39.5,-1,5,1.5,0,0,0,50\n" for i in range(100))
     file.write_bytes((",".join(HEADER) + "\n" + body).encode() + b'1,1,"2\n')
     db = new_db(tmp_path / "t.db")
     out = run_import(db, [file])
     assert out.error is not None and "line 102" in out.error, out.error
-    assert rows(db) == []
+    assert rows(db) == []  # nothing of the file stays

@@ -16,8 +16,10 @@ Normal form of a point (also the dedupe key, docs/IMPORT.md):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -305,6 +307,18 @@ def opt_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def big_pipe() -> tuple[int, int]:
+    """``os.pipe()`` holding 1 MB instead of 64 KB where Linux allows: the fast paths
+    stream batches and file bytes between processes, and a bigger pipe is 16x fewer
+    wake-ups of both sides."""
+    r, w = os.pipe()
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    return r, w
 
 
 class CountingReader(io.RawIOBase):

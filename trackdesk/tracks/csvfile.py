@@ -145,6 +145,7 @@ def read(stream: IO[bytes], out: Points) -> None:
         return
     text = _text(head, stream)
     line_no = 0
+    reader = None
     try:
         first = text.readline()
         line_no = 1
@@ -160,17 +161,16 @@ def read(stream: IO[bytes], out: Points) -> None:
             _read_lifetime(reader, out)
         else:
             _read_generic(reader, header, delim, out)
-    except UnicodeDecodeError as exc:
-        raise ImportFailure(f"text is not in {text.encoding} ({exc.reason})",
-                            f"line {line_no + _rows(locals())}") from None
-    except csv.Error as exc:
-        raise ImportFailure(f"unreadable CSV: {exc}", f"line {line_no + _rows(locals())}") \
-            from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        line = line_no + (reader.line_num if reader is not None else 0)
+        raise _failure(exc, text.encoding, line) from None
 
 
-def _rows(scope: dict) -> int:
-    reader = scope.get("reader")
-    return reader.line_num if reader is not None else 0
+def _failure(exc: UnicodeDecodeError | csv.Error, encoding: str, line: int) -> ImportFailure:
+    """A text or CSV error of the row-by-row readers, for a person, with its line."""
+    if isinstance(exc, UnicodeDecodeError):
+        return ImportFailure(f"text is not in {encoding} ({exc.reason})", f"line {line}")
+    return ImportFailure(f"unreadable CSV: {exc}", f"line {line}")
 
 
 def _read_lifetime(reader: csv.reader, out: Points) -> None:
@@ -253,6 +253,7 @@ def _read_lifetime(reader: csv.reader, out: Points) -> None:
 # by the row-by-row code below, which names every reason: same points, same counts.
 BLOCK_BYTES = 4 << 20
 _FIELDS = 11
+ALTITUDE = 10  # the one optional field whose negatives are real values
 
 
 def _lifetime_utf8(head: bytes) -> bool:
@@ -301,12 +302,8 @@ def _lifetime_rows(raw: IO[bytes], out: Points, lines: int) -> None:
     reader = csv.reader(text, delimiter=",", strict=True)
     try:
         _read_lifetime(reader, out)
-    except UnicodeDecodeError as exc:
-        raise ImportFailure(f"text is not in utf-8 ({exc.reason})",
-                            f"line {lines + reader.line_num}") from None
-    except csv.Error as exc:
-        raise ImportFailure(f"unreadable CSV: {exc}", f"line {lines + reader.line_num}") \
-            from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _failure(exc, "utf-8", lines + reader.line_num) from None
 
 
 def _lifetime_block(block: bytes, out: Points) -> bool:
@@ -331,28 +328,24 @@ def _lifetime_block(block: bytes, out: Points) -> bool:
     starts = np.concatenate(([0], ends[:-1] + 1))
     ends = ends - (buf[np.maximum(ends - 1, 0)] == 13)  # CRLF
 
-    def column(k: int, empty_ok: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def column(k: int, optional: bool = False) -> np.ndarray | None:
+        """Field ``k`` of every line; None when any line needs the row-by-row reader.
+        ``optional``: blank is no value (NaN), as are negatives except for altitude
+        (the app's -1 = unknown, as ``lifetime.unknown_if_negative``)."""
         lo = starts if k == 0 else commas[:, k - 1] + 1
         hi = ends if k == _FIELDS - 1 else commas[:, k]
-        values, ok = vector.decimals(buf, lo, hi, empty_ok)
-        return values, ok & (hi >= lo)
+        values, ok = vector.decimals(buf, lo, hi, empty_ok=optional)
+        if not (ok & (hi >= lo)).all():
+            return None
+        if optional and k != ALTITUDE:
+            values[(buf[np.minimum(lo, len(buf) - 1)] == 45) & (hi > lo)] = np.nan
+        return values
 
-    def unknown_if_negative(k: int) -> tuple[np.ndarray, np.ndarray]:
-        values, ok = column(k, empty_ok=True)
-        lo = starts if k == 0 else commas[:, k - 1] + 1
-        values[(buf[np.minimum(lo, len(buf) - 1)] == 45) & (commas[:, k] > lo)] = np.nan
-        return values, ok
-
-    t, ok = column(0)
-    lat, ok3 = column(3)
-    lon, ok2 = column(2)
-    if not (ok.all() and ok3.all() and ok2.all() and out.fast_mask(t, lat, lon).all()):
+    t, lat, lon = column(0), column(3), column(2)
+    if t is None or lat is None or lon is None or not out.fast_mask(t, lat, lon).all():
         return False
-    alt, ok10 = column(10, empty_ok=True)
-    speed, ok6 = unknown_if_negative(6)
-    acc, ok5 = unknown_if_negative(5)
-    heading, ok4 = unknown_if_negative(4)
-    if not (ok10.all() and ok6.all() and ok5.all() and ok4.all()):
+    alt, speed, acc, heading = (column(k, optional=True) for k in (ALTITUDE, 6, 5, 4))
+    if alt is None or speed is None or acc is None or heading is None:
         return False
     out.add_block(np.column_stack((vector.normal_ts(t), vector.normal_coord(lat),
                                    vector.normal_coord(lon), alt, speed, acc, heading)))

@@ -8,11 +8,17 @@ without ``<time>`` cannot be placed in a history and is rejected (counted), not 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
-from typing import IO
+import select
+import signal
+from typing import IO, NoReturn
 
 from lxml import etree
 
+from trackdesk.skills.sdk import parent_death_signal
 from trackdesk.tracks.base import (
     MAX_TS,
     MIN_TS,
@@ -22,6 +28,7 @@ from trackdesk.tracks.base import (
     Restart,
     _minute_base,
     _minute_cache,
+    big_pipe,
     opt_float,
 )
 
@@ -202,12 +209,6 @@ BLOCK_MIN = 64 << 10   # below this, numpy's fixed costs outweigh the loop's
 _MAX_SPACE = 64        # whitespace run between two tokens the walk skips over
 
 
-def _can_fork() -> bool:
-    import os
-
-    return hasattr(os, "fork")
-
-
 def _plain_block(region: bytes, out: Points) -> bool:
     import numpy as np
 
@@ -373,86 +374,39 @@ class _Checker:
     """
 
     def __init__(self) -> None:
-        import os
-
-        self._os = os
-        data_r, self._data_w = os.pipe()
+        data_r, self._data_w = big_pipe()
         self._verdict_r, verdict_w = os.pipe()
-        try:
-            import fcntl
-
-            fcntl.fcntl(self._data_w, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups
-        except (ImportError, OSError):
-            pass
+        self.failure: ImportFailure | None = None
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self._data_w)
             os.close(self._verdict_r)
-            self._serve(data_r, verdict_w)
+            _serve_check(data_r, verdict_w)
         os.close(data_r)
         os.close(verdict_w)
-        self.failure: ImportFailure | None = None
-
-    def _serve(self, data_r: int, verdict_w: int) -> None:
-        import json
-        import os
-
-        code = 0
-        try:
-            parser = _new_checker()
-            verdict: list = []
-            while True:
-                chunk = os.read(data_r, 1 << 20)
-                if not chunk:
-                    break
-                if verdict:
-                    continue  # drain: the reader keeps writing until it hears
-                try:
-                    parser.feed(chunk)
-                except etree.XMLSyntaxError as exc:
-                    f = xml_failure(exc, "GPX")
-                    verdict = [f.message, f.position]
-                    os.write(verdict_w, json.dumps(verdict).encode())
-            if not verdict:
-                try:
-                    parser.close()
-                    os.write(verdict_w, b"[]")
-                except etree.XMLSyntaxError as exc:
-                    f = xml_failure(exc, "GPX")
-                    os.write(verdict_w, json.dumps([f.message, f.position]).encode())
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
 
     def _heard(self, wait: bool) -> bool:
-        import json
-        import select
-
+        """Whether the verdict is in (read it); without ``wait``, only if already sent.
+        An empty verdict is a well-formed file; no verdict at all, a checker that died."""
         if not wait and not select.select([self._verdict_r], [], [], 0)[0]:
             return False
         data = b""
-        while True:
-            part = self._os.read(self._verdict_r, 65536)
-            if not part:
-                break
+        while part := os.read(self._verdict_r, 65536):
             data += part
-            if not wait:
-                break
         verdict = json.loads(data) if data else ["the well-formedness check stopped", None]
         if verdict:
-            self.failure = ImportFailure(verdict[0], verdict[1])
+            self.failure = ImportFailure(*verdict)
         return True
 
     def feed(self, chunk: bytes) -> None:
         view = memoryview(chunk)
         while view:
-            view = view[self._os.write(self._data_w, view):]
+            view = view[os.write(self._data_w, view):]
         if self._heard(wait=False) and self.failure is not None:
             raise self.failure
 
     def close(self) -> None:
-        self._os.close(self._data_w)
+        os.close(self._data_w)
         self._data_w = -1
         self._heard(wait=True)
         self.abandon()
@@ -460,23 +414,52 @@ class _Checker:
             raise self.failure
 
     def abandon(self) -> None:
-        os = self._os
+        """Stop the checker (if still fed) and reap it; safe to call twice."""
         if self._data_w >= 0:
             os.close(self._data_w)
             self._data_w = -1
-            try:
-                os.kill(self.pid, 9)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         if self.pid:
             os.waitpid(self.pid, 0)
             os.close(self._verdict_r)
             self.pid = 0
 
 
+def _serve_check(data_r: int, verdict_w: int) -> NoReturn:
+    """The checker process: feed libxml2 until the pipe ends, write the verdict (a JSON
+    list: empty, or the failure's message and position), leave without finalisers."""
+    code = 0
+    try:
+        parent_death_signal(signal.SIGKILL)
+        parser = _new_checker()
+        verdict: list | None = None
+        while chunk := os.read(data_r, 1 << 20):
+            if verdict is not None:
+                continue  # drain: the reader keeps writing until it hears
+            try:
+                parser.feed(chunk)
+            except etree.XMLSyntaxError as exc:
+                f = xml_failure(exc, "GPX")
+                verdict = [f.message, f.position]
+                os.write(verdict_w, json.dumps(verdict).encode())
+                os.close(verdict_w)  # the reader hears now, not at the end
+        if verdict is None:
+            try:
+                parser.close()
+                os.write(verdict_w, b"[]")
+            except etree.XMLSyntaxError as exc:
+                f = xml_failure(exc, "GPX")
+                os.write(verdict_w, json.dumps([f.message, f.position]).encode())
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
     # The check runs beside the reading for a big file (the importer sets size_hint).
-    parser = _Checker() if out.size_hint >= CHECK_APART_BYTES and _can_fork() \
+    parser = _Checker() if out.size_hint >= CHECK_APART_BYTES and hasattr(os, "fork") \
         else _new_checker()
     rows = out.rows
     batch = out.batch

@@ -9,9 +9,11 @@ transaction is rolled back and none of that file's points stay (docs/IMPORT.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import lzma
 import os
+import signal
 import sqlite3
 import struct
 import sys
@@ -22,10 +24,10 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from trackdesk.skills.sdk import StopRequested
-from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart
+from trackdesk.skills.sdk import StopRequested, parent_death_signal
+from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart, big_pipe
 from trackdesk.tracks.formats import FORMATS, SourceFile
 
 ProgressFn = Callable[[int, int | None, int], None]
@@ -172,7 +174,7 @@ class Importer:
             if not isinstance(rows, list):  # a fast path's block (2-D float array)
                 block, kept = _present(rows)
                 names = tuple(all_names[k] for k in kept)
-                _write_block(conn, block, insert_sql(names, BLOCK_ROWS), insert_sql(names))
+                write_block(conn, block, insert_sql(names, BLOCK_ROWS), insert_sql(names))
             else:
                 for n, part in _by_width(rows):
                     conn.executemany(insert_sql(all_names[:n]), part)
@@ -241,22 +243,11 @@ class Importer:
         except sqlite3.Error as exc:
             self._rollback(state)
             raise WriteError(f"tracks.db refused the points of {src.name}: {exc}") from None
-        except _READ_ERRORS as exc:
-            # Damaged archives and streams: the libraries' own words, with the position.
-            self._rollback(state)
-            where = f"near byte {counter.pos}" if counter else "opening it"
-            result = self._failed(src, f"{where}: {_plain(exc)}", out, started)
         except BaseException as exc:
             self._rollback(state)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit: the file is rolled back
-            # An error nobody foresaw: the file is refused with a message, and the
-            # traceback goes to the task's log (stderr) for a bug report.
-            traceback.print_exc(file=sys.stderr)
-            where = f"near byte {counter.pos}" if counter else "opening it"
-            result = self._failed(src, f"{where}: internal error, please report it "
-                                  f"({type(exc).__name__}: {exc})",
-                                  out, started)
+            result = self._failed(src, _read_failure(exc, counter), out, started)
         if staged:
             try:
                 conn.execute("DROP TABLE IF EXISTS temp.import_stage")
@@ -311,13 +302,7 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
     """
     from multiprocessing.connection import Connection
 
-    r_fd, w_fd = os.pipe()
-    try:
-        import fcntl
-
-        fcntl.fcntl(w_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MB, 16x fewer wake-ups
-    except (ImportError, OSError):
-        pass
+    r_fd, w_fd = big_pipe()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(r_fd)
@@ -360,11 +345,22 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
     finally:
         pipe.close()
         if not done:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def _read_failure(exc: Exception, counter: CountingReader | None) -> str:
+    """What a reader's unexpected exception means for a person, with the position.
+
+    Damaged archives and streams get the libraries' own words; an error nobody foresaw
+    is an internal error, and its traceback goes to the task's log (stderr) for a bug
+    report."""
+    where = f"near byte {counter.pos}" if counter else "opening it"
+    if isinstance(exc, _READ_ERRORS):
+        return f"{where}: {_plain(exc)}"
+    traceback.print_exc(file=sys.stderr)
+    return f"{where}: internal error, please report it ({type(exc).__name__}: {exc})"
 
 
 def _read_array(fd: int, shape: tuple, dtype: str) -> Any:
@@ -396,17 +392,11 @@ def _take_state(out: Points, state: tuple) -> None:
 
 
 def _child(read_fn: Callable[[Any, Points], None], counter: CountingReader, out: Points,
-           pipe: Any) -> None:
+           pipe: Any) -> NoReturn:
     code = 0
     try:
-        try:
-            import ctypes
-            import signal
+        parent_death_signal(signal.SIGKILL)  # gone with its parent, whatever kills it
 
-            # Gone with its parent, whatever kills it (PR_SET_PDEATHSIG).
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
         def send(data: Any) -> None:
             if isinstance(data, list):
                 pipe.send(("batch", data, _state(mine), counter.pos))
@@ -427,12 +417,8 @@ def _child(read_fn: Callable[[Any, Points], None], counter: CountingReader, out:
             pipe.send(("restart", restart.reader))
         except ImportFailure as exc:
             pipe.send(("failure", exc.message, exc.position))
-        except _READ_ERRORS as exc:
-            pipe.send(("failure", f"near byte {counter.pos}: {_plain(exc)}", None))
         except Exception as exc:
-            traceback.print_exc(file=sys.stderr)
-            pipe.send(("failure", f"near byte {counter.pos}: internal error, please report "
-                       f"it ({type(exc).__name__}: {exc})", None))
+            pipe.send(("failure", _read_failure(exc, counter), None))
     except BaseException:
         code = 1  # the pipe is gone (the parent stopped): nothing to say to anyone
     finally:
@@ -451,7 +437,7 @@ def _present(block: Any) -> tuple[Any, list[int]]:
     return np.ascontiguousarray(block[:, kept]), kept
 
 
-def _write_block(conn: sqlite3.Connection, block: Any, many_sql: str, one_sql: str) -> None:
+def write_block(conn: sqlite3.Connection, block: Any, many_sql: str, one_sql: str) -> None:
     """A block's rows, ``BLOCK_ROWS`` to a statement: per row, executemany's own work
     (reset, step, bookkeeping) costs as much as SQLite's insert, and binding a flat list
     of floats made by numpy costs little. NaN binds as NULL (SQLite's rule)."""
