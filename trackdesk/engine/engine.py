@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,13 +71,6 @@ class EngineSettings:
     batch_size: int = 50_000
     sample_interval_s: float = 1.0
     created_by: str = "app"
-
-
-def _epoch(when: datetime | None) -> float:
-    """Epoch seconds of a record's time (stored naive UTC, or aware); 0 when unset."""
-    if when is None:
-        return 0.0
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass
@@ -244,10 +236,10 @@ class Engine:
                 self._note(rec.id, "engine", f"following worker {worker.handle.ref} "
                            "left by the previous app")
                 rt = _Running(rec.id, worker.handle)
-                if getattr(worker.handle, "replays_output", False) and self.store is not None:
+                if worker.handle.replays_output and self.store is not None:
                     await self._flush()  # the note above, and anything else pending
-                    rt.replayed = await self._call(self.store.log_counts, rec.id,
-                                                   _epoch(rec.start_time))
+                    since = rec.start_time.timestamp() if rec.start_time else 0.0
+                    rt.replayed = await self._call(self.store.log_counts, rec.id, since)
                     rt.replayed.pop("engine", None)
                     rt.log_lines = sum(rt.replayed.values())
                 self._running[rec.id] = rt

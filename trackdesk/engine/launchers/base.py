@@ -33,6 +33,9 @@ class WorkerHandle(ABC):
     """One running worker."""
 
     ref: str = ""
+    #: True when ``lines()`` starts over from the worker's first line (a worker found
+    #: again after the app died): the engine then skips what it already stored.
+    replays_output: bool = False
 
     @abstractmethod
     def lines(self) -> AsyncIterator[tuple[str, str]]:

@@ -177,8 +177,6 @@ class DockerWorker(WorkerHandle):
         self.memory_mb = memory_mb
         #: "running" | "paused" | "exited" when found by recover(); "created" otherwise.
         self.found_state = state
-        #: True when lines() replays output from the container's start (recovery).
-        self.replays_output = False
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         self._done: asyncio.Future[int] = self._loop.create_future()
