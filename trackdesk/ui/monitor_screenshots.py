@@ -13,11 +13,12 @@ import os
 import random
 import signal
 import sys
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
 
 SHOTS = ("metrics.png", "health.png")
 STUCK_SKILL = "trip_construction"
@@ -57,15 +58,6 @@ def add_recent_history(db: Path, now: datetime | None = None) -> None:
         store.close()
 
 
-async def _wait(pred: Any, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise TimeoutError("the demo did not get there in time")
-        await asyncio.sleep(0.05)
-
-
 def main(out_dir: Path) -> int:
     import qasync
     from PySide6.QtCore import QSettings
@@ -74,18 +66,14 @@ def main(out_dir: Path) -> int:
     from trackdesk.engine.states import Status
     from trackdesk.skills.registry import SkillRegistry
     from trackdesk.ui.app import main as app_main
-    from trackdesk.ui.app import make_app
-    from trackdesk.ui.demo import DEMO_SPECS, fill_demo_db
+    from trackdesk.ui.demo import DEMO_SPECS
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="trackdesk-monitor-shots-"))
-    db = tmp / "tracks.db"
-    fill_demo_db(db)
+    tmp, db = demo_workspace("trackdesk-monitor-shots-")
     add_recent_history(db)
-    app = make_app()
-    app.setStyle("Fusion")
+    app = shot_app()
     # One skill gives up on its worker after 3 s of silence, so the freeze shows soon.
     registry = SkillRegistry([replace(s, stuck_after_s=3.0) if s.name == STUCK_SKILL else s
                               for s in DEMO_SPECS])
@@ -110,17 +98,17 @@ def main(out_dir: Path) -> int:
     async def shoot(w: MainWindow) -> None:
         frozen: int | None = None
         try:
-            await _wait(lambda: w.engine is not None)
+            await wait_for(lambda: w.engine is not None)
             engine = w.engine
             stuck = await engine.create_task(STUCK_SKILL, priority="high")
             for skill in ("stay_stats", "footprint_stats"):
                 await engine.create_task(skill, priority="high")
-            await _wait(lambda: engine.tasks[stuck.id].worker_ref is not None and
+            await wait_for(lambda: engine.tasks[stuck.id].worker_ref is not None and
                         engine.tasks[stuck.id].status == Status.RUNNING)
             await asyncio.sleep(1.5)
             frozen = int(str(engine.tasks[stuck.id].worker_ref).split(":")[1])
             os.kill(frozen, signal.SIGSTOP)
-            await _wait(lambda: stuck.id in engine.stuck_ids(), 20)
+            await wait_for(lambda: stuck.id in engine.stuck_ids(), 20)
 
             dock = w.monitor.metrics_dock
             panel = w.monitor.show_metrics()
@@ -140,7 +128,7 @@ def main(out_dir: Path) -> int:
             task = health.check()
             if task is not None:
                 await task
-            await _wait(lambda: health.report is not None and health.stuck.rowCount() > 0,
+            await wait_for(lambda: health.report is not None and health.stuck.rowCount() > 0,
                         60)
             await asyncio.sleep(0.5)
             save(health, "health.png")

@@ -11,20 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
 
 SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
          "drop-overlay.png", "settings.png", "welcome.png")
-
-
-async def _wait(pred, timeout: float = 30.0) -> None:  # noqa: ANN001
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise TimeoutError("the demo did not get there in time")
-        await asyncio.sleep(0.05)
 
 
 def main(out_dir: Path) -> int:
@@ -35,17 +27,13 @@ def main(out_dir: Path) -> int:
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
     from trackdesk.ui.app import main as app_main
-    from trackdesk.ui.app import make_app
-    from trackdesk.ui.demo import demo_registry, fill_demo_db
+    from trackdesk.ui.demo import demo_registry
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="trackdesk-shots-"))
-    db = tmp / "tracks.db"
-    fill_demo_db(db)
-    app = make_app()
-    app.setStyle("Fusion")
+    tmp, db = demo_workspace("trackdesk-shots-")
+    app = shot_app()
 
     def factory(path: Path) -> Engine:
         return Engine(path, registry=demo_registry(),
@@ -78,7 +66,7 @@ def main(out_dir: Path) -> int:
 
         async def shoot_welcome() -> None:
             try:
-                await _wait(lambda: w.engine is not None and w.welcome.showing)
+                await wait_for(lambda: w.engine is not None and w.welcome.showing)
                 await asyncio.sleep(0.5)
                 save(w, "welcome.png")
             finally:
@@ -89,7 +77,7 @@ def main(out_dir: Path) -> int:
 
     async def shoot(w: MainWindow) -> None:
         try:
-            await _wait(lambda: w.engine is not None)
+            await wait_for(lambda: w.engine is not None)
             engine = w.engine
             chain = await engine.run_chain(task_type="INCREMENTAL")
             await engine.create_task("import", params={
@@ -97,9 +85,9 @@ def main(out_dir: Path) -> int:
             grid = await engine.create_task("grid_system", task_type="FULL_RECOMPUTE",
                                             priority="urgent")
             await engine.create_task("stay_stats", priority="low")
-            await _wait(lambda: sum(t.status == Status.RUNNING
+            await wait_for(lambda: sum(t.status == Status.RUNNING
                                     for t in engine.tasks.values()) >= 3)
-            await _wait(lambda: all(engine.tasks[t].eta_seconds is not None for t in
+            await wait_for(lambda: all(engine.tasks[t].eta_seconds is not None for t in
                                     (chain[0].id,)), 40)
             await asyncio.sleep(1.5)
             await engine.pause(grid.id)

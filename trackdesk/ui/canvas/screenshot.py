@@ -10,18 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-
-async def _wait(pred: Callable[[], bool], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise TimeoutError("the demo did not get there in time")
-        await asyncio.sleep(0.05)
+from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
 
 
 def main(out_dir: Path) -> int:
@@ -30,16 +21,12 @@ def main(out_dir: Path) -> int:
     from trackdesk.engine.chains import RecoveryFile
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
-    from trackdesk.ui.app import make_app
     from trackdesk.ui.canvas.window import CanvasWindow
-    from trackdesk.ui.demo import demo_registry, fill_demo_db
+    from trackdesk.ui.demo import demo_registry
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="trackdesk-canvas-shot-"))
-    db = tmp / "tracks.db"
-    fill_demo_db(db)
-    app = make_app()
-    app.setStyle("Fusion")
+    tmp, db = demo_workspace("trackdesk-canvas-shot-")
+    app = shot_app()
 
     async def shoot() -> None:
         engine = Engine(db, registry=demo_registry(),
@@ -51,12 +38,12 @@ def main(out_dir: Path) -> int:
             c.resize(1270, 790)
             c.move(5, 5)
             c.show()
-            await _wait(lambda: c.doc.template == "default" and len(c.node_tasks) == 9)
+            await wait_for(lambda: c.doc.template == "default" and len(c.node_tasks) == 9)
             task = c.rerun_from("stay_detection", downstream=True)
             assert task is not None
             await task
             items = c.scene.nodes
-            await _wait(lambda: items["stay_detection"].status == Status.RUNNING and
+            await wait_for(lambda: items["stay_detection"].status == Status.RUNNING and
                         (items["stay_detection"].task.progress_percent or 0) > 12)
             c.scene.select_nodes(["stay_detection"])
             c.inspector.set_value("dist_threshold_m", "80")
