@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trackdesk.ui import dialogs
 from trackdesk.ui.aio import spawn
 
 TIP = "Skill images for the docker launcher: what is built, missing, outdated, orphaned"
@@ -360,21 +361,8 @@ class ImagesDialog(QDialog):
 
     def _ask(self, title: str, text: str, on_yes: Callable[[], Any],
              icon: QMessageBox.Icon = QMessageBox.Icon.Question) -> QMessageBox:
-        """A question without blocking the loop (open(), never exec())."""
-        box = QMessageBox(icon, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                          self)
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def clicked(button: Any) -> None:
-            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                on_yes()
-
-        box.buttonClicked.connect(clicked)
-        self.last_box = box
-        box.open()
-        return box
+        self.last_box = dialogs.ask(self, title, text, on_yes, icon)
+        return self.last_box
 
     def ask_remove(self, orphaned: bool = False) -> QMessageBox | None:
         """Confirm, then remove the selection (or every orphaned image)."""

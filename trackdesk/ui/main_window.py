@@ -52,6 +52,7 @@ from trackdesk.engine.events import Event
 from trackdesk.engine.lock import EngineLockedError
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Priority, Status
+from trackdesk.ui import dialogs
 from trackdesk.ui import format as fmt
 from trackdesk.ui import settings as app_settings
 from trackdesk.ui.actions import (
@@ -806,30 +807,14 @@ class MainWindow(QMainWindow):
 
     # ================================================================ dialogs =======
     def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
-        """Ask, without blocking the loop (open(), never exec())."""
-        box = QMessageBox(QMessageBox.Icon.Question, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                          self)
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def clicked(button: Any) -> None:
-            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                on_yes()
-
-        box.buttonClicked.connect(clicked)
+        box = dialogs.ask(self, title, text, on_yes)
         self._remember(box)
-        box.open()
         return box
 
     def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
                      detail: str = "") -> QMessageBox:
-        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
-        if detail:
-            box.setDetailedText(detail)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box = dialogs.tell(self, icon, title, text, detail)
         self._remember(box)
-        box.open()
         return box
 
     def _remember(self, box: QWidget) -> None:

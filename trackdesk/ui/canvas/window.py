@@ -47,6 +47,7 @@ from trackdesk.engine.profiles import ProfileError, ThresholdProfiles
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import RERUNNABLE
 from trackdesk.skills.registry import SkillRegistry, load_registry
+from trackdesk.ui import dialogs
 from trackdesk.ui.aio import spawn
 from trackdesk.ui.canvas.document import ChainDocument
 from trackdesk.ui.canvas.inspector import NodeInspector
@@ -888,29 +889,22 @@ class CanvasWindow(QMainWindow):
         doc = payload["document"]
         n = len(doc.get("nodes", [])) if isinstance(doc.get("nodes"), list) else 0
         name = payload.get("template") or doc.get("name") or "untitled"
-        box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved chain",
+
+        def discard() -> None:
+            self.pending_recovery = None
+            if self.recovery is not None:
+                self.recovery.clear()
+            if self.engine is not None and not self.doc.chain.nodes:
+                spawn(self._load_template(DEFAULT_CHAIN_NAME), "opening the default "
+                      "chain", self._user_error)
+
+        box = dialogs.ask(self, "Restore unsaved chain",
                           f"The chain canvas was closed with unsaved changes to {name!r} "
                           f"({n} skill{'s' if n != 1 else ''}), perhaps by a crash.\n\n"
-                          "Restore that chain?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
-                          self)
-        box.setDefaultButton(QMessageBox.StandardButton.Yes)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def clicked(button: Any) -> None:
-            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                self.restore(payload)
-            else:
-                self.pending_recovery = None
-                if self.recovery is not None:
-                    self.recovery.clear()
-                if self.engine is not None and not self.doc.chain.nodes:
-                    spawn(self._load_template(DEFAULT_CHAIN_NAME), "opening the default "
-                          "chain", self._user_error)
-
-        box.buttonClicked.connect(clicked)
+                          "Restore that chain?", lambda: self.restore(payload),
+                          no=dialogs.Button.Discard, default=dialogs.Button.Yes,
+                          on_no=discard)
         self._remember(box)
-        box.open()
         return box
 
     def restore(self, payload: dict[str, Any]) -> LoadResult:
@@ -940,25 +934,14 @@ class CanvasWindow(QMainWindow):
 
     # ================================================================ dialogs =======
     def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.buttonClicked.connect(
-            lambda b: on_yes() if box.standardButton(b) == QMessageBox.StandardButton.Yes
-            else None)
+        box = dialogs.ask(self, title, text, on_yes)
         self._remember(box)
-        box.open()
         return box
 
     def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
                      detail: str = "") -> QMessageBox:
-        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
-        if detail:
-            box.setDetailedText(detail)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box = dialogs.tell(self, icon, title, text, detail)
         self._remember(box)
-        box.open()
         return box
 
     def ask_text(self, title: str, label: str, value: str,
