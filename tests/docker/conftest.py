@@ -91,6 +91,30 @@ def worker_images(docker_engine: Any) -> ImageManager:
     return mgr
 
 
+def labelled_image(client: Any, tag: str, skill: str, version: str, digest: str = "x",
+                   base: str = "scratch") -> str:
+    """A worker image as a build labels it, made in a second (one LABEL layer on
+    ``base``): for the sync listing, removal and purge, without building a skill."""
+    dockerfile = (f"FROM {base}\nLABEL trackdesk.role=worker trackdesk.skill={skill} "
+                  f"trackdesk.skill.version={version} trackdesk.code_digest={digest}\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile.encode()))
+    buf.seek(0)
+    client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
+def remove_tagged(client: Any, prefix: str) -> None:
+    """Remove every image with a tag starting with ``prefix`` (a test's own images)."""
+    for img in client.images.list():
+        for tag in img.tags:
+            if tag.startswith(prefix):
+                client.images.remove(tag, force=True)
+
+
 @pytest.fixture(scope="session")
 def test_image(docker_engine: Any, worker_images: ImageManager) -> str:
     base = image_name(worker_images.docker_specs()[0])

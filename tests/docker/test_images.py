@@ -6,13 +6,12 @@ made-up skills, so the real skill images are never touched.
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.docker.conftest import labelled_image, remove_tagged
 from trackdesk.engine.images import (
     ImageInUseError,
     ImageManager,
@@ -32,30 +31,15 @@ DIGEST = "d1g35t"
 def fake_image(client: Any, base: str, skill: str, version: str,
                digest: str = DIGEST) -> str:
     """A labelled image as a build would make it, in a second (one LABEL layer)."""
-    tag = image_name(skill, version, prefix=PREFIX)
-    dockerfile = (f"FROM {base}\nLABEL trackdesk.role=worker trackdesk.skill={skill} "
-                  f"trackdesk.skill.version={version} trackdesk.code_digest={digest}\n")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile.encode()))
-    buf.seek(0)
-    client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True)
-    return tag
+    return labelled_image(client, image_name(skill, version, prefix=PREFIX), skill, version,
+                          digest, base)
 
 
 @pytest.fixture
 def clean(docker_engine: Any) -> Iterator[None]:
-    def purge() -> None:
-        for img in docker_engine.images.list():
-            for tag in img.tags:
-                if tag.startswith(PREFIX):
-                    docker_engine.images.remove(tag, force=True)
-
-    purge()
+    remove_tagged(docker_engine, PREFIX)
     yield
-    purge()
+    remove_tagged(docker_engine, PREFIX)
 
 
 def registry() -> SkillRegistry:

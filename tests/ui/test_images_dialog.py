@@ -9,9 +9,7 @@ exist.
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +18,11 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QMessageBox
 
-from tests.docker.conftest import docker_engine  # noqa: F401 - the fixture (CI: no skip)
+from tests.docker.conftest import (
+    docker_engine,  # noqa: F401 - the fixture (CI: no skip)
+    labelled_image,
+    remove_tagged,
+)
 from tests.ui.conftest import run, until
 from trackdesk.engine.images import WORKER_PREFIX, ImageManager
 from trackdesk.engine.launchers.docker import unavailable_message
@@ -44,16 +46,7 @@ def real_tags(client: Any) -> set[str]:
 @pytest.fixture
 def ghost(docker_engine: Any) -> Iterator[str]:  # noqa: F811 - the imported fixture
     """An orphaned worker image of no registered skill, removed afterwards if still there."""
-    dockerfile = (f"FROM scratch\nLABEL trackdesk.role=worker trackdesk.skill={GHOST_SKILL} "
-                  "trackdesk.skill.version=0.1 trackdesk.code_digest=ghost\n").encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    buf.seek(0)
-    docker_engine.images.build(fileobj=buf, custom_context=True, tag=GHOST_TAG, rm=True)
-    yield GHOST_TAG
+    yield labelled_image(docker_engine, GHOST_TAG, GHOST_SKILL, "0.1", "ghost")
     try:
         docker_engine.images.remove(GHOST_TAG, force=True)
     except Exception:  # noqa: BLE001 - already removed (by the test)
@@ -154,30 +147,11 @@ def test_unreachable_docker_says_so_and_disables_the_actions(
 PREFIX = "trackdesk-dlgtest-"
 
 
-def scratch_image(client: Any, tag: str, skill: str, version: str) -> str:
-    dockerfile = (f"FROM scratch\nLABEL trackdesk.role=worker trackdesk.skill={skill} "
-                  f"trackdesk.skill.version={version} trackdesk.code_digest=x\n").encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    buf.seek(0)
-    client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True)
-    return tag
-
-
 @pytest.fixture
 def own_prefix(docker_engine: Any) -> Iterator[None]:  # noqa: F811 - the imported fixture
-    def purge() -> None:
-        for img in docker_engine.images.list():
-            for tag in img.tags:
-                if tag.startswith(PREFIX):
-                    docker_engine.images.remove(tag, force=True)
-
-    purge()
+    remove_tagged(docker_engine, PREFIX)
     yield
-    purge()
+    remove_tagged(docker_engine, PREFIX)
 
 
 @pytest.mark.docker
@@ -190,8 +164,8 @@ def test_an_image_a_pending_task_needs_is_removed_only_when_forcing(
     from trackdesk.skills.registry import SkillRegistry
     from trackdesk.skills.spec import SkillSpec
 
-    needed = scratch_image(docker_engine, f"{PREFIX}count:1.0", "count", "1.0")
-    orphan = scratch_image(docker_engine, f"{PREFIX}gone:0.3", "gone", "0.3")
+    needed = labelled_image(docker_engine, f"{PREFIX}count:1.0", "count", "1.0")
+    orphan = labelled_image(docker_engine, f"{PREFIX}gone:0.3", "gone", "0.3")
     insert(db_path, record("count", launcher="docker"))
     w = make_window(hold=["count"])  # the task stays pending: it needs count's image
     registry = SkillRegistry([SkillSpec("count", "1.0", kind="test")])
