@@ -33,21 +33,24 @@ def make_engine(db: Path, **settings: Any) -> Engine:
                              "docker": DockerLauncher(image_for=dt_image_for, grace_s=2.0)})
 
 
-def test_task_runs_in_docker(test_image: str, workspace: Path) -> None:
+def one_task(db: Path, skill: str, params: dict[str, Any] | None = None,
+             **settings: Any) -> Any:
+    """Run one task of ``skill`` in Docker through a fresh engine; its final record."""
     async def scenario() -> Any:
-        engine = make_engine(workspace)
+        engine = make_engine(db, **settings)
         await engine.start()
         try:
-            rec = await engine.create_task("dt_sleep", params={"seconds": 0.5},
-                                           launcher="docker")
-            await wait_until(lambda: (engine.tasks[rec.id].worker_ref or "").startswith(
-                "docker:") or engine.tasks[rec.id].status != Status.PENDING, 30)
+            rec = await engine.create_task(skill, params=params, launcher="docker")
             await finished(engine, rec.id)
             return engine.tasks[rec.id]
         finally:
             await engine.stop()
 
-    rec = run(scenario())
+    return run(scenario())
+
+
+def test_task_runs_in_docker(test_image: str, workspace: Path) -> None:
+    rec = one_task(workspace, "dt_sleep", {"seconds": 0.5})
     assert rec.status == Status.COMPLETED, rec.error_message
     assert rec.launcher == "docker"
     assert rec.result_summary == {"steps": 10}
@@ -55,17 +58,7 @@ def test_task_runs_in_docker(test_image: str, workspace: Path) -> None:
 
 
 def test_memory_limit_message_reaches_the_task(test_image: str, workspace: Path) -> None:
-    async def scenario() -> Any:
-        engine = make_engine(workspace)
-        await engine.start()
-        try:
-            rec = await engine.create_task("dt_memhog", launcher="docker")
-            await finished(engine, rec.id)
-            return engine.tasks[rec.id]
-        finally:
-            await engine.stop()
-
-    rec = run(scenario())
+    rec = one_task(workspace, "dt_memhog")
     assert rec.status == Status.FAILED
     assert "exceeded its memory limit of 64 MB" in rec.error_message
 
@@ -268,17 +261,7 @@ def test_chain_in_docker_gives_exactly_the_local_results(worker_images: Any,
 
 def test_peak_memory_of_a_container_worker_is_what_it_allocated(test_image: str,
                                                                workspace: Path) -> None:
-    async def scenario() -> Any:
-        engine = make_engine(workspace, sample_interval_s=0.2)
-        await engine.start()
-        try:
-            rec = await engine.create_task("dt_memhog", params={"mb": 40}, launcher="docker")
-            await finished(engine, rec.id)
-            return engine.tasks[rec.id]
-        finally:
-            await engine.stop()
-
-    rec = run(scenario())
+    rec = one_task(workspace, "dt_memhog", {"mb": 40}, sample_interval_s=0.2)
     assert rec.status == Status.COMPLETED, rec.error_message
     # 40 MB allocated plus the interpreter (about 10 MB), under the 64 MB limit: measured
     # inside the container, not the app's own size.
