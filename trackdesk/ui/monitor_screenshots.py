@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
+from trackdesk.ui.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
 
 SHOTS = ("metrics.png", "health.png")
 STUCK_SKILL = "trip_construction"
@@ -59,7 +59,6 @@ def add_recent_history(db: Path, now: datetime | None = None) -> None:
 
 
 def main(out_dir: Path) -> int:
-    import qasync
     from PySide6.QtCore import QSettings
 
     from trackdesk.engine.engine import Engine, EngineSettings
@@ -140,13 +139,8 @@ def main(out_dir: Path) -> int:
             w.request_quit()
 
     os.environ.setdefault("XDG_STATE_HOME", str(tmp / "state"))
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.run(app_main(db, make_window))
-    missing = [s for s in SHOTS if not (out_dir / s).exists()]
-    if missing:
-        print("missing:", ", ".join(missing), file=sys.stderr)
-        return 1
-    return 0
+    run_qt(app, app_main(db, make_window))
+    return check_saved(out_dir, SHOTS)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
+from trackdesk.ui.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
 
 SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
          "drop-overlay.png", "settings.png", "welcome.png")
 
 
 def main(out_dir: Path) -> int:
-    import qasync
     from PySide6.QtCore import QPoint, QSettings
     from PySide6.QtGui import QGuiApplication
 
@@ -127,16 +126,10 @@ def main(out_dir: Path) -> int:
             w.request_quit()
 
     os.environ.setdefault("XDG_STATE_HOME", str(tmp / "state"))
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.run(app_main(db, make_window))
+    run_qt(app, app_main(db, make_window))
     # The first run (docs/UI.md): a second, short run on an empty tracks.db.
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.run(app_main(tmp / "first-run" / "tracks.db", make_welcome_window))
-    missing = [s for s in SHOTS if not (out_dir / s).exists()]
-    if missing:
-        print("missing:", ", ".join(missing), file=sys.stderr)
-        return 1
-    return 0
+    run_qt(app, app_main(tmp / "first-run" / "tracks.db", make_welcome_window))
+    return check_saved(out_dir, SHOTS)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ folder, the app in one style, and waiting for the demo to get somewhere."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,3 +38,20 @@ def shot_app() -> Any:
     app = make_app()
     app.setStyle("Fusion")
     return app
+
+
+def run_qt(app: Any, coro: Any) -> None:
+    """Run ``coro`` to its end on a qasync loop over ``app`` (the app's own set-up)."""
+    import qasync
+
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        runner.run(coro)
+
+
+def check_saved(out_dir: Path, names: tuple[str, ...]) -> int:
+    """0 when every screenshot in ``names`` was saved, else 1 naming the missing ones."""
+    missing = [s for s in names if not (out_dir / s).exists()]
+    if missing:
+        print("missing:", ", ".join(missing), file=sys.stderr)
+        return 1
+    return 0
