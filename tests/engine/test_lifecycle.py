@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -181,3 +182,33 @@ def test_stopping_the_engine_interrupts_running_tasks_so_they_can_resume(make_en
     first, t = run(go())
     assert first == Status.INTERRUPTED
     assert t.status == Status.COMPLETED and counted(db_path, "q") == list(range(200))
+
+
+def test_a_change_made_just_before_closing_is_saved_even_behind_a_slow_read(
+        make_engine, db_path):
+    """Closing cancels the engine's write loop; a write already handed to the (busy)
+    database thread must still land, or the app forgets a task finished as it closed."""
+    async def go():
+        e = make_engine(flush_interval_s=0.05, poll_interval_s=0.05)
+        await e.start()
+        t = await e.create_task("count", params={"n": 3, "key": "slow-read"})
+        await finished(e, t.id)
+        slow = e.store.load_after
+
+        def slow_read(after_id):
+            time.sleep(0.6)  # a poll that holds the database thread (a busy disk)
+            return slow(after_id)
+
+        e.store.load_after = slow_read
+        await asyncio.sleep(0.2)  # the poll loop is now inside the slow read
+        await e.set_priority(t.id, "high")
+        await asyncio.sleep(0.15)  # the write loop has queued its write behind it
+        await e.stop()
+        return t.id, e.tasks[t.id].priority
+
+    task_id, priority = run(go())
+    saved = TaskStore(db_path)
+    try:
+        assert saved.load(task_id).priority == priority
+    finally:
+        saved.close()

@@ -1032,7 +1032,10 @@ class Engine:
         dirty, self._dirty = self._dirty, {}
         logs, self._logs = self._logs, []
         try:
-            await self._call(self._write_batch, dirty, logs)
+            # Shielded: stop() cancels the write loop, and cancelling the awaiting future
+            # would also cancel a write still queued behind a slow read on the database
+            # thread: the changes (a task that just finished) would be lost.
+            await asyncio.shield(self._call(self._write_batch, dirty, logs))
         except Exception:
             # Put them back; a later flush tries again (the db may be busy for a while).
             for task_id, values in dirty.items():
