@@ -111,9 +111,11 @@ def test_health_view_lists_a_stuck_task_and_restarts_it(make_window: Any, loop: 
 def test_pruning_from_the_settings_keeps_results(make_window: Any, loop: Any,
                                                  db_path: Any) -> None:
     w = make_window()
-    ids = [run(loop, w.engine.create_task("count", params={"n": 10, "key": f"k{i}"})).id
-           for i in range(3)]
-    run(loop, w.engine.wait_for(ids, poll=0.05))
+    ids = []
+    for i in range(3):  # one after the other: "keep the newest" is by end time
+        ids.append(run(loop, w.engine.create_task("count", params={"n": 10,
+                                                                    "key": f"k{i}"})).id)
+        run(loop, w.engine.wait_for(ids[-1:], poll=0.05))
     dialog = w.open_settings()
     dialog.history_keep.setValue(1)
     dialog.history_remove.setChecked(True)
