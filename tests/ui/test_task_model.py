@@ -208,3 +208,79 @@ def test_sorted_by_a_live_column_progress_goes_out_once_a_second():
     src.change(1, status=Status.FAILED)
     model.flush()
     assert cell(model, 1, "status") == "failed"  # a state change is never held
+
+
+def _shown(model: TaskTableModel, proxy: TaskFilterProxy) -> list[int]:
+    return [model.task_id(proxy.mapToSource(proxy.index(r, 0)).row())
+            for r in range(proxy.rowCount())]
+
+
+def test_sorting_ten_thousand_tasks_orders_them_and_keeps_the_selected_task(qtmodeltester):
+    src = FakeEngine()
+    for i in range(10_000):
+        src.add(skill_name=("stay_detection", "trip_construction", "grid_system")[i % 3],
+                status=Status.COMPLETED, total_points=100,
+                processed_points=(i * 7919) % 10_000)
+    model = TaskTableModel()
+    model.set_source(src)
+    proxy = TaskFilterProxy()
+    proxy.setSourceModel(model)
+    from PySide6.QtCore import QItemSelectionModel
+    selection = QItemSelectionModel(proxy)
+    chosen = proxy.index(_shown(model, proxy).index(1234), 0)
+    selection.setCurrentIndex(chosen, QItemSelectionModel.SelectionFlag.ClearAndSelect |
+                              QItemSelectionModel.SelectionFlag.Rows)
+
+    proxy.sort(COLUMN_INDEX["points"], Qt.SortOrder.DescendingOrder)
+    points = [src.tasks[i].processed_points for i in _shown(model, proxy)]
+    assert points == sorted(points, reverse=True)
+    assert proxy.sortColumn() == COLUMN_INDEX["points"]
+    # The selected task is still the selected one, wherever it went.
+    current = selection.currentIndex()
+    assert model.task_id(proxy.mapToSource(current).row()) == 1234
+    assert [model.task_id(proxy.mapToSource(i).row()) for i in selection.selectedRows()] == [1234]
+
+    proxy.sort(COLUMN_INDEX["skill"], Qt.SortOrder.AscendingOrder)
+    shown = _shown(model, proxy)
+    # Equal keys keep a stable order: by task id.
+    assert shown[:3] == [3, 6, 9] and shown[-1] == 9_998
+    qtmodeltester.check(model)
+
+
+def test_new_tasks_land_in_their_place_in_any_sort_order():
+    src = FakeEngine()
+    for i in range(6):
+        src.add(status=Status.COMPLETED, total_points=100, processed_points=10 * i)
+    model = TaskTableModel()
+    model.set_source(src)
+    proxy = TaskFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(COLUMN_INDEX["id"], Qt.SortOrder.DescendingOrder)  # the window's default
+    src.add(status=Status.PENDING)
+    src.add(status=Status.PENDING)
+    model.flush()
+    assert _shown(model, proxy) == [8, 7, 6, 5, 4, 3, 2, 1]  # newest on top
+    proxy.sort(COLUMN_INDEX["points"], Qt.SortOrder.AscendingOrder)
+    src.add(status=Status.COMPLETED, total_points=100, processed_points=25)
+    model.flush()
+    points = [src.tasks[i].processed_points for i in _shown(model, proxy)]
+    assert points == sorted(points) and 9 in _shown(model, proxy)
+    assert _shown(model, proxy).index(9) == _shown(model, proxy).index(3) + 1
+
+
+def test_a_state_change_moves_the_task_when_sorted_by_status():
+    src = FakeEngine()
+    for _ in range(5):
+        src.add(status=Status.COMPLETED)
+    model = TaskTableModel()
+    model.set_source(src)
+    proxy = TaskFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(COLUMN_INDEX["status"], Qt.SortOrder.AscendingOrder)
+    assert _shown(model, proxy) == [1, 2, 3, 4, 5]
+    src.change(4, status=Status.RUNNING)  # running tasks sort first
+    model.flush()
+    assert _shown(model, proxy)[0] == 4
+    src.remove(4)
+    model.flush()
+    assert _shown(model, proxy) == [1, 2, 3, 5]
