@@ -7,6 +7,8 @@ import sqlite3
 import pytest
 from sqlalchemy import inspect
 
+from tests.engine.conftest import worker_registry
+from trackdesk.engine.engine import Engine
 from trackdesk.engine.store import TaskStore
 from trackdesk.tracks.db import NotATracksDb, open_db
 from trackdesk.tracks.migrations import MIGRATIONS, Migration, migrate
@@ -89,3 +91,22 @@ def test_a_newer_schema_than_this_trackdesk_knows_is_refused(tmp_path):
     conn.close()
     with pytest.raises(NotATracksDb, match="newer than this trackdesk knows"):
         open_db(path)
+
+
+def test_a_failed_progress_write_leaves_nothing_half_written(tmp_path):
+    store = TaskStore(tmp_path / "tracks.db")
+    try:
+        [rec] = store.insert_tasks([Engine.new_record(worker_registry(), "noop")])
+        # The log line names a task that does not exist: the whole batch must fail.
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_batch({rec.id: {"processed_points": 5}},
+                              [(rec.id + 1000, 1.0, "engine", "info", "orphan")])
+        assert store.load(rec.id).processed_points == 0
+        assert store.read_log(rec.id) == []
+        # ...and the next write goes through: no transaction was left open.
+        store.write_batch({rec.id: {"processed_points": 7}},
+                          [(rec.id, 2.0, "engine", "info", "hello")])
+        assert store.load(rec.id).processed_points == 7
+        assert [r.message for r in store.read_log(rec.id)] == ["hello"]
+    finally:
+        store.close()

@@ -122,6 +122,9 @@ class Engine:
         self._lock = EngineLock(self.db_path)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trackdesk-db")
         self._running: dict[int, _Running] = {}
+        # Ids of pending tasks: the scheduler looks at these only, not at the whole
+        # history (tens of thousands of finished tasks in a lifetime's tracks.db).
+        self._pending: set[int] = set()
         self._dirty: dict[int, dict[str, Any]] = {}
         self._logs: list[tuple[int, float, str, str, str]] = []
         self._wake = asyncio.Event()
@@ -153,6 +156,7 @@ class Engine:
             raise
         for rec in records:
             self.tasks[rec.id] = rec
+            self._track(rec)
         self._max_seen_id = max(self.tasks, default=0)
         await self._recover()
         await self._flush()
@@ -505,6 +509,7 @@ class Engine:
         await self._call(self.store.delete_tasks, ids)
         for task_id in ids:
             self.tasks.pop(task_id, None)
+            self._pending.discard(task_id)
             self._dirty.pop(task_id, None)
             self.events.emit(TaskRemoved(task_id))
         return ids
@@ -548,6 +553,7 @@ class Engine:
             await self._call(self.store.delete_tasks, ids)
         for task_id in ids:
             self.tasks.pop(task_id, None)
+            self._pending.discard(task_id)
             self._dirty.pop(task_id, None)
             self.events.emit(TaskRemoved(task_id))
         return ids
@@ -619,6 +625,12 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def _track(self, rec: TaskRecord) -> None:
+        if rec.status == Status.PENDING:
+            self._pending.add(rec.id)
+        else:
+            self._pending.discard(rec.id)
+
     def _ready(self, rec: TaskRecord, now: float) -> bool:
         if rec.status != Status.PENDING:
             return False
@@ -636,21 +648,25 @@ class Engine:
             return None
         now = time.time()
         next_due: float | None = None
-        for rec in self.tasks.values():
+        pending = [self.tasks[i] for i in self._pending if i in self.tasks]
+        for rec in pending:
             if rec.status == Status.PENDING and rec.next_attempt_at and rec.next_attempt_at > now:
                 wait = rec.next_attempt_at - now
                 next_due = wait if next_due is None else min(next_due, wait)
         if len(self._running) >= self.settings.concurrency:
             return next_due
-        ready = sorted((r for r in self.tasks.values() if self._ready(r, now)),
-                       key=lambda r: (-r.priority, r.id))
+        # Highest priority first, then oldest; readiness (dependencies done, retry due)
+        # is asked only until the free slots are filled, not of the whole queue.
+        pending.sort(key=lambda r: (-r.priority, r.id))
         per_skill: dict[str, int] = {}
         for rt in self._running.values():
             name = self.tasks[rt.task_id].skill_name
             per_skill[name] = per_skill.get(name, 0) + 1
-        for rec in ready:
+        for rec in pending:
             if len(self._running) >= self.settings.concurrency:
                 break
+            if not self._ready(rec, now):
+                continue
             limit = self._skill_limit(rec.skill_name)
             if limit is not None and per_skill.get(rec.skill_name, 0) >= limit:
                 continue
@@ -976,6 +992,8 @@ class Engine:
             return
         for key, value in real.items():
             setattr(rec, key, value)
+        if "status" in real:
+            self._track(rec)
         rec.updated_at = utcnow()
         pending = self._dirty.setdefault(rec.id, {})
         for key, value in real.items():
@@ -993,6 +1011,7 @@ class Engine:
                 out.append(self.tasks[saved.id])
                 continue
             self.tasks[saved.id] = saved
+            self._track(saved)
             self._max_seen_id = max(self._max_seen_id, saved.id)
             self.events.emit(TaskAdded(saved))
             for dep in saved.depends_on_task_ids:
@@ -1072,9 +1091,12 @@ class Engine:
 
     async def _poll_once(self) -> None:
         assert self.store is not None
-        new = await self._call(self.store.load_after, self._max_seen_id)
-        if new:
+        new_tasks, requests = await self._call(self.store.news, self._max_seen_id)
+        if new_tasks:
+            new = await self._call(self.store.load_after, self._max_seen_id)
             self._adopt([r for r in new if r.id not in self.tasks])
+        if not requests:
+            return
         for req in await self._call(self.store.open_requests):
             outcome = await self.handle_request(req.action, req.task_id, req.payload)
             await self._call(self.store.finish_request, req.id, outcome)
