@@ -92,7 +92,8 @@ subprocesses and nothing else. Through the engine: tasks queued in a fresh track
 scheduled, launched, parsed, and their state and logs written to SQLite (WAL). Overhead per
 task = (engine wall - bare wall) / tasks x concurrency, i.e. engine time per worker slot;
 on a 2-core machine the workers and the engine share the cores, so the wall figure is
-noisy. The engine's CPU per task (CPU time of the engine's process, its loop and its
+noisy (it comes out negative when the machine was slower during the bare run than during
+the engine's: a difference within the noise). The engine's CPU per task (CPU time of the engine's process, its loop and its
 database thread, without the workers, minus the CPU the bare run's parent spent starting
 and reaping the same processes) is the steadier measure of its own cost.
 Goal: under 5 ms per task. Machine: {machine()}.
