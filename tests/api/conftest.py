@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +12,11 @@ from typing import Any
 
 import aiohttp
 
-from tests.engine.workers import SPECS
+from tests.engine.conftest import worker_registry as registry
 from trackdesk.api import ApiServer, start_api
 from trackdesk.engine.engine import Engine, EngineSettings
-from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
 
 P = "/api/admin/analysis"
-
-
-def registry() -> SkillRegistry:
-    return SkillRegistry(list(BUILTIN_SPECS) + SPECS)
 
 
 @dataclass
@@ -56,22 +50,6 @@ async def serving(db_path: Path, token: str | None = None, schedule: bool = True
         if server is not None:
             await server.stop()
         await engine.stop(running="stop")
-
-
-def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
-    async def guarded() -> Any:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(guarded())
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0,
-                     what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any, str | None]]:

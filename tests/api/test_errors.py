@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.api.conftest import BackgroundServer, P, Served, run, serving
+from tests.api.conftest import BackgroundServer, P, Served, serving
+from tests.engine.conftest import run
 
 
 async def expect(s: Served, method: str, path: str, code: int, words: str,

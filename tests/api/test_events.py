@@ -6,7 +6,8 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
-from tests.api.conftest import P, next_event, run, serving, sse_events, wait_until
+from tests.api.conftest import P, next_event, serving, sse_events
+from tests.engine.conftest import run, wait_until
 from trackdesk.engine.states import TERMINAL
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.api.conftest import P, registry, run, serving
+from tests.api.conftest import P, registry, serving
+from tests.engine.conftest import run
 from trackdesk.api import ApiConfigError, start_api
 from trackdesk.api.server import check_bind
 from trackdesk.engine.engine import Engine

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import P, run, serving
+from tests.api.conftest import P, serving
+from tests.engine.conftest import run
 from trackdesk.api import start_api
 from trackdesk.api.sse import MAX_PENDING, EventHub
 from trackdesk.engine.events import TaskChanged

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.api.conftest import P, Served, run, serving, wait_until
+from tests.api.conftest import P, Served, serving
+from tests.engine.conftest import run, wait_until
 from trackdesk.engine.states import TERMINAL, Status
 
 
