@@ -40,3 +40,34 @@ def tell(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str,
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+def alive(obj: Any) -> bool:
+    """Whether the C++ side of a Qt object still exists (a closed box deletes itself)."""
+    try:
+        import shiboken6
+
+        return shiboken6.isValid(obj)
+    except ImportError:  # pragma: no cover
+        return True
+
+
+class DialogHost:
+    """A window's questions and messages, all non-blocking; it keeps the latest few
+    (``open_dialogs``) so they stay alive and tests can answer them."""
+
+    open_dialogs: list[QWidget]
+
+    def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
+        box = ask(self, title, text, on_yes)  # type: ignore[arg-type]
+        self._remember(box)
+        return box
+
+    def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
+                     detail: str = "") -> QMessageBox:
+        box = tell(self, icon, title, text, detail)  # type: ignore[arg-type]
+        self._remember(box)
+        return box
+
+    def _remember(self, widget: QWidget) -> None:
+        self.open_dialogs = [d for d in self.open_dialogs[-9:] if alive(d)] + [widget]

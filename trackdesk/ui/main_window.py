@@ -100,7 +100,7 @@ def api_available() -> bool:
     return True
 
 
-class MainWindow(QMainWindow):
+class MainWindow(dialogs.DialogHost, QMainWindow):
     def __init__(self, store: QSettings | None = None, settings: AppSettings | None = None,
                  engine_factory: EngineFactory | None = None) -> None:
         super().__init__()
@@ -806,20 +806,6 @@ class MainWindow(QMainWindow):
             self._schedule_counts()
 
     # ================================================================ dialogs =======
-    def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
-        box = dialogs.ask(self, title, text, on_yes)
-        self._remember(box)
-        return box
-
-    def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
-                     detail: str = "") -> QMessageBox:
-        box = dialogs.tell(self, icon, title, text, detail)
-        self._remember(box)
-        return box
-
-    def _remember(self, box: QWidget) -> None:
-        self.open_dialogs = [d for d in self.open_dialogs[-9:] if _alive(d)] + [box]
-
     def _user_error(self, what: str, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Could not finish {what}: {exc}", 8000)
         self.show_message(QMessageBox.Icon.Warning, "trackdesk", f"Could not finish {what}:"
@@ -1036,14 +1022,6 @@ def _default_engine(path: Path) -> Engine:
 
     return Engine(path)
 
-
-def _alive(widget: QWidget) -> bool:
-    try:
-        import shiboken6
-
-        return shiboken6.isValid(widget)
-    except ImportError:  # pragma: no cover
-        return True
 
 
 __all__ = ["MainWindow", "QApplication"]

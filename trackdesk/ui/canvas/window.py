@@ -65,16 +65,8 @@ DOCKER_CHECK_TIMEOUT_S = 15.0
 CANVAS_ERRORS = (ChainError, EngineError, ProfileError, PermissionError, OSError)
 
 
-def _alive(obj: Any) -> bool:
-    try:
-        import shiboken6
 
-        return shiboken6.isValid(obj)
-    except ImportError:  # pragma: no cover
-        return True
-
-
-class CanvasWindow(QMainWindow):
+class CanvasWindow(dialogs.DialogHost, QMainWindow):
     openTaskRequested = Signal(int)  # the main window selects the task in its table
 
     def __init__(self, registry: SkillRegistry | None = None, engine: Engine | None = None,
@@ -301,7 +293,7 @@ class CanvasWindow(QMainWindow):
 
             def on_event(event: Event) -> None:
                 # The bus may outlive this window: never touch a deleted one.
-                if _alive(me):
+                if dialogs.alive(me):
                     me._on_event(event)
 
             self._unsubscribe = engine.events.subscribe(on_event)
@@ -720,7 +712,7 @@ class CanvasWindow(QMainWindow):
         if self.engine is None:
             return
         profiles = await self.engine._call(self._profiles().list, skill)
-        if _alive(self.inspector):
+        if dialogs.alive(self.inspector):
             self.inspector.set_profiles(skill, profiles)
 
     def save_profile(self, skill: str, name: str, params: dict[str, Any]) -> asyncio.Task[Any] | None:
@@ -933,17 +925,6 @@ class CanvasWindow(QMainWindow):
         self.engine = None
 
     # ================================================================ dialogs =======
-    def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
-        box = dialogs.ask(self, title, text, on_yes)
-        self._remember(box)
-        return box
-
-    def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
-                     detail: str = "") -> QMessageBox:
-        box = dialogs.tell(self, icon, title, text, detail)
-        self._remember(box)
-        return box
-
     def ask_text(self, title: str, label: str, value: str,
                  on_ok: Callable[[str], Any]) -> QInputDialog:
         dialog = QInputDialog(self)
@@ -956,9 +937,6 @@ class CanvasWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def _remember(self, w: QWidget) -> None:
-        self.open_dialogs = [d for d in self.open_dialogs[-9:] if _alive(d)] + [w]
-
     def _user_error(self, what: str, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Could not finish {what}: {exc}", 8000)
         self.show_message(QMessageBox.Icon.Warning, "Chain canvas",
@@ -968,7 +946,7 @@ class CanvasWindow(QMainWindow):
 def open_canvas(window: Any) -> CanvasWindow:
     """Show the main window's chain canvas (made on first use, then reused)."""
     canvas = getattr(window, "chain_canvas", None)
-    if canvas is None or not _alive(canvas):
+    if canvas is None or not dialogs.alive(canvas):
         engine = getattr(window, "engine", None)
         canvas = CanvasWindow(engine.registry if engine is not None else None, None,
                               RecoveryFile(default_recovery_path()), window,
