@@ -461,30 +461,28 @@ async def get_task(request: web.Request) -> web.Response:
     return envelope(_task(engine, _task_id(request)).to_dict())
 
 
-async def cancel_task(request: web.Request) -> web.Response:
+async def _on_task(request: web.Request, act: Callable[[Any, int], Awaitable[Any]],
+                   takes_body: bool = True) -> web.Response:
+    """One engine action on the task in the path; the task as it is afterwards."""
     engine = _engine(request)
     task_id = _task_id(request)
     _task(engine, task_id)
-    await _act(engine.cancel(task_id))
+    if takes_body:  # none expected: an unknown field is refused, not ignored
+        _only(await read_json(request, required=False), set())
+    await _act(act(engine, task_id))
     return envelope(engine.tasks[task_id].to_dict())
+
+
+async def cancel_task(request: web.Request) -> web.Response:
+    return await _on_task(request, lambda e, i: e.cancel(i), takes_body=False)
 
 
 async def pause_task(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    task_id = _task_id(request)
-    _task(engine, task_id)
-    _only(await read_json(request, required=False), set())
-    await _act(engine.pause(task_id))
-    return envelope(engine.tasks[task_id].to_dict())
+    return await _on_task(request, lambda e, i: e.pause(i))
 
 
 async def resume_task(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    task_id = _task_id(request)
-    _task(engine, task_id)
-    _only(await read_json(request, required=False), set())
-    await _act(engine.resume(task_id))
-    return envelope(engine.tasks[task_id].to_dict())
+    return await _on_task(request, lambda e, i: e.resume(i))
 
 
 async def rerun_task(request: web.Request) -> web.Response:

@@ -504,14 +504,7 @@ class Engine:
                 raise EngineError(f"task {task_id} is {rec.status}; only finished tasks "
                                   "can be removed")
             ids.append(task_id)
-        assert self.store is not None
-        await self._flush()
-        await self._call(self.store.delete_tasks, ids)
-        for task_id in ids:
-            self.tasks.pop(task_id, None)
-            self._pending.discard(task_id)
-            self._dirty.pop(task_id, None)
-            self.events.emit(TaskRemoved(task_id))
+        await self._remove(ids, archive=False)
         return ids
 
     async def prune(self, older_than_s: float | None = None, keep: int | None = None,
@@ -544,9 +537,14 @@ class Engine:
                     changed = True
         if not chosen:
             return []
+        ids = sorted(chosen)
+        await self._remove(ids, archive)
+        return ids
+
+    async def _remove(self, ids: list[int], archive: bool) -> None:
+        """Archive or delete finished tasks in the db, then forget and announce them."""
         assert self.store is not None
         await self._flush()
-        ids = sorted(chosen)
         if archive:
             await self._call(self.store.archive_tasks, [self.tasks[i] for i in ids])
         else:
@@ -556,7 +554,6 @@ class Engine:
             self._pending.discard(task_id)
             self._dirty.pop(task_id, None)
             self.events.emit(TaskRemoved(task_id))
-        return ids
 
     async def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
                        tail: bool = False) -> list[LogRecord]:
