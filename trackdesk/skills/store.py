@@ -26,6 +26,7 @@ import itertools
 import json
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -366,6 +367,18 @@ class SkillRun:
     # -- writing -------------------------------------------------------------------------
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
+
+    def replace_from(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                     from_ts: float | None, ts_column: str = "start_ts") -> None:
+        """Inside the open transaction: drop the rows of ``table`` from ``from_ts`` on (all
+        of them when None: a full recompute) and insert ``rows`` in their place."""
+        if from_ts is None:
+            self.conn.execute(f"DELETE FROM {table}")
+        else:
+            self.conn.execute(f"DELETE FROM {table} WHERE {ts_column} >= ?", (from_ts,))
+        self.conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})", rows)
 
     def finish(self, plan: Plan, from_ts: float | None) -> None:
         """Record state and change inside the open transaction, then commit.

@@ -41,6 +41,9 @@ from trackdesk.skills.store import (
 
 NAME = "transport_mode"
 VERSION = "1.0.0"
+# The order of each row build_segments() makes.
+SEGMENT_COLUMNS = ("id", "start_ts", "end_ts", "mode", "n_points", "distance_m", "duration_s",
+                   "mean_speed_mps", "p85_speed_mps", "first_point_id", "last_point_id")
 MOTOR = 3  # provisional class, resolved to car or train per segment
 
 
@@ -155,14 +158,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     rows = build_segments(pts, v, label, track_start, begin, params)
     ctx.check_stop()
     run.begin()
-    if restart is None:
-        conn.execute("DELETE FROM mode_segments")
-    else:
-        conn.execute("DELETE FROM mode_segments WHERE start_ts >= ?", (restart,))
-    conn.executemany(
-        "INSERT INTO mode_segments (id, start_ts, end_ts, mode, n_points, distance_m, "
-        "duration_s, mean_speed_mps, p85_speed_mps, first_point_id, last_point_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    run.replace_from("mode_segments", SEGMENT_COLUMNS, rows, restart)
     ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     by_mode: dict[str, int] = {}

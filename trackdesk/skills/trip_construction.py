@@ -26,6 +26,9 @@ from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
 NAME = "trip_construction"
 VERSION = "1.0.0"
+# The order of each row build_trips() makes.
+TRIP_COLUMNS = ("id", "start_ts", "end_ts", "origin_stay_id", "destination_stay_id",
+                "distance_m", "main_mode", "duration_s", "n_points", "mode_distances_json")
 
 
 def point_modes(conn: Any, ts: np.ndarray, from_ts: float | None) -> np.ndarray:
@@ -129,14 +132,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                        ctx.params)
     ctx.check_stop()
     run.begin()
-    if from_ts is None:
-        conn.execute("DELETE FROM trips")
-    else:
-        conn.execute("DELETE FROM trips WHERE start_ts >= ?", (from_ts,))
-    conn.executemany(
-        "INSERT INTO trips (id, start_ts, end_ts, origin_stay_id, destination_stay_id, "
-        "distance_m, main_mode, duration_s, n_points, mode_distances_json) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    run.replace_from("trips", TRIP_COLUMNS, rows, from_ts)
     ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), trips=len(rows))
