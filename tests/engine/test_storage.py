@@ -110,3 +110,35 @@ def test_a_failed_progress_write_leaves_nothing_half_written(tmp_path):
         assert [r.message for r in store.read_log(rec.id)] == ["hello"]
     finally:
         store.close()
+
+
+def test_every_field_of_a_task_comes_back_as_written_when_the_db_opens(tmp_path):
+    from datetime import UTC, datetime
+
+    from trackdesk.engine.states import Status
+
+    store = TaskStore(tmp_path / "tracks.db")
+    try:
+        [up] = store.insert_tasks([Engine.new_record(worker_registry(), "noop")])
+        rec = Engine.new_record(worker_registry(), "count", params={"n": 5, "key": "é"})
+        rec.depends_on_task_ids = [up.id]
+        rec.retry_delays = [1.5, 30.0]
+        rec.max_retries, rec.timeout_s, rec.priority = 2, 90.0, 3
+        [saved] = store.insert_tasks([rec])
+        t0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+        store.update_many({saved.id: {
+            "status": Status.FAILED.value, "start_time": t0.replace(tzinfo=None),
+            "end_time": t0.replace(tzinfo=None, second=7), "processed_points": 4,
+            "failed_points": 1, "result_summary": '{"stays": 3}', "error_message": "boom",
+            "heartbeat_at": t0.replace(tzinfo=None), "next_attempt_at": 1.7e9,
+            "peak_memory_mb": 12.5, "chain_run_id": "run-1", "failure_kind": "skill"}})
+        by_orm = store.load(saved.id)  # SQLAlchemy's reading of the same row
+        opened = {t.id: t for t in store.load_all()}
+        assert opened[saved.id] == by_orm
+        assert opened[up.id].blocks_task_ids == [saved.id]
+        got = opened[saved.id]
+        assert (got.status, got.start_time, got.result_summary, got.params["key"],
+                got.retry_delays) == (Status.FAILED, t0, {"stays": 3}, "é", [1.5, 30.0])
+        assert store.load_after(up.id) == [by_orm]
+    finally:
+        store.close()

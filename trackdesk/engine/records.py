@@ -163,6 +163,11 @@ def _loads(text: Any, default: Any) -> Any:
         return default
     if not isinstance(text, str):
         return text
+    # Most tasks have no dependencies, blockers or retry delays: skip the parser.
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
     try:
         return json.loads(text)
     except ValueError:
