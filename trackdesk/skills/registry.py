@@ -88,7 +88,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="transport_mode",
-        version="1.0.0",
+        version="1.1.0",
         title="Transport mode",
         description="Labels movement segments stationary, walk, bike, car, train or plane.",
         upstream=("trajectory_completion",),
