@@ -42,7 +42,8 @@ def main() -> None:
             out, index=False)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "staypoints": int(len(sp)), "points": int(len(df)),
-                      "peak_rss_mb": rss, "version": ti.__version__}))
+                      "peak_rss_mb": rss, "version": ti.__version__,
+                      "pandas": pd.__version__, "geopandas": gpd.__version__}))
 
 
 if __name__ == "__main__":
