@@ -24,7 +24,8 @@ from trackdesk.skills.registry import BUILTIN_SPECS  # noqa: E402
 from trackdesk.skills.stay_detection import detect  # noqa: E402
 from trackdesk.skills.store import Points  # noqa: E402
 
-PARAMS = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s": 900.0}
+PARAMS = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s": 900.0,
+          "departure_speed_mps": 0.0}  # trackintel counts the whole departure gap
 
 
 def compare(data_dir: Path, days: int = 7) -> dict | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from tests.skills.chain import connect, new_db, run_chain, run_skill
-from tests.skills.helpers import T0, cat, insert, line, stay
+from tests.skills.helpers import T0, cat, insert, line, offset, stay
 
 
 def _db(tmp_path: Path, track: tuple) -> Path:
@@ -70,7 +72,8 @@ def test_trackintel_mode_reproduces_the_sliding_window_exactly() -> None:
 
     ts, lat, lon = cat(stay(T0, 900, 3), line(T0 + 900, 200, 2, 1.4),
                        stay(T0 + 1100, 600, 3, east=280))
-    params = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s": 900.0}
+    params = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s": 900.0,
+              "departure_speed_mps": 0.0}
     got = detect(ts, lat, lon, params)
     ref = _reference_sliding(ts, lat, lon, 100.0, 300.0, 900.0)
     assert [(a, b) for a, b, _, _ in got] == ref
@@ -96,3 +99,23 @@ def _reference_sliding(ts, lat, lon, dist, time_thr, gap) -> list[tuple[int, int
         if curr == n - 1 and ts[curr] - ts[start] >= time_thr:
             out.append((start, n))
     return out
+
+
+
+def test_rare_fixes_on_the_move_are_no_stays_but_a_lone_fix_hours_away_is(
+        tmp_path: Path) -> None:
+    # A battery-saving phone: a fix every 10 min on a 2-hour walk (840 m apart), every
+    # 20 min on a 2-hour drive (14 km apart). Each fix is 100 m or more from the next,
+    # with 5 min or more between them: by time alone every fix would be a stay.
+    walk = line(T0 + 1800, 7200, 600, 1.4, east0=0.0, noise=0.0)
+    drive = line(T0 + 9600, 7200, 1200, 12.0, east0=1.4 * 7200 + 600, noise=0.0)
+    end = 1.4 * 7200 + 600 + 12.0 * 7200
+    # The cinema: one fix on arrival, the phone off for 2 h, then the walk home (2 km).
+    lat, lon = offset(np.array([end + 3000.0]), np.array([0.0]))
+    cinema = (np.array([T0 + 18000.0]), lat, lon)
+    track = cat(stay(T0, 1800, 30), walk, drive, stay(T0 + 16800, 1200, 30, east=end),
+                cinema, stay(T0 + 18000 + 7200, 1800, 30, east=end + 1000.0))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    starts = [s[0] for s in _stays(path)]
+    assert starts == [T0, T0 + 16800, T0 + 18000, T0 + 25200], starts

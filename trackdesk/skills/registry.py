@@ -112,7 +112,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.0.0",
+        version="1.1.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -126,6 +126,10 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("merge_back_to_back", "bool", True,
                   help="Join stays with no point between them and centres within the "
                   "distance threshold (off: exactly trackintel's sliding window)"),
+            Param("departure_speed_mps", "float", 1.5, 0.0, 50.0, "m/s",
+                  "A logging gap of over a minute before the first point away counts "
+                  "as time at the stay only beyond going there at this speed (0: all "
+                  "of it, as trackintel)"),
         ),
         timeout_s=1800.0,
         retries=1,

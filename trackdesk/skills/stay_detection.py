@@ -4,13 +4,18 @@ The rule is the one of trackintel's ``generate_staypoints(method="sliding")`` (L
 2008): from an anchor point, walk forward to the first point at least
 ``dist_threshold_m`` away; if that took at least ``time_threshold_s``, the points from
 the anchor up to (not including) that point are a stay; the far point becomes the next
-anchor. Two deliberate differences, both about not losing stays:
+anchor. Deliberate differences, about not losing stays and not making them up:
 
 * a logging gap longer than ``gap_threshold_s`` *ends* the current candidate (kept as a
   stay when it lasted long enough) instead of discarding it, and the default threshold is
   12 h, not trackintel's 15 min: a phone that logs every 20 minutes while its owner sits
   at home for 5 hours produced a 5-hour stay, not nothing;
 * the last stay is always kept (trackintel's ``include_last=True``), marked ``is_open``;
+* a logging gap of more than a minute before the first point away counts as time at
+  the stay only for what is left of it after going that far at ``departure_speed_mps``
+  (trackintel counts all of it): a phone that logs every 10 minutes on a walk would
+  otherwise turn every fix into a stay, while one fix at a cinema and the next two
+  hours later 2 km away is one;
 * stays that follow each other with no point in between and centres within the distance
   threshold are joined (``merge_back_to_back``): with rare fixes, a window anchored on
   the last point of the arrival otherwise splits one visit in two.
@@ -42,11 +47,14 @@ from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
 NAME = "stay_detection"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: the departure gap counts only past departure_speed_mps
 PROBES = 3
 FAST = 8  # steps: points whose escape is this close are probed all at once
 BLOCK = 256  # points sharing one cosine in the path bound
 CHUNK = 1 << 16  # points per pass over the data with small, cache-resident scratch
+# A departure gap up to this long counts whole, as in trackintel: at continuous logging
+# the step out of a stay is seconds, and the same stays come out as trackintel's.
+FULL_GAP_S = 60.0
 
 
 class _Dist:
@@ -76,6 +84,50 @@ class _Dist:
             ii, jj = i[near], j[near]
             out[near] = haversine(self.lat[ii], self.lon[ii], self.lat[jj], self.lon[jj]) >= self.d
         return out
+
+
+class _Duration:
+    """Did the stay from anchor ``k`` last ``t_thr`` when ``e`` is the first point away?
+
+    trackintel's rule is ``ts[e] - ts[k] >= t_thr``: the gap before ``e`` counts whole.
+    With a departure speed ``v > 0`` a gap counts whole up to ``FULL_GAP_S`` (continuous
+    logging: the same stays as trackintel), and beyond that only for what is left of it
+    after going from ``e - 1`` to ``e`` at ``v``. The plain rule is a necessary
+    condition, checked first, so the extra work is for the few candidates that pass it.
+    """
+
+    def __init__(self, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, t_thr: float,
+                 speed: float) -> None:
+        self.ts, self.lat, self.lon = ts, lat, lon
+        self.t_thr = t_thr
+        self.speed = speed
+
+    def many(self, k: np.ndarray, e: np.ndarray) -> np.ndarray:
+        ts = self.ts
+        ok = ts[e] - ts[k] >= self.t_thr
+        if self.speed > 0.0 and ok.any():
+            kk, ee = k[ok], e[ok]
+            ok[ok] = self._with_departure(kk, ee)
+        return ok
+
+    def one(self, k: int, e: int) -> bool:
+        """For one stay the walk found, on plain floats (a numpy call costs more)."""
+        if self.speed <= 0.0:
+            return True  # the plain rule, already checked by the caller
+        ts, lat, lon, p = self.ts.item, self.lat.item, self.lon.item, e - 1
+        p1, p2 = lat(p) * DEG, lat(e) * DEG
+        a = (math.sin((p2 - p1) * 0.5) ** 2 + math.cos(p1) * math.cos(p2)
+             * math.sin((lon(e) - lon(p)) * DEG * 0.5) ** 2)
+        travel = 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a))) / self.speed
+        gap = ts(e) - ts(p)
+        return (ts(p) - ts(k)) + max(min(gap, FULL_GAP_S), gap - travel) >= self.t_thr
+
+    def _with_departure(self, k: np.ndarray, e: np.ndarray) -> np.ndarray:
+        ts, p = self.ts, e - 1
+        travel = haversine(self.lat[p], self.lon[p], self.lat[e], self.lon[e]) / self.speed
+        gap = ts[e] - ts[p]
+        left = np.maximum(np.minimum(gap, FULL_GAP_S), gap - travel)
+        return (ts[p] - ts[k]) + left >= self.t_thr
 
 
 def _path_bound(lat: np.ndarray, lon: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -146,6 +198,7 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     d_thr = float(params["dist_threshold_m"])
     t_thr = float(params["time_threshold_s"])
     g_thr = float(params["gap_threshold_s"])
+    long_enough = _Duration(ts, lat, lon, t_thr, float(params["departure_speed_mps"]))
     dist = _Dist(lat, lon, d_thr)
     # The cumulative path, and before it scratch for the gaps: fresh memory costs page
     # faults, so detect holds only this and the anchors' table at full length.
@@ -194,7 +247,7 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
         todo, j = todo[inside], j[inside]
         hit = dist.ge(cand[todo], cos_c[todo], j)
         k, e = cand[todo[hit]], j[hit]
-        nxt[k] = np.where(ts[e] - ts[k] >= t_thr, e + (n + 1), e)
+        nxt[k] = np.where(long_enough.many(k, e), e + (n + 1), e)
         todo = todo[~hit]
     nxt[cand[todo]] = -2 - (low[todo] + PROBES)
     # The chain walk touches only anchors (a few percent of the points): item() access
@@ -229,7 +282,7 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
                 stays.append((start, end, False, end == n))
             start = end
         else:
-            if ts_i(e) - ts_i(start) >= t_thr:
+            if ts_i(e) - ts_i(start) >= t_thr and long_enough.one(start, e):
                 stays.append((start, e, True, False))
             start = e
         while end <= start < n:
