@@ -51,6 +51,15 @@ from trackdesk.tracks.db import connect_raw, open_db  # noqa: E402
 DATA = ROOT / "bench" / ".data"
 TI_VENV = ROOT / "bench" / ".venv-trackintel"
 PARALLEL = {"footprint_stats", "stay_stats"}  # siblings in the chain: run side by side
+REPEAT = 3  # stay_detection alone and trackintel, each: the median run is reported
+
+
+def median_run(runs: list[dict], key: str) -> dict:
+    """The run with the median ``key``, with every run's ``key`` as ``{key}_all``."""
+    ordered = sorted(runs, key=lambda r: r[key])
+    out = dict(ordered[len(ordered) // 2])
+    out[f"{key}_all"] = [r[key] for r in runs]
+    return out
 
 
 def worker(skill: str, db: Path, task_type: str) -> subprocess.Popen:
@@ -294,7 +303,9 @@ def main() -> None:
     print(f"chain FULL (cold cache): {cold_wall:.2f} s", flush=True)
     warm_wall, warm = run_chain(db, "FULL_RECOMPUTE")
     print(f"chain FULL (warm): {warm_wall:.2f} s", flush=True)
-    alone = run_worker_group(["stay_detection"], db, "FULL_RECOMPUTE")["stay_detection"]
+    # Repeated, both sides: one run of either swings by a third on this shared machine.
+    alone = median_run([run_worker_group(["stay_detection"], db, "FULL_RECOMPUTE")
+                        ["stay_detection"] for _ in range(REPEAT)], "wall")
     # The rest of the chain depends on stays; put it back in step.
     run_chain(db, "INCREMENTAL")
     print(f"stay_detection alone: {alone['wall']:.2f} s", flush=True)
@@ -303,7 +314,9 @@ def main() -> None:
     if not args.no_trackintel:
         csv_path = DATA / "skills-bench-points.csv"
         write_csv(csv_path, truth.ts, truth.lat, truth.lon)
-        ti = trackintel(csv_path, {"dist": 100, "time_min": 5.0, "gap_min": 15.0})
+        runs = [trackintel(csv_path, {"dist": 100, "time_min": 5.0, "gap_min": 15.0})
+                for _ in range(REPEAT)]
+        ti = None if None in runs else median_run(runs, "seconds")
         print(f"trackintel: {ti}", flush=True)
 
     conn = connect_raw(db)
@@ -340,6 +353,10 @@ def main() -> None:
     write_section("skills", report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores,
                                    inc_wall, inc, eng_full, eng_inc, cmp, load, sparse,
                                    eng_cold))
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f} s"
 
 
 def speedups(alone: dict, ti: dict) -> list[str]:
@@ -392,6 +409,11 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
            "quiet)."),
         "",
         "### stay_detection vs trackintel (same points, same run)",
+        "",
+        f"Each side is run {REPEAT} times, one after the other; the "
+        "median run is shown"
+        + (f" (trackdesk's whole worker {_spread(alone['wall_all'])}, trackintel's call "
+           f"{_spread(ti['seconds_all'])})." if ti else "."),
         "",
         "| | wall | points |",
         "|---|---|---|",
