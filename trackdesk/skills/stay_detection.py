@@ -42,7 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import DEG, EARTH_RADIUS_M, big_empty, haversine, segment_sums
+from trackdesk.skills.geo import (
+    DEG,
+    EARTH_RADIUS_M,
+    big_empty,
+    haversine,
+    haversine_one,
+    segment_sums,
+)
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
@@ -115,10 +122,7 @@ class _Duration:
         if self.speed <= 0.0:
             return True  # the plain rule, already checked by the caller
         ts, lat, lon, p = self.ts.item, self.lat.item, self.lon.item, e - 1
-        p1, p2 = lat(p) * DEG, lat(e) * DEG
-        a = (math.sin((p2 - p1) * 0.5) ** 2 + math.cos(p1) * math.cos(p2)
-             * math.sin((lon(e) - lon(p)) * DEG * 0.5) ** 2)
-        travel = 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a))) / self.speed
+        travel = haversine_one(lat(p), lon(p), lat(e), lon(e)) / self.speed
         gap = ts(e) - ts(p)
         return (ts(p) - ts(k)) + max(min(gap, FULL_GAP_S), gap - travel) >= self.t_thr
 
