@@ -9,7 +9,6 @@ Run standalone (``python bench/skills/compare_trackintel.py``) or from run.py.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ PARAMS = {"dist_threshold_m": 100.0, "time_threshold_s": 300.0, "gap_threshold_s
 
 
 def compare(data_dir: Path, days: int = 7) -> dict | None:
-    from bench.skills.run import trackintel, write_csv
+    from bench.skills.run import trackintel_stays
 
     truth = generate(days=days, seed=5, sparse_stay_prob=0.0)
     specs = {s.name: s for s in BUILTIN_SPECS}
@@ -41,16 +40,10 @@ def compare(data_dir: Path, days: int = 7) -> dict | None:
     gaps = float(np.max(np.diff(ts)))
     ours = detect(ts, lat, lon, PARAMS)
     mine = [(float(ts[a]), float(ts[b] if b < len(ts) else ts[-1])) for a, b, _, _ in ours]
-    src = data_dir / "compare-points.csv"
-    out = data_dir / "compare-trackintel-stays.csv"
-    write_csv(src, ts, lat, lon)
-    ti = trackintel(src, {"dist": 100, "time_min": 5.0, "gap_min": 15.0, "include_last": True},
-                    out)
-    if ti is None:
+    got = trackintel_stays(data_dir / "compare-points.csv", ts, lat, lon)
+    if got is None:
         return None
-    with open(out) as fh:
-        theirs = [(float(r["started_at"]), float(r["finished_at"])) for r in csv.DictReader(fh)]
-    theirs.sort()
+    ti, theirs = got
     same = sum(1 for a in mine if any(abs(a[0] - b[0]) < 1e-3 and abs(a[1] - b[1]) < 1e-3
                                       for b in theirs))
     return {"points": len(ts), "days": days, "max_gap_s": gaps, "ours": len(mine),

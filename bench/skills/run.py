@@ -184,6 +184,21 @@ def write_csv(path: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> N
         w.writerows(zip(ts.tolist(), lat.tolist(), lon.tolist(), strict=True))
 
 
+def trackintel_stays(src: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray
+                     ) -> tuple[dict, list[tuple[float, float]]] | None:
+    """trackintel's staypoints (sliding, 100 m, 5 min, gap 15 min, last one included) on
+    these points, as sorted (started_at, finished_at); None without its venv."""
+    out = src.with_name(src.stem + "-trackintel-stays.csv")
+    write_csv(src, ts, lat, lon)
+    ti = trackintel(src, {"dist": 100, "time_min": 5.0, "gap_min": 15.0, "include_last": True},
+                    out)
+    if ti is None:
+        return None
+    with open(out) as fh:
+        theirs = [(float(r["started_at"]), float(r["finished_at"])) for r in csv.DictReader(fh)]
+    return ti, sorted(theirs)
+
+
 def stays_against_truth(truth, db: Path) -> dict | None:  # noqa: ANN001
     """Ours and trackintel's default rule (gap 15 min) on the same kept points, scored
     against the truth; the sparse-logged stays (a fix every 20 min) counted apart.
@@ -201,14 +216,11 @@ def stays_against_truth(truth, db: Path) -> dict | None:  # noqa: ANN001
     finally:
         conn.close()
     k = ~flagged
-    src, out = DATA / "stays-kept-points.csv", DATA / "stays-trackintel.csv"
-    write_csv(src, truth.ts[k], truth.lat[k], truth.lon[k])
-    ti = trackintel(src, {"dist": 100, "time_min": 5.0, "gap_min": 15.0, "include_last": True},
-                    out)
-    if ti is None:
+    got = trackintel_stays(DATA / "stays-kept-points.csv", truth.ts[k], truth.lat[k],
+                           truth.lon[k])
+    if got is None:
         return None
-    with open(out) as fh:
-        theirs = [(float(r["started_at"]), float(r["finished_at"])) for r in csv.DictReader(fh)]
+    ti, theirs = got
     true = [(s[0], s[1]) for s in truth.stays]
     sparse = []
     for i, iv in enumerate(true):
