@@ -101,7 +101,6 @@ def _reference_sliding(ts, lat, lon, dist, time_thr, gap) -> list[tuple[int, int
     return out
 
 
-
 def test_rare_fixes_on_the_move_are_no_stays_but_a_lone_fix_hours_away_is(
         tmp_path: Path) -> None:
     # A battery-saving phone: a fix every 10 min on a 2-hour walk (840 m apart), every

@@ -113,15 +113,17 @@ class _Duration:
         ts = self.ts
         ok = ts[e] - ts[k] >= self.t_thr
         if self.speed > 0.0 and ok.any():
-            kk, ee = k[ok], e[ok]
-            ok[ok] = self._with_departure(kk, ee)
+            ok[ok] = self._with_departure(k[ok], e[ok])
         return ok
 
     def one(self, k: int, e: int) -> bool:
-        """For one stay the walk found, on plain floats (a numpy call costs more)."""
+        """:meth:`many` for one anchor the walk stands on, on plain floats."""
+        ts = self.ts.item
+        if ts(e) - ts(k) < self.t_thr:
+            return False
         if self.speed <= 0.0:
-            return True  # the plain rule, already checked by the caller
-        ts, lat, lon, p = self.ts.item, self.lat.item, self.lon.item, e - 1
+            return True
+        lat, lon, p = self.lat.item, self.lon.item, e - 1
         travel = haversine_one(lat(p), lon(p), lat(e), lon(e)) / self.speed
         gap = ts(e) - ts(p)
         return (ts(p) - ts(k)) + max(min(gap, FULL_GAP_S), gap - travel) >= self.t_thr
@@ -286,7 +288,7 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
                 stays.append((start, end, False, end == n))
             start = end
         else:
-            if ts_i(e) - ts_i(start) >= t_thr and long_enough.one(start, e):
+            if long_enough.one(start, e):
                 stays.append((start, e, True, False))
             start = e
         while end <= start < n:

@@ -26,8 +26,8 @@ Then per run of equal labels, and per segment:
    own), and they join again. Segments never cross a logging gap longer than ``gap_s``.
 
 Every per-point label depends on points within ``context_s`` of it. An INCREMENTAL run
-goes back four stored segment starts before that margin ahead of the earliest change:
-the third-to-last of them (``b2``) is a boundary no new point can move (the runs on both
+looks at the last four stored segment starts before that margin ahead of the earliest
+change, ``b0`` (the latest) back to ``b3``: ``b2`` is a boundary no new point can move (the runs on both
 sides, their neighbours' modes and the short-segment decisions around it are all made
 of settled labels), so segments from ``b2`` on are rebuilt, computed from the start before
 it (``b3``) so the first rebuilt segment knows the mode of the one before it. The
@@ -121,13 +121,11 @@ def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
 
 
 def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: np.ndarray,
-                   begin: int, params: dict[str, Any], write_from: int | None = None
-                   ) -> list[tuple]:
-    """Segment rows for the points from index ``write_from`` on (``begin`` when None),
-    computed from ``begin`` on; boundaries are forced at both."""
+                   begin: int, write_from: int, params: dict[str, Any]) -> list[tuple]:
+    """Segment rows for the points from index ``write_from`` on, computed from ``begin``
+    (<= ``write_from``) on; boundaries are forced at both."""
     n = len(pts)
-    write_from = begin if write_from is None else write_from
-    if begin >= n or write_from >= n:
+    if write_from >= n:
         return []
     ts = pts.ts
     lab = label[begin:]
@@ -150,7 +148,6 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
         absorb[inner] = ((covered[inner] < params["min_segment_s"])
                          & (mode[:-2] == mode[2:]) & ~track_start[starts[1:-1]]
                          & ~track_start[starts[2:]])
-    mode = mode.copy()
     mode[1:][absorb[1:]] = mode[:-1][absorb[1:]]
     starts, mode, _ = _join(starts, mode, fixed)
     stops = np.append(starts[1:], n)
@@ -218,7 +215,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     if restart is not None:
         begin = int(np.searchsorted(pts.ts, compute_from, side="left"))
         write_from = int(np.searchsorted(pts.ts, restart, side="left"))
-    rows = build_segments(pts, v, label, track_start, begin, params, write_from)
+    rows = build_segments(pts, v, label, track_start, begin, write_from, params)
     ctx.check_stop()
     run.begin()
     run.replace_from("mode_segments", SEGMENT_COLUMNS, rows, restart)
