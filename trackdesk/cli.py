@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
@@ -30,9 +30,17 @@ class UsageError(Exception):
     """Bad input: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (the README promises it), not usage + error;
+    subcommands inherit the class, so ``tasks frob`` says it in one line too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 # ==================================================================== parser ========
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="trackdesk",
         description="Analyse your lifetime location history. Without a command, opens the "
         "desktop app.")
@@ -151,12 +159,23 @@ def _db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if args.db else default_db_path()
 
 
-def _store(path: Path) -> Any:
+def _store(path: Path, read: bool = False) -> Any:
+    """The task store of ``path``. ``read``: a command that only reads never creates a
+    tracks.db (nor its folders), and still works where the file cannot be written."""
     from trackdesk.engine.store import TaskStore
-    from trackdesk.tracks.db import NotATracksDb
+    from trackdesk.tracks.db import NotATracksDb, ReadOnlyTracksDb
 
+    if read and not path.exists():
+        raise UsageError(f"no tracks.db at {path} (nothing imported there yet)")
     try:
-        return TaskStore(path)
+        return TaskStore(path, create=not read)
+    except ReadOnlyTracksDb as exc:
+        if not read:
+            raise UsageError(str(exc)) from None
+        try:
+            return TaskStore(path, create=False, read_only=True)
+        except NotATracksDb as again:
+            raise UsageError(str(again)) from None
     except NotATracksDb as exc:
         raise UsageError(str(exc)) from None
 
@@ -194,7 +213,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     path = _db_path(args)
     action = args.tasks_command
     if action in ("list", "show", "create"):
-        store = _store(path)
+        store = _store(path, read=action != "create")
         try:
             return _tasks_readwrite(args, store)
         finally:
@@ -408,8 +427,12 @@ def _settings_from_env() -> Any:
     from trackdesk.engine.engine import EngineSettings
 
     settings = EngineSettings(created_by="cli")
-    if os.environ.get("TRACKDESK_CONCURRENCY"):
-        settings.concurrency = max(1, int(os.environ["TRACKDESK_CONCURRENCY"]))
+    raw = os.environ.get("TRACKDESK_CONCURRENCY", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise UsageError(f"TRACKDESK_CONCURRENCY must be a whole number of at least 1, "
+                             f"not {raw!r}")
+        settings.concurrency = int(raw)
     return settings
 
 
@@ -576,7 +599,7 @@ def _skills_images(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from trackdesk.engine.metrics import compute_metrics, format_metrics
 
-    store = _store(_db_path(args))
+    store = _store(_db_path(args), read=True)
     try:
         m = compute_metrics(store.load_all(), hours=args.hours)
     finally:
@@ -593,7 +616,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from trackdesk.skills.registry import load_registry
 
     path = _db_path(args)
-    store = _store(path)
+    store = _store(path, read=True)
     try:
         tasks = store.load_all()
     finally:
@@ -724,6 +747,10 @@ def _split_files(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # `trackdesk tasks list | head`: end quietly when the reader stops, as Unix tools
+        # do, instead of a BrokenPipeError traceback.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     argv = list(sys.argv[1:] if argv is None else argv)
     files, argv = _split_files(argv)
     parser = build_parser()

@@ -66,7 +66,7 @@ def test_create_list_and_show_use_the_original_field_names(tmp_path):
 ])
 def test_bad_input_gets_one_clear_line_exit_2_and_changes_nothing(tmp_path, args, message):
     db = tmp_path / "tracks.db"
-    cli("tasks", "list", db=db, check=True)
+    TaskStore(db).close()  # an existing, empty tracks.db (a read command creates none)
     before = TaskStore(db).load_all()
     out = cli(*args, db=db)
     assert out.returncode == 2

@@ -16,6 +16,7 @@ from trackdesk.engine.lock import holder
 from trackdesk.engine.records import TaskRecord, utcnow
 from trackdesk.engine.states import Status
 from trackdesk.skills.registry import SkillRegistry
+from trackdesk.tracks.db import on_read_only_fs, ro_uri
 
 LOW_DISK_BYTES = 1 << 30
 
@@ -47,7 +48,7 @@ def check_health(db_path: Path, tasks: list[TaskRecord], registry: SkillRegistry
     size = sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal"))
                if p.exists())
     try:
-        conn = sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=10)
+        conn = sqlite3.connect(ro_uri(db_path), uri=True, timeout=10)
         try:
             integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
         finally:
@@ -57,7 +58,11 @@ def check_health(db_path: Path, tasks: list[TaskRecord], registry: SkillRegistry
     if integrity != "ok":
         problems.append(f"tracks.db integrity: {integrity}")
     free = shutil.disk_usage(db_path.parent).free
-    if free < LOW_DISK_BYTES:
+    read_only = on_read_only_fs(db_path)
+    if read_only:
+        problems.append("the tracks.db is on a read-only file system: it can be shown, "
+                        "not changed")
+    elif free < LOW_DISK_BYTES:
         problems.append(f"only {free / 2**20:.0f} MB free next to the tracks.db")
     docker_info: dict[str, Any] = {"checked": docker}
     if docker:
@@ -84,7 +89,8 @@ def check_health(db_path: Path, tasks: list[TaskRecord], registry: SkillRegistry
         "healthy": not problems,
         "problems": problems,
         "engine": engine,
-        "database": {"path": str(db_path), "size_bytes": size, "integrity": integrity},
+        "database": {"path": str(db_path), "size_bytes": size, "integrity": integrity,
+                     "read_only": read_only},
         "disk": {"free_bytes": free},
         "docker": docker_info,
         "tasks": {"interrupted": interrupted, "stuck": stuck},

@@ -23,7 +23,12 @@ def holder(db_path: Path) -> dict | None:
     path = lock_path(db_path)
     if not path.exists():
         return None
-    with open(path, "a+") as fh:
+    try:
+        fh = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError:
+        # A read-only mount: flock works on a descriptor opened for reading too.
+        fh = open(path)  # noqa: SIM115
+    with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

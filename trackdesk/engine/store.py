@@ -73,9 +73,11 @@ class UnknownTaskError(LookupError):
 
 
 class TaskStore:
-    def __init__(self, db_path: Path | str, create: bool = True) -> None:
+    def __init__(self, db_path: Path | str, create: bool = True,
+                 read_only: bool = False) -> None:
         self.db_path = Path(db_path).expanduser().resolve()
-        self.sa: Engine = open_db(self.db_path, create=create)
+        self.read_only = read_only
+        self.sa: Engine = open_db(self.db_path, create=create, read_only=read_only)
         self._read = sessionmaker(self.sa, expire_on_commit=False)
         self._write = sessionmaker(self.sa.execution_options(immediate=True),
                                    expire_on_commit=False)
@@ -93,7 +95,7 @@ class TaskStore:
 
     def _conn(self) -> sqlite3.Connection:
         if self._plain is None:
-            self._plain = connect_raw(self.db_path)
+            self._plain = connect_raw(self.db_path, self.read_only)
         return self._plain
 
     def news(self, after_id: int) -> tuple[bool, bool]:
