@@ -108,6 +108,13 @@ def test_sampling_is_phone_like(gt60) -> None:
     assert 3 <= gt.accuracy.min() and np.median(gt.accuracy) < 30
 
 
+def test_same_seed_same_person_other_seed_another() -> None:
+    a, b, c = generate(3, days=6), generate(3, days=6), generate(4, days=6)
+    assert np.array_equal(a.ts, b.ts) and np.array_equal(a.lat, b.lat)
+    assert a.true_stays == b.true_stays
+    assert len(a.ts) != len(c.ts) or not np.array_equal(a.lat, c.lat)
+
+
 def test_years_option_logs_stretches_with_long_gaps() -> None:
     gt = generate(5, years=2)
     span_days = (gt.ts[-1] - gt.ts[0]) / 86400
