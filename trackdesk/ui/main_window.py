@@ -66,7 +66,7 @@ from trackdesk.ui.actions import (
 from trackdesk.ui.aio import spawn
 from trackdesk.ui.delegates import TaskCellDelegate
 from trackdesk.ui.detail import DetailPane
-from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_drop
+from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_import
 from trackdesk.ui.filedialogs import file_dialog
 from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
@@ -716,8 +716,9 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
     async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
         loop = asyncio.get_running_loop()
-        # Walking folders and peeking into zips blocks: not on the GUI thread.
-        plan = await loop.run_in_executor(None, plan_drop, paths)
+        # Sorting reads every file: done by a child process, never here, so the window
+        # never opens (and, closing, unlocks) tracks.db or its -wal/-shm (filedialogs.py).
+        plan = await loop.run_in_executor(None, plan_import, paths, engine.db_path)
         if plan.unsupported:
             bad = plan.unsupported
             lines = "\n".join(f"• {Path(name).name}: {why}" for name, why in bad[:25])
