@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PySide6.QtCore import (
+    QEvent,
     QFileInfo,
     QModelIndex,
     QObject,
@@ -32,7 +33,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QAbstractFileIconProvider, QFontMetrics, QIcon
+from PySide6.QtGui import QAbstractFileIconProvider, QFont, QFontMetrics, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -143,21 +144,41 @@ def icon_provider() -> NameOnlyIconProvider:
     return _provider
 
 
+class _WidenOnShow(QObject):
+    """Widens a dialog to its ``minTitleWidth`` when it shows (a dialog's layout may
+    reset a minimum width set before: QInputDialog's does)."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Show and isinstance(obj, QWidget):
+            need = obj.property("minTitleWidth")
+            if isinstance(need, int) and obj.width() < need:
+                obj.resize(need, obj.height())
+        return False
+
+
+_widen = _WidenOnShow()
+
+
+def title_width(title: str, font: QFont) -> int:
+    """The width a title bar needs to show ``title`` whole, with the " — trackdesk" Qt
+    appends and room for the bar's icon and buttons."""
+    app_name = QApplication.applicationDisplayName() or "trackdesk"
+    shown = title if app_name in title else f"{title} — {app_name}"
+    # The title bar's font is the window manager's: assume a bold one a little larger.
+    bar = QFont(font)
+    bar.setBold(True)
+    if bar.pointSizeF() > 0:
+        bar.setPointSizeF(bar.pointSizeF() * 1.15)
+    return QFontMetrics(bar).horizontalAdvance(shown) + TITLE_CHROME_PX
+
+
 def fit_title(dialog: QWidget, title: str) -> None:
     """Set a short title and make the dialog wide enough that the window manager shows it
-    whole (with the " — trackdesk" Qt appends), never "Save c… kdesk"."""
+    whole, never "Save c… kdesk"."""
     dialog.setWindowTitle(title)
-    shown = title
-    app_name = QApplication.applicationDisplayName()
-    if app_name and app_name not in title:
-        shown = f"{title} — {app_name}"
-    # The title bar's font is the window manager's: assume a bold one a little larger.
-    font = dialog.font()
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * 1.15 if font.pointSizeF() > 0 else 11)
-    need = QFontMetrics(font).horizontalAdvance(shown) + TITLE_CHROME_PX
-    if dialog.minimumWidth() < need:
-        dialog.setMinimumWidth(need)
+    need = title_width(title, dialog.font())
+    dialog.setProperty("minTitleWidth", need)
+    dialog.installEventFilter(_widen)
 
 
 def file_dialog(parent: QWidget | None, title: str, mode: Mode,
@@ -207,5 +228,5 @@ def open_file_dialogs(root: QObject | None = None) -> list[QFileDialog]:
     return [w for w in widgets if isinstance(w, QFileDialog)]
 
 
-__all__ = ["companions", "file_dialog", "fit_title", "icon_provider", "is_companion_name",
+__all__ = ["companions", "file_dialog", "fit_title", "title_width", "icon_provider", "is_companion_name",
            "open_file_dialogs", "same_file_as_any"]
