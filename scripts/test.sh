@@ -10,6 +10,8 @@ if ! command -v desktop-file-validate >/dev/null 2>&1; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
     desktop-file-utils >/dev/null || echo "desktop-file-utils could not be installed" >&2
 fi
+# The real window under Xvfb, driven with xdotool (tests/ui/test_real_window.py).
+bash scripts/sysdeps-x11.sh || echo "Xvfb/xdotool could not be installed: the real-window tests skip" >&2
 if [ -x scripts/docker-setup.sh ] && [ "${TRACKDESK_SKIP_DOCKER_SETUP:-0}" != 1 ]; then
   bash scripts/docker-setup.sh
 fi

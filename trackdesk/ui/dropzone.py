@@ -49,6 +49,25 @@ def plan_drop(paths: Sequence[Path]) -> DropPlan:
     return DropPlan(keep, len(supported), unsupported)
 
 
+def plan_import(paths: Sequence[Path], db: Path) -> DropPlan:
+    """``plan_drop`` for the window: the open tracks.db and its companions are refused by
+    ``stat`` alone, the rest is sorted by a child process (``drop_plan``), so the window
+    process never opens a file it imports. Blocking: call it from an executor thread."""
+    from trackdesk.ui.drop_plan import plan_in_child
+    from trackdesk.ui.filedialogs import companions, same_file_as_any
+
+    db_files = companions(db)
+    own = [p for p in paths if same_file_as_any(Path(p), db_files)]
+    rest = [Path(p) for p in paths if p not in own]
+    refused = [(str(p), f"this is the open {db.name} (or a file SQLite keeps beside it): "
+                "it cannot be imported into itself") for p in own]
+    if not rest:
+        return DropPlan([], 0, refused)
+    got = plan_in_child(rest, db_files)
+    return DropPlan([Path(p) for p in got["paths"]], int(got["files"]),
+                    refused + [(str(n), str(why)) for n, why in got["unsupported"]])
+
+
 def _under(path: Path, folder: Path) -> bool:
     try:
         path.relative_to(folder)

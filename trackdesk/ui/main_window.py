@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
-    QFileDialog,
+    QFileDialog,  # the type only: filedialogs makes them
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -66,7 +66,8 @@ from trackdesk.ui.actions import (
 from trackdesk.ui.aio import spawn
 from trackdesk.ui.delegates import TaskCellDelegate
 from trackdesk.ui.detail import DetailPane
-from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_drop
+from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_import
+from trackdesk.ui.filedialogs import file_dialog
 from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
 from trackdesk.ui.settings import AppSettings, default_db_path
@@ -698,19 +699,13 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         else:
             go()
 
-    def choose_import_files(self) -> None:
-        dialog = QFileDialog(self, "Import tracks")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters(["Track files (*.gpx *.kml *.kmz *.geojson *.json *.csv "
-                               "*.fit *.zip *.tcx *.nmea)", "All files (*)"])
-        dialog.filesSelected.connect(lambda files: self.import_paths(map(Path, files)))
-        dialog.open()
+    def choose_import_files(self) -> QFileDialog:
+        return file_dialog(self, "Import tracks", "open_many", self.import_paths,
+                           filters=["Track files (*.gpx *.kml *.kmz *.geojson *.json *.csv "
+                                    "*.fit *.zip *.tcx *.nmea)", "All files (*)"])
 
-    def choose_import_folder(self) -> None:
-        dialog = QFileDialog(self, "Import a folder of tracks")
-        dialog.setFileMode(QFileDialog.FileMode.Directory)
-        dialog.fileSelected.connect(lambda folder: self.import_paths([Path(folder)]))
-        dialog.open()
+    def choose_import_folder(self) -> QFileDialog:
+        return file_dialog(self, "Import a folder", "folder", self.import_paths)
 
     def import_paths(self, paths: Iterable[Path]) -> asyncio.Task[Any] | None:
         """Queue one import task for the supported files among ``paths``."""
@@ -721,8 +716,9 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
     async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
         loop = asyncio.get_running_loop()
-        # Walking folders and peeking into zips blocks: not on the GUI thread.
-        plan = await loop.run_in_executor(None, plan_drop, paths)
+        # Sorting reads every file: done by a child process, never here, so the window
+        # never opens (and, closing, unlocks) tracks.db or its -wal/-shm (filedialogs.py).
+        plan = await loop.run_in_executor(None, plan_import, paths, engine.db_path)
         if plan.unsupported:
             bad = plan.unsupported
             lines = "\n".join(f"• {Path(name).name}: {why}" for name, why in bad[:25])
@@ -811,19 +807,14 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.show_message(QMessageBox.Icon.Warning, "trackdesk", f"Could not finish {what}:"
                           f"\n\n{exc}")
 
-    def choose_db(self, new: bool = False) -> None:
+    def choose_db(self, new: bool = False) -> QFileDialog:
         start = str(self.engine.db_path.parent if self.engine else default_db_path().parent)
-        dialog = QFileDialog(self, "New tracks.db" if new else "Open a tracks.db", start,
-                             "tracks.db (*.db);;All files (*)")
-        if new:
-            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-            dialog.setDefaultSuffix("db")
-            dialog.selectFile("tracks.db")
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(
-            lambda f: spawn(self.switch_db(Path(f)), "opening the tracks.db", self._user_error))
-        dialog.open()
+        return file_dialog(
+            self, "New tracks.db" if new else "Open a tracks.db", "save" if new else "open",
+            lambda files: spawn(self.switch_db(files[0]), "opening the tracks.db",
+                                self._user_error),
+            directory=start, filters=["tracks.db (*.db)", "All files (*)"],
+            select="tracks.db" if new else "", suffix="db" if new else "")
 
     def open_images(self) -> Any:
         """Chains > Skill images: a non-modal dialog (the docker SDK loads on first use)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -11,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from trackdesk.ui.aio import spawn
+from trackdesk.ui.filedialogs import file_dialog
 from trackdesk.ui.settings import AppSettings, default_db_path
 
 
@@ -194,12 +195,13 @@ class SettingsDialog(QDialog):
         return spawn(engine.prune(**args), "cleaning up the task history", failed, done)
 
     def _browse(self) -> None:
-        dialog = QFileDialog(self, "Choose a tracks.db", self.db.text() or
-                             str(default_db_path().parent), "tracks.db (*.db);;All files (*)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setOption(QFileDialog.Option.DontConfirmOverwrite)
-        dialog.fileSelected.connect(self.db.setText)
-        dialog.open()
+        current = self.db.text().strip()
+        file_dialog(self, "Choose a tracks.db", "save",
+                    lambda files: self.db.setText(str(files[0])),
+                    directory=str(Path(current).parent) if current else
+                    str(default_db_path().parent),
+                    select=Path(current).name if current else "",
+                    filters=["tracks.db (*.db)", "All files (*)"], confirm_overwrite=False)
 
     def value(self) -> AppSettings:
         """The settings as edited (the dialog's result)."""

@@ -381,8 +381,10 @@ class NodeInspector(QScrollArea):
         if self.node_id is None:
             return
         node = self.doc.chain.node(self.node_id)
+        from trackdesk.ui.filedialogs import fit_title
+
         dialog = QInputDialog(self)
-        dialog.setWindowTitle("Save threshold profile")
+        fit_title(dialog, "Save threshold profile")
         dialog.setLabelText(f"Name of the profile for {node.skill}:")
         dialog.setTextValue(node.profile or "")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

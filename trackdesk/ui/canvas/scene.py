@@ -3,7 +3,7 @@ document edits (which are undoable commands). It never changes the chain itself.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -18,6 +18,7 @@ from trackdesk.ui.canvas.document import ChainDocument
 from trackdesk.ui.canvas.items import INVALID, LinkItem, NodeItem, PortItem, curve
 
 SCENE_MARGIN = 1500.0
+REFUSAL_TIP_MS = 4000  # the longest a "Link refused" tooltip stays
 
 
 class ChainScene(QGraphicsScene):
@@ -144,6 +145,7 @@ class ChainScene(QGraphicsScene):
         return None
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        self.end_link_feedback()
         item = self.itemAt(event.scenePos(), self.views()[0].transform()) if self.views() \
             else None
         if isinstance(item, PortItem) and item.kind == "out" and \
@@ -161,6 +163,7 @@ class ChainScene(QGraphicsScene):
         self._press_positions = {i.node_id: (i.x(), i.y()) for i in self.nodes.values()}
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        self.end_link_feedback()
         if self._drag_from is not None:
             self._update_drag(event.scenePos())
             event.accept()
@@ -228,7 +231,18 @@ class ChainScene(QGraphicsScene):
         self.last_refusal = why
         self.message.emit(f"Link refused: {why}")
         if screen_pos is not None:
-            QToolTip.showText(screen_pos, f"Link refused: {why}")
+            # Shown for a few seconds at most, and gone as soon as the pointer moves on
+            # (the status bar keeps the reason): it must not linger after the drop.
+            QToolTip.showText(screen_pos, f"Link refused: {why}", None, QRect(),
+                              REFUSAL_TIP_MS)
+            self._refusal_tip = True
+
+    def end_link_feedback(self) -> None:
+        """Hide the "Link refused" tooltip once the user moves on."""
+        if getattr(self, "_refusal_tip", False):
+            self._refusal_tip = False
+            if QToolTip.isVisible() and QToolTip.text().startswith("Link refused"):
+                QToolTip.hideText()
 
     def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:  # noqa: N802
         for item in self.items(event.scenePos()):

@@ -19,7 +19,6 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -56,6 +55,7 @@ from trackdesk.ui.canvas.palette import SkillPalette
 from trackdesk.ui.canvas.recovery import default_recovery_path
 from trackdesk.ui.canvas.scene import ChainScene
 from trackdesk.ui.canvas.view import ChainView
+from trackdesk.ui.filedialogs import file_dialog, fit_title
 from trackdesk.ui.icons import std_icon
 
 log = logging.getLogger(__name__)
@@ -655,15 +655,13 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
         await self.fetch_templates()
 
     def export_json(self) -> None:
-        dialog = QFileDialog(self, "Export chain", f"{self.doc.chain.name or 'chain'}.json",
-                             "Chain files (*.json)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("json")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(lambda f: spawn(self.export_to(Path(f)),
-                                                    "exporting the chain", self._user_error))
+        dialog = file_dialog(
+            self, "Export chain", "save",
+            lambda files: spawn(self.export_to(files[0]), "exporting the chain",
+                                self._user_error),
+            filters=["Chain files (*.json)"], select=f"{self.doc.chain.name or 'chain'}.json",
+            suffix="json")
         self._remember(dialog)
-        dialog.open()
 
     async def export_to(self, path: Path) -> Path | None:
         chain = self.doc.chain.copy()
@@ -676,13 +674,12 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
         return out
 
     def import_json(self) -> None:
-        dialog = QFileDialog(self, "Import chain", "", "Chain files (*.json);;All files (*)")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(lambda f: self._discard_then(
-            lambda: spawn(self.import_from(Path(f)), "importing the chain", self._user_error)))
+        dialog = file_dialog(
+            self, "Import chain", "open",
+            lambda files: self._discard_then(lambda: spawn(
+                self.import_from(files[0]), "importing the chain", self._user_error)),
+            filters=["Chain files (*.json)", "All files (*)"])
         self._remember(dialog)
-        dialog.open()
 
     async def import_from(self, path: Path) -> LoadResult | None:
         try:
@@ -928,7 +925,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     def ask_text(self, title: str, label: str, value: str,
                  on_ok: Callable[[str], Any]) -> QInputDialog:
         dialog = QInputDialog(self)
-        dialog.setWindowTitle(title)
+        fit_title(dialog, title)  # whole, never "Save c… kdesk"
         dialog.setLabelText(label)
         dialog.setTextValue(value)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

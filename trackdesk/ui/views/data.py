@@ -15,7 +15,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,39 +33,68 @@ BLOCK = 64  # vertices per box of DayTrack.blocks
 
 
 # ------------------------------------------------------------------ connections -------
-def connect_ro(path: Path | str) -> sqlite3.Connection:
+def connect_ro(path: Path | str, check_same_thread: bool = True) -> sqlite3.Connection:
     """A read-only connection: the views never write, and WAL lets them read while a
-    worker writes. ``check_same_thread`` stays on: each thread opens its own."""
-    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=30.0)
+    worker writes. ``check_same_thread`` stays on unless the caller closes it from
+    another thread (ThreadConnections)."""
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=30.0,
+                           check_same_thread=check_same_thread)
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MB: tile rendering rereads blobs
     return conn
 
 
 class ThreadConnections:
-    """One read-only connection per worker thread, all closed together."""
+    """One read-only connection per worker thread, all closed together.
+
+    ``close()`` really closes them (at once when idle, else as the read using it ends):
+    the pool's threads outlive a database switch, and a connection they kept would keep
+    the old tracks.db, -wal and -shm open in the window process (issue 17)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._busy: set[int] = set()
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect_ro(self.path)
+            with self._lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError(f"{self.path} was closed by the window")
+            # Used by this thread only; closed from another by close() when idle.
+            conn = connect_ro(self.path, check_same_thread=False)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
 
-    def close(self) -> None:
-        # Connections belong to their threads; closing from another thread is allowed
-        # only for a connection made with check_same_thread=False, so each is left to
-        # the garbage collector once its thread ends. We just forget them.
+    @contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for one read; closed after it if close() came."""
+        conn = self.get()
         with self._lock:
+            self._busy.add(id(conn))
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                self._busy.discard(id(conn))
+                late = self._closed
+            if late:
+                self._local.conn = None
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle = [c for c in self._all if id(c) not in self._busy]
             self._all.clear()
+        for conn in idle:
+            conn.close()
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

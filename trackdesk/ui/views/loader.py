@@ -97,7 +97,8 @@ class Loader(QObject):
 
         def job() -> Any:
             try:
-                result = fn(conns.get())
+                with conns.use() as conn:
+                    result = fn(conn)
             except sqlite3.Error as exc:
                 # A worker writing, a database switched under us: the next refresh
                 # reads again. Logged, shown in the view's status line.

@@ -25,7 +25,6 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trackdesk.ui.filedialogs import file_dialog
 from trackdesk.ui.views import data
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.tiles import MODE_COLOURS
@@ -252,13 +252,9 @@ class StatisticsView(QWidget):
         return len(rows) - 1
 
     def choose_export(self) -> None:
-        dialog = QFileDialog(self, "Export statistics", f"footprint-{self.period_type}.csv",
-                             "CSV (*.csv)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("csv")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.export_csv)
-        dialog.open()
+        file_dialog(self, "Export statistics", "save",
+                    lambda files: self.export_csv(files[0]), filters=["CSV (*.csv)"],
+                    select=f"footprint-{self.period_type}.csv", suffix="csv")
 
 
 __all__ = ["StatisticsView"]
