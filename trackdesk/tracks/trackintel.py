@@ -28,7 +28,14 @@ import re
 from typing import IO
 
 from trackdesk.tracks.annotations import annotate_activity
-from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, R_NO_TIME, ImportFailure, Points
+from trackdesk.tracks.base import (
+    R_BAD_COORD,
+    R_BAD_TIME,
+    R_NO_TIME,
+    ImportFailure,
+    Points,
+    opt_float,
+)
 
 COLUMNS = ("altitude",)
 GEOM_COLUMNS = ("geom", "geometry", "wkt")
@@ -106,6 +113,7 @@ def read(stream: IO[bytes], out: Points) -> None:
     i_geom = next(names.index(g) for g in GEOM_COLUMNS if g in names)
     i_purpose = names.index("purpose") if "purpose" in names else None
     i_mode = names.index("mode") if "mode" in names else None
+    i_ele = names.index("elevation") if "elevation" in names else None
     need = max(i_start, i_end, i_geom) + 1
     times = out.times
     try:
@@ -127,9 +135,12 @@ def read(stream: IO[bytes], out: Points) -> None:
                 continue
             if kind == "POINT":
                 lon, lat = coords[0][0], coords[0][1]
-                out.add(t0, lat, lon, _alt(coords[0]))
+                alt = _alt(coords[0])
+                if alt is None and i_ele is not None and i_ele < len(row):
+                    alt = opt_float(row[i_ele])  # the mean elevation trackintel keeps
+                out.add(t0, lat, lon, alt)
                 if t1 is not None and t1 != t0:
-                    out.add(t1, lat, lon, _alt(coords[0]))
+                    out.add(t1, lat, lon, alt)
                 purpose = row[i_purpose].strip() if i_purpose is not None \
                     and i_purpose < len(row) else ""
                 if purpose.lower() in ("home", "work"):
