@@ -62,7 +62,7 @@ def parse_wkt(text: str) -> tuple[str, list[tuple[float, ...]]] | None:
     try:
         for pair in m.group(2).replace("(", " ").replace(")", " ").split(","):
             nums = tuple(float(x) for x in pair.split())
-            if len(nums) < 2:
+            if len(nums) < 2 or not (math.isfinite(nums[0]) and math.isfinite(nums[1])):
                 return None
             coords.append(nums)
     except ValueError:
