@@ -224,3 +224,14 @@ def test_cli_annotations_list(db: Path, tmp_path: Path, capsys: pytest.CaptureFi
         in text
     assert cli_main(["--db", str(db), "annotations", "list", "--from", "soon"]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+def test_a_geojson_with_lonlat_properties_stays_geojson(tmp_path: Path) -> None:
+    """Dawarich's GeoJSON export carries point fields in properties: it is GeoJSON."""
+    f = tmp_path / "dawarich.geojson.json"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [13.4, 52.5]},
+         "properties": {"timestamp": 1700000000, "lonlat": "POINT (13.4 52.5)",
+                        "points": 1}}]}))
+    files, _ = expand([f])
+    assert [x.format for x in files] == ["geojson"]

@@ -2,7 +2,8 @@
 
 Dawarich's GeoJSON and GPX exports are read by the GeoJSON and GPX readers. Its data
 export is one JSON object holding, among settings and statistics, ``points`` and
-``visits``:
+``visits`` (the least verified reader: written without Dawarich's documentation at hand
+and without its held-out samples; what it cannot read is counted, never guessed):
 
 * a point: ``timestamp`` (epoch seconds), the position as ``lonlat`` WKT
   (``"POINT (13.4 52.5)"``) or as ``latitude``/``longitude`` (numbers or numeric text),
@@ -35,8 +36,10 @@ R_NOT_RECORD = "not a location record"
 
 def is_export(head: bytes) -> bool:
     """True for the first KB of a Dawarich data export (what ``formats`` asks)."""
-    return b'"lonlat"' in head or (b'"points"' in head and b'"counts"' in head
-                                   and b'"FeatureCollection"' not in head)
+    # Its GeoJSON export may carry "lonlat" in properties: a FeatureCollection is GeoJSON.
+    if b'"features"' in head or b'"FeatureCollection"' in head:
+        return False
+    return b'"points"' in head and (b'"lonlat"' in head or b'"counts"' in head)
 
 
 def _time(value: Any, out: Points) -> float | None | bool:
