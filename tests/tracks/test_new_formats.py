@@ -163,12 +163,18 @@ def _trkpts(n: int, t0: int, lat: float) -> str:
         for i in range(n))
 
 
-@pytest.mark.parametrize("n", [3, 30_000])  # a small file, and one read in many chunks
+# A small file; one read in many chunks; one above PIPE_ABOVE_BYTES (16 MB), read in a
+# forked child whose annotations must cross the pipe.
+@pytest.mark.parametrize("n", [3, 30_000, 190_000])
 def test_gpx_track_types_cover_each_tracks_range(db: Path, tmp_path: Path, n: int) -> None:
     t0 = 1_600_000_000
     f = tmp_path / "two.gpx"
     f.write_text(GPX_TYPED.format(ride=_trkpts(n, t0, 46.0),
                                   walk=_trkpts(3, t0 + n + 100, 47.0)))
+    if n > 100_000:
+        from trackdesk.tracks.importer import PIPE_ABOVE_BYTES
+
+        assert f.stat().st_size >= PIPE_ABOVE_BYTES
     out = run_import(db, [f])
     assert out.ok, out.error
     assert count(db) == n + 3 + 1
