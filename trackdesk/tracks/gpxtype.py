@@ -56,6 +56,12 @@ class _Watch:
         self._done = max(0, scanned_to - cut)
 
     def _look(self, data: bytes) -> None:
+        if self._in_trk is None and b"<type>" not in data \
+                and b"<type>" not in self._tail[-5:] + data[:5]:
+            # The common case, no type in this chunk: no copy of the chunk is made.
+            tail = data[-KEEP:] if len(data) >= KEEP else (self._tail + data)[-KEEP:]
+            self._tail, self._done = tail, max(0, len(tail) - 5)
+            return
         work = self._tail + data
         start = self._done
         while True:
