@@ -241,3 +241,15 @@ def test_a_geojson_with_lonlat_properties_stays_geojson(tmp_path: Path) -> None:
                         "points": 1}}]}))
     files, _ = expand([f])
     assert [x.format for x in files] == ["geojson"]
+
+
+def test_trackintel_semicolon_separated(db: Path, tmp_path: Path) -> None:
+    """trackintel's examples read and write ';'-separated files."""
+    f = tmp_path / "triplegs.csv"
+    f.write_text("id;user_id;started_at;finished_at;geom\n"
+                 "0;1;2008-10-23T04:08:07Z;2008-10-23T04:18:07Z;"
+                 "LINESTRING (116.3 39.98, 116.33 39.98)\n")
+    out = run_import(db, [f])
+    assert out.ok, out.error
+    assert [r[:3] for r in points(db)] == [(T_GEOLIFE + 4503, 39.98, 116.3),
+                                           (T_GEOLIFE + 5103, 39.98, 116.33)]

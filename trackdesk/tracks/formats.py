@@ -198,10 +198,10 @@ def _classify_more(ext: str, head: bytes) -> tuple[str | None, str] | None:
     if text.startswith(b"Start Time\tEnd Time\tTransportation Mode"):
         return "geolife-labels", ""
     if ext in (".csv", ".txt", ""):
-        from trackdesk.tracks.trackintel import is_header
+        from trackdesk.tracks.trackintel import delimiter, is_header
 
         first = text.decode("utf-8", "ignore").split("\n", 1)[0]
-        if is_header(first.strip().split(",")):
+        if is_header(first.strip().split(delimiter(first))):
             return "trackintel", ""
     if ext in (".json", "") and text.lstrip(b" \t\r\n")[:1] == b"{":
         from trackdesk.tracks.dawarich import is_export

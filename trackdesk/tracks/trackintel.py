@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from typing import IO
@@ -44,6 +45,11 @@ R_SHORT = "row with too few fields"
 R_GEOMETRY = "a geometry that is neither POINT nor LINESTRING"
 _WKT_RE = re.compile(r"\s*(?:SRID=\d+;)?\s*([A-Za-z]+)(?:\s+(?:Z|M|ZM))?\s*\((.*)\)\s*$",
                      re.S)
+
+
+def delimiter(line: str) -> str:
+    """``;`` when the header line has more of them than commas, else ``,``."""
+    return ";" if line.count(";") > line.count(",") else ","
 
 
 def is_header(header: list[str]) -> bool:
@@ -100,11 +106,12 @@ def read(stream: IO[bytes], out: Points) -> None:
                             newline="")
     # A tripleg's LINESTRING of a long trip is far above csv's 128 KB field limit.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-    rows = csv.reader(text)
-    try:
-        header = next(rows)
-    except StopIteration:
-        raise ImportFailure("the file is empty", "line 1") from None
+    first = text.readline()
+    if not first.strip():
+        raise ImportFailure("the file is empty", "line 1")
+    # trackintel's own examples write ';' (WKT has commas inside its quotes).
+    rows = csv.reader(itertools.chain([first], text), delimiter=delimiter(first))
+    header = next(rows)
     names = [h.strip().lower() for h in header]
     if not is_header(names):
         raise ImportFailure("not a trackintel staypoints or triplegs CSV (no started_at, "
