@@ -141,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--wait", action="store_true")
     imp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
 
+    an = sub.add_parser("annotations", help="what imported files say about times: "
+                        "activities, places, HOME/WORK")
+    ansub = an.add_subparsers(dest="annotations_command", metavar="ACTION", required=True)
+    a = ansub.add_parser("list", help="list annotations (read-only)")
+    a.add_argument("--from", dest="t_from", metavar="TIME", default=None,
+                   help="only those ending at or after TIME (ISO 8601 or epoch seconds)")
+    a.add_argument("--to", dest="t_to", metavar="TIME", default=None,
+                   help="only those starting at or before TIME")
+    a.add_argument("--kind", choices=("activity", "place", "semantic"), default=None)
+    a.add_argument("--source", default=None, help="google, geolife, gpx, fit, ...")
+    a.add_argument("--json", action="store_true")
+
     sv = sub.add_parser("serve", help="serve the REST API, running the engine without a "
                         "window")
     sv.add_argument("--host", default="127.0.0.1",
@@ -646,6 +658,55 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _when(text: str | None, what: str) -> float | None:
+    """ISO 8601 (UTC when no zone) or epoch seconds, for --from/--to."""
+    if text is None:
+        return None
+    from trackdesk.tracks.base import TimeParser
+
+    try:
+        return float(text)
+    except ValueError:
+        ts = TimeParser()(text)
+    if ts is None:
+        raise UsageError(f"{what} {text!r} is not a time (ISO 8601 or epoch seconds)")
+    return ts
+
+
+def cmd_annotations(args: argparse.Namespace) -> int:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from trackdesk.tracks.annotations import annotations_between
+
+    path = _db_path(args)
+    t0, t1 = _when(args.t_from, "--from"), _when(args.t_to, "--to")
+    if not path.exists():
+        raise UsageError(f"no tracks.db at {path}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = annotations_between(conn, t0, t1, kind=args.kind, source=args.source)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if args.json:
+        _print_json([r.to_dict() for r in rows])
+        return EXIT_OK
+
+    def iso(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    for r in rows:
+        where = f"  {r.lat:.5f},{r.lon:.5f}" if r.lat is not None and r.lon is not None else ""
+        raw = f" ({r.raw})" if r.raw and r.raw != r.value else ""
+        print(f"{iso(r.start_ts)}  {iso(r.end_ts)}  {r.kind:<8} {r.value}{raw}  "
+              f"[{r.source}]{where}")
+    print(f"{len(rows)} annotation(s)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from trackdesk.engine.engine import Engine, EngineError
     from trackdesk.skills.registry import load_registry
@@ -724,6 +785,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "history": cmd_history,
     "serve": cmd_serve,
+    "annotations": cmd_annotations,
 }
 
 

@@ -195,6 +195,10 @@ class Points:
         self.notes: Counter[str] = Counter()
         self.flushes = 0  # batches handed on: after one, a reader cannot silently restart
         self.size_hint = 0  # the file's size when known: readers may plan for big files
+        # What the file says about its time ranges (activity types, places): rows of
+        # (start_ts, end_ts, kind, value, raw, source, lat, lon, place_id), written to the
+        # annotations table in the file's transaction (docs/IMPORT.md, "Annotations").
+        self.annotations: list[tuple] = []
 
     def reset(self) -> None:
         """Forget everything collected (rows not yet flushed included)."""
@@ -208,6 +212,30 @@ class Points:
         self.min_ts = math.inf
         self.max_ts = -math.inf
         self.flushes = 0
+        self.annotations.clear()
+
+    def annotate(self, start: float | None, end: float | None, kind: str, value: str | None,
+                 raw: str | None, source: str, lat: float | None = None,
+                 lon: float | None = None, place_id: str | None = None) -> bool:
+        """Keep one annotation of a time range; False (and nothing kept) when the range
+        or the value is unusable. A missing end is the start (an instant)."""
+        if start is None or start is False or not isinstance(value, str) or not value:
+            return False
+        if end is None or end is False:
+            end = start
+        if not (MIN_TS <= start <= MAX_TS and MIN_TS <= end <= MAX_TS):
+            return False
+        if end < start:
+            start, end = end, start
+        if lat is not None and lon is not None:
+            if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+                lat = lon = None
+            else:
+                if self.gcj02:
+                    lat, lon = gcj02_to_wgs84(lat, lon)
+                lat, lon = round(lat * 1e7) / 1e7, round(lon * 1e7) / 1e7
+        self.annotations.append((start, end, kind, value, raw, source, lat, lon, place_id))
+        return True
 
     def reject(self, reason: str, n: int = 1) -> None:
         self.read += n

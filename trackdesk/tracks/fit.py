@@ -15,6 +15,7 @@ from typing import IO
 import fitdecode
 
 from trackdesk.tracks.base import R_NO_TIME, ImportFailure, Points, datetime_ts
+from trackdesk.tracks.fitsport import session_sport
 
 COLUMNS = ("altitude", "speed", "heading")
 SEMICIRCLE = 180.0 / 2**31
@@ -43,6 +44,8 @@ def read(stream: IO[bytes], out: Points) -> None:
             for frame in reader:
                 n += 1
                 if not isinstance(frame, fitdecode.FitDataMessage) or frame.name != "record":
+                    if isinstance(frame, fitdecode.FitDataMessage) and frame.name == "session":
+                        session_sport(frame, out)  # issue 19: the sport as an annotation
                     continue
                 t = frame.get_value("timestamp", fallback=None) \
                     if frame.has_field("timestamp") else None

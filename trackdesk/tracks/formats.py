@@ -35,7 +35,8 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("gpx", "GPX 1.0/1.1", "trackdesk.tracks.gpx"),
+    # gpxtype wraps gpx.read, keeping <trk><type> as an annotation (issue 19).
+    Format("gpx", "GPX 1.0/1.1", "trackdesk.tracks.gpxtype"),
     Format("kml", "KML", "trackdesk.tracks.kml"),
     Format("kmz", "KMZ (zipped KML)", "trackdesk.tracks.kml", "read_kmz"),
     Format("geojson", "GeoJSON", "trackdesk.tracks.geojson"),
@@ -50,10 +51,18 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("fit", "FIT (Garmin and other sports devices)", "trackdesk.tracks.fit"),
     Format("tcx", "TCX (Training Center XML)", "trackdesk.tracks.tcx"),
     Format("owntracks", "OwnTracks .rec", "trackdesk.tracks.owntracks"),
+    # Issue 19 (helper importb): more formats; classified by _classify_more().
+    Format("plt", "GeoLife / OziExplorer .plt track", "trackdesk.tracks.geolife"),
+    Format("geolife-labels", "GeoLife labels.txt (transport modes)",
+           "trackdesk.tracks.geolife", "read_labels"),
+    Format("trackintel", "trackintel staypoints / triplegs CSV (WKT geometry)",
+           "trackdesk.tracks.trackintel"),
+    Format("dawarich", "Dawarich data export (JSON)", "trackdesk.tracks.dawarich"),
 )}
 
 EXTENSIONS = {".gpx": "gpx", ".kml": "kml", ".kmz": "kmz", ".geojson": "geojson",
               ".csv": "csv", ".tsv": "csv", ".fit": "fit", ".tcx": "tcx", ".rec": "owntracks"}
+# (.plt, labels.txt, trackintel CSVs, Dawarich JSON: by content, in _classify_more.)
 SNIFFED = {".json", ".xml", ".txt", ""}  # decided by content
 
 
@@ -119,6 +128,14 @@ def _json_kind(head: bytes) -> str | None:
         return "google-timeline"  # the iOS export: a top-level array of segments
     if b'"timelineObjects"' in head:
         return "google-semantic"
+    # The phone exports in their other shapes: a first segment whose keys come in another
+    # order (startTime after a long timelinePath), or only the segments' own keys in the
+    # first KB; and semantic history objects outside their "timelineObjects" wrapper.
+    if b'"timelinePath"' in head or b'"placeLocation"' in head or (
+            b'"geo:' in head and (b'"startTime"' in head or b'"endTime"' in head)):
+        return "google-timeline"
+    if b'"placeVisit"' in head or b'"activitySegment"' in head:
+        return "google-semantic"
     if b'"locations"' in head and (b"E7" in head or head.count(b"{") < 3):
         return "google-records"
     if b'"FeatureCollection"' in head or b'"Feature"' in head or b'"features"' in head:
@@ -129,6 +146,9 @@ def _json_kind(head: bytes) -> str | None:
 def classify(name: str, head: bytes) -> tuple[str | None, str]:
     """``(format, "")`` for an importable file, else ``(None, reason)``."""
     ext = os.path.splitext(name)[1].lower()
+    more = _classify_more(ext, head)
+    if more is not None:
+        return more
     fmt = EXTENSIONS.get(ext)
     if fmt == "csv":
         return _classify_csv(head, ext)
@@ -160,6 +180,35 @@ def classify(name: str, head: bytes) -> tuple[str | None, str]:
     if not head:
         return None, "an empty file"
     return None, f"not a track file trackdesk knows ({ext or 'no extension'})"
+
+
+def _classify_more(ext: str, head: bytes) -> tuple[str | None, str] | None:
+    """The formats of issue 19 that the general rules below would refuse or take for
+    another: GeoLife/OziExplorer ``.plt``, GeoLife ``labels.txt``, trackintel's
+    staypoints/triplegs CSVs, the Dawarich JSON export. None: not one of them."""
+    text = head.lstrip(b"\xef\xbb\xbf")
+    if ext == ".plt":
+        first = text.split(b"\n", 1)[0]
+        if b"Track Point File" in first or b"Geolife" in first or b"GeoLife" in first:
+            return "plt", ""
+        if not text.strip():
+            return None, "an empty file"
+        return None, ("a .plt file that is not a GeoLife or OziExplorer track (its first "
+                      "line is not 'Geolife trajectory' or 'OziExplorer Track Point File')")
+    if text.startswith(b"Start Time\tEnd Time\tTransportation Mode"):
+        return "geolife-labels", ""
+    if ext in (".csv", ".txt", ""):
+        from trackdesk.tracks.trackintel import delimiter, is_header
+
+        first = text.decode("utf-8", "ignore").split("\n", 1)[0]
+        if is_header(first.strip().split(delimiter(first))):
+            return "trackintel", ""
+    if ext in (".json", "") and text.lstrip(b" \t\r\n")[:1] == b"{":
+        from trackdesk.tracks.dawarich import is_export
+
+        if is_export(head):
+            return "dawarich", ""
+    return None
 
 
 def _classify_csv(head: bytes, ext: str) -> tuple[str | None, str]:

@@ -16,10 +16,12 @@ Only one record is ever built in memory at a time (ijson's C backend, ``yajl2_c`
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 
 import ijson
 
+from trackdesk.tracks.annotations import annotate_activity, semantic_value
 from trackdesk.tracks.base import (
     R_BAD_COORD,
     R_BAD_TIME,
@@ -27,6 +29,7 @@ from trackdesk.tracks.base import (
     ImportFailure,
     Points,
     epoch_ms,
+    epoch_number,
     opt_float,
 )
 
@@ -83,6 +86,9 @@ def _pump(stream: IO[bytes], prefixes: tuple[str, ...] | Any, handle: Any) -> No
         raise ImportFailure("the file is empty", "byte 0")
 
 
+_NUMBER_RE = re.compile(r"\s*\d{9,14}(?:\.\d+)?\s*$")
+
+
 def _e7(value: Any, limit: int) -> float | None:
     if value is None:
         return None
@@ -101,7 +107,13 @@ def _ts(obj: dict, out: Points, iso_key: str = "timestamp", ms_key: str = "times
     iso = obj.get(iso_key)
     if isinstance(iso, str):
         t = out.times(iso)
+        if t is None and _NUMBER_RE.match(iso):
+            # Some exports (and tools that rewrite them) put epoch seconds or
+            # milliseconds, as text, where Google writes ISO 8601.
+            t = epoch_number(float(iso))
         return False if t is None else t
+    if isinstance(iso, int | float) and not isinstance(iso, bool):
+        return epoch_number(float(iso))
     ms = obj.get(ms_key)
     if ms is not None:
         try:
@@ -148,7 +160,37 @@ def _loc(loc: Any) -> tuple[float | None, float | None]:
         return None, None
     lat = loc.get("latitudeE7", loc.get("latE7"))
     lon = loc.get("longitudeE7", loc.get("lngE7"))
+    if lat is None or lon is None:  # degrees, as some rewritten exports have them
+        return (opt_float(loc.get("latitude", loc.get("lat"))),
+                opt_float(loc.get("longitude", loc.get("lng", loc.get("lon")))))
     return _e7(lat, 90), _e7(lon, 180)
+
+
+def _visit(visit: dict, out: Points) -> None:
+    """A place visit: arrival and departure at the place; its name, id and semantic
+    type as annotations. Child visits (a shop inside a mall) are visits too."""
+    start, end = _duration(visit, out)
+    loc = visit.get("location")
+    loc = loc if isinstance(loc, dict) else {}
+    lat, lon = _loc(loc)
+    if lat is None:
+        lat, lon = _loc(visit.get("centerLatE7") and {
+            "latE7": visit.get("centerLatE7"), "lngE7": visit.get("centerLngE7")})
+    _add(out, start, lat, lon, None, None, None, None)
+    if end != start:
+        _add(out, end, lat, lon, None, None, None, None)
+    place_id = loc.get("placeId") if isinstance(loc.get("placeId"), str) else None
+    name = loc.get("name") or loc.get("address")
+    if isinstance(name, str) and name.strip():
+        out.annotate(start, end, "place", name.strip(), loc.get("name") or None, "google",
+                     lat, lon, place_id)
+    semantic = semantic_value(loc.get("semanticType"))
+    if semantic:
+        out.annotate(start, end, "semantic", semantic, loc.get("semanticType"), "google",
+                     lat, lon, place_id)
+    for child in visit.get("childVisits") or ():
+        if isinstance(child, dict):
+            _visit(child, out)
 
 
 def read_semantic(stream: IO[bytes], out: Points) -> None:
@@ -158,26 +200,38 @@ def read_semantic(stream: IO[bytes], out: Points) -> None:
             return
         visit = obj.get("placeVisit")
         if isinstance(visit, dict):
-            start, end = _duration(visit, out)
-            lat, lon = _loc(visit.get("location"))
-            if lat is None:
-                lat, lon = _loc(visit.get("centerLatE7") and {
-                    "latE7": visit.get("centerLatE7"), "lngE7": visit.get("centerLngE7")})
-            _add(out, start, lat, lon, None, None, None, None)
-            if end != start:
-                _add(out, end, lat, lon, None, None, None, None)
+            _visit(visit, out)
         seg = obj.get("activitySegment")
         if isinstance(seg, dict):
             start, end = _duration(seg, out)
-            _add(out, start, *_loc(seg.get("startLocation")), None, None, None, None)
+            slat, slon = _loc(seg.get("startLocation"))
+            # A segment may name only one end (or none): an end without a position is
+            # no point at all, not a rejected one.
+            if slat is not None or start is False:
+                _add(out, start, slat, slon, None, None, None, None)
             raw = seg.get("simplifiedRawPath")
             for p in (raw.get("points") or []) if isinstance(raw, dict) else []:
                 if isinstance(p, dict):
                     _add(out, _ts(p, out), *_loc(p), None, None,
                          opt_float(p.get("accuracyMeters")), None)
-            _add(out, end, *_loc(seg.get("endLocation")), None, None, None, None)
+            elat, elon = _loc(seg.get("endLocation"))
+            if elat is not None or end is False:
+                _add(out, end, elat, elon, None, None, None, None)
+            kind = seg.get("activityType")
+            if not isinstance(kind, str):
+                acts = seg.get("activities")
+                first = acts[0] if isinstance(acts, list) and acts else None
+                kind = first.get("activityType") if isinstance(first, dict) else None
+            annotate_activity(out, start, end, kind, "google", slat, slon)
 
-    _pump(stream, ("timelineObjects.item",), handle)
+    def prefixes(head: bytes) -> tuple[str, ...]:
+        # Month files wrap the objects in "timelineObjects"; a bare array of them (a
+        # tool's rewrite of the export) is read too.
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+            return ("item",)
+        return ("timelineObjects.item",)
+
+    _pump(stream, prefixes, handle)
 
 
 # -- Timeline.json (on-device export) ---------------------------------------------------
@@ -219,15 +273,31 @@ def _segment(seg: dict, out: Points) -> None:
     visit = seg.get("visit")
     if isinstance(visit, dict):
         cand = visit.get("topCandidate") or {}
-        where = cand.get("placeLocation") if isinstance(cand, dict) else None
-        lat, lon = latlng(where)
+        cand = cand if isinstance(cand, dict) else {}
+        lat, lon = latlng(cand.get("placeLocation"))
         _add(out, start, lat, lon, None, None, None, None)
         if end != start:
             _add(out, end, lat, lon, None, None, None, None)
+        # The on-device export names no place: its id is the place's only identity.
+        place_id = cand.get("placeId") or cand.get("placeID")
+        if isinstance(place_id, str) and place_id:
+            name = cand.get("name") if isinstance(cand.get("name"), str) else None
+            out.annotate(start, end, "place", name or place_id, name, "google", lat, lon,
+                         place_id)
+        else:
+            place_id = None
+        semantic = semantic_value(cand.get("semanticType"))
+        if semantic:
+            out.annotate(start, end, "semantic", semantic, cand.get("semanticType"),
+                         "google", lat, lon, place_id)
     activity = seg.get("activity")
     if isinstance(activity, dict):
-        _add(out, start, *latlng(activity.get("start")), None, None, None, None)
+        slat, slon = latlng(activity.get("start"))
+        _add(out, start, slat, slon, None, None, None, None)
         _add(out, end, *latlng(activity.get("end")), None, None, None, None)
+        cand = activity.get("topCandidate")
+        if isinstance(cand, dict):
+            annotate_activity(out, start, end, cand.get("type"), "google", slat, slon)
 
 
 def _raw_signal(sig: dict, out: Points) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from trackdesk.skills.sdk import StopRequested, parent_death_signal
+from trackdesk.tracks.annotations import write_annotations
 from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart, big_pipe
 from trackdesk.tracks.formats import FORMATS, SourceFile
 
@@ -62,6 +63,7 @@ class FileResult:
     last_ts: float | None = None
     seconds: float = 0.0
     notes: dict[str, int] = field(default_factory=dict)
+    notes_annotations: int = 0  # annotation rows this file added
 
     @property
     def n_rejected(self) -> int:
@@ -215,6 +217,9 @@ class Importer:
                 state["new"] = conn.total_changes - before
             if not state["in_tx"]:
                 begin()  # nothing accepted: still record that the file was read
+            if out.annotations:
+                result.notes_annotations = write_annotations(conn, out.annotations,
+                                                             state["file_id"])
             result.read = out.read
             result.new = state["new"]
             result.rejected = dict(out.rejected)
@@ -224,6 +229,8 @@ class Importer:
             notes = Counter(out.notes)
             if out.times.naive:
                 notes["times without a zone, taken as UTC"] += out.times.naive
+            if result.notes_annotations:
+                notes["annotations kept (activities, places)"] += result.notes_annotations
             result.notes = dict(notes)
             conn.execute(
                 "UPDATE import_files SET status='imported', points_read=?, points_new=?, "
@@ -380,12 +387,17 @@ def _read_array(fd: int, shape: tuple, dtype: str) -> Any:
 
 
 def _state(out: Points) -> tuple:
+    # Annotations travel once: the ones kept since the last message, then forgotten here.
+    annotations = out.annotations[:]
+    out.annotations.clear()
     return (out.read, dict(out.rejected), out.min_ts, out.max_ts, dict(out.notes),
-            out.times.naive, out.flushes)
+            out.times.naive, out.flushes, annotations)
 
 
 def _take_state(out: Points, state: tuple) -> None:
-    read, rejected, out.min_ts, out.max_ts, notes, out.times.naive, out.flushes = state
+    (read, rejected, out.min_ts, out.max_ts, notes, out.times.naive, out.flushes,
+     annotations) = state
+    out.annotations.extend(annotations)
     out.read = read
     out.rejected = Counter(rejected)
     out.notes = Counter(notes)

@@ -442,3 +442,21 @@ CREATE INDEX ix_analysis_tasks_end_time ON analysis_tasks (end_time)
 """
 
 MIGRATIONS.append(Migration(4, "task resources (cpu, memory), task archive", _sql(V4)))
+
+V5 = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    raw TEXT,
+    source TEXT NOT NULL,
+    lat REAL, lon REAL, place_id TEXT,
+    import_file_id INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts)
+"""
+
+MIGRATIONS.append(Migration(5, "annotations: what the files know (activities, places, "
+                               "semantic types) by time range", _sql(V5)))
