@@ -1,0 +1,44 @@
+"""Issue 17 §4 through the REST API: importing a folder of the workspace that holds a link
+to a file outside it shows nothing of that file (task, log, API JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.api.conftest import P, serving
+from tests.engine.conftest import run
+from tests.tracks.test_import_safety import MARKER, secret_folder
+
+
+def test_api_import_of_a_folder_with_a_link_out_leaks_nothing(tmp_path: Path) -> None:
+    folder, _ = secret_folder(tmp_path)
+    db = tmp_path / "ws" / "tracks.db"
+
+    async def main() -> list[str]:
+        seen: list[str] = []
+        async with serving(db) as s:
+            status, out = await s.call("POST", f"{P}/tasks", json={
+                "skill_name": "import", "params": {"paths": ["tracks"]}})
+            assert status == 200, out
+            seen.append(json.dumps(out))
+            tid = out["data"]["id"]
+            for _ in range(600):
+                status, out = await s.call("GET", f"{P}/tasks/{tid}")
+                if out["data"]["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+            seen.append(json.dumps(out))
+            assert out["data"]["status"] == "completed", out
+            await asyncio.sleep(0.3)  # the engine's log flush
+            for path in (f"{P}/tasks/{tid}/log", f"{P}/tasks"):
+                status, body = await s.call("GET", path)
+                assert status == 200
+                seen.append(json.dumps(body))
+        return seen
+
+    seen = run(main(), timeout=120)
+    assert "notes.csv" in "".join(seen)  # it is named, as skipped, with the reason
+    for text in seen:
+        assert MARKER not in text
