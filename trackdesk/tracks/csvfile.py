@@ -161,8 +161,10 @@ def read(stream: IO[bytes], out: Points) -> None:
         if not first:
             raise ImportFailure("the file is empty: no header line", "line 1")
         delim = _dialect(first)
-        header = next(csv.reader([first], delimiter=delim))
-        reader = csv.reader(text, delimiter=delim, strict=True)
+        # skipinitialspace: '"a", "b"' (quotes after the separator's space) is a quoted
+        # field, as every spreadsheet reads it (issue 19).
+        header = next(csv.reader([first], delimiter=delim, skipinitialspace=True))
+        reader = csv.reader(text, delimiter=delim, strict=True, skipinitialspace=True)
         rows = complete_rows(reader, guard, len(header), out)
         if is_lifetime_header(header) and not options:
             _read_lifetime(rows, out)

@@ -233,6 +233,12 @@ class Importer:
                     counter = CountingReader(raw, lambda _pos: self._tick(out, counter))
                     restart.reader(counter, out)
             out.flush()
+            if out.read == 0:
+                # One rule for every format (issues 17, 19): a file that yields not one
+                # point is refused with a reason, never "completed" with 0 points.
+                raise ImportFailure(f"no track points in it: nothing this {src.format} "
+                                    "reader recognises as a position (a track, a timed "
+                                    "point) was found; docs/IMPORT.md lists what is read")
             if staged:
                 file_id = begin()
                 before = conn.total_changes
