@@ -458,6 +458,10 @@ class ProgressView:
                 why = (t.error_message or t.status_reason or "").splitlines()[:1]
                 print(f"task {t.id} {t.skill_name} {t.status.value}"
                       f"{': ' + why[0] if why else ''}", file=self.stream)
+            elif t.status.value == "completed" and t.status_reason:
+                # A completion with a caveat ("completed with 1 of 3 file(s) not
+                # imported"): said, not left for the user to find.
+                print(f"task {t.id} {t.skill_name} {t.status_reason}", file=self.stream)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

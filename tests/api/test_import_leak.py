@@ -42,3 +42,28 @@ def test_api_import_of_a_folder_with_a_link_out_leaks_nothing(tmp_path: Path) ->
     assert "notes.csv" in "".join(seen)  # it is named, as skipped, with the reason
     for text in seen:
         assert MARKER not in text
+
+
+def test_api_import_takes_the_csv_column_options(tmp_path: Path) -> None:
+    db = tmp_path / "tracks.db"
+    (tmp_path / "odd.csv").write_text("when_seen,lat,lng\n2020-09-13T12:00:00Z,46,14\n")
+
+    async def main() -> dict:
+        async with serving(db) as s:
+            status, out = await s.call("POST", f"{P}/tasks", json={
+                "skill_name": "import",
+                "params": {"paths": ["odd.csv"], "time_column": "when_seen"}})
+            assert status == 200, out
+            tid = out["data"]["id"]
+            for _ in range(600):
+                status, out = await s.call("GET", f"{P}/tasks/{tid}")
+                if out["data"]["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+            return out["data"]
+
+    task = run(main(), timeout=120)
+    assert task["status"] == "completed", task
+    summary = task["result_summary"]
+    summary = summary if isinstance(summary, dict) else json.loads(summary)
+    assert summary["new"] == 1

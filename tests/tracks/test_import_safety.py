@@ -165,3 +165,22 @@ def test_a_line_longer_than_the_limit_fails_the_file_without_reading_it_whole(
     out = run_import(db, [f, tmp_path / "long.csv"])
     assert not out.ok and "long.csv" in out.error and "line longer than 1 MB" in out.error
     assert count(db) == 0
+
+
+def test_the_reading_childs_peak_memory_is_reported(db: Path, tmp_path: Path,
+                                                    monkeypatch) -> None:  # noqa: ANN001
+    from trackdesk.tracks import importer
+
+    monkeypatch.setattr(importer, "PIPE_ABOVE_BYTES", 0)  # every file read in a child
+    monkeypatch.setattr(importer, "CHILD_PEAK_MB", [0.0])
+    from trackdesk.tracks import worker
+
+    monkeypatch.setattr(worker, "CHILD_PEAK_MB", importer.CHILD_PEAK_MB)
+    f = tmp_path / "a.csv"
+    f.write_text("lat,lon,time\n" + "".join(f"46.{i:04d},14.5,{T0 + i}\n" for i in range(50)))
+    out = run_import(db, [f])
+    assert out.ok, out.error
+    assert out.summary["new"] == 50
+    assert out.summary["reader_peak_mb"] > 0
+    peaks = [m["peak_rss_mb"] for m in out.messages if m["type"] == "resources"]
+    assert peaks and peaks[0] == out.summary["reader_peak_mb"]

@@ -285,6 +285,7 @@ def test_cli_option_time_column_and_a_refused_file_among_others(tmp_path: Path) 
     # The others are imported; the refused one is named, the batch is not refused.
     assert r.returncode == 0, r.stderr
     assert "notes.txt" in r.stderr
+    assert "completed with 1 of 2 file(s) not imported" in r.stderr
     r = _cli(db, "import", str(odd), "--option", "time_column=when_seen", "--wait")
     assert r.returncode == 0, r.stderr
     conn = sqlite3.connect(db)

@@ -188,8 +188,7 @@ def _classify_csv(head: bytes, ext: str) -> tuple[str | None, str]:
     if is_lifetime_header(header):
         return "csv", ""
     cols = recognise(header)
-    options = _OPTIONS.get()
-    if options:
+    if _OPTIONS.get():
         # The user named the columns: the reader checks them and says what is wrong.
         return "csv", ""
     if "lat" in cols and "lon" in cols and ("time" in cols or "date" in cols):
@@ -316,7 +315,8 @@ def expand(paths: Iterable[str | os.PathLike[str]], options: dict[str, str] | No
         _OPTIONS.reset(token)
 
 
-_OPTIONS: ContextVar[dict[str, str]] = ContextVar("trackdesk_import_options", default={})
+_OPTIONS: ContextVar[dict[str, str] | None] = ContextVar("trackdesk_import_options",
+                                                        default=None)
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile], list[Skipped]]:

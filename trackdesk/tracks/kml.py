@@ -188,6 +188,11 @@ def read_kmz(stream: IO[bytes], out: Points) -> None:
             if not names:
                 raise ImportFailure("the KMZ holds no .kml document")
             name = "doc.kml" if "doc.kml" in names else names[0]
+            from trackdesk.tracks.formats import unsafe_member
+
+            why = unsafe_member(zf.getinfo(name))  # a link or a bomb inside the KMZ
+            if why:
+                raise ImportFailure(f"{name}: {why}")
             with zf.open(name) as fh:
                 try:
                     read(fh, out)
