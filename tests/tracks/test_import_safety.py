@@ -103,6 +103,14 @@ def test_a_csv_cut_in_the_middle_of_its_last_number_is_not_stored(db: Path,
     g.write_text("time,lat,lon\n" + "\n".join(rows).replace("48.", "47."))
     out = run_import(db, [g])
     assert out.summary["new"] == 20 and out.summary["rejected"] == 0
+    # A stop at the end of a ride: a short speed is a value, not a cut (only time,
+    # position and the last field are compared).
+    h = tmp_path / "stop.csv"
+    h.write_text("time,lat,lon,speed,accuracy\n" + "".join(
+        f"{T0 + i},45.13516{i:02d},11.53680{i:02d},12.5,5\n" for i in range(5))
+        + f"{T0 + 5},45.1351699,11.5368099,0,5")
+    out = run_import(db, [h])
+    assert out.summary["new"] == 6 and out.summary["rejected"] == 0
 
 
 def test_the_lifetime_fast_path_rejects_a_cut_last_line_too(db: Path, tmp_path: Path) -> None:

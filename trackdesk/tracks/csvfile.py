@@ -165,7 +165,12 @@ def read(stream: IO[bytes], out: Points) -> None:
         # field, as every spreadsheet reads it (issue 19).
         header = next(csv.reader([first], delimiter=delim, skipinitialspace=True))
         reader = csv.reader(text, delimiter=delim, strict=True, skipinitialspace=True)
-        rows = complete_rows(reader, guard, len(header), out)
+        if is_lifetime_header(header) and not options:
+            keys = [0, 2, 3]
+        else:
+            cols = key_columns(header, options)
+            keys = [cols[k] for k in ("lat", "lon", "time", "date", "clock") if k in cols]
+        rows = complete_rows(reader, guard, len(header), out, keys)
         if is_lifetime_header(header) and not options:
             _read_lifetime(rows, out)
         else:
@@ -370,12 +375,7 @@ def _lifetime_block(block: bytes, out: Points) -> bool:
 
 def _read_generic(reader: Iterator[list[str]], header: list[str], delim: str,
                   out: Points) -> None:
-    options = column_options(out)
-    cols = recognise(header)
-    for key, field in (("lat_column", "lat"), ("lon_column", "lon"),
-                       ("time_column", "time")):
-        if options and options.get(key):
-            cols = _override(cols, header, field, key, options[key])
+    cols = key_columns(header, column_options(out))
     missing = [name for name, key in (("latitude", "lat"), ("longitude", "lon"))
                if key not in cols]
     if "time" not in cols and "date" not in cols:
@@ -454,9 +454,10 @@ def _time(value: str, times) -> float | None:  # noqa: ANN001 - a TimeParser
 # A file copied or downloaded only in part ends in the middle of a row: "...,48.1351689,11.5"
 # instead of "11.5368030" puts the point 2.7 km off. The rule: a last line WITHOUT a line
 # end is kept only if it looks complete next to the rows before it: as many fields as the
-# header, and no numeric field with fewer digits before or after the decimal point than
-# that field has in any of the (up to) 256 rows before it. A complete last line, or any
-# line that ends with a line end, is read as usual. (A writer trimming trailing zeros
+# rows before it, and neither a time or coordinate field nor its last field (where a cut
+# that leaves the field count whole falls) with fewer digits before or after the decimal
+# point than that field has in every one of the (up to) 256 rows before it. A complete
+# last line, or any line that ends with a line end, is read as usual. (A writer trimming trailing zeros
 # writes shorter numbers in some rows too: the minimum over those rows allows for it.)
 _NUM_RE = re.compile(r"\s*[-+]?(\d*)(?:[.,](\d*))?\s*$")
 _RECENT = 256
@@ -469,14 +470,20 @@ def _digits(field: str) -> tuple[int, int] | None:
     return len(m.group(1)), len(m.group(2) or "")
 
 
-def is_cut(last: list[str], recent: list[list[str]] | deque, n_fields: int) -> bool:
-    """True when ``last`` (a final line without a line end) does not look complete."""
+def is_cut(last: list[str], recent: list[list[str]] | deque, n_fields: int,
+           keys: list[int]) -> bool:
+    """True when ``last`` (a final line without a line end) does not look complete.
+    Digits are compared in the ``keys`` columns (position and time) and in the line's
+    last field, where a cut that leaves the number of fields whole must fall; an optional
+    value elsewhere (a speed of ``0`` at the end of a ride) is short and complete."""
     if not recent:
         return len(last) < n_fields  # nothing else to compare with
     if len(last) < min(len(r) for r in recent):
         return True
-    for k, field in enumerate(last):
-        mine = _digits(field)
+    for k in {*keys, len(last) - 1}:
+        if k >= len(last):
+            return True
+        mine = _digits(last[k])
         if mine is None:
             continue
         seen = [d for d in (_digits(r[k]) for r in recent if k < len(r)) if d is not None]
@@ -494,11 +501,12 @@ def cut_line(last: bytes, previous: bytes) -> bool:
     if len(previous) > 64 << 10:
         rows = rows[1:]  # the first may be a piece of a line
     recent = [r.split(",") for r in rows if r.strip()]
-    return is_cut(last.decode("utf-8", "replace").rstrip("\r").split(","), recent, _FIELDS)
+    return is_cut(last.decode("utf-8", "replace").rstrip("\r").split(","), recent, _FIELDS,
+                  [0, 2, 3])
 
 
 def complete_rows(reader: Iterator[list[str]], guard: LineGuard, n_fields: int,
-                  out: Points) -> Iterator[list[str]]:
+                  out: Points, keys: list[int]) -> Iterator[list[str]]:
     """The rows of ``reader``, holding the last one back until the end of the file shows
     whether it was cut off (then it is rejected and counted, not stored)."""
     recent: deque[list[str]] = deque(maxlen=_RECENT)
@@ -511,7 +519,7 @@ def complete_rows(reader: Iterator[list[str]], guard: LineGuard, n_fields: int,
     if prev is None:
         return
     if not guard.ends_with_newline and any(f.strip() for f in prev) \
-            and is_cut(prev, recent, n_fields):
+            and is_cut(prev, recent, n_fields, keys):
         out.reject(R_CUT_LINE)
         return
     yield prev
@@ -523,6 +531,16 @@ _WHAT = {"lat": "latitude", "lon": "longitude", "time": "time", "date": "date",
          "accuracy": "accuracy", "heading": "heading"}
 _HEMI_RE = re.compile(r"^\s*([NSEWnsew])?\s*([-+]?\d+(?:\.\d*)?|\.\d+)\s*°?\s*"
                       r"([NSEWnsew])?\s*$")
+
+
+def key_columns(header: list[str], options: dict[str, str] | None) -> dict[str, int]:
+    """The recognised columns, with the ones the user named put where they said."""
+    cols = recognise(header)
+    for key, field in (("lat_column", "lat"), ("lon_column", "lon"),
+                       ("time_column", "time")):
+        if options and options.get(key):
+            cols = _override(cols, header, field, key, options[key])
+    return cols
 
 
 def column_options(out: Points) -> dict[str, str]:
