@@ -5,8 +5,9 @@ Runs through :func:`trackdesk.skills.sdk.run_worker` with the ``import`` spec, s
 the worker protocol (docs/PROTOCOL.md). sqlite3 only: no SQLAlchemy, no Qt, no engine.
 
 Batch rule (docs/IMPORT.md): every file is its own transaction. A broken file is rolled
-back whole and the others are still imported; at the end the task fails with a message
-naming each broken file, where it broke and why, and what was imported.
+back whole and the others are still imported. When some files were imported and others
+not, the task completes with a ``status_reason`` saying so and a summary listing every
+file; when none was, it fails with a message naming each broken file, where and why.
 """
 
 from __future__ import annotations
