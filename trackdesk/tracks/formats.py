@@ -156,7 +156,9 @@ def classify(name: str, head: bytes) -> tuple[str | None, str]:
             return root, ""
         if root == "trainingcenterdatabase":
             return "tcx", ""
-        return None, f"an XML file of no known track kind (root <{root}>)"
+        from trackdesk.tracks.base import excerpt
+
+        return None, f"an XML file of no known track kind (root <{excerpt(root or '', 40)}>)"
     if re.match(rb"\d{4}-\d\d-\d\dT[\d:]+Z?\t", stripped):
         return "owntracks", ""
     if ext in (".txt", ""):
