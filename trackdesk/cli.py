@@ -493,6 +493,10 @@ class ProgressView:
                 why = (t.error_message or t.status_reason or "").splitlines()[:1]
                 print(f"task {t.id} {t.skill_name} {t.status.value}"
                       f"{': ' + why[0] if why else ''}", file=self.stream)
+            elif t.status.value == "completed" and t.status_reason:
+                # A completion with a caveat ("completed with 1 of 3 file(s) not
+                # imported"): said, not left for the user to find.
+                print(f"task {t.id} {t.skill_name} {t.status_reason}", file=self.stream)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -714,13 +718,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     path = _db_path(args)
     options = _key_values(args.option, "--option")
-    files, skipped = expand(args.paths)
+    files, skipped = expand(args.paths, options=options)
     refused = [sk for sk in skipped if sk.explicit]
-    if refused:
+    if refused and not files:
         listing = "; ".join(f"{sk.name}: {sk.reason}" for sk in refused)
         raise UsageError(f"cannot import {listing}")
+    for sk in refused:  # the others are imported; the task's summary lists these too
+        print(f"not importing {sk.name}: {sk.reason}", file=sys.stderr)
     if not files:
-        raise UsageError("nothing to import: no supported track files found")
+        found = "; ".join(f"{sk.name}: {sk.reason}" for sk in skipped[:10])
+        raise UsageError("nothing to import: no supported track files found"
+                         + (f" ({found})" if found else ""))
     # The worker expands folders and zips itself; it gets what the user named.
     params = {"paths": json.dumps([str(Path(p).expanduser().resolve()) for p in args.paths]),
               **options}

@@ -50,10 +50,14 @@ def test_broken_file_leaves_nothing_and_the_good_ones_stay(db: Path, tmp_path: P
     text = gpx(f"<trk><trkseg>{trkpts(20, lat=47)}</trkseg></trk>")
     broken.write_text(text[: len(text) * 2 // 3])  # cut off part-way
     out = run_import(db, [broken, good], batch_size=5)
-    assert not out.ok
-    assert "broken.gpx" in out.error and "line 2" in out.error
-    assert "not well-formed GPX" in out.error
-    assert "20 new points" in out.error  # what the good file brought is said too
+    # Partly failed: completed, and says so (issue 18); the broken file is listed.
+    assert out.ok
+    assert out.summary["status_reason"].startswith("completed with 1 of 2 file(s) not "
+                                                   "imported")
+    bad = out.summary["per_file"][0]
+    assert bad["status"] == "failed" and "broken.gpx" in bad["error"]
+    assert "line 2" in bad["error"] and "not well-formed GPX" in bad["error"]
+    assert out.summary["new"] == 20  # what the good file brought is said too
     assert count(db) == 20 and all(r[1] < 47 for r in points(db))
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT path, status, error FROM import_files ORDER BY id").fetchall()

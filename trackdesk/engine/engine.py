@@ -823,6 +823,11 @@ class Engine:
                 changes["progress_percent"] = 100.0
             elif not rec.total_points:
                 changes["progress_percent"] = 100.0
+            # A worker may say why its completion is not a plain one ("completed with 2 of
+            # 9 files not imported"): the summary's status_reason, shown beside the status.
+            reason = (rt.summary or {}).get("status_reason")
+            if isinstance(reason, str) and reason:
+                changes["status_reason"] = reason[:500]
             self._set(rec, status=Status.COMPLETED, end_time=utcnow(), eta_seconds=None,
                       result_summary=rt.summary or {}, worker_ref=None, **changes)
             self._note(rec.id, "engine", "completed")

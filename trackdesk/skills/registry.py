@@ -34,6 +34,10 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         params=(
             Param("paths", "str", "[]", help="JSON list of files, folders or zips"),
             Param("gcj02", "bool", False, help="Convert GCJ-02 coordinates to WGS-84"),
+            Param("time_column", "str", "", help="CSV: the time column's name (overrides "
+                  "detection)"),
+            Param("lat_column", "str", "", help="CSV: the latitude column's name"),
+            Param("lon_column", "str", "", help="CSV: the longitude column's name"),
         ),
         module="trackdesk.tracks.worker",
         docker=False,

@@ -376,3 +376,70 @@ class CountingReader(io.RawIOBase):
 
     def __iter__(self) -> Iterator[bytes]:  # lines, for line-based formats
         return iter(io.BufferedReader(self, 1 << 20))
+
+
+# -- safety -----------------------------------------------------------------------------
+EXCERPT_CHARS = 60
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """At most ``limit`` characters of a file's own text for a message, escaped
+    (control characters, quotes and non-ASCII as Python escapes): a message quotes a
+    file only as much as a person needs to recognise it (issue 17)."""
+    cut = text[:limit]
+    shown = ascii(cut)[1:-1]
+    return shown + ("…" if len(text) > limit else "")
+
+
+# Longest line a line-based reader (CSV, OwnTracks) accepts: real rows are a few hundred
+# bytes; a longer "line" is a broken or hostile file, and reading it whole would take its
+# size in memory.
+MAX_LINE_BYTES = 1 << 20
+
+
+class LineGuard(io.RawIOBase):
+    """A binary stream wrapper for line-based formats: fails the file as soon as a line
+    runs past ``limit`` bytes (memory stays bounded by the read size plus the limit), and
+    remembers whether the last byte read was a line end (a cut last line, issue 17)."""
+
+    def __init__(self, raw: IO[bytes], limit: int = MAX_LINE_BYTES) -> None:
+        super().__init__()
+        self._raw = raw
+        self._limit = limit
+        self._since = 0  # bytes since the last line end
+        self.line = 1
+        self.last = b"\n"  # the last byte read (a line end before anything is read)
+        self.pos = 0
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self.last in (b"\n", b"\r")
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self.pos += len(data)
+            self.last = data[-1:]
+            nl = data.rfind(b"\n")
+            if nl < 0:
+                self._since += len(data)
+            else:
+                self.line += data.count(b"\n")
+                self._since = len(data) - nl - 1
+            if self._since > self._limit:
+                raise ImportFailure(
+                    f"a line longer than {self._limit >> 20} MB: not a line-based track "
+                    "file (or a damaged one); nothing of it is imported",
+                    f"line {self.line}")
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(io.BufferedReader(self, 1 << 20))

@@ -15,6 +15,8 @@ import codecs
 import csv
 import io
 import re
+from collections import deque
+from collections.abc import Iterator
 from typing import IO
 
 from trackdesk.tracks.base import (
@@ -23,6 +25,7 @@ from trackdesk.tracks.base import (
     R_BAD_COORD,
     R_BAD_TIME,
     ImportFailure,
+    LineGuard,
     Points,
     epoch_number,
 )
@@ -31,6 +34,7 @@ from trackdesk.tracks.lifetime import R_UNKNOWN_TIME, unknown_if_negative
 
 COLUMNS = ("altitude", "speed", "accuracy", "heading")
 R_SHORT_ROW = "row with too few fields"
+R_CUT_LINE = "last line cut off (no line end, fewer fields or digits than the rows before)"
 
 _NAMES: dict[str, set[str]] = {
     "lat": {"lat", "latitude", "latitudedeg", "latitudedegrees", "breite", "breitengrad",
@@ -43,7 +47,7 @@ _NAMES: dict[str, set[str]] = {
     "time": {"time", "timestamp", "datetime", "utc", "timeutc", "utctime", "gpstime",
              "zeit", "zeitstempel", "datumzeit", "fechahora", "horodatage", "dataora",
              "时间", "時間", "日時", "时间戳", "время", "zaman", "시간", "tijd", "tijdstip",
-             "aika", "czas", "datatime", "recordedat", "createdat", "tst", "unixtime",
+             "aika", "czas", "datatime", "recordedat", "createdat", "trackedat", "tst", "unixtime",
              "epoch", "timestampms", "dateheure", "日期时间", "定位时间"},
     "date": {"date", "datum", "fecha", "data", "日期", "日付", "дата", "날짜", "tarih",
              "päivämäärä"},
@@ -139,8 +143,10 @@ def _dialect(first_line: str) -> str:
 
 
 def read(stream: IO[bytes], out: Points) -> None:
+    options = column_options(out)
+    stream = guard = LineGuard(stream)
     head = stream.read(65536)
-    if not out.gcj02 and _lifetime_utf8(head):
+    if not out.gcj02 and _lifetime_utf8(head) and not options:
         _read_lifetime_blocks(head, stream, out)
         return
     text = _text(head, stream)
@@ -155,12 +161,20 @@ def read(stream: IO[bytes], out: Points) -> None:
         if not first:
             raise ImportFailure("the file is empty: no header line", "line 1")
         delim = _dialect(first)
-        header = next(csv.reader([first], delimiter=delim))
-        reader = csv.reader(text, delimiter=delim, strict=True)
-        if is_lifetime_header(header):
-            _read_lifetime(reader, out)
+        # skipinitialspace: '"a", "b"' (quotes after the separator's space) is a quoted
+        # field, as every spreadsheet reads it (issue 19).
+        header = next(csv.reader([first], delimiter=delim, skipinitialspace=True))
+        reader = csv.reader(text, delimiter=delim, strict=True, skipinitialspace=True)
+        if is_lifetime_header(header) and not options:
+            keys = [0, 2, 3]
         else:
-            _read_generic(reader, header, delim, out)
+            cols = key_columns(header, options)
+            keys = [cols[k] for k in ("lat", "lon", "time", "date", "clock") if k in cols]
+        rows = complete_rows(reader, guard, len(header), out, keys)
+        if is_lifetime_header(header) and not options:
+            _read_lifetime(rows, out)
+        else:
+            _read_generic(rows, header, delim, out)
     except (UnicodeDecodeError, csv.Error) as exc:
         line = line_no + (reader.line_num if reader is not None else 0)
         raise _failure(exc, text.encoding, line) from None
@@ -273,6 +287,7 @@ def _lifetime_utf8(head: bytes) -> bool:
 def _read_lifetime_blocks(head: bytes, stream: IO[bytes], out: Points) -> None:
     lines = 1  # lines before the block at hand: the header
     pending = head[head.index(b"\n") + 1:]
+    previous = b""  # the block before: what a cut last line is compared with
     while True:
         data = stream.read(BLOCK_BYTES)
         buf = pending + data if pending else data
@@ -283,6 +298,11 @@ def _read_lifetime_blocks(head: bytes, stream: IO[bytes], out: Points) -> None:
                 continue
         else:
             cut = len(buf)
+            last = buf.rfind(b"\n") + 1
+            if last < cut and cut_line(buf[last:], (previous + buf[:last])[-(64 << 10):]):
+                out.reject(R_CUT_LINE)  # the file ends in the middle of a row
+                buf = buf[:last]
+                cut = last
         block, pending = buf[:cut], buf[cut:]
         if b'"' in block:
             # Quoted fields may hold line ends: the rest of the file goes row by row.
@@ -291,6 +311,7 @@ def _read_lifetime_blocks(head: bytes, stream: IO[bytes], out: Points) -> None:
         if block and not _lifetime_block(block, out):
             _lifetime_rows(io.BytesIO(block), out, lines)
         lines += block.count(b"\n")
+        previous = block
         if not data:
             return
 
@@ -352,17 +373,15 @@ def _lifetime_block(block: bytes, out: Points) -> bool:
     return True
 
 
-def _read_generic(reader: csv.reader, header: list[str], delim: str, out: Points) -> None:
-    cols = recognise(header)
+def _read_generic(reader: Iterator[list[str]], header: list[str], delim: str,
+                  out: Points) -> None:
+    cols = key_columns(header, column_options(out))
     missing = [name for name, key in (("latitude", "lat"), ("longitude", "lon"))
                if key not in cols]
-    if missing or ("time" not in cols and "date" not in cols):
-        if "time" not in cols and "date" not in cols:
-            missing.append("time")
-        shown = ", ".join(h.strip()[:30] for h in header[:12]) or "(nothing)"
-        raise ImportFailure(f"no {' / '.join(missing)} column recognised in the header "
-                            f"({shown}); docs/IMPORT.md lists the names understood",
-                            "line 1")
+    if "time" not in cols and "date" not in cols:
+        missing.append("time")
+    if missing:
+        raise ImportFailure(refusal(header, cols, missing), "line 1")
     i_lat, i_lon = cols["lat"], cols["lon"]
     i_time, i_date, i_clock = cols.get("time"), cols.get("date"), cols.get("clock")
     opt = [cols.get(k) for k in ("altitude", "speed", "accuracy", "heading")]
@@ -393,8 +412,10 @@ def _read_generic(reader: csv.reader, header: list[str], delim: str, out: Points
         try:
             lat, lon = float(lat_s), float(lon_s)
         except ValueError:
-            out.reject(R_BAD_COORD)
-            continue
+            lat, lon = hemisphere(lat_s, "NS"), hemisphere(lon_s, "EW")  # type: ignore[assignment]
+            if lat is None or lon is None:
+                out.reject(R_BAD_COORD)
+                continue
         if e7[0]:
             lat /= 1e7
         if e7[1]:
@@ -427,3 +448,154 @@ def _time(value: str, times) -> float | None:  # noqa: ANN001 - a TimeParser
         except ValueError:
             pass
     return times(value)
+
+
+# -- a cut last line (issue 17) ---------------------------------------------------------
+# A file copied or downloaded only in part ends in the middle of a row: "...,48.1351689,11.5"
+# instead of "11.5368030" puts the point 2.7 km off. The rule: a last line WITHOUT a line
+# end is kept only if it looks complete next to the rows before it: as many fields as the
+# rows before it, and neither a time or coordinate field nor its last field (where a cut
+# that leaves the field count whole falls) with fewer digits before or after the decimal
+# point than that field has in every one of the (up to) 256 rows before it. A complete
+# last line, or any line that ends with a line end, is read as usual. (A writer trimming trailing zeros
+# writes shorter numbers in some rows too: the minimum over those rows allows for it.)
+_NUM_RE = re.compile(r"\s*[-+]?(\d*)(?:[.,](\d*))?\s*$")
+_RECENT = 256
+
+
+def _digits(field: str) -> tuple[int, int] | None:
+    m = _NUM_RE.match(field)
+    if m is None or not (m.group(1) or m.group(2)):
+        return None
+    return len(m.group(1)), len(m.group(2) or "")
+
+
+def is_cut(last: list[str], recent: list[list[str]] | deque, n_fields: int,
+           keys: list[int]) -> bool:
+    """True when ``last`` (a final line without a line end) does not look complete.
+    Digits are compared in the ``keys`` columns (position and time) and in the line's
+    last field, where a cut that leaves the number of fields whole must fall; an optional
+    value elsewhere (a speed of ``0`` at the end of a ride) is short and complete."""
+    if not recent:
+        return len(last) < n_fields  # nothing else to compare with
+    if len(last) < min(len(r) for r in recent):
+        return True
+    for k in {*keys, len(last) - 1}:
+        if k >= len(last):
+            return True
+        mine = _digits(last[k])
+        if mine is None:
+            continue
+        seen = [d for d in (_digits(r[k]) for r in recent if k < len(r)) if d is not None]
+        if seen and (mine[0] < min(d[0] for d in seen) or mine[1] < min(d[1] for d in seen)):
+            return True
+    return False
+
+
+def cut_line(last: bytes, previous: bytes) -> bool:
+    """:func:`is_cut` for the 一生足迹 fast path: ``last`` is the file's final bytes after
+    its last line end, ``previous`` the block of whole lines before them."""
+    if not last.strip():
+        return False
+    rows = previous[-(64 << 10):].decode("utf-8", "replace").splitlines()[-_RECENT:]
+    if len(previous) > 64 << 10:
+        rows = rows[1:]  # the first may be a piece of a line
+    recent = [r.split(",") for r in rows if r.strip()]
+    return is_cut(last.decode("utf-8", "replace").rstrip("\r").split(","), recent, _FIELDS,
+                  [0, 2, 3])
+
+
+def complete_rows(reader: Iterator[list[str]], guard: LineGuard, n_fields: int,
+                  out: Points, keys: list[int]) -> Iterator[list[str]]:
+    """The rows of ``reader``, holding the last one back until the end of the file shows
+    whether it was cut off (then it is rejected and counted, not stored)."""
+    recent: deque[list[str]] = deque(maxlen=_RECENT)
+    prev = None
+    for row in reader:
+        if prev is not None:
+            yield prev
+            recent.append(prev)
+        prev = row
+    if prev is None:
+        return
+    if not guard.ends_with_newline and any(f.strip() for f in prev) \
+            and is_cut(prev, recent, n_fields, keys):
+        out.reject(R_CUT_LINE)
+        return
+    yield prev
+
+
+# -- what the user says, and what the refusal says (issue 19) ---------------------------
+_WHAT = {"lat": "latitude", "lon": "longitude", "time": "time", "date": "date",
+         "clock": "time of day", "altitude": "altitude", "speed": "speed",
+         "accuracy": "accuracy", "heading": "heading"}
+_HEMI_RE = re.compile(r"^\s*([NSEWnsew])?\s*([-+]?\d+(?:\.\d*)?|\.\d+)\s*°?\s*"
+                      r"([NSEWnsew])?\s*$")
+
+
+def key_columns(header: list[str], options: dict[str, str] | None) -> dict[str, int]:
+    """The recognised columns, with the ones the user named put where they said."""
+    cols = recognise(header)
+    for key, field in (("lat_column", "lat"), ("lon_column", "lon"),
+                       ("time_column", "time")):
+        if options and options.get(key):
+            cols = _override(cols, header, field, key, options[key])
+    return cols
+
+
+def column_options(out: Points) -> dict[str, str]:
+    """The column overrides given to the import (``--option time_column=NAME``...)."""
+    opts = getattr(out, "options", None) or {}
+    return {k: str(v) for k, v in opts.items()
+            if k in ("time_column", "lat_column", "lon_column") and v}
+
+
+def _override(cols: dict[str, int], header: list[str], field: str, option: str,
+              name: str) -> dict[str, int]:
+    """``cols`` with ``field`` at the column the user named (exact header text first,
+    then the same normalised name)."""
+    plain = [h.strip().strip("\ufeff").strip('"') for h in header]
+    if name in plain:
+        i = plain.index(name)
+    else:
+        normal = [normal_name(h) for h in header]
+        if normal_name(name) not in normal:
+            from trackdesk.tracks.base import excerpt
+
+            raise ImportFailure(f"{option}={excerpt(name, 40)}: no such column in the header "
+                                f"({excerpt(', '.join(plain[:12]), 120)})", "line 1")
+        i = normal.index(normal_name(name))
+    cols = {k: v for k, v in cols.items() if v != i}
+    cols[field] = i
+    if field == "time":
+        cols.pop("date", None)
+        cols.pop("clock", None)
+    return cols
+
+
+def refusal(header: list[str], cols: dict[str, int], missing: list[str]) -> str:
+    """Exactly what is missing, what was recognised, and how to say which column is
+    which: a person can fix the file or the command from this line alone."""
+    from trackdesk.tracks.base import excerpt
+
+    plain = [h.strip().strip("\ufeff").strip('"') for h in header]
+    found = ", ".join(f"{_WHAT[k]} = {excerpt(plain[i], 30)!r}"
+                      for k, i in sorted(cols.items(), key=lambda kv: kv[1]))
+    hints = " ".join(f"--option {m[:3] if m != 'time' else 'time'}_column=NAME"
+                     for m in missing)
+    return (f"no {' and no '.join(missing)} column recognised; recognised: "
+            f"{found or 'nothing'}; columns: {excerpt(', '.join(plain[:12]), 120) or '(none)'}"
+            f" — name it with {hints} (docs/IMPORT.md lists the names understood)")
+
+
+def hemisphere(text: str, letters: str) -> float | None:
+    """``48.1351689N``, ``N 48.1351689``, ``11.5368E``, ``33.9W``: a signed degree value,
+    or None. The letter must be of the axis (N/S for latitude, E/W for longitude)."""
+    m = _HEMI_RE.match(text)
+    if m is None or (m.group(1) and m.group(3)):
+        return None
+    letter = (m.group(1) or m.group(3) or "").upper()
+    if letter and letter not in letters:
+        return None
+    value = float(m.group(2))
+    return -value if letter in ("S", "W") else value

@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -146,6 +148,10 @@ def _json_kind(head: bytes) -> str | None:
 def classify(name: str, head: bytes) -> tuple[str | None, str]:
     """``(format, "")`` for an importable file, else ``(None, reason)``."""
     ext = os.path.splitext(name)[1].lower()
+    if not head.strip():
+        # One rule for every format (issue 17): nothing but blanks is no track, whatever
+        # the extension promises (an empty .fit used to "complete" with 0 points).
+        return None, "an empty file"
     more = _classify_more(ext, head)
     if more is not None:
         return more
@@ -170,7 +176,9 @@ def classify(name: str, head: bytes) -> tuple[str | None, str]:
             return root, ""
         if root == "trainingcenterdatabase":
             return "tcx", ""
-        return None, f"an XML file of no known track kind (root <{root}>)"
+        from trackdesk.tracks.base import excerpt
+
+        return None, f"an XML file of no known track kind (root <{excerpt(root or '', 40)}>)"
     if re.match(rb"\d{4}-\d\d-\d\dT[\d:]+Z?\t", stripped):
         return "owntracks", ""
     if ext in (".txt", ""):
@@ -231,11 +239,17 @@ def _classify_csv(head: bytes, ext: str) -> tuple[str | None, str]:
     if is_lifetime_header(header):
         return "csv", ""
     cols = recognise(header)
+    if _OPTIONS.get():
+        # The user named the columns: the reader checks them and says what is wrong.
+        return "csv", ""
     if "lat" in cols and "lon" in cols and ("time" in cols or "date" in cols):
         return "csv", ""
-    shown = ", ".join(h.strip()[:20] for h in header[:8])
-    return None, (f"a {ext or 'text'} file whose header names no latitude, longitude and "
-                  f"time columns ({shown})")
+    from trackdesk.tracks.csvfile import refusal
+
+    missing = [w for w, k in (("latitude", "lat"), ("longitude", "lon")) if k not in cols]
+    if "time" not in cols and "date" not in cols:
+        missing.append("time")
+    return None, f"a {ext or 'text'} file: " + refusal(header, cols, missing)
 
 
 def _hidden(name: str) -> bool:
@@ -260,6 +274,10 @@ def _expand_zip(path: Path, explicit: bool, files: list[SourceFile],
                 if info.flag_bits & 0x1:
                     skipped.append(Skipped(name, "encrypted inside the zip"))
                     continue
+                why = unsafe_member(info)
+                if why:
+                    skipped.append(Skipped(name, why))
+                    continue
                 try:
                     with zf.open(info) as fh:
                         head = fh.read(SNIFF_BYTES)
@@ -275,10 +293,46 @@ def _expand_zip(path: Path, explicit: bool, files: list[SourceFile],
         skipped.append(Skipped(str(path), f"not a readable zip archive ({exc})", explicit))
 
 
+# A zip member that would expand past this many times its compressed size, once it is
+# bigger than ZIP_RATIO_FROM bytes, is refused unread (a zip bomb: a 1 MB zip holding a
+# 1 GiB line). Real track files compress 3-30 times (GPX, CSV, JSON: repeated tags and
+# digits); 200 leaves a wide margin. zipfile never yields more than a member's declared
+# size, so the declared sizes are the bound.
+ZIP_MAX_RATIO = 200
+ZIP_RATIO_FROM = 64 << 20
+
+
+def unsafe_member(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be read (a symbolic link, a zip bomb), or None."""
+    if stat.S_ISLNK(info.external_attr >> 16):
+        # Its data is a path: never followed, out of the archive or not.
+        return "a symbolic link inside the zip: links are not followed"
+    if info.file_size > ZIP_RATIO_FROM and \
+            info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+        return (f"expands {info.file_size / max(info.compress_size, 1):.0f} times "
+                f"({info.compress_size / 1e6:.1f} MB to {info.file_size / 1e6:.0f} MB): "
+                f"refused as a likely zip bomb (more than {ZIP_MAX_RATIO} times)")
+    return None
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """True when ``path`` (found under ``root``) is, or passes through, a link leading
+    out of ``root``: what the user named is all that is read (issue 17)."""
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return True
+    return not real.is_relative_to(root)
+
+
 def _expand_file(path: Path, explicit: bool, files: list[SourceFile],
                  skipped: list[Skipped]) -> None:
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+            skipped.append(Skipped(str(path), "not a regular file", explicit))
+            return
         head = _sniff_file(path)
     except OSError as exc:
         skipped.append(Skipped(str(path), f"cannot be read ({exc.strerror or exc})", explicit))
@@ -295,12 +349,28 @@ def _expand_file(path: Path, explicit: bool, files: list[SourceFile],
         skipped.append(Skipped(str(path), why, explicit))
 
 
-def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile], list[Skipped]]:
+def expand(paths: Iterable[str | os.PathLike[str]], options: dict[str, str] | None = None
+           ) -> tuple[list[SourceFile], list[Skipped]]:
     """Every importable file under ``paths`` (files, folders, zips) and the rest, with why.
 
     Folders are walked recursively in name order; hidden files and folders and macOS
     ``__MACOSX`` metadata are passed over silently. A path given twice is listed once.
+    Links inside a folder that lead out of it, and links inside zips, are never followed.
+    ``options``: the import's reader options (CSV column names), which decide whether a
+    CSV with unusual column names is a track file.
     """
+    token = _OPTIONS.set(dict(options or {}))
+    try:
+        return _expand(paths)
+    finally:
+        _OPTIONS.reset(token)
+
+
+_OPTIONS: ContextVar[dict[str, str] | None] = ContextVar("trackdesk_import_options",
+                                                        default=None)
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile], list[Skipped]]:
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
     for raw in paths:
@@ -310,11 +380,21 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile], l
         except OSError:
             pass
         if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not _hidden(d))
+            for root, dirs, names in os.walk(path):  # never descends into a linked folder
+                for d in dirs:
+                    if not _hidden(d) and os.path.islink(os.path.join(root, d)):
+                        skipped.append(Skipped(os.path.join(root, d), "a link to a folder: "
+                                               "links inside a folder are not followed"))
+                dirs[:] = sorted(d for d in dirs if not _hidden(d)
+                                 and not os.path.islink(os.path.join(root, d)))
                 for n in sorted(names):
-                    if not _hidden(n):
-                        _expand_file(Path(root) / n, False, files, skipped)
+                    if _hidden(n):
+                        continue
+                    if _outside(Path(root) / n, path):
+                        skipped.append(Skipped(os.path.join(root, n), "a link to outside the "
+                                               "folder: not followed"))
+                        continue
+                    _expand_file(Path(root) / n, False, files, skipped)
         elif path.is_file():
             _expand_file(path, True, files, skipped)
         elif path.exists():

@@ -46,13 +46,27 @@ def _point(out: Points, coord: Any, ts: float | None | bool) -> None:
     if ts is False:
         out.reject(R_BAD_TIME)
         return
-    alt = coord[2] if len(coord) > 2 and isinstance(coord[2], int | float) else None
-    lon, lat = coord[0], coord[1]
-    if not isinstance(lon, int | float) or not isinstance(lat, int | float) \
-            or isinstance(lon, bool) or isinstance(lat, bool):
+    alt = _number(coord[2]) if len(coord) > 2 else None
+    lon, lat = _number(coord[0]), _number(coord[1])
+    if lon is None or lat is None:
         out.reject(R_BAD_COORD)
         return
-    out.add(ts, lat, lon, float(alt) if alt is not None else None)
+    out.add(ts, lat, lon, alt)
+
+
+def _number(value: Any) -> float | None:
+    """A coordinate: a JSON number, or a numeric string (``["0.1", "0.1"]``: Dawarich's
+    own export writes them, issue 19). Booleans and other text are not numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def _line(out: Points, coords: Any, times: Any, first_time: Any) -> None:
@@ -117,12 +131,15 @@ def read(stream: IO[bytes], out: Points) -> None:
         # geometry is small and read by its top-level keys.
         if b'"features"' in head or b'"FeatureCollection"' in head:
             keys = ("features.item",)
+        elif b'"locations"' in head:
+            # Overland: {"locations": [Point Features with properties.timestamp]}.
+            keys = ("locations.item",)
         else:
             keys = ("geometry", "properties", "coordinates", "type")
         return keys
 
     def handle(i: int, item: Any) -> None:
-        if keys[i] == "features.item":
+        if keys[i] in ("features.item", "locations.item"):
             _feature(item, out)
         else:
             top[keys[i]] = item

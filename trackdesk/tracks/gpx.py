@@ -309,8 +309,20 @@ class _Null:
         return None
 
 
+def leading_blanks(head: bytes) -> bytes:
+    """``head`` without blanks (and a UTF-8 BOM) before its first ``<``: a newline before
+    ``<?xml`` is a common slip of hand-edited and exported files, which libxml2 refuses
+    ("XML declaration allowed only at the start") and other tools accept (issue 19).
+    UTF-16 text is left as it is."""
+    body = head[3:] if head[:3] == b"\xef\xbb\xbf" else head
+    stripped = body.lstrip(b" \t\r\n")
+    if stripped is body or not stripped.startswith(b"<"):
+        return head
+    return stripped
+
+
 def read(stream: IO[bytes], out: Points) -> None:
-    head = stream.read(CHUNK)
+    head = leading_blanks(stream.read(CHUNK))
     if _plain_head(head):
         try:
             _read_plain(head, stream, out)

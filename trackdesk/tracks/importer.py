@@ -43,6 +43,8 @@ PIPE_ABOVE_BYTES = 16 << 20
 # Rows per INSERT for the fast paths' blocks (bench/import: 20-50 rows a statement write
 # 1M points in about two thirds of the time of one row a statement).
 BLOCK_ROWS = 32
+# Progress while a file is read, at least this often (issue 18: ~0.5 s).
+PROGRESS_EVERY_S = 0.4
 
 
 class WriteError(Exception):
@@ -64,6 +66,7 @@ class FileResult:
     seconds: float = 0.0
     notes: dict[str, int] = field(default_factory=dict)
     notes_annotations: int = 0  # annotation rows this file added
+    rolled_back: int = 0  # points read from a failed file, none of them kept
 
     @property
     def n_rejected(self) -> int:
@@ -79,6 +82,8 @@ class FileResult:
             d["error"] = self.error
         if self.notes:
             d["notes"] = dict(self.notes)
+        if self.status == "failed":
+            d["rolled_back"] = self.rolled_back
         return d
 
 
@@ -88,8 +93,14 @@ class Importer:
     def __init__(self, conn: sqlite3.Connection, task_id: int | None = None,
                  gcj02: bool = False, progress: ProgressFn | None = None,
                  check_stop: Callable[[], None] | None = None, batch: int = 50_000,
-                 total_bytes: int = 0, stage_above: int | None = None) -> None:
+                 total_bytes: int = 0, stage_above: int | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.conn = conn
+        # Reader options the user gave (CSV column names): handed to the readers on the
+        # collector, which a forked reading child copies.
+        self.options = dict(options or {})
+        self._last_total: int | None = None
+        self._next_tick = 0.0
         self.task_id = task_id
         self.gcj02 = gcj02
         self._progress = progress
@@ -116,7 +127,20 @@ class Importer:
         if done_bytes > 0 and processed > 0 and self.total_bytes:
             rest = max(self.total_bytes - done_bytes, 0)
             total = processed + int(processed / done_bytes * rest)
+            # The estimate only grows while the import runs (issue 18: a total that
+            # jumps down and up is no total); the exact count replaces it at the end.
+            if self._last_total is not None and total < self._last_total:
+                total = self._last_total
+            self._last_total = total
         self._progress(processed, total, self.failed + cur_rejected)
+
+    def _tick(self, out: Points, counter: CountingReader | None) -> None:
+        """Progress from inside a long read, at least every PROGRESS_EVERY_S seconds
+        (a FIT file or a slow format flushes a batch only every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + PROGRESS_EVERY_S
+            self._report(out.read, sum(out.rejected.values()), counter.pos if counter else 0)
 
     def import_file(self, src: SourceFile) -> FileResult:
         fmt = FORMATS[src.format]
@@ -187,14 +211,17 @@ class Importer:
 
         out = Points(columns, flush, gcj02=self.gcj02, batch=self.batch)
         out.size_hint = src.size
+        out.options = self.options  # type: ignore[attr-defined]
         result = FileResult(src.name, src.format, "imported")
         try:
             try:
                 with src.open() as raw:
-                    counter = CountingReader(raw)
                     if self.pipe_above is not None and src.size >= self.pipe_above:
-                        read_in_child(read_fn, counter, out, self._check_stop)
+                        counter = CountingReader(raw)  # the child ticks through the pipe
+                        read_in_child(read_fn, counter, out, self._check_stop,
+                                      lambda: self._tick(out, counter))
                     else:
+                        counter = CountingReader(raw, lambda _pos: self._tick(out, counter))
                         read_fn(counter, out)
             except Restart as restart:
                 # A fast path gave up after writing: start the file over, fully.
@@ -205,9 +232,15 @@ class Importer:
                 if staged:
                     conn.execute("DELETE FROM temp.import_stage")
                 with src.open() as raw:
-                    counter = CountingReader(raw)
+                    counter = CountingReader(raw, lambda _pos: self._tick(out, counter))
                     restart.reader(counter, out)
             out.flush()
+            if out.read == 0:
+                # One rule for every format (issues 17, 19): a file that yields not one
+                # point is refused with a reason, never "completed" with 0 points.
+                raise ImportFailure(f"no track points in it: nothing this {src.format} "
+                                    "reader recognises as a position (a track, a timed "
+                                    "point) was found; docs/IMPORT.md lists what is read")
             if staged:
                 file_id = begin()
                 before = conn.total_changes
@@ -262,7 +295,9 @@ class Importer:
                 pass
         result.seconds = time.perf_counter() - t0
         self.processed += out.read
-        self.failed += sum(out.rejected.values())
+        # A failed file keeps none of its points: all of them count as failed (rolled
+        # back), so processed = new + duplicates + rejected + rolled back (issue 18).
+        self.failed += out.read if result.status == "failed" else sum(out.rejected.values())
         self.bytes_done += src.size
         self._report(0, 0, 0)
         return result
@@ -277,7 +312,9 @@ class Importer:
 
     def _failed(self, src: SourceFile, message: str, out: Points,
                 started: float) -> FileResult:
-        msg = f"{src.name}: {message}"
+        # A reader's message may quote the file (a library's error text): bounded, so a
+        # message never carries more than a short excerpt of it (issue 17).
+        msg = f"{src.name}: {message if len(message) <= 400 else message[:400] + '…'}"
         try:
             self.conn.execute(
                 "INSERT INTO import_files (task_id, path, member, format, size, mtime, "
@@ -287,8 +324,9 @@ class Importer:
                  msg, started, time.time()))
         except sqlite3.Error:
             pass  # the record is a courtesy; the task's error message says it all
-        # Nothing of a failed file is kept: its points read do not count as imported.
-        return FileResult(src.name, src.format, "failed", read=0, error=msg)
+        # Nothing of a failed file is kept: the points read are all rolled back.
+        return FileResult(src.name, src.format, "failed", read=out.read, error=msg,
+                          rolled_back=out.read)
 
 
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
@@ -296,7 +334,8 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EO
 
 
 def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReader,
-                  out: Points, check_stop: Callable[[], None] | None) -> None:
+                  out: Points, check_stop: Callable[[], None] | None,
+                  tick: Callable[[], None] | None = None) -> float:
     """``read_fn(counter, out)``, run in a forked child that sends ``out``'s batches
     back through a pipe; this process hands them to ``out``'s flush (SQLite writes) as
     they come, so reading the file and writing the points use both cores.
@@ -305,7 +344,8 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
     connection is left alone, and it leaves with ``os._exit``, running no finaliser).
     Whatever it meets comes back as the same exception the reader would have raised
     here: ImportFailure (with the same message and position), Restart, or a failure
-    naming the byte. A stop request here kills the child.
+    naming the byte. A stop request here kills the child. Returns the child's peak
+    memory in MB (its own high-water mark, from wait4's rusage).
     """
     from multiprocessing.connection import Connection
 
@@ -326,6 +366,8 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
             while not pipe.poll(0.2):
                 if check_stop is not None:
                     check_stop()
+                if tick is not None:
+                    tick()
             try:
                 msg = pipe.recv()
             except EOFError:
@@ -333,7 +375,12 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
                                     "report it (the reader process ended without a word)") \
                     from None
             kind = msg[0]
-            if kind == "batch":
+            if kind == "tick":  # the child's counts while it reads a long stretch
+                _, state, counter.pos = msg
+                _take_state(out, state)
+                if tick is not None:
+                    tick()
+            elif kind == "batch":
                 _, data, state, counter.pos = msg
                 _take_state(out, state)
                 out._flush(data)
@@ -344,7 +391,7 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
             elif kind == "done":
                 _take_state(out, msg[1])
                 done = True
-                return
+                break
             elif kind == "restart":
                 raise Restart(msg[1])
             else:
@@ -354,7 +401,25 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
         if not done:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        peak = _reap(pid)
+        CHILD_PEAK_MB[0] = max(CHILD_PEAK_MB[0], peak)
+    return peak
+
+
+# The highest peak memory (MB) of a reading child in this process: the worker reports it
+# with its own, so a task's peak is the peak of all its processes (issue 17).
+CHILD_PEAK_MB = [0.0]
+
+
+def _reap(pid: int) -> float:
+    """Wait for the child; its peak resident memory in MB (0 where unknown)."""
+    try:
+        _, _, usage = os.wait4(pid, 0)
+    except (AttributeError, ChildProcessError):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return 0.0
+    return usage.ru_maxrss / 1024  # KB on Linux
 
 
 def _read_failure(exc: Exception, counter: CountingReader | None) -> str:
@@ -421,6 +486,16 @@ def _child(read_fn: Callable[[Any, Points], None], counter: CountingReader, out:
 
         mine = Points(out.columns, send, gcj02=out.gcj02, batch=out.batch)
         mine.size_hint = out.size_hint
+        mine.options = getattr(out, "options", {})  # type: ignore[attr-defined]
+        next_tick = [time.monotonic() + PROGRESS_EVERY_S]
+
+        def tick(_pos: int) -> None:
+            now = time.monotonic()
+            if now >= next_tick[0]:
+                next_tick[0] = now + PROGRESS_EVERY_S
+                pipe.send(("tick", _state(mine), counter.pos))
+
+        counter._on_read = tick
         try:
             read_fn(counter, mine)
             mine.flush()

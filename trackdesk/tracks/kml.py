@@ -9,7 +9,9 @@ others are rejected as having no time, rather than piling many places onto one i
 
 from __future__ import annotations
 
+import calendar
 import math
+import re
 import shutil
 import tempfile
 import zipfile
@@ -18,10 +20,32 @@ from typing import IO
 from lxml import etree
 
 from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, R_NO_TIME, ImportFailure, Points
-from trackdesk.tracks.gpx import check_root, iter_xml, xml_failure
+from trackdesk.tracks.gpx import _Joined, check_root, iter_xml, leading_blanks, xml_failure
 
 COLUMNS = ("altitude",)
 NOTE_INTERPOLATED = "times spread along a LineString's TimeSpan"
+NOTE_COARSE = "KML times of a year or a month only, taken as its first instant"
+# A document whose root is a Feature rather than <kml>: Google's own KMZ samples have a
+# bare <Placemark> as doc.kml, and Google Earth opens them (issue 19).
+BARE_ROOTS = {"kml", "Placemark", "Document", "Folder"}
+_COARSE_RE = re.compile(r"^\s*(\d{4})(?:-(\d{2}))?\s*$")
+
+
+def kml_time(text: str, out: Points) -> float | None:
+    """A KML time (xsd:dateTime, date, gYearMonth or gYear): ``2009-02`` and ``2007``
+    are valid KML and mean the start of that month or year. One function for TimeStamp,
+    TimeSpan and gx:Track, so they agree."""
+    t = out.times(text)
+    if t is not None:
+        return t
+    m = _COARSE_RE.match(text)
+    if m is None:
+        return None
+    month = int(m.group(2) or 1)
+    if not 1 <= month <= 12:
+        return None
+    out.notes[NOTE_COARSE] += 1
+    return float(calendar.timegm((int(m.group(1)), month, 1, 0, 0, 0)))
 
 
 def _local(tag: object) -> str:
@@ -59,7 +83,9 @@ def _dist(a: tuple, b: tuple) -> float:
 
 
 def _placemark(pm: etree._Element, out: Points) -> None:
-    times = out.times
+    def times(text: str) -> float | None:
+        return kml_time(text, out)
+
     stamp = next((_text(c) for c in _children(pm, "when")
                   if _local(c.getparent().tag) == "TimeStamp"), "")
     spans = _children(pm, "TimeSpan")
@@ -98,7 +124,9 @@ def _placemark(pm: etree._Element, out: Points) -> None:
             out.reject(R_BAD_TIME)
         else:
             lat, lon, alt = pts[0]
-            out.add(t_stamp or (times(begin) if begin else None), lat, lon, alt)
+            # A span's begin, or its end when it has only an end (both valid KML).
+            span = times(begin) if begin else (times(end) if end else None)
+            out.add(t_stamp or span, lat, lon, alt)
     for line in _children(pm, "LineString"):
         pts = _coords(_text(next(iter(_children(line, "coordinates")), None)))
         if pts is None:
@@ -125,7 +153,8 @@ def _placemark(pm: etree._Element, out: Points) -> None:
 
 
 def read(stream: IO[bytes], out: Points) -> None:
-    it = iter_xml(stream, ("{*}Placemark",))
+    head = leading_blanks(stream.read(1 << 16))
+    it = iter_xml(_Joined(head, stream, []), ("{*}Placemark",))
     n = 0
     try:
         for _, pm in it:
@@ -138,7 +167,9 @@ def read(stream: IO[bytes], out: Points) -> None:
                     del parent[:-1]
     except etree.XMLSyntaxError as exc:
         raise xml_failure(exc, "KML") from None
-    check_root(it, "kml", "KML")
+    root = getattr(it, "root", None)
+    if _local(getattr(root, "tag", "")) not in BARE_ROOTS:
+        check_root(it, "kml", "KML")
 
 
 def read_kmz(stream: IO[bytes], out: Points) -> None:
@@ -157,6 +188,11 @@ def read_kmz(stream: IO[bytes], out: Points) -> None:
             if not names:
                 raise ImportFailure("the KMZ holds no .kml document")
             name = "doc.kml" if "doc.kml" in names else names[0]
+            from trackdesk.tracks.formats import unsafe_member
+
+            why = unsafe_member(zf.getinfo(name))  # a link or a bomb inside the KMZ
+            if why:
+                raise ImportFailure(f"{name}: {why}")
             with zf.open(name) as fh:
                 try:
                     read(fh, out)

@@ -12,14 +12,21 @@ from __future__ import annotations
 import json
 from typing import IO
 
-from trackdesk.tracks.base import R_NO_TIME, ImportFailure, Points, epoch_number, opt_float
+from trackdesk.tracks.base import (
+    R_NO_TIME,
+    ImportFailure,
+    LineGuard,
+    Points,
+    epoch_number,
+    opt_float,
+)
 
 COLUMNS = ("altitude", "speed", "accuracy", "heading")
 
 
 def read(stream: IO[bytes], out: Points) -> None:
     line_no = 0
-    for raw in stream:
+    for raw in LineGuard(stream):  # a line is bounded: a broken file cannot eat memory
         line_no += 1
         if line_no == 1:
             raw = raw.lstrip(b"\xef\xbb\xbf")
@@ -45,7 +52,14 @@ def read(stream: IO[bytes], out: Points) -> None:
                 out.reject(R_NO_TIME)
                 continue
             ts = t
-        vel = opt_float(msg.get("vel"))
+        # -1 is OwnTracks' "unknown" for vel and cog (issue 19): stored as NULL.
+        vel = _known(msg.get("vel"))
         out.add(ts, msg.get("lat"), msg.get("lon"), opt_float(msg.get("alt")),
                 vel / 3.6 if vel is not None else None, opt_float(msg.get("acc")),
-                opt_float(msg.get("cog")))
+                _known(msg.get("cog")))
+
+
+def _known(value: object) -> float | None:
+    """A speed or course, None when absent or negative (the app's -1 = unknown)."""
+    v = opt_float(value)
+    return v if v is not None and v >= 0 else None

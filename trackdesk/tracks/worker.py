@@ -5,8 +5,9 @@ Runs through :func:`trackdesk.skills.sdk.run_worker` with the ``import`` spec, s
 the worker protocol (docs/PROTOCOL.md). sqlite3 only: no SQLAlchemy, no Qt, no engine.
 
 Batch rule (docs/IMPORT.md): every file is its own transaction. A broken file is rolled
-back whole and the others are still imported; at the end the task fails with a message
-naming each broken file, where it broke and why, and what was imported.
+back whole and the others are still imported. When some files were imported and others
+not, the task completes with a ``status_reason`` saying so and a summary listing every
+file; when none was, it fails with a message naming each broken file, where and why.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker, single_thread_blas
 from trackdesk.tracks.formats import expand
-from trackdesk.tracks.importer import FileResult, Importer, WriteError
+from trackdesk.tracks.importer import CHILD_PEAK_MB, FileResult, Importer, WriteError
 from trackdesk.tracks.migrations import NotATracksDb, migrate
 
 MAX_LISTED = 200  # per-file entries kept in the summary; the rest are only counted
@@ -51,7 +52,8 @@ def run(ctx: WorkerContext) -> dict[str, Any]:
     paths = parse_paths(ctx.params.get("paths", "[]"))
     if not paths:
         raise SkillError("nothing to import: no file or folder given")
-    files, skipped = expand(paths)
+    options = reader_options(ctx.params)
+    files, skipped = expand(paths, options=options)
     for s in skipped:
         ctx.log(f"skipped {s.name}: {s.reason}", "warning" if s.explicit else "info")
     if not files:
@@ -67,36 +69,72 @@ def run(ctx: WorkerContext) -> dict[str, Any]:
     importer = Importer(conn, ctx.task_id, gcj02=bool(ctx.params.get("gcj02")),
                         progress=lambda p, t, f: ctx.progress(p, t, f),
                         check_stop=ctx.check_stop, batch=ctx.batch_size,
-                        total_bytes=total_bytes)
+                        total_bytes=total_bytes, options=options)
     results: list[FileResult] = []
     try:
-        for src in files:
+        for k, src in enumerate(files, 1):
             ctx.check_stop()
+            # A line as each file starts and ends: the log of a long import moves (#18).
+            ctx.log(f"[{k}/{len(files)}] reading {src.name} ({src.size / 1e6:.1f} MB, "
+                    f"{src.format})")
             res = importer.import_file(src)
             results.append(res)
             if res.status == "imported":
-                ctx.log(f"{res.name}: {res.new} new, {res.duplicates} duplicate, "
-                        f"{res.n_rejected} rejected" + _reasons(res.rejected))
+                ctx.log(f"[{k}/{len(files)}] {res.name}: {res.new} new, "
+                        f"{res.duplicates} duplicate, {res.n_rejected} rejected"
+                        + _reasons(res.rejected) + _notes(res.notes))
             else:
-                ctx.log(f"failed: {res.error}", "error")
+                ctx.log(f"[{k}/{len(files)}] failed, {res.rolled_back} point(s) rolled "
+                        f"back: {res.error}", "error")
     except WriteError as exc:
         raise SkillError(str(exc)) from None
     finally:
         conn.close()
+        _report_child_memory(ctx)
     ctx.progress(importer.processed, importer.processed, importer.failed, force=True)
     summary = summarise(results, skipped, time.perf_counter() - t0)
     failed = [r for r in results if r.status == "failed"]
     refused = [s for s in skipped if s.explicit]
     if failed or refused:
         problems = [r.error for r in failed] + [f"{s.name}: {s.reason}" for s in refused]
-        head = (f"{len(problems)} of {len(results) + len(refused)} file(s) not imported: "
-                if len(problems) > 1 else "not imported: ")
-        done = (f" — the other {summary['files_imported']} file(s) were imported: "
-                f"{summary['new']} new points, {summary['duplicates']} duplicates, "
-                f"{summary['rejected']} rejected" if summary["files_imported"] else "")
-        # The engine keeps only the message of a failed task: it carries the counts.
-        raise SkillError(head + "; ".join(str(p) for p in problems[:10]) + done)
+        n_all = len(results) + len(refused)
+        if not summary["files_imported"]:
+            head = (f"{len(problems)} of {n_all} file(s) not imported: "
+                    if len(problems) > 1 else "not imported: ")
+            # The engine keeps only the message of a failed task: it carries the reasons.
+            raise SkillError(head + "; ".join(str(p) for p in problems[:10]))
+        # Some files imported, some not: the task completed, and says so (issue 18): the
+        # summary lists every file, status_reason is the line the table shows.
+        summary["outcome"] = "completed with files not imported"
+        summary["status_reason"] = (
+            f"completed with {len(problems)} of {n_all} file(s) not imported "
+            f"({len(failed)} failed, {len(refused)} refused): {summary['new']} new points "
+            f"from {summary['files_imported']} file(s)")
+        for p in problems:
+            ctx.log(f"not imported: {p}", "warning")
+    else:
+        summary["outcome"] = "completed"
     return summary
+
+
+def reader_options(params: dict[str, Any]) -> dict[str, str]:
+    """The readers' options among the task's parameters (CSV column names)."""
+    return {k: str(params[k]).strip() for k in ("time_column", "lat_column", "lon_column")
+            if str(params.get(k) or "").strip()}
+
+
+def _report_child_memory(ctx: WorkerContext) -> None:
+    """The peak of the reading children (big files are read in a forked child): the
+    engine keeps the highest peak a task reports, so its figure covers them (#17)."""
+    if CHILD_PEAK_MB[0] > 0:
+        ctx._send({"type": "resources",  # noqa: SLF001 - the protocol's own message
+                   "peak_rss_mb": round(CHILD_PEAK_MB[0], 1)})
+
+
+def _notes(notes: dict[str, int]) -> str:
+    if not notes:
+        return ""
+    return "; " + ", ".join(f"{why}: {n}" for why, n in sorted(notes.items()))
 
 
 def _reasons(rejected: dict[str, int]) -> str:
@@ -106,7 +144,10 @@ def _reasons(rejected: dict[str, int]) -> str:
 
 
 def summarise(results: list[FileResult], skipped: list, seconds: float) -> dict[str, Any]:
+    """Totals and one entry per file. The counts reconcile, per file and in total:
+    points_read = new + duplicates + rejected + rolled_back (docs/IMPORT.md)."""
     ok = [r for r in results if r.status == "imported"]
+    refused = [s for s in skipped if s.explicit]
     reasons: Counter[str] = Counter()
     notes: Counter[str] = Counter()
     for r in ok:
@@ -118,7 +159,9 @@ def summarise(results: list[FileResult], skipped: list, seconds: float) -> dict[
         "files": len(results),
         "files_imported": len(ok),
         "files_failed": len(results) - len(ok),
-        "points_read": sum(r.read for r in ok),
+        "files_refused": len(refused),
+        "points_read": sum(r.read for r in results),
+        "rolled_back": sum(r.rolled_back for r in results),
         "new": sum(r.new for r in ok),
         "duplicates": sum(r.duplicates for r in ok),
         "rejected": sum(reasons.values()),
@@ -126,12 +169,16 @@ def summarise(results: list[FileResult], skipped: list, seconds: float) -> dict[
         "first_ts": min(firsts) if firsts else None,
         "last_ts": max(lasts) if lasts else None,
         "seconds": round(seconds, 3),
-        "per_file": [r.to_dict() for r in results[:MAX_LISTED]],
+        "per_file": ([r.to_dict() for r in results]
+                     + [{"name": s.name, "status": "refused", "reason": s.reason}
+                        for s in refused])[:MAX_LISTED],
         "skipped": [s.to_dict() for s in skipped[:MAX_LISTED]],
         "skipped_count": len(skipped),
     }
     if notes:
         summary["notes"] = dict(notes)
+    if CHILD_PEAK_MB[0] > 0:
+        summary["reader_peak_mb"] = round(CHILD_PEAK_MB[0], 1)
     return summary
 
 
