@@ -235,9 +235,10 @@ class Importer:
                     counter = CountingReader(raw, lambda _pos: self._tick(out, counter))
                     restart.reader(counter, out)
             out.flush()
-            if out.read == 0:
+            if out.read == 0 and not out.annotations:
                 # One rule for every format (issues 17, 19): a file that yields not one
-                # point is refused with a reason, never "completed" with 0 points.
+                # point is refused with a reason, never "completed" with 0 points. A file
+                # of labels only (GeoLife's labels.txt) yields annotations: it is data.
                 raise ImportFailure(f"no track points in it: nothing this {src.format} "
                                     "reader recognises as a position (a track, a timed "
                                     "point) was found; docs/IMPORT.md lists what is read")
