@@ -28,11 +28,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import queue
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,49 @@ class _Threads:
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
+
+
+class _FollowedLogs:
+    """A running container's output from its first line on, live, as (stdout, stderr)
+    chunks like a demultiplexed attach.
+
+    ``attach(logs=True)`` replays the log and then attaches, and lines written between
+    the two are lost (the first progress line of a recovered worker went missing). The
+    logs endpoint with ``follow`` has no such seam: one follower per stream, so the two
+    stay apart without a multiplexed frame parser.
+    """
+
+    def __init__(self, api: Any, container_id: str) -> None:
+        self._queue: queue.Queue[tuple[bytes | None, bytes | None] | None] = queue.Queue()
+        self._streams = [api.logs(container_id, stdout=name == "stdout",
+                                  stderr=name == "stderr", stream=True, follow=True)
+                         for name in ("stdout", "stderr")]
+        for index, stream in enumerate(self._streams):
+            threading.Thread(target=self._pump, args=(index, stream), daemon=True,
+                             name=f"docker-logs-{container_id[:12]}").start()
+
+    def _pump(self, index: int, stream: Any) -> None:
+        try:
+            for chunk in stream:
+                self._queue.put((chunk, None) if index == 0 else (None, chunk))
+        except Exception:  # noqa: BLE001 - closed or the engine went: the output ends
+            pass
+        finally:
+            self._queue.put(None)
+
+    def __iter__(self) -> Iterator[tuple[bytes | None, bytes | None]]:
+        ended = 0
+        while ended < len(self._streams):
+            item = self._queue.get()
+            if item is None:
+                ended += 1
+                continue
+            yield item
+
+    def close(self) -> None:
+        for stream in self._streams:
+            with contextlib.suppress(Exception):
+                stream.close()
 
 
 class DockerWorker(WorkerHandle):
@@ -627,9 +671,7 @@ class DockerLauncher(Launcher):
             frames = None
             if handle.found_state != "exited":
                 try:
-                    frames = await self.threads.run(
-                        self.stream_api.attach, cid, stdout=True, stderr=True, stream=True,
-                        logs=True, demux=True)
+                    frames = await self.threads.run(_FollowedLogs, self.stream_api, cid)
                 except Exception:  # noqa: BLE001 - it exited meanwhile: read its logs
                     frames = None
             handle._start_reader(frames)
