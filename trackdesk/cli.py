@@ -474,10 +474,15 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
               "unfinished tasks interrupted)", file=sys.stderr)
         return EXIT_TASK_FAILED
     interrupted = [t.id for t in tasks if t.status.value == "interrupted"]
+    waiting = [t.id for t in tasks if t.status.value in ("pending", "paused")]
     if interrupted:
         listed = " ".join(map(str, interrupted))
         print(f"trackdesk: the engine stopped before task(s) {listed} finished; resume "
               f"with: trackdesk tasks resume ID", file=sys.stderr)
+    elif waiting:
+        listed = " ".join(map(str, waiting))
+        print(f"trackdesk: task(s) {listed} still wait for a paused or interrupted task; "
+              "they run once it is resumed", file=sys.stderr)
     return _exit_for(tasks)
 
 
