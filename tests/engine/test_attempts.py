@@ -135,3 +135,22 @@ def test_the_attempts_of_a_rerun_cancelled_after_a_restart_still_restore(make_en
 
     rec = run(second())
     assert rec.status == Status.COMPLETED and rec.end_time == end
+
+
+def test_the_api_task_detail_lists_the_attempts(db_path):
+    from tests.api.conftest import P, serving
+
+    async def go():
+        async with serving(db_path) as srv:
+            code, made = await srv.call("POST", f"{P}/tasks", json={
+                "skill_name": "count_retry", "params": {"n": 2, "fail_attempts": 1}})
+            assert code in (200, 201), made
+            task_id = made["data"]["id"]
+            await finished(srv.engine, task_id)
+            return await srv.call("GET", f"{P}/tasks/{task_id}")
+
+    code, body = run(go())
+    assert code == 200
+    attempts = body["data"]["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed"), (2, "completed")]
+    assert "failing attempt 1 on purpose" in attempts[0]["error"]

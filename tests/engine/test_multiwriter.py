@@ -193,7 +193,7 @@ def test_every_task_any_process_queues_is_adopted_and_ends(serve):
                 f = folder / f"walk{threading.get_ident()}_{n}.gpx"
                 f.write_text(GPX.format(s=n % 60))
                 out = cli(db, "import", str(f))
-                ids = [int(i) for i in re.findall(r"queued task (\d+)", out.stderr)]
+                ids = [int(i) for i in re.findall(r"queued tasks? (\d+)", out.stderr)]
             if out.returncode != 0 or not ids:
                 errors.append(f"{kind}: {out.returncode} {out.stderr.strip()}")
                 return

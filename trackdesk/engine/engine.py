@@ -63,6 +63,11 @@ def _naive(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
+def _iso(value: datetime) -> str:
+    """A naive UTC time as TaskStore.attempts returns stored ones."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _aware(value: Any) -> datetime | None:
     """A stored or in-memory time back as an aware UTC datetime."""
     if value is None:
@@ -1151,9 +1156,22 @@ class Engine:
         """Every ended run of a task, oldest first (task_attempts), as JSON-ready dicts."""
         self.task(task_id)
         assert self.store is not None
-        with contextlib.suppress(Exception):  # a full disk: show what is stored
-            await self._flush()
-        return (await self._call(self.store.attempts, [task_id])).get(task_id, [])
+        rows = (await self._call(self.store.attempts, [task_id])).get(task_id, [])
+        # Ended a moment ago and not written yet (the next flush writes them): shown too,
+        # numbered as the write will number them, without forcing a write per request.
+        stored_ends = {r["ended_at"] for r in rows}
+        for a in self._attempts:
+            if a["task_id"] != task_id:
+                continue
+            row = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+            if row["ended_at"] in stored_ends:
+                continue
+            if isinstance(row.get("result_summary"), str):
+                with contextlib.suppress(ValueError):
+                    row["result_summary"] = json.loads(row["result_summary"])
+            row["attempt"] = (rows[-1]["attempt"] if rows else 0) + 1
+            rows.append(row)
+        return rows
 
     def _log(self, task_id: int, rt: _Running | None, stream: str, level: str,
              message: str) -> None:
