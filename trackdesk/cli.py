@@ -407,7 +407,7 @@ def follow(path: Path, ids: list[int]) -> int:
     finally:
         store.close()
     view.done(tasks)
-    return _exit_for(tasks)
+    return _say_end(tasks)
 
 
 def run_here(path: Path, records: list, local: list, ids: list[int] | None = None) -> int:
@@ -435,12 +435,14 @@ def run_here(path: Path, records: list, local: list, ids: list[int] | None = Non
             while not stop.is_set():
                 tasks = [engine.tasks[i] for i in own if i in engine.tasks]
                 view.show(tasks)
-                # Ours have ended: stop, but only once nothing runs. A task another
-                # process queued and this engine adopted is never cut off in the middle
-                # (its follower takes over what is still pending once we are gone).
-                if (engine.is_idle() or all(_ended(t) for t in tasks)) and \
-                        not engine.busy():
-                    break
+                # Ours have ended: start nothing more and stop once nothing runs. A task
+                # another process queued and this engine adopted is never cut off in
+                # the middle (its follower takes over what is still pending once we
+                # are gone).
+                if engine.is_idle() or all(_ended(t) for t in tasks):
+                    engine.drain()
+                    if not engine.busy():
+                        break
                 await asyncio.sleep(0.2)
         finally:
             await engine.stop(running="stop")
@@ -473,6 +475,11 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
               f"{unsaved}; shown above is what the db holds (the next start marks "
               "unfinished tasks interrupted)", file=sys.stderr)
         return EXIT_TASK_FAILED
+    return _say_end(tasks)
+
+
+def _say_end(tasks: Sequence[Any]) -> int:
+    """One line when the tasks did not all end by themselves; the exit status."""
     interrupted = [t.id for t in tasks if t.status.value == "interrupted"]
     waiting = [t.id for t in tasks if t.status.value in ("pending", "paused")]
     if interrupted:
@@ -481,8 +488,9 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
               f"with: trackdesk tasks resume ID", file=sys.stderr)
     elif waiting:
         listed = " ".join(map(str, waiting))
-        print(f"trackdesk: task(s) {listed} still wait for a paused or interrupted task; "
-              "they run once it is resumed", file=sys.stderr)
+        print(f"trackdesk: task(s) {listed} did not start: they wait for a paused or "
+              "interrupted task to be resumed, or for an engine (trackdesk run)",
+              file=sys.stderr)
     return _exit_for(tasks)
 
 

@@ -166,6 +166,7 @@ class Engine:
         self._loops: list[asyncio.Task] = []
         self._started = False
         self._stopping = False
+        self._draining = False
         self._max_seen_id = 0
         self._attempts: list[dict[str, Any]] = []
         # Tasks whose attempt (a run of the worker) is under way: recorded when it ends.
@@ -212,6 +213,7 @@ class Engine:
         await self._flush()
         self._started = True
         self._stopping = False
+        self._draining = False
         self._loops = [asyncio.create_task(self._flush_loop(), name="trackdesk-flush")]
         if schedule:
             self._loops += [
@@ -678,6 +680,12 @@ class Engine:
         await self._flush()
         return [self.tasks[i] for i in ids if i in self.tasks]
 
+    def drain(self) -> None:
+        """Start nothing more; what runs finishes. A CLI engine whose own tasks have
+        ended drains before it stops: a task it adopted from another process is never
+        cut off, and a steady stream of new work cannot keep it alive for ever."""
+        self._draining = True
+
     def busy(self) -> bool:
         """A worker is starting or running."""
         return bool(self._running)
@@ -718,7 +726,7 @@ class Engine:
 
     def _dispatch(self) -> float | None:
         """Start what may start; return seconds until the next retry falls due."""
-        if self._stopping:
+        if self._stopping or self._draining:
             return None
         now = time.time()
         next_due: float | None = None
