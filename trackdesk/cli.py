@@ -263,11 +263,13 @@ def _tasks_readwrite(args: argparse.Namespace, store: Any) -> int:
             t = store.load(args.id)
         except UnknownTaskError as exc:
             raise UsageError(str(exc)) from None
+        attempts = store.attempts([t.id]).get(t.id, [])
         if args.json:
-            _print_json(t.to_dict())
+            _print_json({**t.to_dict(), "attempts": attempts})
         else:
             for key, value in t.to_dict().items():
                 print(f"{key:>22}: {value}")
+            _print_attempts(attempts)
         return EXIT_OK
     # create
     from trackdesk.skills.registry import load_registry
@@ -287,6 +289,19 @@ def _tasks_readwrite(args: argparse.Namespace, store: Any) -> int:
     else:
         print(f"task {saved.id} queued: {saved.skill_name} ({saved.task_type})")
     return EXIT_OK
+
+
+def _print_attempts(attempts: Sequence[dict[str, Any]]) -> None:
+    """Every ended run of the task (a rerun reuses the id and keeps these)."""
+    print(f"{'attempts':>22}: {len(attempts) or 'none ended yet'}")
+    for a in attempts:
+        why = a.get("error") or a.get("exit_reason") or ""
+        why = why.splitlines()[0] if why else ""
+        peak = f", peak {a['peak_memory_mb']:.0f} MB" if a.get("peak_memory_mb") else ""
+        print(f"{'#' + str(a['attempt']):>22}: {a['outcome']:<11} {a.get('started_at') or '-'}"
+              f" -> {a['ended_at']}  {a.get('processed_points') or 0}/"
+              f"{a.get('total_points') or 0} points, {a.get('launcher')}{peak}"
+              f"{'  ' + why if why else ''}")
 
 
 def control(path: Path, action: str, task_id: int | None, payload: dict[str, Any],
@@ -368,38 +383,69 @@ def queue_and_maybe_wait(path: Path, records: list, local: list, wait: bool) -> 
         finally:
             store.close()
         ids = [t.id for t in saved]
-        print(f"queued tasks {', '.join(map(str, ids))}", file=sys.stderr)
+        print(_queued_line(saved), file=sys.stderr)
         if not wait:
             return EXIT_OK
         return follow(path, ids)
     return run_here(path, records, local)
 
 
+def _queued_line(saved: Sequence[Any]) -> str:
+    """"queued task 7 (import)", "queued 9 tasks: 1, 2, ..." (issue 18: one task was
+    announced as "queued tasks 7")."""
+    if len(saved) == 1:
+        return f"queued task {saved[0].id} ({saved[0].skill_name})"
+    return f"queued {len(saved)} tasks: {', '.join(str(t.id) for t in saved)}"
+
+
 def _exit_for(tasks: Sequence[Any]) -> int:
     return EXIT_OK if all(t.status.value == "completed" for t in tasks) else EXIT_TASK_FAILED
 
 
-def follow(path: Path, ids: list[int]) -> int:
-    """Watch tasks that another engine runs, until they are all finished."""
-    from trackdesk.engine.states import TERMINAL
+def _ended(t: Any) -> bool:
+    """Nothing more happens to this task without a person: finished, or interrupted."""
+    return t.status.value in ("completed", "failed", "cancelled", "skipped", "interrupted")
 
+
+# How often a follower looks at its tasks and at the engine's lock (seconds).
+FOLLOW_POLL_S = 0.5
+
+
+def follow(path: Path, ids: list[int]) -> int:
+    """Watch tasks that another engine runs, until they have all ended.
+
+    The engine's liveness is its lock (trackdesk/engine/lock.py): an flock the OS drops
+    the moment the engine's process ends, however it ends. When it is gone with our
+    tasks unfinished, this process takes over: it starts an engine itself, which marks
+    what the dead one left running as interrupted (never resumed behind the user's
+    back) and runs what is still pending. So --wait never hangs on a dead engine."""
     view = ProgressView()
     store = _store(path)
     try:
         while True:
             tasks = store.load_many(ids)
             view.show(tasks)
-            if all(t.status in TERMINAL for t in tasks):
+            if all(_ended(t) for t in tasks):
                 break
-            time.sleep(0.5)
+            if _engine_running(path) is None:
+                store.close()
+                code = run_here(path, [], [], ids=ids)
+                if code != -1:
+                    return code
+                store = _store(path)  # another follower took over first: follow it
+                continue
+            time.sleep(FOLLOW_POLL_S)
     finally:
         store.close()
     view.done(tasks)
-    return _exit_for(tasks)
+    return _say_end(tasks)
 
 
-def run_here(path: Path, records: list, local: list) -> int:
-    """No engine drives the db: run one in this process until these tasks end."""
+def run_here(path: Path, records: list, local: list, ids: list[int] | None = None) -> int:
+    """No engine drives the db: run one in this process until these tasks end.
+
+    ``records`` are inserted first; ``ids`` name tasks already queued (a follower taking
+    over). Returns -1 when another engine holds the db."""
     from trackdesk.engine.engine import Engine
     from trackdesk.engine.lock import EngineLockedError
 
@@ -411,28 +457,72 @@ def run_here(path: Path, records: list, local: list) -> int:
             return -1
         view = ProgressView()
         stop = _install_stop(engine)
+        own = list(ids or [])
         try:
-            saved = await engine._call(engine.store.insert_tasks, records, local)
-            engine._adopt(saved)
-            ids = [t.id for t in saved]
+            if records:
+                saved = await engine._call(engine.store.insert_tasks, records, local)
+                engine._adopt(saved)
+                own = [t.id for t in saved]
             while not stop.is_set():
-                tasks = [engine.tasks[i] for i in ids]
+                tasks = [engine.tasks[i] for i in own if i in engine.tasks]
                 view.show(tasks)
-                if engine.is_idle() or all(t.status.value in (
-                        "completed", "failed", "cancelled", "skipped", "interrupted")
-                        for t in tasks):
-                    break
+                # Ours have ended: start nothing more and stop once nothing runs. A task
+                # another process queued and this engine adopted is never cut off in
+                # the middle (its follower takes over what is still pending once we
+                # are gone).
+                if engine.is_idle() or all(_ended(t) for t in tasks):
+                    engine.drain()
+                    if not engine.busy():
+                        break
                 await asyncio.sleep(0.2)
         finally:
             await engine.stop(running="stop")
-        tasks = [engine.tasks[i] for i in ids]
-        view.done(tasks)
-        return _exit_for(tasks)
+        return _report_end(engine, own, view)
 
     code = asyncio.run(main())
-    if code == -1:  # lost the race to another engine: hand over and follow it
+    if code == -1 and records:  # lost the race to another engine: hand over and follow it
         return queue_and_maybe_wait(path, records, local, True)
     return code
+
+
+def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
+    """Show the tasks as tracks.db holds them now, not as this process last saw them:
+    when the final write failed (a full disk), the terminal must not claim an outcome
+    the db does not record."""
+    from trackdesk.engine.store import TaskStore
+
+    unsaved = engine.unsaved_error
+    try:
+        store = TaskStore(engine.db_path, create=False)
+        try:
+            tasks = store.load_many(ids)
+        finally:
+            store.close()
+    except Exception:  # noqa: BLE001 - the db cannot even be read: say what we know
+        tasks = [engine.tasks[i] for i in ids if i in engine.tasks]
+    view.done(tasks)
+    if unsaved:
+        print(f"trackdesk: could not save the last task states to {engine.db_path}: "
+              f"{unsaved}; shown above is what the db holds (the next start marks "
+              "unfinished tasks interrupted)", file=sys.stderr)
+        return EXIT_TASK_FAILED
+    return _say_end(tasks)
+
+
+def _say_end(tasks: Sequence[Any]) -> int:
+    """One line when the tasks did not all end by themselves; the exit status."""
+    interrupted = [t.id for t in tasks if t.status.value == "interrupted"]
+    waiting = [t.id for t in tasks if t.status.value in ("pending", "paused")]
+    if interrupted:
+        listed = " ".join(map(str, interrupted))
+        print(f"trackdesk: the engine stopped before task(s) {listed} finished; resume "
+              f"with: trackdesk tasks resume ID", file=sys.stderr)
+    elif waiting:
+        listed = " ".join(map(str, waiting))
+        print(f"trackdesk: task(s) {listed} did not start: they wait for a paused or "
+              "interrupted task to be resumed, or for an engine (trackdesk run)",
+              file=sys.stderr)
+    return _exit_for(tasks)
 
 
 def _settings_from_env() -> Any:

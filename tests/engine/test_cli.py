@@ -173,3 +173,18 @@ def test_skills_list_shows_specs_with_bounds(tmp_path):
     assert "stay_detection" in specs and "count" in specs
     dist = {p["name"]: p for p in specs["stay_detection"]["params"]}
     assert dist["dist_threshold_m"]["unit"] == "m"
+
+
+def test_the_queued_line_counts_right_one_task_or_many(tmp_path):
+    """Issue 18: `import` of one file said "queued tasks 2"."""
+    db = tmp_path / "tracks.db"
+    track = tmp_path / "walk.gpx"
+    track.write_text('<?xml version="1.0"?><gpx version="1.1" '
+                     'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+                     '<trkpt lat="48.1" lon="11.5"><time>2024-05-01T10:00:00Z</time></trkpt>'
+                     '</trkseg></trk></gpx>')
+    one = cli("import", str(track), db=db, check=True)
+    assert one_clear_line(one.stderr) == "queued task 1 (import)"
+    many = cli("chain", "run", db=db, check=True)
+    line = one_clear_line(many.stderr)
+    assert line == "queued 9 tasks: " + ", ".join(str(i) for i in range(2, 11))

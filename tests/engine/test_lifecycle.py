@@ -193,13 +193,13 @@ def test_a_change_made_just_before_closing_is_saved_even_behind_a_slow_read(
         await e.start()
         t = await e.create_task("count", params={"n": 3, "key": "slow-read"})
         await finished(e, t.id)
-        slow = e.store.load_after
+        slow = e.store.news
 
-        def slow_read(after_id):
+        def slow_read(*args):
             time.sleep(0.6)  # a poll that holds the database thread (a busy disk)
-            return slow(after_id)
+            return slow(*args)
 
-        e.store.load_after = slow_read
+        e.store.news = slow_read
         await asyncio.sleep(0.2)  # the poll loop is now inside the slow read
         await e.set_priority(t.id, "high")
         await asyncio.sleep(0.15)  # the write loop has queued its write behind it

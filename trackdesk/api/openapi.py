@@ -77,6 +77,14 @@ def _task_schema() -> dict[str, Any]:
         "failure_kind": _nullable(s), "status_reason": _nullable(s),
         "batch_size": _nullable(i), "peak_memory_mb": _nullable(n),
         "cpu_time_s": _nullable(n), "duration_seconds": _nullable(n),
+        # GET /tasks/{id} only: every ended run of the task, oldest first.
+        "attempts": {"type": "array", "items": {"type": "object", "properties": {
+            "attempt": i, "task_type": s, "launcher": _nullable(s),
+            "started_at": _nullable(s), "ended_at": s, "outcome": s,
+            "exit_reason": _nullable(s), "error": _nullable(s),
+            "processed_points": _nullable(i), "failed_points": _nullable(i),
+            "total_points": _nullable(i), "peak_memory_mb": _nullable(n),
+            "cpu_time_s": _nullable(n)}}},
     }
     required = ["id", "skill_name", "task_type", "status", "progress_percent", "eta_seconds",
                 "processed_points", "total_points", "failed_points", "start_time",

@@ -456,9 +456,21 @@ async def list_tasks(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
+async def _known_task(engine: Engine, task_id: int) -> TaskRecord:
+    """The task, also when another process (the CLI, the window) queued it a moment ago
+    and the engine's next look at the db has not come yet."""
+    if task_id not in engine.tasks:
+        await engine.pick_up(force=True)
+    return _task(engine, task_id)
+
+
 async def get_task(request: web.Request) -> web.Response:
     engine = _engine(request)
-    return envelope(_task(engine, _task_id(request)).to_dict())
+    task_id = _task_id(request)
+    data = (await _known_task(engine, task_id)).to_dict()
+    # Every ended run of the task, oldest first: a rerun reuses the id, never the record.
+    data["attempts"] = await engine.attempts(task_id)
+    return envelope(data)
 
 
 async def _on_task(request: web.Request, act: Callable[[Any, int], Awaitable[Any]],
@@ -466,7 +478,7 @@ async def _on_task(request: web.Request, act: Callable[[Any, int], Awaitable[Any
     """One engine action on the task in the path; the task as it is afterwards."""
     engine = _engine(request)
     task_id = _task_id(request)
-    _task(engine, task_id)
+    await _known_task(engine, task_id)
     if takes_body:  # none expected: an unknown field is refused, not ignored
         _only(await read_json(request, required=False), set())
     await _act(act(engine, task_id))

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import signal
+import sqlite3
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +57,36 @@ EXIT_STOPPED = 3
 STDERR_TAIL_LINES = 20
 # Past this many stored lines per attempt a chatty worker's log is only counted.
 MAX_LOG_LINES = 50_000
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _iso(value: datetime) -> str:
+    """A naive UTC time as TaskStore.attempts returns stored ones."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _aware(value: Any) -> datetime | None:
+    """A stored or in-memory time back as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC or \
+        "disk is full" in str(exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class EngineError(Exception):
@@ -133,7 +166,19 @@ class Engine:
         self._loops: list[asyncio.Task] = []
         self._started = False
         self._stopping = False
+        self._draining = False
         self._max_seen_id = 0
+        self._attempts: list[dict[str, Any]] = []
+        # Tasks whose attempt (a run of the worker) is under way: recorded when it ends.
+        self._open_attempts: set[int] = set()
+        # A rerun not yet started: the completed run it would replace (restored when the
+        # rerun is cancelled or skipped before it runs: the earlier run stands).
+        self._earlier: dict[int, dict[str, Any]] = {}
+        #: Why the last write of task states failed (None: everything is saved).
+        self.unsaved_error: str | None = None
+        self._last_db_error: str | None = None
+        # PRAGMA data_version at the last look for other processes' work (None: look).
+        self._seen_version: int | None = None
 
     # ================================================================ life cycle ====
     @property
@@ -158,10 +203,17 @@ class Engine:
             self.tasks[rec.id] = rec
             self._track(rec)
         self._max_seen_id = max(self.tasks, default=0)
+        waiting = [r.id for r in records
+                   if r.status in (Status.PENDING, Status.PAUSED) and r.start_time is None]
+        if waiting:
+            for task_id, rows in (await self._call(self.store.attempts, waiting)).items():
+                if rows and rows[-1]["outcome"] == Status.COMPLETED.value:
+                    self._earlier[task_id] = rows[-1]
         await self._recover()
         await self._flush()
         self._started = True
         self._stopping = False
+        self._draining = False
         self._loops = [asyncio.create_task(self._flush_loop(), name="trackdesk-flush")]
         if schedule:
             self._loops += [
@@ -197,10 +249,21 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._loops = []
-        await self._flush()
+        for attempt in range(3):
+            try:
+                await self._flush()
+                break
+            except Exception as exc:  # noqa: BLE001 - stopping must finish regardless
+                # unsaved_error says whether the task states were lost (the caller tells
+                # the user what the db holds); log lines alone may be.
+                self._log_db_error("the last task states are " +
+                                   ("NOT saved" if self.unsaved_error else
+                                    "saved, their last log lines are not"), exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
         self._started = False
         if self.store is not None:
-            await self._call(self.store.close)
+            with contextlib.suppress(Exception):
+                await self._call(self.store.close)
         self._lock.release()
         self._db.shutdown(wait=True)
 
@@ -233,6 +296,7 @@ class Engine:
                         await worker.handle.kill()
                     continue
                 followed.add(rec.id)
+                self._open_attempts.add(rec.id)
                 if rec.status == Status.PAUSED:
                     with contextlib.suppress(Exception):
                         await worker.handle.resume()
@@ -253,6 +317,7 @@ class Engine:
             held = rec.status == Status.PAUSED and rec.worker_ref is None
             if rec.status in ACTIVE and rec.id not in followed and not held:
                 kill_stale_local_worker(rec.worker_ref, rec.id)
+                self._open_attempts.add(rec.id)  # its run ended with the app: record it
                 self._set(rec, status=Status.INTERRUPTED, worker_ref=None, eta_seconds=None,
                           status_reason="the app stopped while this task ran; resume it "
                           "to continue", end_time=utcnow())
@@ -398,8 +463,9 @@ class Engine:
             self._note(task_id, "engine", "cancel requested")
             await self._stop_worker(rt, "cancel")
             return
-        self._set(rec, status=Status.CANCELLED, end_time=utcnow(), eta_seconds=None,
-                  status_reason="cancelled by the user")
+        if not self._restore_earlier(rec, "cancelled before it ran"):
+            self._set(rec, status=Status.CANCELLED, end_time=utcnow(), eta_seconds=None,
+                      status_reason="cancelled by the user")
         self._skip_dependents(rec, f"upstream task {rec.id} ({rec.skill_name}) was cancelled")
 
     async def pause(self, task_id: int) -> None:
@@ -473,6 +539,13 @@ class Engine:
         for t in targets:
             if t.status == Status.PENDING:
                 continue
+            if t.status == Status.COMPLETED and t.end_time is not None:
+                # The completed run stays on record (a history from before the attempts
+                # table gets its row now; a row for this very end is not written twice)
+                # and comes back if this rerun is cancelled or skipped before it runs.
+                row = self._attempt_row(t)
+                self._attempts.append(row)
+                self._earlier[t.id] = row
             self._note(t.id, "engine", "rerun" + (" as full recompute" if full else ""))
             self._set(t, status=Status.PENDING,
                       task_type=TaskType.FULL_RECOMPUTE.value if full else t.task_type,
@@ -553,6 +626,8 @@ class Engine:
             self.tasks.pop(task_id, None)
             self._pending.discard(task_id)
             self._dirty.pop(task_id, None)
+            self._earlier.pop(task_id, None)
+            self._open_attempts.discard(task_id)
             self.events.emit(TaskRemoved(task_id))
 
     async def read_log(self, task_id: int, after_id: int = 0, limit: int = 1000,
@@ -605,6 +680,16 @@ class Engine:
         await self._flush()
         return [self.tasks[i] for i in ids if i in self.tasks]
 
+    def drain(self) -> None:
+        """Start nothing more; what runs finishes. A CLI engine whose own tasks have
+        ended drains before it stops: a task it adopted from another process is never
+        cut off, and a steady stream of new work cannot keep it alive for ever."""
+        self._draining = True
+
+    def busy(self) -> bool:
+        """A worker is starting or running."""
+        return bool(self._running)
+
     def running_handles(self) -> dict[int, WorkerHandle]:
         return {i: rt.handle for i, rt in self._running.items() if rt.handle is not None}
 
@@ -641,7 +726,7 @@ class Engine:
 
     def _dispatch(self) -> float | None:
         """Start what may start; return seconds until the next retry falls due."""
-        if self._stopping:
+        if self._stopping or self._draining:
             return None
         now = time.time()
         next_due: float | None = None
@@ -670,10 +755,12 @@ class Engine:
             per_skill[rec.skill_name] = per_skill.get(rec.skill_name, 0) + 1
             rt = _Running(rec.id)
             self._running[rec.id] = rt
+            self._earlier.pop(rec.id, None)  # the rerun runs: it makes its own record
+            self._open_attempts.add(rec.id)
             self._set(rec, status=Status.RUNNING, start_time=utcnow(), end_time=None,
                       attempt=rec.attempt + 1, next_attempt_at=None, eta_seconds=None,
                       error_message=None, failure_kind=None, status_reason=None,
-                      heartbeat_at=utcnow())
+                      heartbeat_at=utcnow(), peak_memory_mb=None, cpu_time_s=None)
             rt.supervisor = asyncio.create_task(self._run(rec, rt),
                                                 name=f"trackdesk-task-{rec.id}")
         return next_due
@@ -970,6 +1057,8 @@ class Engine:
         for i in self._downstream_ids(rec):
             t = self.tasks[i]
             if t.status in (Status.PENDING, Status.PAUSED) and i not in self._running:
+                if self._restore_earlier(t, f"not run ({reason})"):
+                    continue
                 self._set(t, status=Status.SKIPPED, status_reason=reason, end_time=utcnow(),
                           next_attempt_at=None)
                 self._note(i, "engine", f"skipped: {reason}")
@@ -996,6 +1085,10 @@ class Engine:
             setattr(rec, key, value)
         if "status" in real:
             self._track(rec)
+            if rec.id in self._open_attempts and rec.status not in ACTIVE:
+                # A run of the worker ended (also a failure with a retry to come).
+                self._open_attempts.discard(rec.id)
+                self._attempts.append(self._attempt_row(rec))
         rec.updated_at = utcnow()
         pending = self._dirty.setdefault(rec.id, {})
         for key, value in real.items():
@@ -1027,6 +1120,72 @@ class Engine:
         self._wake.set()
         return out
 
+    @staticmethod
+    def _attempt_row(rec: TaskRecord) -> dict[str, Any]:
+        """The task_attempts row of the run that just ended (TaskStore.ATTEMPT_FIELDS)."""
+        outcome = rec.status.value
+        if rec.status == Status.PENDING:  # back in the queue: a retry, or a restart
+            outcome = Status.FAILED.value if rec.failure_kind else "restarted"
+        return {
+            "task_id": rec.id, "task_type": rec.task_type, "launcher": rec.launcher,
+            "started_at": _naive(rec.start_time), "ended_at": _naive(rec.end_time or utcnow()),
+            "outcome": outcome, "exit_reason": rec.failure_kind or rec.status_reason,
+            "error": rec.error_message if outcome == Status.FAILED.value else None,
+            "processed_points": rec.processed_points, "failed_points": rec.failed_points,
+            "total_points": rec.total_points, "progress_percent": rec.progress_percent,
+            "peak_memory_mb": rec.peak_memory_mb, "cpu_time_s": rec.cpu_time_s,
+            "result_summary": (None if rec.result_summary is None
+                               else json.dumps(rec.result_summary, default=str)),
+        }
+
+    def _restore_earlier(self, rec: TaskRecord, why: str) -> bool:
+        """A rerun that never ran is cancelled or skipped: the completed run it was to
+        replace stands again, as it was (issue 18: a cancelled rerun turned completed
+        rows into 'skipped'). False when there is no such run."""
+        row = self._earlier.pop(rec.id, None)
+        if row is None or rec.start_time is not None or rec.id in self._running:
+            return False
+        summary = row.get("result_summary")
+        if isinstance(summary, str):
+            try:
+                summary = json.loads(summary)
+            except ValueError:
+                summary = None
+        self._set(rec, status=Status.COMPLETED, task_type=row.get("task_type") or rec.task_type,
+                  launcher=row.get("launcher") or rec.launcher,
+                  start_time=_aware(row.get("started_at")), end_time=_aware(row["ended_at"]),
+                  processed_points=row.get("processed_points") or 0,
+                  failed_points=row.get("failed_points") or 0,
+                  total_points=row.get("total_points") or 0,
+                  progress_percent=row.get("progress_percent") or 100.0,
+                  peak_memory_mb=row.get("peak_memory_mb"), cpu_time_s=row.get("cpu_time_s"),
+                  result_summary=summary if summary is not None else {},
+                  error_message=None, failure_kind=None, next_attempt_at=None,
+                  eta_seconds=None, status_reason=f"rerun {why}; the earlier run stands")
+        self._note(rec.id, "engine", f"rerun {why}: the earlier completed run stands")
+        return True
+
+    async def attempts(self, task_id: int) -> list[dict[str, Any]]:
+        """Every ended run of a task, oldest first (task_attempts), as JSON-ready dicts."""
+        self.task(task_id)
+        assert self.store is not None
+        rows = (await self._call(self.store.attempts, [task_id])).get(task_id, [])
+        # Ended a moment ago and not written yet (the next flush writes them): shown too,
+        # numbered as the write will number them, without forcing a write per request.
+        stored_ends = {r["ended_at"] for r in rows}
+        for a in self._attempts:
+            if a["task_id"] != task_id:
+                continue
+            row = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in a.items()}
+            if row["ended_at"] in stored_ends:
+                continue
+            if isinstance(row.get("result_summary"), str):
+                with contextlib.suppress(ValueError):
+                    row["result_summary"] = json.loads(row["result_summary"])
+            row["attempt"] = (rows[-1]["attempt"] if rows else 0) + 1
+            rows.append(row)
+        return rows
+
     def _log(self, task_id: int, rt: _Running | None, stream: str, level: str,
              message: str) -> None:
         ts = time.time()
@@ -1048,27 +1207,60 @@ class Engine:
 
     # ================================================================ persistence ===
     async def _flush(self) -> None:
-        if self.store is None or (not self._dirty and not self._logs):
+        if self.store is None or (not self._dirty and not self._logs and not self._attempts):
             return
         dirty, self._dirty = self._dirty, {}
         logs, self._logs = self._logs, []
+        attempts, self._attempts = self._attempts, []
         try:
             # Shielded: stop() cancels the write loop, and cancelling the awaiting future
             # would also cancel a write still queued behind a slow read on the database
             # thread: the changes (a task that just finished) would be lost.
-            await asyncio.shield(self._call(self._write_batch, dirty, logs))
-        except Exception:
-            # Put them back; a later flush tries again (the db may be busy for a while).
-            for task_id, values in dirty.items():
-                self._dirty.setdefault(task_id, {}).update(
-                    {k: v for k, v in values.items() if k not in self._dirty.get(task_id, {})})
+            await asyncio.shield(self._call(self._write_batch, dirty, logs, attempts))
+        except Exception as exc:
             self._logs = logs + self._logs
+            self._attempts = attempts + self._attempts
+            # A full disk refuses growth first; the task states alone are updates in
+            # place and may still fit. What the db says about a task's state must
+            # match what was shown: the states go first, the log lines wait.
+            freed = _disk_full(exc) and self._lock.release_reserve()
+            if freed:
+                log.debug("the disk is full: gave back the engine's reserved space")
+            if dirty and (logs or attempts or freed):
+                try:
+                    await asyncio.shield(self._call(self._write_batch, dirty, [], []))
+                except Exception:  # noqa: BLE001 - the first error is the one to tell
+                    pass
+                else:
+                    dirty = {}
+            if dirty:
+                for task_id, values in dirty.items():
+                    self._dirty.setdefault(task_id, {}).update(
+                        {k: v for k, v in values.items()
+                         if k not in self._dirty.get(task_id, {})})
+                self.unsaved_error = _one_line(exc)
+            elif not self._dirty:
+                self.unsaved_error = None
             raise
+        self.unsaved_error = None
 
     def _write_batch(self, dirty: dict[int, dict[str, Any]],
-                     logs: list[tuple[int, float, str, str, str]]) -> None:
+                     logs: list[tuple[int, float, str, str, str]],
+                     attempts: list[dict[str, Any]] | None = None) -> None:
         assert self.store is not None
-        self.store.write_batch(dirty, [entry for entry in logs if entry[0] in self.tasks])
+        self.store.write_batch(dirty, [entry for entry in logs if entry[0] in self.tasks],
+                               [a for a in attempts or () if a["task_id"] in self.tasks])
+
+    def _log_db_error(self, what: str, exc: BaseException) -> None:
+        """One line per distinct database error (a full disk fails every write until
+        space is freed: the terminal gets it once, not a traceback twice a second)."""
+        text = _one_line(exc)
+        if isinstance(exc, sqlite3.Error | OSError):
+            if text != self._last_db_error:
+                self._last_db_error = text
+                log.warning("tracks.db: %s; %s", text, what)
+        else:
+            log.exception("%s", what)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -1077,8 +1269,8 @@ class Engine:
             self._flush_now.clear()
             try:
                 await self._flush()
-            except Exception:  # noqa: BLE001
-                log.exception("writing task progress failed; will retry")
+            except Exception as exc:  # noqa: BLE001
+                self._log_db_error("task progress is not saved for now (trying again)", exc)
             # Coalesce: at most one write per interval, even when states change fast.
             await asyncio.sleep(min(0.1, self.settings.flush_interval_s))
 
@@ -1087,21 +1279,34 @@ class Engine:
         while True:
             try:
                 await self._poll_once()
-            except Exception:  # noqa: BLE001 - a busy db must not end the engine
-                log.exception("polling the tracks.db failed; will retry")
+            except Exception as exc:  # noqa: BLE001 - a busy db must not end the engine
+                self._log_db_error("cannot look for new tasks for now (trying again)", exc)
             await asyncio.sleep(self.settings.poll_interval_s)
 
     async def _poll_once(self) -> None:
         assert self.store is not None
-        new_tasks, requests = await self._call(self.store.news, self._max_seen_id)
-        if new_tasks:
-            new = await self._call(self.store.load_after, self._max_seen_id)
-            self._adopt([r for r in new if r.id not in self.tasks])
-        if not requests:
+        asked = await self.pick_up()
+        if not asked:
             return
         for req in await self._call(self.store.open_requests):
             outcome = await self.handle_request(req.action, req.task_id, req.payload)
             await self._call(self.store.finish_request, req.id, outcome)
+
+    async def pick_up(self, force: bool = False) -> bool:
+        """Adopt every task row not yet known, whoever wrote it; return whether requests
+        from other processes wait. ``force`` looks even when the db says nothing changed
+        (the API asked for a task it does not know yet)."""
+        assert self.store is not None
+        known_max = self._max_seen_id
+        candidates, asked, version = await self._call(
+            self.store.news, known_max, None if force else self._seen_version)
+        ids = sorted(i for i in candidates if i not in self.tasks)
+        if ids:
+            new = await self._call(self.store.load_ids, ids)
+            self._adopt([r for r in new if r.id not in self.tasks])
+        # Remembered only after the rows were read: a failed read looks again next time.
+        self._seen_version = version
+        return asked
 
     async def handle_request(self, action: str, task_id: int | None,
                              payload: dict[str, Any]) -> dict[str, Any]:
@@ -1126,6 +1331,9 @@ class Engine:
         if handler is None:
             return {"ok": False, "message": f"unknown action {action!r}"}
         try:
+            if task_id and task_id not in self.tasks:
+                # Queued by another process a moment ago: adopt it now, not next poll.
+                await self.pick_up(force=True)
             result = await handler()
         except (EngineError, UnknownTaskError) as exc:
             return {"ok": False, "message": str(exc)}

@@ -79,7 +79,16 @@ def check_health(db_path: Path, tasks: list[TaskRecord], registry: SkillRegistry
         except Exception as exc:  # noqa: BLE001 - Docker is optional: say why it's out
             docker_info.update(reachable=False, message=str(exc))
     interrupted = [t.id for t in tasks if t.status == Status.INTERRUPTED]
-    stuck = stuck_tasks(tasks, registry)
+    # Running (or paused mid-run) while no engine holds the db: the engine that ran them
+    # is gone (killed, crashed). Said at once; the next engine marks them interrupted.
+    orphaned = [] if engine["running"] else [
+        t.id for t in tasks if t.status == Status.RUNNING or
+        (t.status == Status.PAUSED and t.worker_ref is not None)]
+    if orphaned:
+        problems.append(f"{len(orphaned)} task(s) marked running but no engine runs them "
+                        f"(it was stopped or crashed): {', '.join(map(str, orphaned))}; "
+                        "start trackdesk or `trackdesk run` to recover them")
+    stuck = [x for x in stuck_tasks(tasks, registry) if x["id"] not in orphaned]
     if stuck:
         problems.append(f"{len(stuck)} stuck task(s): " +
                         ", ".join(str(s["id"]) for s in stuck))
@@ -93,7 +102,7 @@ def check_health(db_path: Path, tasks: list[TaskRecord], registry: SkillRegistry
                      "read_only": read_only},
         "disk": {"free_bytes": free},
         "docker": docker_info,
-        "tasks": {"interrupted": interrupted, "stuck": stuck},
+        "tasks": {"interrupted": interrupted, "stuck": stuck, "orphaned": orphaned},
     }
 
 

@@ -7,7 +7,15 @@ import fcntl
 import json
 import os
 import socket
+import time
 from pathlib import Path
+
+# How long acquire() waits out a lock held by a probe (holder()) rather than an engine.
+PROBE_GRACE_S = 1.0
+
+
+# Bytes the lock file keeps allocated for the engine's last writes on a full disk.
+RESERVE_BYTES = 512 * 1024
 
 
 class EngineLockedError(Exception):
@@ -34,7 +42,7 @@ def holder(db_path: Path) -> dict | None:
         except BlockingIOError:
             fh.seek(0)
             try:
-                return json.loads(fh.read() or "{}")
+                return json.loads(fh.readline() or "{}")
             except ValueError:
                 return {}
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
@@ -48,17 +56,26 @@ class EngineLock:
         self.db_path = db_path
         self.path = lock_path(db_path)
         self._fh = None
+        self._head = 0
 
     def acquire(self) -> None:
         fh = open(self.path, "a+")  # noqa: SIM115 - held open for the engine's lifetime
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
+        deadline = time.monotonic() + PROBE_GRACE_S
+        while True:
             try:
-                info = json.loads(fh.read() or "{}")
-            except ValueError:
-                info = {}
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                fh.seek(0)
+                try:
+                    info = json.loads(fh.readline() or "{}")
+                except ValueError:
+                    info = {}
+                # No pid written: not an engine but holder() looking (a follower or
+                # `status` probing for a live engine holds the lock for a moment).
+                if "pid" not in info and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
             fh.close()
             who = f" (pid {info['pid']})" if "pid" in info else ""
             raise EngineLockedError(
@@ -66,9 +83,28 @@ class EngineLock:
                 "use that one, or stop it first") from None
         fh.seek(0)
         fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        head = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n"
+        fh.write(head)
         fh.flush()
         self._fh = fh
+        self._head = len(head.encode())
+        # Disk space held in reserve behind the pid line: when the disk fills up, the
+        # engine gives it back so that the last task states can still be written (what
+        # tracks.db says then matches what the user was shown).
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fallocate(fh.fileno(), self._head, RESERVE_BYTES)
+
+    def release_reserve(self) -> bool:
+        """Give the reserved space back to the file system; True when some was held."""
+        if self._fh is None:
+            return False
+        try:
+            held = os.fstat(self._fh.fileno()).st_size > self._head
+            if held:
+                os.ftruncate(self._fh.fileno(), self._head)
+            return held
+        except OSError:
+            return False
 
     def release(self) -> None:
         if self._fh is not None:

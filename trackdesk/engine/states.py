@@ -69,7 +69,10 @@ ACTIVE = frozenset({Status.RUNNING, Status.PAUSED})
 S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # pending -> pending is a retry being re-armed with a new attempt time.
-    S.PENDING: frozenset({S.RUNNING, S.PAUSED, S.CANCELLED, S.SKIPPED, S.FAILED}),
+    # pending -> completed: a rerun cancelled or skipped before it ran; the completed
+    # run it was to replace stands again (issue 18).
+    S.PENDING: frozenset({S.RUNNING, S.PAUSED, S.CANCELLED, S.SKIPPED, S.FAILED,
+                          S.COMPLETED}),
     # running -> pending: the attempt failed and a retry is due.
     S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.PAUSED, S.INTERRUPTED,
                           S.PENDING}),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from trackdesk.engine.records import TaskRecord
@@ -66,6 +66,28 @@ def _sql_time(value: Any) -> Any:
     return value
 
 
+# task_attempts (migration 8): one row per run of a task's worker, as it ended.
+ATTEMPT_FIELDS = ("task_id", "task_type", "launcher", "started_at", "ended_at", "outcome",
+                  "exit_reason", "error", "processed_points", "failed_points",
+                  "total_points", "progress_percent", "peak_memory_mb", "cpu_time_s",
+                  "result_summary")
+# The attempt number is the task's next one, counted in the same transaction; a row for
+# the same end (a run recorded again when it is rerun) is not written twice.
+_ATTEMPT_INSERT = (
+    "INSERT INTO task_attempts (attempt, " + ", ".join(ATTEMPT_FIELDS) + ") "
+    "SELECT (SELECT COALESCE(MAX(attempt), 0) + 1 FROM task_attempts WHERE task_id = "
+    ":task_id), " + ", ".join(f":{f}" for f in ATTEMPT_FIELDS) +
+    " WHERE NOT EXISTS (SELECT 1 FROM task_attempts WHERE task_id = :task_id "
+    "AND ended_at = :ended_at)")
+
+
+def _delete_attempts(s: Session, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), 500):
+        part = list(ids[start:start + 500])
+        s.execute(text(f"DELETE FROM task_attempts WHERE task_id IN "
+                       f"({','.join(str(int(i)) for i in part)})"))
+
+
 class UnknownTaskError(LookupError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"no task with id {task_id}")
@@ -98,15 +120,39 @@ class TaskStore:
             self._plain = connect_raw(self.db_path, self.read_only)
         return self._plain
 
-    def news(self, after_id: int) -> tuple[bool, bool]:
-        """Whether tasks newer than ``after_id`` exist, and whether requests are open:
-        one cheap statement, so polling for other processes' work costs next to nothing
-        when there is none."""
-        new, asked = self._conn().execute(
-            "SELECT EXISTS (SELECT 1 FROM analysis_tasks WHERE id > ?), "
-            "EXISTS (SELECT 1 FROM task_requests WHERE handled_at IS NULL)",
-            (after_id,)).fetchone()
-        return bool(new), bool(asked)
+    def news(self, known_max: int, seen_version: int | None = None
+             ) -> tuple[list[int], bool, int]:
+        """Ids of the tasks the caller may not know yet (it drops those it knows),
+        whether requests are open, and the db's data version to pass back next time.
+
+        Exact with several writers: a row another process inserted is pending until an
+        engine adopts it, so "not known" is every pending row not in ``known`` plus any
+        row above ``known_max`` (a watermark alone loses a row inserted just before the
+        caller's own, higher one). Cheap when nothing is new: PRAGMA data_version moves
+        only when another connection commits, and the id look-up reads the status
+        index's pending range, not the table.
+        """
+        conn = self._conn()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if seen_version is not None and version == seen_version:
+            return [], False, version
+        rows = conn.execute(
+            "SELECT id FROM analysis_tasks WHERE status = 'pending' "
+            "UNION SELECT id FROM analysis_tasks WHERE id > ?", (known_max,)).fetchall()
+        asked = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM task_requests WHERE handled_at IS NULL)"
+        ).fetchone()[0]
+        return [i for (i,) in rows], bool(asked), version
+
+    def load_ids(self, ids: Sequence[int]) -> list[TaskRecord]:
+        """The tasks with these ids (plain rows, as load_all), in id order."""
+        out: list[TaskRecord] = []
+        for start in range(0, len(ids), 500):
+            part = list(ids[start:start + 500])
+            marks = ",".join("?" * len(part))
+            out += self._records(f"SELECT * FROM analysis_tasks WHERE id IN ({marks}) "
+                                 "ORDER BY id", part)
+        return out
 
     # -- tasks ------------------------------------------------------------------------
     def load_all(self) -> list[TaskRecord]:
@@ -190,12 +236,13 @@ class TaskStore:
         self.write_batch(changes, [])
 
     def write_batch(self, changes: dict[int, dict[str, Any]],
-                    lines: Sequence[tuple[int, float, str, str, str]]) -> None:
+                    lines: Sequence[tuple[int, float, str, str, str]],
+                    attempts: Sequence[dict[str, Any]] = ()) -> None:
         """The engine's periodic write: changed task columns and new log lines, in one
         transaction. Plain SQL on the plain connection: this runs a few times a second
         for the whole life of the app, and the ORM's, then SQLAlchemy Core's,
         per-statement work was most of the engine's own cost per task."""
-        if not changes and not lines:
+        if not changes and not lines and not attempts:
             return
         now = _sql_time(_now())
         conn = self._conn()
@@ -210,6 +257,8 @@ class TaskStore:
                 conn.executemany(
                     "INSERT INTO task_logs (task_id, ts, stream, level, message) "
                     "VALUES (?, ?, ?, ?, ?)", lines)
+            for a in attempts:
+                conn.execute(_ATTEMPT_INSERT, {k: _sql_time(a.get(k)) for k in ATTEMPT_FIELDS})
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -219,19 +268,50 @@ class TaskStore:
     def archive_tasks(self, tasks: Sequence[TaskRecord]) -> None:
         """Move finished tasks to task_archive (as JSON) and out of analysis_tasks."""
         now = _now()
+        # The attempts go with the task into its archived JSON (their rows go with it).
+        attempts = self.attempts([t.id for t in tasks])
         with self._write() as s, s.begin():
             s.execute(TaskArchive.__table__.insert(), [
                 {"id": t.id, "archived_at": now, "skill_name": t.skill_name,
                  "status": t.status.value, "end_time": t.to_row()["end_time"],
-                 "task_json": json.dumps(t.to_dict(), default=str)} for t in tasks])
+                 "task_json": json.dumps({**t.to_dict(), "attempts": attempts.get(t.id, [])},
+                                         default=str)} for t in tasks])
             ids = [t.id for t in tasks]
+            _delete_attempts(s, ids)
             s.execute(delete(TaskLog).where(TaskLog.task_id.in_(ids)))
             s.execute(delete(AnalysisTask).where(AnalysisTask.id.in_(ids)))
 
     def delete_tasks(self, ids: Sequence[int]) -> None:
         with self._write() as s, s.begin():
+            _delete_attempts(s, ids)
             s.execute(delete(TaskLog).where(TaskLog.task_id.in_(ids)))
             s.execute(delete(AnalysisTask).where(AnalysisTask.id.in_(ids)))
+
+    # -- attempts ---------------------------------------------------------------------
+    def attempts(self, task_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Every recorded attempt of these tasks, oldest first, by task id."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        conn = self._conn()
+        ids = list(task_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            cur = conn.execute(
+                f"SELECT * FROM task_attempts WHERE task_id IN ({','.join('?' * len(part))})"
+                " ORDER BY task_id, attempt", part)
+            names = [d[0] for d in cur.description]
+            for row in cur:
+                a = dict(zip(names, row, strict=True))
+                a.pop("id", None)
+                if a.get("result_summary"):
+                    try:
+                        a["result_summary"] = json.loads(a["result_summary"])
+                    except ValueError:
+                        pass
+                for key in ("started_at", "ended_at"):
+                    if isinstance(a.get(key), str):
+                        a[key] = a[key].replace(" ", "T") + "Z"
+                out.setdefault(a["task_id"], []).append(a)
+        return out
 
     # -- logs -------------------------------------------------------------------------
     def append_logs(self, lines: Sequence[tuple[int, float, str, str, str]]) -> None:

@@ -169,6 +169,12 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
         if step.version in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
+        # Two processes opening a new tracks.db at once (two `chain run --wait`) both
+        # saw the step missing; under the write lock, the one that comes second skips it.
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                        (step.version,)).fetchone():
+            conn.execute("COMMIT")
+            continue
         try:
             step.apply(conn)
             conn.execute(
@@ -460,3 +466,32 @@ CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts)
 
 MIGRATIONS.append(Migration(5, "annotations: what the files know (activities, places, "
                                "semantic types) by time range", _sql(V5)))
+
+# Migration 8 (engine, issues 17/18): every attempt of a task (a run of its worker) as it
+# ended, retries included. A rerun reuses the task's id; its earlier runs stay here, and a
+# rerun cancelled or skipped before it ran puts the completed one back from here.
+V8 = """
+CREATE TABLE IF NOT EXISTS task_attempts (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES analysis_tasks(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    task_type VARCHAR(20),
+    launcher VARCHAR(20),
+    started_at DATETIME,
+    ended_at DATETIME NOT NULL,
+    outcome VARCHAR(20) NOT NULL,
+    exit_reason TEXT,
+    error TEXT,
+    processed_points INTEGER,
+    failed_points INTEGER,
+    total_points INTEGER,
+    progress_percent FLOAT,
+    peak_memory_mb FLOAT,
+    cpu_time_s FLOAT,
+    result_summary TEXT,
+    UNIQUE (task_id, attempt)
+)
+"""
+
+MIGRATIONS.append(Migration(8, "task_attempts: every run of a task, kept across reruns",
+                            _sql(V8)))
