@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont, QFontDatabase, QTextCursor
+from PySide6.QtGui import QFont, QFontDatabase, QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -35,6 +35,8 @@ from trackdesk.ui.icons import status_icon
 LOG_MAX_LINES = 5000
 LOG_HISTORY = 2000
 LOG_FLUSH_MS = 100
+_FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
+                       Status.INTERRUPTED})
 
 
 def _mono() -> QFont:
@@ -47,8 +49,77 @@ def _text_box(placeholder: str) -> QPlainTextEdit:
     box.setFont(_mono())
     box.setPlaceholderText(placeholder)
     box.setAcceptDrops(False)  # drops belong to the window (import)
-    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    # Long lines (paths) wrap: unwrapped, the end of a long line scrolled the view to the
+    # far right, where the short lines look blank.
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    box.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    # A read-only box still takes the keyboard: Ctrl+Home / Ctrl+End, Page Up / Down.
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse |
+                                Qt.TextInteractionFlag.TextSelectableByKeyboard)
     return box
+
+
+def _value_text(value: Any) -> Any:
+    """A parameter as stored, decoded: the import's paths are a JSON list in a string."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def key_values(data: dict[str, Any] | None, indent: str = "") -> str:
+    """A dict as readable lines: 'key: value', lists one item a line, nested dicts
+    indented; no JSON quoting or escapes (a path reads as the path)."""
+    if not data:
+        return ""
+    lines: list[str] = []
+    for key, raw in data.items():
+        value = _value_text(raw)
+        label = str(key).replace("_", " ")
+        if isinstance(value, dict):
+            if not value:
+                lines.append(f"{indent}{label}: —")
+                continue
+            lines.append(f"{indent}{label}:")
+            lines.append(key_values(value, indent + "    "))
+        elif isinstance(value, list | tuple):
+            if not value:
+                lines.append(f"{indent}{label}: none")
+                continue
+            lines.append(f"{indent}{label}: ({len(value):,})")
+            for item in value:
+                if isinstance(item, dict):
+                    head, *rest = key_values(item, indent + "      ").splitlines() or [""]
+                    lines.append(f"{indent}  • {head.strip()}")
+                    lines.extend(rest)
+                else:
+                    lines.append(f"{indent}  • {_scalar(item)}")
+        else:
+            lines.append(f"{indent}{label}: {_scalar(value)}")
+    return "\n".join(lines)
+
+
+def stored_points(summary: dict[str, Any] | None) -> int | None:
+    """Points a finished task stored, when its result says (an import's new points)."""
+    if not summary:
+        return None
+    for key in ("stored", "points_stored", "new", "new_points"):
+        value = summary.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def format_log_line(ts: float, stream: str, level: str, message: str) -> str:
@@ -63,6 +134,7 @@ class DetailPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine: Any = None
+        self.live: Any = None  # the table model's LiveState: paused time, trusted rates
         self.task_id: int | None = None
         self._unsubscribe: Any = None
         self._live: list[tuple[float, str]] = []
@@ -91,7 +163,7 @@ class DetailPane(QWidget):
         forms = []
         # Two short columns read better than one long list in a pane this low.
         for group in ((("status", "Status"), ("type", "Type"), ("points", "Points"),
-                       ("failed", "Failed points"), ("eta", "ETA"), ("duration", "Duration"),
+                       ("failed", "Failed points"), ("stored", "Stored"), ("eta", "ETA"), ("duration", "Duration"),
                        ("attempt", "Attempt"), ("priority", "Priority"),
                        ("resources", "Resources")),
                       (("created", "Created"), ("started", "Started"), ("ended", "Ended"),
@@ -221,6 +293,9 @@ class DetailPane(QWidget):
         self._log_lines = 0
         self.log_info.setText("")
         rec = self._record()
+        # A live task's log follows its newest line; a finished one opens at its start
+        # (what went wrong is usually read from the top).
+        self.follow.setChecked(rec is not None and rec.status not in _FINISHED)
         self.tabs.setEnabled(rec is not None)
         self.refresh()
         if rec is not None and self.engine is not None:
@@ -271,7 +346,10 @@ class DetailPane(QWidget):
             self.log.moveCursor(QTextCursor.MoveOperation.End)
             sb.setValue(sb.maximum())
         else:
+            if keep == 0:
+                self.log.moveCursor(QTextCursor.MoveOperation.Start)
             sb.setValue(keep)
+        self.log.horizontalScrollBar().setValue(0)
 
     def _on_follow(self, on: bool) -> None:
         if on:
@@ -309,11 +387,16 @@ class DetailPane(QWidget):
         pct = f" ({rec.progress_percent:.1f} %)" if rec.total_points else ""
         f["points"].setText((fmt.points(rec.processed_points, rec.total_points) or "0") + pct)
         f["failed"].setText(fmt.count(rec.failed_points))
-        f["eta"].setText(fmt.eta(rec.status, rec.eta_seconds) or "—")
+        stored = stored_points(rec.result_summary)
+        f["stored"].setText("—" if stored is None else fmt.count(stored))
+        live = self.live
+        eta = live.eta(rec) if live is not None else rec.eta_seconds
+        f["eta"].setText(fmt.eta(rec.status, eta) or "—")
         f["created"].setText(fmt.local_time(rec.created_at))
         f["started"].setText(fmt.local_time(rec.start_time) or "—")
         f["ended"].setText(fmt.local_time(rec.end_time) or "—")
-        f["duration"].setText(fmt.seconds(rec.duration_s) or "—")
+        dur = live.duration(rec) if live is not None else rec.duration_s
+        f["duration"].setText(fmt.seconds(dur) or "—")
         f["attempt"].setText(f"{rec.attempt} of {rec.max_retries + 1}" if rec.attempt else "—")
         f["priority"].setText(rec.priority_name)
         f["launcher"].setText(rec.launcher + (f"  ({rec.worker_ref})" if rec.worker_ref else ""))
@@ -331,11 +414,9 @@ class DetailPane(QWidget):
         if rec.cpu_time_s:
             res.append(f"CPU time {fmt.cpu_time(rec.cpu_time_s)}")
         f["resources"].setText(", ".join(res) or "—")
-        self._set_text(self.params, json.dumps(rec.params, indent=2, ensure_ascii=False)
-                       if rec.params else "")
-        self._set_text(self.result, "" if rec.result_summary is None else
-                       json.dumps(rec.result_summary, indent=2, ensure_ascii=False,
-                                  default=str))
+        self._set_text(self.params, key_values(rec.params))
+        self._set_text(self.result, key_values(rec.result_summary)
+                       if rec.result_summary else "")
         self.error_box.setVisible(bool(rec.error_message))
         self.error_box.setTitle("Error" + (f" ({rec.failure_kind})" if rec.failure_kind else "")
                                 + (" — retrying" if rec.status == Status.PENDING else ""))
