@@ -343,3 +343,34 @@ def test_help_lists_the_real_shortcuts_and_links_the_docs(make_window, loop):
     assert docs.isLocalFile() and Path(docs.toLocalFile()).exists(), docs
     assert Path(docs.toLocalFile()).name in ("UI.md", "index.html", "README.md") or \
         Path(docs.toLocalFile()).is_dir()
+
+
+# ---------------------------------------------------------------- statistics ---------
+def test_month_labels_are_never_elided_in_a_narrow_chart(qtbot):
+    """At 1000×700 the statistics' month labels read "20…": too many categories for the
+    width. Every label shown must be whole; the axis labels fewer months instead."""
+    import numpy as np
+
+    from trackdesk.ui.views.statistics import BarChart
+
+    chart = BarChart("Distance", "km")
+    qtbot.addWidget(chart)
+    labels = [f"{2023 + m // 12}-{m % 12 + 1:02d}" for m in range(24)]
+    chart.set_bars(labels, {"walk": np.arange(24, dtype=float) + 1})
+    chart.resize(440, 260)
+    chart.show()
+    qtbot.waitExposed(chart)
+    QApplication.processEvents()
+    # PySide sees the axis' text items as plain QGraphicsItems: their width tells a
+    # whole "2023-05" from an elided "20…".
+    from PySide6.QtGui import QFontMetrics
+
+    axis = chart.chart().axes(Qt.Orientation.Horizontal)[0]
+    full = QFontMetrics(axis.labelsFont()).horizontalAdvance("2023-05")
+    named = [c for c in (axis.categoriesLabels() if hasattr(axis, "categoriesLabels")
+                         else axis.categories()) if c.strip()]
+    texts = [i for i in chart.scene().items() if i.type() == 8]
+    whole = [i for i in texts if i.boundingRect().width() >= full]
+    assert len(named) >= 2
+    assert len(whole) >= len(named), (len(whole), named,
+                                       sorted(i.boundingRect().width() for i in texts))
