@@ -109,7 +109,9 @@ def main(out_dir: Path) -> int:
                            AppSettings(concurrency=4, on_quit="stop"), factory)
             screen = QGuiApplication.primaryScreen().availableGeometry()
             if (width, height) == (screen.width(), screen.height()):
-                w.showMaximized()  # the whole 1280×800 screen
+                # The whole 1280×800 screen (without a window manager, by its geometry).
+                w.setGeometry(screen)
+                w.showMaximized()
             else:
                 w.resize(width, height)
                 w.move(10, 10)
