@@ -215,7 +215,7 @@ class DetailPane(QWidget):
         grid.setColumnStretch(1, 3)
         grid.setColumnStretch(2, 3)
         grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
+        grid.setRowStretch(1, 1)  # the error box: a few lines; its own scroll bar
 
         # -- log tab
         self.log = _text_box("The task's log appears here")
