@@ -470,9 +470,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.model.set_source(engine, batch=LOAD_BATCH)
         self.detail.live = self.model.live
         self.detail.set_engine(engine)
-        # Tasks the last quit interrupted: say so, with the two ways on (issue 18).
-        self.interrupted_bar.announce(t for t in engine.tasks.values()
-                                      if t.status == Status.INTERRUPTED)
+        self._announce_interrupted(engine)
         self.welcome.set_engine(engine)
         self.monitor.set_engine(engine)
         self.views.set_engine(engine)
@@ -656,6 +654,24 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                     box.setText(question)
             keep.append((box, spec, ids))
         self._open_confirms = keep
+
+    def _announce_interrupted(self, engine: Engine) -> None:
+        """Tasks the last quit interrupted: say so, with the two ways on (issue 18).
+
+        Only tasks interrupted since the last announcement for this tracks.db: older
+        ones were announced before and stay counted in the status bar and listed under
+        "Needs attention", but a bar about last year's quit would be noise."""
+        key = "interrupted/" + str(engine.db_path).replace("/", "|")
+        try:
+            seen = float(self.store.value(key, 0.0) or 0.0)
+        except (TypeError, ValueError):
+            seen = 0.0
+        fresh = [t for t in engine.tasks.values() if t.status == Status.INTERRUPTED and
+                 (t.end_time or t.updated_at).timestamp() > seen]
+        self.interrupted_bar.announce(fresh)
+        if fresh:
+            self.store.setValue(key, max((t.end_time or t.updated_at).timestamp()
+                                         for t in fresh))
 
     def _resume_interrupted(self, ids: list[int]) -> None:
         if self.commands is None:
