@@ -150,7 +150,13 @@ def test_failed_task_log_opens_at_the_top_left_wraps_and_takes_ctrl_home_end(
     run(loop, until(lambda: w.engine.tasks[rec.id].status == Status.FAILED, timeout=30))
     for i in range(300):
         w.engine._note(rec.id, "engine", f"line {i} reading {long_path}")
-    run(loop, w.engine._flush())
+
+    async def stored() -> None:  # the engine writes logs in batches on its own thread
+        while len(await w.engine.read_log(rec.id, limit=5000)) < 300:
+            await w.engine._flush()
+            await asyncio.sleep(0.05)
+
+    run(loop, stored())
     w.select_tasks([rec.id])
     w.trigger("open_log")
     log = w.detail.log
@@ -385,3 +391,20 @@ def test_interrupted_tasks_are_announced_once(make_window, loop, db_path):
     assert run(loop, w.open_db(db_path))
     assert not w.interrupted_bar.isVisibleTo(w)  # announced before: counted, not barred
     run(loop, until(lambda: "1 interrupted" in w.queue_label.text()))
+
+
+def test_lines_announced_just_before_selecting_are_not_lost(make_window, loop, db_path):
+    """The engine stores log lines in batches: a line announced a moment before its task
+    is selected is neither in the stored history nor a live line after the selection."""
+    import time
+
+    from trackdesk.engine.events import LogLine
+
+    [rec] = insert(db_path, record(status=Status.FAILED, error_message="boom"))
+    w = make_window(hold=["count"])
+    run(loop, until(lambda: w.model.row_of(rec.id) is not None))
+    # As the engine announces a line whose batch is still on its way to the db.
+    w.engine.events.emit(LogLine(rec.id, time.time(), "worker", "info", "in flight"))
+    w.select_tasks([rec.id])
+    run(loop, until(lambda: "in flight" in w.detail.log.toPlainText(), timeout=5,
+                    what="the line announced before the selection"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -35,6 +36,7 @@ from trackdesk.ui.icons import status_icon
 LOG_MAX_LINES = 5000
 LOG_HISTORY = 2000
 LOG_FLUSH_MS = 100
+RECENT_LINES = 2000  # of all tasks, for lines not yet stored when a task is selected
 _FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
                        Status.INTERRUPTED})
 
@@ -138,6 +140,7 @@ class DetailPane(QWidget):
         self.task_id: int | None = None
         self._unsubscribe: Any = None
         self._live: list[tuple[float, str]] = []
+        self._recent: deque[LogLine] = deque(maxlen=RECENT_LINES)
         self._loading: asyncio.Task[Any] | None = None
         self._history_until = 0.0
         self._log_lines = 0
@@ -272,6 +275,11 @@ class DetailPane(QWidget):
         self.set_engine(None)
 
     def _on_event(self, event: Event) -> None:
+        if type(event) is LogLine:
+            # Every task's newest lines, briefly: a line announced just before its task
+            # was selected may not be stored yet when the history is read (the engine
+            # writes logs in batches); without this it showed nowhere.
+            self._recent.append(event)
         if type(event) is LogLine and event.task_id == self.task_id:
             self._live.append((event.ts, format_log_line(event.ts, event.stream, event.level,
                                                          event.message)))
@@ -318,7 +326,12 @@ class DetailPane(QWidget):
         lines = [format_log_line(r.ts, r.stream, r.level, r.message) for r in records]
         self._history_until = records[-1].ts if records else 0.0
         # Lines announced while the history was read may be in both: keep the later ones.
-        self._live = [(ts, line) for ts, line in self._live if ts > self._history_until]
+        # Lines announced before the selection and not stored yet come from _recent.
+        live = {(ts, line) for ts, line in self._live if ts > self._history_until}
+        live.update((e.ts, format_log_line(e.ts, e.stream, e.level, e.message))
+                    for e in self._recent
+                    if e.task_id == task_id and e.ts > self._history_until)
+        self._live = sorted(live, key=lambda p: p[0])
         if len(records) == LOG_HISTORY:
             lines.insert(0, f"… earlier lines not shown (the view keeps the last "
                             f"{LOG_HISTORY:,} of the stored log)")
