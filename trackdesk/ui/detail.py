@@ -397,7 +397,8 @@ class DetailPane(QWidget):
         f = self.fields
         f["status"].setText(rec.status.value)
         f["type"].setText(fmt.TASK_TYPE_LABELS.get(rec.task_type, rec.task_type))
-        pct = f" ({rec.progress_percent:.1f} %)" if rec.total_points else ""
+        # Non-breaking spaces: a narrow pane wraps before "(5.5 %)", never inside it.
+        pct = f"\u00a0({rec.progress_percent:.1f}\u00a0%)" if rec.total_points else ""
         f["points"].setText((fmt.points(rec.processed_points, rec.total_points) or "0") + pct)
         f["failed"].setText(fmt.count(rec.failed_points))
         stored = stored_points(rec.result_summary)
@@ -418,18 +419,21 @@ class DetailPane(QWidget):
         f["blocks"].setText(", ".join(map(str, rec.blocks_task_ids)) or "—")
         f["created_by"].setText(rec.created_by or "—")
         res = []
+        nb = "\u00a0"  # keeps "16 MB" and "CPU 3 %" whole when the line wraps
         if rec.status == Status.RUNNING and rec.cpu_percent is not None:
-            res.append(f"CPU {rec.cpu_percent:.0f} % now")
+            res.append(f"CPU{nb}{rec.cpu_percent:.0f}{nb}% now")
         if rec.status == Status.RUNNING and rec.memory_mb is not None:
-            res.append(f"memory {rec.memory_mb:,.0f} MB now")
+            res.append(f"{rec.memory_mb:,.0f}{nb}MB now")
         if rec.peak_memory_mb:
-            res.append(f"peak {rec.peak_memory_mb:,.0f} MB")
+            res.append(f"peak{nb}{rec.peak_memory_mb:,.0f}{nb}MB")
         if rec.cpu_time_s:
-            res.append(f"CPU time {fmt.cpu_time(rec.cpu_time_s)}")
+            res.append(f"CPU{nb}time{nb}{fmt.cpu_time(rec.cpu_time_s).replace(' ', nb)}")
         f["resources"].setText(", ".join(res) or "—")
         self._set_text(self.params, key_values(rec.params))
         self._set_text(self.result, key_values(rec.result_summary)
                        if rec.result_summary else "")
+        self.result.setPlaceholderText("No result yet" if rec.status not in _FINISHED else
+                                       "The task ended without a result summary")
         self.error_box.setVisible(bool(rec.error_message))
         self.error_box.setTitle("Error" + (f" ({rec.failure_kind})" if rec.failure_kind else "")
                                 + (" — retrying" if rec.status == Status.PENDING else ""))

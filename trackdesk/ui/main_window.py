@@ -446,7 +446,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             await self.close_db()
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
-        self.db_label.setText(str(path))
+        self._show_db_path(path)
         await asyncio.get_running_loop().run_in_executor(None, _load_engine)
         from trackdesk.tracks.db import NotATracksDb
 
@@ -477,7 +477,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._watcher = ChainWatcher(engine.tasks)
         self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
         self.setWindowTitle(f"{path.name} — trackdesk")
-        self.db_label.setText(str(engine.db_path))
+        self._show_db_path(engine.db_path)
         self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
         self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
         for act in (self.act_import, self.act_import_dir, self.act_chain,
@@ -486,6 +486,12 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._start_api()
         self.update_actions()
         return True
+
+    def _show_db_path(self, path: Path) -> None:
+        # Elided in the middle: a long path crowded out the status bar's messages at
+        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
+        self.db_label.setText(self.db_label.fontMetrics().elidedText(
+            str(path), Qt.TextElideMode.ElideMiddle, 240))
 
     async def close_db(self, running: str | None = None) -> None:
         """Stop the engine: running tasks stop or go on, as the settings say."""

@@ -97,6 +97,14 @@ class Monitor(QObject):
         return dock
 
     # ---------------------------------------------------------------- widgets --------
+    def _first_show(self, dock: QDockWidget) -> None:
+        # A dock starts at about a third of the window's height: the task table keeps
+        # its rows (the splitter between them moves as the user likes after that).
+        if not dock.isFloating() and not dock.property("sized"):
+            dock.setProperty("sized", True)
+            QTimer.singleShot(0, dock, lambda: self.window.resizeDocks(
+                [dock], [max(160, self.window.height() // 3)], Qt.Orientation.Vertical))
+
     def show_metrics(self) -> Any:
         """Show the metrics dock (built on first use) and return its panel."""
         self.metrics_dock.show()
@@ -129,11 +137,13 @@ class Monitor(QObject):
 
     def _on_metrics_shown(self, visible: bool) -> None:
         if visible:
+            self._first_show(self.metrics_dock)
             self._metrics()
             self.refresh()
 
     def _on_health_shown(self, visible: bool) -> None:
         if visible:
+            self._first_show(self.health_dock)
             self._health()
             if self._health_stale:
                 self._check_health()

@@ -60,8 +60,9 @@ class InterruptedBar(QFrame):
         more = f" and {len(recs) - 4} more" if len(recs) > 4 else ""
         n = len(recs)
         self.label.setText(f"{n} task{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} "
-                           f"interrupted when trackdesk last quit: {names}{more}. Resume "
-                           "them, or discard them?")
+                           f"interrupted when trackdesk last quit: {names}{more}. "
+                           + ("Resume them, or discard them?" if n != 1 else
+                              "Resume it, or discard it?"))
         self.show()
 
     def follow(self, tasks: Mapping[int, TaskRecord]) -> None:
