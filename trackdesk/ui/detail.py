@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont, QFontDatabase, QTextCursor
+from PySide6.QtGui import QFont, QFontDatabase, QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -35,6 +36,9 @@ from trackdesk.ui.icons import status_icon
 LOG_MAX_LINES = 5000
 LOG_HISTORY = 2000
 LOG_FLUSH_MS = 100
+RECENT_LINES = 2000  # of all tasks, for lines not yet stored when a task is selected
+_FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
+                       Status.INTERRUPTED})
 
 
 def _mono() -> QFont:
@@ -47,8 +51,77 @@ def _text_box(placeholder: str) -> QPlainTextEdit:
     box.setFont(_mono())
     box.setPlaceholderText(placeholder)
     box.setAcceptDrops(False)  # drops belong to the window (import)
-    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    # Long lines (paths) wrap: unwrapped, the end of a long line scrolled the view to the
+    # far right, where the short lines look blank.
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    box.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    # A read-only box still takes the keyboard: Ctrl+Home / Ctrl+End, Page Up / Down.
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse |
+                                Qt.TextInteractionFlag.TextSelectableByKeyboard)
     return box
+
+
+def _value_text(value: Any) -> Any:
+    """A parameter as stored, decoded: the import's paths are a JSON list in a string."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def key_values(data: dict[str, Any] | None, indent: str = "") -> str:
+    """A dict as readable lines: 'key: value', lists one item a line, nested dicts
+    indented; no JSON quoting or escapes (a path reads as the path)."""
+    if not data:
+        return ""
+    lines: list[str] = []
+    for key, raw in data.items():
+        value = _value_text(raw)
+        label = str(key).replace("_", " ")
+        if isinstance(value, dict):
+            if not value:
+                lines.append(f"{indent}{label}: —")
+                continue
+            lines.append(f"{indent}{label}:")
+            lines.append(key_values(value, indent + "    "))
+        elif isinstance(value, list | tuple):
+            if not value:
+                lines.append(f"{indent}{label}: none")
+                continue
+            lines.append(f"{indent}{label}: ({len(value):,})")
+            for item in value:
+                if isinstance(item, dict):
+                    head, *rest = key_values(item, indent + "      ").splitlines() or [""]
+                    lines.append(f"{indent}  • {head.strip()}")
+                    lines.extend(rest)
+                else:
+                    lines.append(f"{indent}  • {_scalar(item)}")
+        else:
+            lines.append(f"{indent}{label}: {_scalar(value)}")
+    return "\n".join(lines)
+
+
+def stored_points(summary: dict[str, Any] | None) -> int | None:
+    """Points a finished task stored, when its result says (an import's new points)."""
+    if not summary:
+        return None
+    for key in ("stored", "points_stored", "new", "new_points"):
+        value = summary.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def format_log_line(ts: float, stream: str, level: str, message: str) -> str:
@@ -63,9 +136,11 @@ class DetailPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine: Any = None
+        self.live: Any = None  # the table model's LiveState: paused time, trusted rates
         self.task_id: int | None = None
         self._unsubscribe: Any = None
         self._live: list[tuple[float, str]] = []
+        self._recent: deque[LogLine] = deque(maxlen=RECENT_LINES)
         self._loading: asyncio.Task[Any] | None = None
         self._history_until = 0.0
         self._log_lines = 0
@@ -91,7 +166,7 @@ class DetailPane(QWidget):
         forms = []
         # Two short columns read better than one long list in a pane this low.
         for group in ((("status", "Status"), ("type", "Type"), ("points", "Points"),
-                       ("failed", "Failed points"), ("eta", "ETA"), ("duration", "Duration"),
+                       ("failed", "Failed points"), ("stored", "Stored"), ("eta", "ETA"), ("duration", "Duration"),
                        ("attempt", "Attempt"), ("priority", "Priority"),
                        ("resources", "Resources")),
                       (("created", "Created"), ("started", "Started"), ("ended", "Ended"),
@@ -143,7 +218,7 @@ class DetailPane(QWidget):
         grid.setColumnStretch(1, 3)
         grid.setColumnStretch(2, 3)
         grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
+        grid.setRowStretch(1, 1)  # the error box: a few lines; its own scroll bar
 
         # -- log tab
         self.log = _text_box("The task's log appears here")
@@ -200,6 +275,11 @@ class DetailPane(QWidget):
         self.set_engine(None)
 
     def _on_event(self, event: Event) -> None:
+        if type(event) is LogLine:
+            # Every task's newest lines, briefly: a line announced just before its task
+            # was selected may not be stored yet when the history is read (the engine
+            # writes logs in batches); without this it showed nowhere.
+            self._recent.append(event)
         if type(event) is LogLine and event.task_id == self.task_id:
             self._live.append((event.ts, format_log_line(event.ts, event.stream, event.level,
                                                          event.message)))
@@ -221,6 +301,9 @@ class DetailPane(QWidget):
         self._log_lines = 0
         self.log_info.setText("")
         rec = self._record()
+        # A live task's log follows its newest line; a finished one opens at its start
+        # (what went wrong is usually read from the top).
+        self.follow.setChecked(rec is not None and rec.status not in _FINISHED)
         self.tabs.setEnabled(rec is not None)
         self.refresh()
         if rec is not None and self.engine is not None:
@@ -243,7 +326,12 @@ class DetailPane(QWidget):
         lines = [format_log_line(r.ts, r.stream, r.level, r.message) for r in records]
         self._history_until = records[-1].ts if records else 0.0
         # Lines announced while the history was read may be in both: keep the later ones.
-        self._live = [(ts, line) for ts, line in self._live if ts > self._history_until]
+        # Lines announced before the selection and not stored yet come from _recent.
+        live = {(ts, line) for ts, line in self._live if ts > self._history_until}
+        live.update((e.ts, format_log_line(e.ts, e.stream, e.level, e.message))
+                    for e in self._recent
+                    if e.task_id == task_id and e.ts > self._history_until)
+        self._live = sorted(live, key=lambda p: p[0])
         if len(records) == LOG_HISTORY:
             lines.insert(0, f"… earlier lines not shown (the view keeps the last "
                             f"{LOG_HISTORY:,} of the stored log)")
@@ -271,7 +359,10 @@ class DetailPane(QWidget):
             self.log.moveCursor(QTextCursor.MoveOperation.End)
             sb.setValue(sb.maximum())
         else:
+            if keep == 0:
+                self.log.moveCursor(QTextCursor.MoveOperation.Start)
             sb.setValue(keep)
+        self.log.horizontalScrollBar().setValue(0)
 
     def _on_follow(self, on: bool) -> None:
         if on:
@@ -306,14 +397,20 @@ class DetailPane(QWidget):
         f = self.fields
         f["status"].setText(rec.status.value)
         f["type"].setText(fmt.TASK_TYPE_LABELS.get(rec.task_type, rec.task_type))
-        pct = f" ({rec.progress_percent:.1f} %)" if rec.total_points else ""
+        # Non-breaking spaces: a narrow pane wraps before "(5.5 %)", never inside it.
+        pct = f"\u00a0({rec.progress_percent:.1f}\u00a0%)" if rec.total_points else ""
         f["points"].setText((fmt.points(rec.processed_points, rec.total_points) or "0") + pct)
         f["failed"].setText(fmt.count(rec.failed_points))
-        f["eta"].setText(fmt.eta(rec.status, rec.eta_seconds) or "—")
+        stored = stored_points(rec.result_summary)
+        f["stored"].setText("—" if stored is None else fmt.count(stored))
+        live = self.live
+        eta = live.eta(rec) if live is not None else rec.eta_seconds
+        f["eta"].setText(fmt.eta(rec.status, eta) or "—")
         f["created"].setText(fmt.local_time(rec.created_at))
         f["started"].setText(fmt.local_time(rec.start_time) or "—")
         f["ended"].setText(fmt.local_time(rec.end_time) or "—")
-        f["duration"].setText(fmt.seconds(rec.duration_s) or "—")
+        dur = live.duration(rec) if live is not None else rec.duration_s
+        f["duration"].setText(fmt.seconds(dur) or "—")
         f["attempt"].setText(f"{rec.attempt} of {rec.max_retries + 1}" if rec.attempt else "—")
         f["priority"].setText(rec.priority_name)
         f["launcher"].setText(rec.launcher + (f"  ({rec.worker_ref})" if rec.worker_ref else ""))
@@ -322,20 +419,21 @@ class DetailPane(QWidget):
         f["blocks"].setText(", ".join(map(str, rec.blocks_task_ids)) or "—")
         f["created_by"].setText(rec.created_by or "—")
         res = []
+        nb = "\u00a0"  # keeps "16 MB" and "CPU 3 %" whole when the line wraps
         if rec.status == Status.RUNNING and rec.cpu_percent is not None:
-            res.append(f"CPU {rec.cpu_percent:.0f} % now")
+            res.append(f"CPU{nb}{rec.cpu_percent:.0f}{nb}% now")
         if rec.status == Status.RUNNING and rec.memory_mb is not None:
-            res.append(f"memory {rec.memory_mb:,.0f} MB now")
+            res.append(f"{rec.memory_mb:,.0f}{nb}MB now")
         if rec.peak_memory_mb:
-            res.append(f"peak {rec.peak_memory_mb:,.0f} MB")
+            res.append(f"peak{nb}{rec.peak_memory_mb:,.0f}{nb}MB")
         if rec.cpu_time_s:
-            res.append(f"CPU time {fmt.cpu_time(rec.cpu_time_s)}")
+            res.append(f"CPU{nb}time{nb}{fmt.cpu_time(rec.cpu_time_s).replace(' ', nb)}")
         f["resources"].setText(", ".join(res) or "—")
-        self._set_text(self.params, json.dumps(rec.params, indent=2, ensure_ascii=False)
-                       if rec.params else "")
-        self._set_text(self.result, "" if rec.result_summary is None else
-                       json.dumps(rec.result_summary, indent=2, ensure_ascii=False,
-                                  default=str))
+        self._set_text(self.params, key_values(rec.params))
+        self._set_text(self.result, key_values(rec.result_summary)
+                       if rec.result_summary else "")
+        self.result.setPlaceholderText("No result yet" if rec.status not in _FINISHED else
+                                       "The task ended without a result summary")
         self.error_box.setVisible(bool(rec.error_message))
         self.error_box.setTitle("Error" + (f" ({rec.failure_kind})" if rec.failure_kind else "")
                                 + (" — retrying" if rec.status == Status.PENDING else ""))

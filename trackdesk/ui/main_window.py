@@ -113,6 +113,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.quit_requested = asyncio.Event()
         self._may_close = False
         self._selected: set[int] = set()
+        # Confirmations still open: (box, action, task ids) — kept true as tasks move on.
+        self._open_confirms: list[tuple[Any, TaskAction, list[int]]] = []
         self._unsubscribe_watch: Callable[[], None] | None = None
         self._watcher: ChainWatcher | None = None
         self._api: Any = None
@@ -134,6 +136,11 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         tv = QVBoxLayout(top)
         tv.setContentsMargins(6, 6, 6, 0)
         tv.setSpacing(4)
+        from trackdesk.ui.notice import InterruptedBar
+
+        self.interrupted_bar = InterruptedBar(self._resume_interrupted,
+                                              self._discard_interrupted)
+        tv.addWidget(self.interrupted_bar)
         tv.addLayout(self.filter_bar)
         tv.addWidget(self.view)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -170,6 +177,10 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(250)
         self._counts_timer.timeout.connect(self._update_counts)
+        self._actions_timer = QTimer(self)
+        self._actions_timer.setSingleShot(True)
+        self._actions_timer.setInterval(300)
+        self._actions_timer.timeout.connect(self.update_actions)
         self._notify_timer = QTimer(self)
         self._notify_timer.setSingleShot(True)
         self._notify_timer.setInterval(NOTIFY_BATCH_MS)
@@ -369,6 +380,17 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             lambda: self._fill_columns_menu(self.columns_menu))
         m.addAction(self.act_reset_columns)
         m = mb.addMenu("&Help")
+        self.help_menu = m
+        self.act_shortcuts = QAction("&Keyboard shortcuts", self)
+        self.act_shortcuts.setShortcut(QKeySequence("Ctrl+/"))
+        self.act_shortcuts.triggered.connect(lambda _c=False: self.show_shortcuts())
+        self.act_docs = QAction("&Documentation", self)
+        self.act_docs.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.act_docs.setToolTip("The user guide that comes with trackdesk")
+        self.act_docs.triggered.connect(lambda _c=False: self.show_docs())
+        m.addAction(self.act_docs)
+        m.addAction(self.act_shortcuts)
+        m.addSeparator()
         m.addAction(self.act_about)
 
     def _build_toolbar(self) -> None:
@@ -425,7 +447,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             await self.close_db()
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
-        self.db_label.setText(str(path))
+        self._show_db_path(path)
         await asyncio.get_running_loop().run_in_executor(None, _load_engine)
         from trackdesk.tracks.db import NotATracksDb
 
@@ -447,14 +469,16 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.engine = engine
         self.commands = Commands(engine)
         self.model.set_source(engine, batch=LOAD_BATCH)
+        self.detail.live = self.model.live
         self.detail.set_engine(engine)
+        self._announce_interrupted(engine)
         self.welcome.set_engine(engine)
         self.monitor.set_engine(engine)
         self.views.set_engine(engine)
         self._watcher = ChainWatcher(engine.tasks)
         self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
         self.setWindowTitle(f"{path.name} — trackdesk")
-        self.db_label.setText(str(engine.db_path))
+        self._show_db_path(engine.db_path)
         self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
         self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
         for act in (self.act_import, self.act_import_dir, self.act_chain,
@@ -463,6 +487,12 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._start_api()
         self.update_actions()
         return True
+
+    def _show_db_path(self, path: Path) -> None:
+        # Elided in the middle: a long path crowded out the status bar's messages at
+        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
+        self.db_label.setText(self.db_label.fontMetrics().elidedText(
+            str(path), Qt.TextElideMode.ElideMiddle, 240))
 
     async def close_db(self, running: str | None = None) -> None:
         """Stop the engine: running tasks stop or go on, as the settings say."""
@@ -475,7 +505,9 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self._unsubscribe_watch = None
         self._watcher = None
         self.model.set_source(None)
+        self.detail.live = self.model.live
         self.detail.set_engine(None)
+        self.interrupted_bar.announce(())
         self.welcome.set_engine(None)
         self.monitor.set_engine(None)
         self.views.set_engine(None)
@@ -595,8 +627,75 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
     def _on_tasks_changed(self, ids: set[int]) -> None:
         if self.detail.task_id in ids:
             self.detail.refresh()
-        if self._selected & ids:
-            self.update_actions()
+        if self._selected:
+            # Not only the selected tasks decide: "Rerun from here" waits for the tasks
+            # below to settle. A stale state left the shortcut dead while the menu (which
+            # recomputes on opening) worked; batched, since progress changes often.
+            if self._selected & ids:
+                self.update_actions()
+            elif not self._actions_timer.isActive():
+                self._actions_timer.start()
+        if self.engine is not None:
+            self.interrupted_bar.follow(self.engine.tasks)
+        if self._open_confirms:
+            self._review_confirms(ids)
+
+    def _review_confirms(self, changed: set[int]) -> None:
+        """A question about tasks that moved on meanwhile is closed (nothing left to do)
+        or reworded; "Yes" never silently does nothing."""
+        keep = []
+        for box, spec, ids in self._open_confirms:
+            if not dialogs.alive(box) or not box.isVisible():
+                continue
+            if changed & set(ids):
+                sel = self.selection(ids)
+                if not spec.enabled_when(sel):
+                    done = ", ".join(f"task {t.id} {t.status.value}" for t in sel.tasks)
+                    box.close()
+                    self.statusBar().showMessage(
+                        f"Nothing to {spec.title.replace('&', '').lower()}: "
+                        f"{done or 'the tasks are gone'} meanwhile", 8000)
+                    continue
+                question = spec.confirm(sel) if spec.confirm else None
+                if question and question != box.text():
+                    box.setText(question)
+            keep.append((box, spec, ids))
+        self._open_confirms = keep
+
+    def _announce_interrupted(self, engine: Engine) -> None:
+        """Tasks the last quit interrupted: say so, with the two ways on (issue 18).
+
+        Only tasks interrupted since the last announcement for this tracks.db: older
+        ones were announced before and stay counted in the status bar and listed under
+        "Needs attention", but a bar about last year's quit would be noise."""
+        key = "interrupted/" + str(engine.db_path).replace("/", "|")
+        try:
+            seen = float(self.store.value(key, 0.0) or 0.0)
+        except (TypeError, ValueError):
+            seen = 0.0
+        fresh = [t for t in engine.tasks.values() if t.status == Status.INTERRUPTED and
+                 (t.end_time or t.updated_at).timestamp() > seen]
+        self.interrupted_bar.announce(fresh)
+        if fresh:
+            self.store.setValue(key, max((t.end_time or t.updated_at).timestamp()
+                                         for t in fresh))
+
+    def _resume_interrupted(self, ids: list[int]) -> None:
+        if self.commands is None:
+            return
+        sel = self.selection(ids)
+        spawn(self.commands.resume(sel), "resuming the interrupted tasks", self._user_error,
+              lambda done: self.statusBar().showMessage(
+                  f"Resumed {len(done)} task{'s' if len(done) != 1 else ''}", 4000))
+
+    def _discard_interrupted(self, ids: list[int]) -> None:
+        if self.commands is None:
+            return
+        sel = self.selection(ids)
+        spawn(self.commands.cancel(sel), "discarding the interrupted tasks",
+              self._user_error, lambda done: self.statusBar().showMessage(
+                  f"Discarded {len(done)} interrupted task{'s' if len(done) != 1 else ''}",
+                  4000))
 
     def update_actions(self) -> None:
         """Enable each action only when it makes sense for the current selection."""
@@ -629,13 +728,22 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         ids = [t.id for t in sel.tasks]
         question = spec.confirm(sel) if spec.confirm else None
         if question:
-            self.confirm(spec.title.replace("&", ""), question,
-                         lambda: self._run(spec, self.selection(ids)))
+            box = self.confirm(spec.title.replace("&", ""), question,
+                               lambda: self._run(spec, self.selection(ids)))
+            self._open_confirms = [c for c in self._open_confirms
+                                   if dialogs.alive(c[0])] + [(box, spec, ids)]
         else:
             self._run(spec, sel)
 
     def _run(self, spec: TaskAction, sel: Selection) -> None:
-        if self.commands is None or spec.run is None or not spec.enabled_when(sel):
+        if self.commands is None or spec.run is None:
+            return
+        if not spec.enabled_when(sel):
+            # Confirmed, but the tasks moved on meanwhile: say so rather than nothing.
+            now = ", ".join(f"task {t.id} is {t.status.value}" for t in sel.tasks)
+            self.statusBar().showMessage(
+                f"Nothing to {spec.title.replace('&', '').lower()}: {now or 'no task left'}",
+                8000)
             return
         title = spec.title.replace("&", "").lower()
 
@@ -791,6 +899,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         if c[Status.PAUSED]:
             parts.append(f"{c[Status.PAUSED]:,} paused")
         parts.append(f"{c[Status.FAILED]:,} failed")
+        if c[Status.INTERRUPTED]:
+            parts.append(f"{c[Status.INTERRUPTED]:,} interrupted")
         if c[Status.RUNNING]:
             parts.append(fmt.rate(rate))
         self.queue_label.setText("   ".join(parts))
@@ -823,14 +933,21 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         return open_images_dialog(self)
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, self, api_available())
+        dialog = SettingsDialog(self.settings, self, api_available(),
+                                open_db=self.engine.db_path if self.engine else None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.value()))
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.value(),
+                                                            dialog.switch_to()))
         self._remember(dialog)
         dialog.open()
         return dialog
 
-    def apply_settings(self, new: AppSettings) -> None:
+    def apply_settings(self, new: AppSettings, switch_to: Path | None = None) -> None:
+        """Store and apply ``new``; open ``switch_to`` only after the user says yes.
+
+        The tracks.db in the settings is the one to open at the next start; the open one
+        changes only when the user chose another in the dialog (``switch_to``) and
+        confirms, never because some other setting changed."""
         old = self.settings
         self.settings = new
         app_settings.save(self.store, new)
@@ -844,14 +961,46 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                     await self._start_api_async()
             spawn(restart_api(), "restarting the REST API", self._user_error)
         current = self.engine.db_path if self.engine is not None else None
-        wanted = (new.db or default_db_path()).expanduser().resolve()
-        if current is not None and wanted != current:
+        wanted = switch_to.expanduser().resolve() if switch_to is not None else None
+        if wanted is not None and wanted != current:
             self.confirm("Switch tracks.db", f"Switch to {wanted} now?\n\nRunning tasks of "
                          f"the current tracks.db are "
                          f"{'stopped' if new.on_quit == 'stop' else 'left running'}.",
-                         lambda: spawn(self.open_db(wanted), "opening the tracks.db",
+                         lambda: spawn(self.switch_db(wanted), "opening the tracks.db",
                                        self._user_error))
         self.statusBar().showMessage("Settings saved", 3000)
+
+    def show_shortcuts(self) -> Any:
+        """Help > Keyboard shortcuts: generated from the window's actions."""
+        from trackdesk.ui.help import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._remember(dialog)
+        dialog.open()
+        return dialog
+
+    def docs_url(self) -> Any:
+        from PySide6.QtCore import QUrl
+
+        from trackdesk.ui.help import DOCS_HOME, docs_dir
+
+        folder = docs_dir()
+        return QUrl() if folder is None else QUrl.fromLocalFile(str(folder / DOCS_HOME))
+
+    def show_docs(self) -> Any:
+        """Help > Documentation: the bundled docs/ pages, rendered in the app."""
+        from trackdesk.ui.help import DocsDialog, docs_dir
+
+        folder = docs_dir()
+        if folder is None:
+            return self.show_message(QMessageBox.Icon.Information, "Documentation",
+                                     "The documentation is not part of this installation.")
+        dialog = DocsDialog(self, folder)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._remember(dialog)
+        dialog.show()
+        return dialog
 
     def about(self) -> None:
         from trackdesk import __version__ as version

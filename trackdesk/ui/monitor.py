@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
 
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.ui.aio import spawn
@@ -97,6 +97,14 @@ class Monitor(QObject):
         return dock
 
     # ---------------------------------------------------------------- widgets --------
+    def _first_show(self, dock: QDockWidget) -> None:
+        # A dock starts at about a third of the window's height: the task table keeps
+        # its rows (the splitter between them moves as the user likes after that).
+        if not dock.isFloating() and not dock.property("sized"):
+            dock.setProperty("sized", True)
+            QTimer.singleShot(0, dock, lambda: self.window.resizeDocks(
+                [dock], [max(160, self.window.height() // 3)], Qt.Orientation.Vertical))
+
     def show_metrics(self) -> Any:
         """Show the metrics dock (built on first use) and return its panel."""
         self.metrics_dock.show()
@@ -114,7 +122,7 @@ class Monitor(QObject):
 
             self.metrics_panel = MetricsPanel()
             self.metrics_panel.windowChanged.connect(lambda _h: self.refresh())
-            self.metrics_dock.setWidget(self.metrics_panel)
+            self.metrics_dock.setWidget(_scrolled(self.metrics_panel))
             self.refresh()
         return self.metrics_panel
 
@@ -124,16 +132,18 @@ class Monitor(QObject):
 
             self.health_view = HealthView()
             self.health_view.set_engine(self.engine)
-            self.health_dock.setWidget(self.health_view)
+            self.health_dock.setWidget(_scrolled(self.health_view))
         return self.health_view
 
     def _on_metrics_shown(self, visible: bool) -> None:
         if visible:
+            self._first_show(self.metrics_dock)
             self._metrics()
             self.refresh()
 
     def _on_health_shown(self, visible: bool) -> None:
         if visible:
+            self._first_show(self.health_dock)
             self._health()
             if self._health_stale:
                 self._check_health()
@@ -237,6 +247,18 @@ class Monitor(QObject):
 
         return spawn(self.engine.prune(**args), "cleaning up the task history",
                      getattr(self.window, "_user_error", None), done)
+
+
+def _scrolled(panel: QWidget) -> QScrollArea:
+    """The dock's content in a scroll area: a dock asks its window for room enough for
+    its widget's minimum size, and the window grew past the screen for it (1000×700 →
+    1000×1197); scrolled, the dock takes the room it is given."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setMinimumSize(QSize(200, 120))
+    return area
 
 
 def install_monitor(window: QMainWindow) -> Monitor:

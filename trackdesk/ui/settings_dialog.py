@@ -31,16 +31,19 @@ from trackdesk.ui.settings import AppSettings, default_db_path
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, parent: QWidget | None = None,
-                 api_available: bool = False) -> None:
+                 api_available: bool = False, open_db: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("trackdesk settings")
         self.setMinimumWidth(560)
         self._base = settings
+        # The field shows the tracks.db open now (not the one remembered for the next
+        # start); only an edit of it asks to switch (see ``switch_to``).
+        self._shown_db = str(open_db) if open_db is not None else settings.db_path
 
-        self.db = QLineEdit(settings.db_path)
+        self.db = QLineEdit(self._shown_db)
         self.db.setPlaceholderText(str(default_db_path()))
-        self.db.setToolTip("The tracks.db this window opens at start; empty for the default "
-                           "one in your data folder")
+        self.db.setToolTip("The tracks.db open in this window; choose another to switch to "
+                           "it (you are asked first)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         db_row = QHBoxLayout()
@@ -203,11 +206,19 @@ class SettingsDialog(QDialog):
                     select=Path(current).name if current else "",
                     filters=["tracks.db (*.db)", "All files (*)"], confirm_overwrite=False)
 
+    def switch_to(self) -> Path | None:
+        """The tracks.db the user chose here, or None when the field was not changed."""
+        text = self.db.text().strip()
+        if text == self._shown_db.strip():
+            return None
+        return Path(text) if text else default_db_path()
+
     def value(self) -> AppSettings:
         """The settings as edited (the dialog's result)."""
+        # The remembered tracks.db changes only when a switch happens (switch_db).
         return replace(
             self._base,
-            db_path=self.db.text().strip(),
+            db_path=self._base.db_path,
             default_launcher=self.launcher.currentData(),
             concurrency=self.concurrency.value(),
             batch_size=self.batch.value(),

@@ -20,7 +20,7 @@ tens of thousands of live tasks smooth:
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -120,6 +120,9 @@ for _i, _c in enumerate(COLUMNS):
 LIVE_COLUMNS = frozenset({"progress", "points", "failed", "eta", "duration"})
 # Coalescing window: events within it become one batch of model signals.
 FLUSH_MS = 100
+# The status bar's points/s averages this many seconds: workers report in bursts (a block
+# every second or two), and a one-second window showed "0 points/s" between two bursts.
+RATE_WINDOW_S = 5.0
 # Two changed rows closer than this are sent as one range: fewer signals beat precision.
 MERGE_GAP = 24
 
@@ -142,12 +145,78 @@ _PRIORITY_NAMES = [p.value for p in Priority]
 _started = lru_cache(maxsize=32768)(fmt.short_time)
 
 
+class LiveState:
+    """What the records alone do not say, noted by the window as events arrive.
+
+    - Paused time: a record's duration is its wall span; a person reads Duration as the
+      time the task worked, so the spans spent paused (seen as status changes) are taken
+      off. A task paused before this window opened counts as it did (the engine keeps no
+      pause history).
+    - The last trusted rate of each running task: the engine withholds its ETA until a
+      rate is stable and starts over after a resume; the ETA then goes on from the rate
+      measured before the pause instead of flipping back to "estimating…".
+    """
+
+    def __init__(self) -> None:
+        self.paused_total: dict[int, float] = {}
+        self.paused_since: dict[int, float] = {}
+        self.rates: dict[int, tuple[float, int]] = {}  # id -> (points/s, processed then)
+
+    def on_change(self, rec: TaskRecord, changes: Iterable[str], now: float) -> None:
+        task_id = rec.id
+        if "start_time" in changes:  # a new run: nothing of the last one carries over
+            self.paused_total.pop(task_id, None)
+            self.paused_since.pop(task_id, None)
+            self.rates.pop(task_id, None)
+        if "status" not in changes:
+            return
+        if rec.status == Status.PAUSED and rec.start_time is not None:
+            self.paused_since.setdefault(task_id, now)
+        elif task_id in self.paused_since:
+            since = self.paused_since.pop(task_id)
+            self.paused_total[task_id] = self.paused_total.get(task_id, 0.0) + now - since
+        if rec.status not in (Status.RUNNING, Status.PAUSED):
+            self.rates.pop(task_id, None)
+
+    def forget(self, task_id: int) -> None:
+        self.paused_total.pop(task_id, None)
+        self.paused_since.pop(task_id, None)
+        self.rates.pop(task_id, None)
+
+    def duration(self, rec: TaskRecord, now: float | None = None) -> float | None:
+        """Seconds the task worked: its wall span less the time it spent paused."""
+        wall = rec.duration_s
+        if wall is None:
+            return None
+        paused = self.paused_total.get(rec.id, 0.0)
+        since = self.paused_since.get(rec.id)
+        if since is not None:
+            paused += (time.time() if now is None else now) - since
+        return max(0.0, wall - paused)
+
+    def eta(self, rec: TaskRecord) -> float | None:
+        if rec.status != Status.RUNNING:
+            return None
+        left = rec.total_points - rec.processed_points
+        if rec.eta_seconds is not None:
+            if rec.eta_seconds > 0 and left > 0:
+                self.rates[rec.id] = (left / rec.eta_seconds, rec.processed_points)
+            return rec.eta_seconds
+        known = self.rates.get(rec.id)
+        if known is None or left <= 0 or rec.processed_points < known[1]:
+            return None
+        return left / known[0]
+
+
+_NO_LIVE = LiveState()
+
+
 class _Row:
     """Precomputed cells of one task."""
 
     __slots__ = ("display", "sort", "progress", "status", "tip", "filter", "colour")
 
-    def __init__(self, rec: TaskRecord) -> None:
+    def __init__(self, rec: TaskRecord, live: LiveState = _NO_LIVE) -> None:
         st = rec.status
         status_text = st.value
         if st == Status.PENDING and rec.attempt and rec.status_reason:
@@ -178,7 +247,7 @@ class _Row:
         ]
         self.status = st
         self.colour = _STATUS_QCOLOURS[st]
-        self.update_progress(rec)
+        self.update_progress(rec, live)
         tip = rec.status_reason or ""
         if rec.error_message:
             first = rec.error_message.splitlines()[0]
@@ -190,22 +259,26 @@ class _Row:
                        f"{rec.chain_run_id or ''} {rec.created_by or ''} "
                        f"{(rec.error_message or '')[:200]}").lower()
 
-    def update_progress(self, rec: TaskRecord) -> None:
+    def update_progress(self, rec: TaskRecord, live: LiveState = _NO_LIVE) -> None:
         """Refresh only the cells a progress report changes (status stays the same)."""
         d, s = self.display, self.sort
         pct = rec.progress_percent
         # A task that never ran has no bar and no counts: "0 %" would read as "stuck".
-        ran = rec.start_time is not None or rec.processed_points > 0
+        working = rec.status in (Status.RUNNING, Status.PAUSED) and rec.start_time is not None
+        ran = working or rec.start_time is not None or rec.processed_points > 0
         d[4] = f"{pct:.0f} %"
-        d[5] = fmt.points(rec.processed_points, rec.total_points) if ran else ""
+        # A running task always shows its count; a total not yet known reads "?".
+        d[5] = (fmt.points(rec.processed_points, rec.total_points) or
+                (f"{rec.processed_points:,} / ?" if working else "")) if ran else ""
         d[6] = f"{rec.failed_points:,}" if ran else ""
-        d[7] = fmt.eta(rec.status, rec.eta_seconds)
-        dur = rec.duration_s
+        eta = live.eta(rec)
+        d[7] = fmt.eta(rec.status, eta)
+        dur = live.duration(rec)
         d[8] = fmt.seconds(dur)
         s[4] = pct
         s[5] = rec.processed_points
         s[6] = rec.failed_points
-        s[7] = rec.eta_seconds if rec.eta_seconds is not None else -1.0
+        s[7] = eta if eta is not None else -1.0
         s[8] = dur if dur is not None else -1.0
         self.progress = pct if ran else NO_BAR
         # Resources: sampled about once a second, so they ride the progress fast path.
@@ -277,6 +350,9 @@ class TaskTableModel(QAbstractTableModel):
         self._last_points: dict[int, int] = {}
         self._last_rate_at = time.monotonic()
         self._rate = 0.0
+        self._rate_samples: deque[tuple[float, int]] = deque()  # (tick time, points since)
+        self._rate_since = 0.0  # when the current stretch of running tasks began
+        self.live = LiveState()
         self.stats = UpdateStats()
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -319,6 +395,9 @@ class TaskTableModel(QAbstractTableModel):
         self._counts.clear()
         self._running.clear()
         self._last_points.clear()
+        self._rate_samples.clear()
+        self._rate = 0.0
+        self.live = LiveState()
         self._load_queue = []
         records = list(source.tasks.values()) if source is not None else []
         if batch <= 0 or len(records) <= batch:
@@ -353,7 +432,7 @@ class TaskTableModel(QAbstractTableModel):
         return bool(self._load_queue)
 
     def _append(self, rec: TaskRecord, row: _Row | None = None) -> None:
-        row = row or _Row(rec)
+        row = row or _Row(rec, self.live)
         self._row_of[rec.id] = len(self._ids)
         self._ids.append(rec.id)
         self._rows.append(row)
@@ -372,12 +451,18 @@ class TaskTableModel(QAbstractTableModel):
         if type(event) is TaskChanged:
             self._dirty.add(event.task_id)
             self._dirty_fields.update(event.changes)
+            if ("status" in event.changes or "start_time" in event.changes) and \
+                    self._source is not None:
+                rec = self._source.tasks.get(event.task_id)
+                if rec is not None:  # the moment matters (paused time): note it now
+                    self.live.on_change(rec, event.changes, time.time())
         elif type(event) is TaskAdded:
             self._added[event.task.id] = event.task
             self._removed.discard(event.task.id)
         elif type(event) is TaskRemoved:
             self._removed.add(event.task_id)
             self._added.pop(event.task_id, None)
+            self.live.forget(event.task_id)
         else:
             return
         if not self._flush_timer.isActive():
@@ -444,7 +529,7 @@ class TaskTableModel(QAbstractTableModel):
     def _insert(self, records: list[TaskRecord]) -> None:
         """Add rows where the order puts them: as one block at the end or at the top (new
         tasks, in the default orders), else at the end followed by one re-sort."""
-        pairs = sorted(((_Row(rec), rec) for rec in records),
+        pairs = sorted(((_Row(rec, self.live), rec) for rec in records),
                        key=lambda p: self._key(p[0], p[1].id), reverse=self._sort_desc)
         n, k = len(self._ids), len(pairs)
         if n and self._before(self._key(pairs[-1][0], pairs[-1][1].id), self._key_at(0)):
@@ -538,7 +623,7 @@ class TaskTableModel(QAbstractTableModel):
                 r = self._row_of.get(task_id)
                 rec = tasks.get(task_id)
                 if r is not None and rec is not None:
-                    self._rows[r].update_progress(rec)
+                    self._rows[r].update_progress(rec, self.live)
                     rows.append(r)
             if rows:
                 self._emit_ranges(rows, cols[0], cols[-1],
@@ -551,7 +636,7 @@ class TaskTableModel(QAbstractTableModel):
             if r is None or rec is None:
                 continue
             old = self._rows[r]
-            new = _Row(rec)
+            new = _Row(rec, self.live)
             self._rows[r] = new
             if old.status is not new.status:
                 self._counts[old.status] -= 1
@@ -604,9 +689,21 @@ class TaskTableModel(QAbstractTableModel):
             last = self._last_points.get(task_id, rec.processed_points)
             total += max(0, rec.processed_points - last)
             self._last_points[task_id] = rec.processed_points
-        dt = max(1e-3, now - self._last_rate_at)
         self._last_rate_at = now
-        self._rate = total / dt
+        if not self._running:
+            self._rate_samples.clear()
+            self._rate = 0.0
+        else:
+            if not self._rate_samples and self._rate_since == 0.0:
+                self._rate_since = now - 1.0
+            self._rate_samples.append((now, total))
+            while self._rate_samples and now - self._rate_samples[0][0] > RATE_WINDOW_S:
+                self._rate_samples.popleft()
+            # Over the window, or since the tasks started when that is shorter.
+            span = max(1e-3, min(RATE_WINDOW_S, now - self._rate_since))
+            self._rate = sum(n for _t, n in self._rate_samples) / span
+        if not self._running:
+            self._rate_since = 0.0
         if self._held:
             # Held progress (the table is sorted by a live column) goes out now, once.
             self._dirty.update(self._held)
@@ -631,7 +728,8 @@ class TaskTableModel(QAbstractTableModel):
         return {s: self._counts.get(s, 0) for s in Status}
 
     def points_per_second(self) -> float:
-        """Points processed per second over the last second, all running tasks."""
+        """Points processed per second by all running tasks, over the last few seconds
+        (``RATE_WINDOW_S``)."""
         return self._rate if self._running else 0.0
 
     def task_id(self, row: int) -> int:

@@ -957,7 +957,12 @@ def open_canvas(window: Any) -> CanvasWindow:
         canvas.openTaskRequested.connect(reveal)
         window.chain_canvas = canvas
     canvas.follow_engine()
-    canvas.show()
+    if canvas.isVisible():
+        canvas.show()
+    else:  # 1280×760 does not fit every screen (nor a 1280×800 one with its title bar)
+        from trackdesk.ui.geometry import show_on_screen
+
+        show_on_screen(canvas, window)
     canvas.raise_()
     canvas.activateWindow()
     return canvas

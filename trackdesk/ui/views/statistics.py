@@ -8,20 +8,21 @@ hundred rows at most: months of a lifetime) that exports to CSV.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCharts import (
-    QBarCategoryAxis,
     QBarSet,
+    QCategoryAxis,
     QChart,
     QChartView,
     QStackedBarSeries,
     QValueAxis,
 )
 from PySide6.QtCore import QMargins, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -76,9 +77,12 @@ class BarChart(QChartView):
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         chart.setMargins(QMargins(4, 4, 4, 4))
         self.setChart(chart)
+        chart.plotAreaChanged.connect(lambda _r: self.fit_labels())
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(220)
         self.series: QStackedBarSeries | None = None
+        self.x_axis: QCategoryAxis | None = None
+        self.labels: list[str] = []
         self.totals = np.zeros(0)
 
     def set_bars(self, labels: list[str], stacks: dict[str, np.ndarray]) -> None:
@@ -99,10 +103,16 @@ class BarChart(QChartView):
             series.append(bar)
             total += values
         chart.addSeries(series)
-        x = QBarCategoryAxis()
-        step = max(1, (len(labels) + 11) // 12)
-        # Long histories: label every n-th period so the axis stays legible.
-        x.append([lab if i % step == 0 else " " * (i + 1) for i, lab in enumerate(labels)])
+        # A category axis over the bar positions (0..n-1): its labelled ranges can span
+        # several periods, so a label gets the room of its whole range and is never
+        # elided (a QBarCategoryAxis gives each label one bar's width: "20…").
+        x = QCategoryAxis()
+        x.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionCenter)
+        x.setRange(-0.5, max(0, len(labels)) - 0.5)
+        x.setGridLineVisible(False)
+        self.labels = list(labels)
+        self.x_axis = x
+        self._step = 0
         y = QValueAxis()
         y.setRange(0, max(float(total.max()) if len(total) else 1.0, 1e-6) * 1.08)
         y.setLabelFormat("%.0f")
@@ -115,6 +125,32 @@ class BarChart(QChartView):
         chart.legend().setVisible(series.count() > 0)
         self.series = series
         self.totals = total
+        self.fit_labels()
+
+    def fit_labels(self) -> None:
+        """Label every period when the labels fit across; else label groups of n periods
+        (each label names the first period of its group and spans the group)."""
+        x, labels = self.x_axis, self.labels
+        if x is None or not labels:
+            return
+        fm = QFontMetrics(x.labelsFont())
+        plot = self.chart().plotArea().width() or max(1.0, self.width() - 90.0)
+        per = plot / len(labels)
+        # QtCharts keeps a margin on both sides of a label: half as wide again is safe.
+        wide = max(fm.horizontalAdvance(lab) for lab in labels) * 1.5 + 8
+        step = max(1, math.ceil(wide / per))
+        if step == self._step:
+            return
+        self._step = step
+        for old in list(x.categoriesLabels()):
+            x.remove(old)
+        n = len(labels)
+        for k in range(0, n, step):
+            x.append(labels[k], min(k + step, n) - 0.5)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.fit_labels()
 
 
 class StatisticsView(QWidget):
