@@ -157,7 +157,10 @@ def test_failed_task_log_opens_at_the_top_left_wraps_and_takes_ctrl_home_end(
             await asyncio.sleep(0.05)
 
     run(loop, stored())
+    # Opened afresh, as a user clicking the failed row later does: the stored log is read.
+    w.detail.set_task(None)
     w.select_tasks([rec.id])
+    w.detail.set_task(rec.id)
     w.trigger("open_log")
     log = w.detail.log
     run(loop, until(lambda: "line 299" in log.toPlainText(), what="the stored log"))
