@@ -153,7 +153,8 @@ class TimelineStrip(QWidget):
         else:
             for a, b, label, sid in tl.stays:
                 if a <= t <= b:
-                    text += f" — stay {sid}" + (f" at {label}" if label else "") + \
+                    where = tl.stay_places.get(sid) or label
+                    text += f" — stay {sid}" + (f" at {where}" if where else "") + \
                         f", {(b - a) / 3600:.1f} h"
                     break
             else:
