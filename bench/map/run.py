@@ -177,9 +177,9 @@ def measure(db: Path, n_points: int, where: str, basemap: str = "off") -> str:
     status = ("met (wall clock, every frame)" if wall_ok else
               "met in GUI-thread CPU time for every frame, not in wall-clock time on this "
               "loaded machine" if cpu_ok else "NOT met")
+    kind = "Natural Earth, offline" if basemap == "offline" else "tiles"
     title = "## Map: panning and zooming over 10 million points" + (
-        "" if basemap == "off" else f", basemap on ({'Natural Earth, offline' if basemap == "
-        f"'offline' else 'tiles'})")
+        "" if basemap == "off" else f", basemap on ({kind})")
     return "\n".join([
         title,
         "",

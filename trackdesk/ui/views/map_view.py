@@ -596,7 +596,8 @@ def details_html(kind: str, d: dict[str, Any]) -> str:
         rows += [(f"  {m}", f"{v / 1000:.2f} km") for m, v in
                  sorted(modes.items(), key=lambda kv: -kv[1]) if v > 0]
     else:
-        title = escape(data.place_title(d.get("name"), d.get("label"), d["id"]))
+        named = data.place_title(d.get("name"), d.get("label"))
+        title = f"Place {d['id']}" + (f" — {escape(named)}" if named != "place" else "")
         rows = [("Locality", escape(d.get("locality") or "—")),
                 ("Country", escape(d.get("country_code") or "—")),
                 ("Visits", f"{d['n_visits']:,}"),
