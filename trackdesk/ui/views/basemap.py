@@ -424,7 +424,8 @@ def paint_cities(p: QPainter, basemap: Basemap, zoom: float, to_screen, width: i
     min_pop = 8_000_000 if zoom < 3 else 3_000_000 if zoom < 4 else 1_000_000 if zoom < 5 \
         else 500_000 if zoom < 6 else 0
     p.setPen(QPen(QColor(70, 70, 70)))
-    shown = 0
+    fm = p.fontMetrics()
+    taken: list[QRectF] = []  # biggest cities first; a label never covers another
     for name, x, y, pop in ne.cities:
         if pop < min_pop:
             continue
@@ -432,9 +433,13 @@ def paint_cities(p: QPainter, basemap: Basemap, zoom: float, to_screen, width: i
         sx, sy = float(sx), float(sy)
         if not (0 <= sx <= width and 0 <= sy <= height):
             continue
+        box = QRectF(sx - 3, sy - 3 - fm.ascent(), fm.horizontalAdvance(name) + 10,
+                     fm.height() + 3)
+        if any(box.intersects(t) for t in taken):
+            continue
+        taken.append(box)
         p.setBrush(QColor(60, 60, 60))
         p.drawEllipse(QPointF(sx, sy), 2.5, 2.5)
         p.drawText(QPointF(sx + 5, sy - 3), name)
-        shown += 1
-        if shown > 80:
+        if len(taken) > 80:
             break

@@ -401,23 +401,47 @@ class MapCanvas(QWidget):
             font = QFont(self.font())
             font.setBold(True)
             p.setFont(font)
+            fm = p.fontMetrics()
+            # Labels of the most visited places first; a label that would cover one
+            # already drawn is left out (its place still shows, and its name on click).
+            taken: list[QRectF] = []
+            texts: dict[int, str] = {}
+            shown: dict[str, list[tuple[float, float]]] = {}
+            order = sorted(range(len(m.place_visits)), key=lambda k: (
+                not m.place_label[k], -int(m.place_visits[k])))  # home and work first
+            for i in order:
+                x, y = float(sx[i]), float(sy[i])
+                if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
+                    continue
+                label = m.place_label[i]
+                name = m.place_name[i] if i < len(m.place_name) else ""
+                if not (label or (name and self.zoom >= 11)):
+                    continue
+                text = data.place_title(name if self.zoom >= 11 else "", label)
+                r = 4.0 + 6.0 * math.sqrt(m.place_visits[i] / big)
+                box = QRectF(x + r + 2, y + 4 - fm.ascent(), fm.horizontalAdvance(text) + 2,
+                             fm.height())
+                # one "Haidian" per 250 px: a district's name once, not at each café
+                again = any((x - a) ** 2 + (y - b) ** 2 < 250 ** 2
+                            for a, b in shown.get(name, ()))
+                if label or not (again or any(box.intersects(t) for t in taken)):
+                    taken.append(box)
+                    texts[i] = text
+                    shown.setdefault(name, []).append((x, y))
             for i in np.argsort(m.place_visits).tolist():
                 x, y = float(sx[i]), float(sy[i])
                 if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
                     continue
                 r = 4.0 + 6.0 * math.sqrt(m.place_visits[i] / big)
                 label = m.place_label[i]
-                name = m.place_name[i] if i < len(m.place_name) else ""
                 colour = QColor("#6a1b9a") if label == "home" else \
                     QColor("#00695c") if label == "work" else QColor("#37474f")
                 p.setPen(QPen(QColor("white"), 2))
                 p.setBrush(colour)
                 p.drawEllipse(QPointF(x, y), r, r)
-                # names once places are apart enough to read them (from zoom 11), the
-                # home and work labels always
-                text = data.place_title(name if self.zoom >= 11 else "", label)
-                if label or (name and self.zoom >= 11):
-                    self._halo_text(p, QPointF(x + r + 3, y + 4), text, colour)
+                # names from zoom 11 (where places are apart enough), home and work always
+                if i in texts:
+                    self._halo_text(p, QPointF(x + r + 3, y + 4), texts[i], colour)
         if len(self.highlight):
             sx, sy = self._visible_points(self.highlight, dedupe=True)
             poly = _polygon(sx, sy)
