@@ -257,11 +257,12 @@ def test_the_timeline_tooltip_names_the_place_of_a_stay(qtbot: Any, loader: Load
     days = strip.days()
     a, b, _label, sid = tl.stays[len(tl.stays) // 2]
     mid = (a + b) / 2
-    i = next(k for k, d in enumerate(days) if data.day_start(d) <= mid <
-             data.day_start(d) + 86400)
+    z, h = tl.zone, tl.hour
+    i = next(k for k, d in enumerate(days) if data.day_start(d, z, h) <= mid <
+             data.day_start(d, z, h) + 86400)
     from trackdesk.ui.views.timeline import LEFT, ROW_H
 
-    frac = (mid - data.day_start(days[i])) / 86400
+    frac = (mid - data.day_start(days[i], z, h)) / 86400
     x = LEFT + frac * (strip.width() - LEFT - 12)
     y = 30 + i * ROW_H + ROW_H / 2
     ev = QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(x, y), QPointF(x, y),
@@ -290,3 +291,31 @@ def test_statistics_list_countries_and_cities_by_days(qtbot: Any, loader: Loader
     view.set_dwell_options(24 * 60 + 1, 0)
     qtbot.waitUntil(lambda: view.dwell["country"] and view.dwell["country"][0].days == 0,
                     timeout=WAIT)
+
+
+def test_the_timeline_cuts_days_where_you_were_at_the_hour_set(
+        qtbot: Any, loader: Loader, demo_db: Path) -> None:  # noqa: F811
+    """The demo person lives in Munich: days are Europe/Berlin days whatever this
+    computer's zone, and start at the hour from Settings."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    loader.set_path(demo_db)
+    view = TimelineView(loader)
+    qtbot.addWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.strip.timeline is not None, timeout=WAIT)
+    tl = view.strip.timeline
+    assert tl.zone == "Europe/Berlin" and tl.hour == 0
+    assert "days in Europe/Berlin" in view.info.text()
+    berlin = ZoneInfo("Europe/Berlin")
+    assert data.day_start(date(2026, 1, 2), tl.zone) == datetime(2026, 1, 2,
+                                                                tzinfo=berlin).timestamp()
+    view.set_day_start(4)
+    qtbot.waitUntil(lambda: view.strip.timeline.hour == 4, timeout=WAIT)
+    tl = view.strip.timeline
+    # a stay from 02:00 to 03:00 Berlin time belongs to the day before
+    assert data.local_day(datetime(2026, 1, 2, 2, 30, tzinfo=berlin).timestamp(), tl.zone,
+                          tl.hour) == date(2026, 1, 1)
+    before = sum(b - a for a, b, *_ in view.strip._spans(date(2026, 1, 2), tl.stays, 0))
+    assert before > 0

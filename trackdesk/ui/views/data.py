@@ -446,16 +446,48 @@ def trip_at(conn: sqlite3.Connection, ts: float) -> int | None:
 
 
 # ------------------------------------------------------------------ local days --------
-def local_day(ts: float) -> date:
-    return datetime.fromtimestamp(ts).date()
+def _zone(zone: str | None) -> Any:
+    if zone is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
-def day_start(d: date) -> float:
-    return datetime(d.year, d.month, d.day).timestamp()
+def local_day(ts: float, zone: str | None = None, hour: int = 0) -> date:
+    """The day ``ts`` belongs to: in ``zone`` (None: this computer's), days starting at
+    ``hour`` (issue 21: a night owl's 02:00 belongs to the evening before)."""
+    return datetime.fromtimestamp(ts - hour * 3600.0, _zone(zone)).date()
+
+
+def day_start(d: date, zone: str | None = None, hour: int = 0) -> float:
+    return datetime(d.year, d.month, d.day, hour, tzinfo=_zone(zone)).timestamp()
+
+
+def main_zone(conn: sqlite3.Connection, t0: float, t1: float) -> str | None:
+    """The IANA zone you spent most of [t0, t1) in (``tz_spans``), None before any."""
+    if not has_table(conn, "tz_spans"):
+        return None
+    spans = conn.execute("SELECT start_ts, tz FROM tz_spans ORDER BY start_ts").fetchall()
+    if not spans:
+        return None
+    time_in: dict[str, float] = {}
+    for k, (a, tz) in enumerate(spans):
+        b = spans[k + 1][0] if k + 1 < len(spans) else float("inf")
+        lo, hi = max(a, t0), min(b, t1)
+        if hi > lo:
+            time_in[tz] = time_in.get(tz, 0.0) + (hi - lo)
+    if not time_in:  # the period is before or after every span: the nearest one's zone
+        return spans[-1][1] if t0 >= spans[-1][0] else spans[0][1]
+    return max(time_in.items(), key=lambda kv: kv[1])[0]
 
 
 def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
-                   t1: float | None = None) -> list[date]:
+                   t1: float | None = None, zone: str | None = None,
+                   hour: int = 0) -> list[date]:
     """Local days holding at least one point, found by hopping along the ``ts`` index
     (one seek per day with data): no scan of millions of points."""
     out: list[date] = []
@@ -467,13 +499,13 @@ def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
         if row is None or row[0] is None:
             return out
         try:
-            d = local_day(row[0])
+            d = local_day(row[0], zone, hour)
         except (ValueError, OverflowError, OSError):
             # Out-of-range times (outliers) cannot be placed on a calendar: skip past them.
             lo = math.nextafter(row[0], math.inf)
             continue
         out.append(d)
-        lo = day_start(d + timedelta(days=1))
+        lo = day_start(d + timedelta(days=1), zone, hour)
 
 
 # ------------------------------------------------------------------ coverage ----------
@@ -527,11 +559,17 @@ class Timeline:
     covered: list[tuple[float, float]]  # spans with data (stays and segments joined)
     data_days: list[date]
     stay_places: dict[int, str] = field(default_factory=dict)  # stay id -> place title
+    zone: str | None = None  # days are this zone's (where you were), None: the computer's
+    hour: int = 0  # the hour a day starts
+
+
 
 
 def timeline(conn: sqlite3.Connection, first: date, last: date,
-             gap_s: float = 900.0) -> Timeline:
-    t0, t1 = day_start(first), day_start(last + timedelta(days=1))
+             gap_s: float = 900.0, hour: int = 0) -> Timeline:
+    # Days where you were: the zone you spent most of the period in (issue 21).
+    zone = main_zone(conn, day_start(first), day_start(last + timedelta(days=1)))
+    t0, t1 = day_start(first, zone, hour), day_start(last + timedelta(days=1), zone, hour)
     stays = _rows(conn, "SELECT s.start_ts, s.end_ts, p.label, s.id FROM stays s LEFT JOIN "
                   "places p ON p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ? "
                   "ORDER BY s.start_ts", (t0, t1), needs="stay_detections")
@@ -557,7 +595,7 @@ def timeline(conn: sqlite3.Connection, first: date, last: date,
                 "p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ?", (t0, t1)):
             stay_places[int(sid)] = place_title(name, label) + (f" ({cc})" if cc else "")
     return Timeline(first, last, stays, moving, trips, covered,
-                    days_with_data(conn, t0, t1), stay_places)
+                    days_with_data(conn, t0, t1, zone, hour), stay_places, zone, hour)
 
 
 def months_with_data(conn: sqlite3.Connection) -> list[str]:

@@ -187,9 +187,10 @@ def shoot(out: Path) -> list[Path]:
         named = [s for s in tline.stays if tline.stay_places.get(s[3])] or tline.stays
         a, b, _label, _sid = max(named, key=lambda s: s[1] - s[0])
         mid = min((a + b) / 2, a + 3600)
-        k = next(j for j, d in enumerate(days) if data.day_start(d) <= mid <
-                 data.day_start(d) + 86400)
-        x = LEFT + (mid - data.day_start(days[k])) / 86400 * (strip.width() - LEFT - 12)
+        z, h = tline.zone, tline.hour
+        k = next(j for j, d in enumerate(days) if data.day_start(d, z, h) <= mid <
+                 data.day_start(d, z, h) + 86400)
+        x = LEFT + (mid - data.day_start(days[k], z, h)) / 86400 * (strip.width() - LEFT - 12)
         y = 30 + k * ROW_H + ROW_H / 2
         strip.mouseMoveEvent(QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(x, y),
                                          QPointF(x, y), Qt.MouseButton.NoButton,
