@@ -319,3 +319,34 @@ def test_the_timeline_cuts_days_where_you_were_at_the_hour_set(
                           tl.hour) == date(2026, 1, 1)
     before = sum(b - a for a, b, *_ in view.strip._spans(date(2026, 1, 2), tl.stays, 0))
     assert before > 0
+
+
+def test_file_export_writes_the_points_off_the_gui_thread(qtbot: Any, loader: Loader,  # noqa: F811
+                                                          demo_db: Path, tmp_path: Path  # noqa: F811
+                                                          ) -> None:
+    from trackdesk.ui.views.export_dialog import ExportDialog
+
+    loader.set_path(demo_db)
+    dialog = ExportDialog(loader)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("gpx"))
+    out = tmp_path / "mine.gpx"
+    dialog.file.setText(str(out))
+    dialog.analysis.setChecked(True)
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=WAIT)
+    n = q(demo_db, "SELECT COUNT(*) FROM points")[0][0]
+    assert dialog.outcome.startswith(f"Exported {n:,} points")
+    assert out.read_text().count("<trkpt ") == n
+    # a period without data: said plainly, nothing written
+    dialog.whole.setChecked(False)
+    from PySide6.QtCore import QDate
+
+    dialog.first.setDate(QDate(2030, 1, 1))
+    dialog.last.setDate(QDate(2030, 1, 2))
+    dialog.file.setText(str(tmp_path / "empty.gpx"))
+    dialog.outcome = None
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=WAIT)
+    assert "no points in that period" in dialog.outcome
+    assert not (tmp_path / "empty.gpx").exists()
