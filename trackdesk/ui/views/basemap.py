@@ -25,6 +25,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen
@@ -180,6 +181,27 @@ class NaturalEarth:
         return img
 
 
+_NE: NaturalEarth | None = None  # one per render process
+
+
+def render_ne_tile(z: int, x: int, y: int) -> bytes:
+    """A Natural Earth tile drawn in the views' render process (no GIL shared with the
+    GUI: at zoom 4 a tile strokes the whole world's coastline, tens of ms of QPainter
+    that a thread would spend holding the GIL the GUI's frame needs)."""
+    global _NE
+    if _NE is None:
+        _NE = NaturalEarth()
+    return bytes(_NE.draw(z, x, y).constBits())
+
+
+def ne_cities() -> list[tuple[str, float, float, int]]:
+    """The offline map's city labels (name, world x, world y, population), read in the
+    render process for the same reason."""
+    from trackdesk.geodata.world import load_world
+
+    return [(n, *mercator(lat, lon), pop) for n, lat, lon, pop, _cc in load_world().cities]
+
+
 def _ring_polygon(ring):  # (n, 2) lon/lat -> QPolygonF in mercator units
     import numpy as np
 
@@ -205,13 +227,20 @@ class Basemap(QObject):
 
     ready = Signal()
     failed = Signal(str)
-    _done = Signal(object, object, bool)  # key, QImage | None, from the fallback
+    _cities_done = Signal(object)
+    _done = Signal(object, object, bool)  # key, QImage | None, the offline map is wanted
 
     def __init__(self, config: BasemapConfig | None = None, parent: QObject | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, renderer: Any = None) -> None:
         super().__init__(parent)
+        # Loader.render: Natural Earth tiles are drawn in the render process when given
+        # (the map), on this object's threads otherwise (a Basemap on its own, in tests).
+        self.renderer = renderer
+        self.cities: list[tuple[str, float, float, int]] | None = None
+        self._cities_asked = False
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="basemap")
         self._done.connect(self._arrived, Qt.ConnectionType.QueuedConnection)
+        self._cities_done.connect(self._cities_loaded, Qt.ConnectionType.QueuedConnection)
         self._images: OrderedDict[tuple, QImage] = OrderedDict()
         self._pending: set[tuple] = set()
         self._failed_at: dict[tuple, float] = {}
@@ -280,13 +309,58 @@ class Basemap(QObject):
         if t is not None and time.monotonic() - t < RETRY_S:
             return None
         self._pending.add(key)
-        self._pool.submit(self._work, key)
+        if self.config.mode == "offline" or (self.config.mode == "file"
+                                             and self.source_file is None):
+            self._natural_earth_tile(key)
+        else:
+            self._pool.submit(self._work, key)
         return None
 
-    def _arrived(self, key: tuple, img: QImage | None, fallback: bool) -> None:
-        self._pending.discard(key)
-        if key[0] != self.config:
+    def _natural_earth_tile(self, key: tuple) -> None:
+        """On the GUI thread: the offline map's tile for ``key``."""
+        if self.renderer is not None:
+            _config, z, x, y = key
+            fut = self.renderer(render_ne_tile, (z, x, y), lambda raw, k=key: self._arrived(
+                k, None if raw is None else _image(raw), False))
+            if fut is not None:
+                return
+        self._pool.submit(self._work_ne, key)
+
+    def _work_ne(self, key: tuple) -> None:
+        _config, z, x, y = key
+        try:
+            img: QImage | None = self._natural_earth().draw(z, x, y)
+        except Exception as exc:  # noqa: BLE001 - a broken tile never breaks the map
+            self._fail(f"basemap: {exc}")
+            img = None
+        self._done.emit(key, img, False)
+
+    def want_cities(self) -> None:
+        """Load the offline map's city labels once, off the GUI thread."""
+        if self._cities_asked:
             return
+        self._cities_asked = True
+
+        def got(rows: Any) -> None:
+            self.cities = rows
+            self.ready.emit()
+
+        if self.renderer is not None and self.renderer(ne_cities, (), got) is not None:
+            return
+        self._pool.submit(lambda: self._cities_done.emit(ne_cities()))
+
+    def _cities_loaded(self, rows: Any) -> None:
+        self.cities = rows
+        self.ready.emit()
+
+    def _arrived(self, key: tuple, img: QImage | None, fallback: bool) -> None:
+        if key[0] != self.config:
+            self._pending.discard(key)
+            return
+        if img is None and fallback:
+            self._natural_earth_tile(key)  # still pending: the offline map's tile instead
+            return
+        self._pending.discard(key)
         if img is None:
             self._failed_at[key] = time.monotonic()
             return
@@ -311,12 +385,10 @@ class Basemap(QObject):
                     img = None
                     self._fail_from_thread("a basemap tile could not be decoded; showing the "
                                            "offline map")
-            if img is None and config.mode in ("osm", "file", "offline"):
-                img = self._natural_earth().draw(z, x, y)
-                fallback = True
+            fallback = img is None  # the offline map's tile, asked for on the GUI thread
         except Exception as exc:  # noqa: BLE001 - a broken tile never breaks the map
             self._fail_from_thread(f"basemap: {exc}")
-            img = None
+            img, fallback = None, True
         self._done.emit(key, img, fallback)
 
     def _fail_from_thread(self, message: str) -> None:
@@ -372,6 +444,10 @@ class Basemap(QObject):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _image(raw: bytes) -> QImage:
+    return QImage(raw, TILE, TILE, QImage.Format.Format_ARGB32_Premultiplied).copy()
+
+
 def _max_age(header: str) -> int | None:
     for part in header.split(","):
         k, _, v = part.strip().partition("=")
@@ -418,15 +494,16 @@ def paint_basemap(p: QPainter, basemap: Basemap, zoom: float, cx: float, cy: flo
 def paint_cities(p: QPainter, basemap: Basemap, zoom: float, to_screen, width: int,
                  height: int) -> None:
     """Populated places on the offline map: more of them as you zoom in."""
-    ne = basemap._ne
-    if ne is None:
+    basemap.want_cities()
+    cities = basemap.cities
+    if cities is None:
         return
     min_pop = 8_000_000 if zoom < 3 else 3_000_000 if zoom < 4 else 1_000_000 if zoom < 5 \
         else 500_000 if zoom < 6 else 0
     p.setPen(QPen(QColor(70, 70, 70)))
     fm = p.fontMetrics()
     taken: list[QRectF] = []  # biggest cities first; a label never covers another
-    for name, x, y, pop in ne.cities:
+    for name, x, y, pop in cities:
         if pop < min_pop:
             continue
         sx, sy = to_screen(x, y)

@@ -716,7 +716,7 @@ class MapView(QWidget):
         """Use this basemap (Settings → Map); "off" draws the graticule only."""
         bm = self.canvas.basemap
         if bm is None:
-            bm = Basemap(BasemapConfig("off"), self)
+            bm = Basemap(BasemapConfig("off"), self, renderer=self.loader.render)
             bm.ready.connect(self.canvas.update)
             bm.failed.connect(self._basemap_failed)
             self.canvas.basemap = bm
