@@ -1,10 +1,11 @@
 """The basemap under the footprint: web tiles, a local MBTiles/PMTiles file, or the
 offline Natural Earth map shipped with the app (docs/VIEWS.md, "Basemap").
 
-Everything slow happens on this module's own worker threads, never the GUI thread: HTTP
-requests, the disk cache, reading an MBTiles/PMTiles file, decoding PNG/JPEG, and drawing
-a Natural Earth tile (a ``QImage`` painted off the GUI thread, which Qt allows). Finished
-tiles come back through a queued signal. Web tiles follow OpenStreetMap's tile usage
+Nothing slow happens on the GUI thread: HTTP requests, the disk cache, reading an
+MBTiles/PMTiles file and decoding PNG/JPEG run on this module's two worker threads;
+Natural Earth tiles are drawn in the views' render process (``Loader.render``), where the
+CPU-heavy QPainter work holds no GIL the GUI's frames need. Finished tiles come back
+through a queued signal. Web tiles follow OpenStreetMap's tile usage
 policy: an identifying User-Agent, at most two connections, only the tiles on screen (no
 prefetch of whole areas), a persistent disk cache kept for 7 days (or the server's
 ``max-age`` if longer) and the attribution drawn on the map. A tile that cannot be had
