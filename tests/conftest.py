@@ -21,6 +21,9 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("XDG_DATA_HOME", str(ROOT / ".pytest_cache" / "xdg-data"))
 os.environ.setdefault("XDG_CONFIG_HOME", str(ROOT / ".pytest_cache" / "xdg-config"))
 
+# Tests never ask a public tile server for anything (the map's basemap goes offline).
+os.environ["TRACKDESK_NO_NETWORK"] = "1"
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -161,6 +161,28 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--token", default=None,
                     help="require 'Authorization: Bearer TOKEN' on every request "
                     "(default: $TRACKDESK_API_TOKEN)")
+
+    # -- issue 21: countries and cities by dwell, export --------------------------------
+    stx = sub.add_parser("stats", help="statistics from the analysed history")
+    stsub = stx.add_subparsers(dest="stats_command", metavar="ACTION", required=True)
+    for what, one in (("countries", "country"), ("cities", "city")):
+        sc = stsub.add_parser(what, help=f"days and hours per {one} from stays (not points)")
+        sc.add_argument("--year", type=int, default=None, help="only this calendar year")
+        sc.add_argument("--min-minutes", type=float, default=60.0, metavar="M",
+                        help="a day counts once stays there add up to M minutes (default 60)")
+        sc.add_argument("--day-starts", type=int, default=0, metavar="HOUR",
+                        help="local hour a day starts (default 0, midnight)")
+        sc.add_argument("--json", action="store_true", help="print JSON")
+    ex = sub.add_parser("export", help="export points to GPX, GeoJSON or CSV")
+    ex.add_argument("file", metavar="FILE")
+    ex.add_argument("--format", choices=("gpx", "geojson", "csv"), default=None,
+                    help="default: from FILE's extension")
+    ex.add_argument("--from", dest="first", default=None, metavar="DATE",
+                    help="first day (YYYY-MM-DD, UTC), default: the first point")
+    ex.add_argument("--to", dest="last", default=None, metavar="DATE",
+                    help="last day (YYYY-MM-DD, UTC, included), default: the last point")
+    ex.add_argument("--with-analysis", action="store_true",
+                    help="add modes, stays, trips, places and time zones")
     return p
 
 
@@ -873,7 +895,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+# -- issue 21: stats countries/cities, export ------------------------------------------
+def cmd_stats(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from trackdesk.geodata.dwell import dwell_by
+
+    path = _db_path(args)
+    if not path.exists():
+        raise UsageError(f"no tracks.db at {path}")
+    if not 0 <= args.day_starts <= 23:
+        raise UsageError("--day-starts must be an hour from 0 to 23")
+    if args.min_minutes < 0:
+        raise UsageError("--min-minutes cannot be negative")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        by = "country" if args.stats_command == "countries" else "city"
+        rows = dwell_by(conn, by, args.year, args.min_minutes, args.day_starts)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    finally:
+        conn.close()
+    if args.json:
+        _print_json([r.to_dict() for r in rows])
+        return EXIT_OK
+    if not rows:
+        print("no stays yet: import tracks and run the chain (trackdesk chain run --wait)")
+        return EXIT_OK
+    head = "country" if by == "country" else "city"
+    print(f"{head:<28} {'code':<5} {'days':>5} {'hours':>9}  first       last")
+    for r in rows:
+        print(f"{r.name[:28]:<28} {r.country_code:<5} {r.days:>5} {r.hours:>9.1f}  "
+              f"{r.first_day or '-':<10}  {r.last_day or '-'}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from trackdesk.tracks.export import ExportError, export
+
+    def day(text: str | None, flag: str) -> date | None:
+        if text is None:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
+
+    try:
+        res = export(_db_path(args), Path(args.file).expanduser(), args.format,
+                     day(args.first, "--from"), day(args.last, "--to"), args.with_analysis)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    extra = f", {res.stays} stays, {res.places} places" if res.stays or res.places else ""
+    print(f"exported {res.points} points in {res.tracks} tracks{extra} to {res.path} "
+          f"({res.format})")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "stats": cmd_stats,
+    "export": cmd_export,
     "tasks": cmd_tasks,
     "chain": cmd_chain,
     "run": cmd_run,

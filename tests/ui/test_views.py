@@ -220,7 +220,9 @@ def test_the_timeline_shows_each_day_its_stays_trips_and_gaps(qtbot: Any, loader
     assert view.months == ["2026-01"]
     tl = view.strip.timeline
     assert (tl.first.day, tl.last.day) == (1, 31)
-    assert len(tl.data_days) == len(data.days_with_data(sqlite3.connect(demo_db)))
+    # days where the person was (issue 21): Europe/Berlin days, whatever this computer's
+    assert len(tl.data_days) == len(data.days_with_data(sqlite3.connect(demo_db),
+                                                        zone=tl.zone))
     stays = q(demo_db, "SELECT COUNT(*) FROM stays")[0][0]
     trips = q(demo_db, "SELECT COUNT(*) FROM trips")[0][0]
     assert len(tl.stays) == stays and len(tl.trips) == trips

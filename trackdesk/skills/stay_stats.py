@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trackdesk.skills.place_naming import name_places_and_zones
 from trackdesk.skills.places import build_places
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, run_skill
@@ -38,11 +39,12 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         "last_visit_ts, label, night_dwell_s, work_dwell_s, radius_m) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", places)
     conn.executemany("INSERT INTO place_stays (stay_id, place_id) VALUES (?, ?)", links)
+    geo = name_places_and_zones(conn)  # issue 21: names, countries, time zones (offline)
     ctx.progress(len(stays), len(stays), 0)
     run.finish(plan, plan.t0 if plan.t0 is not None else 0.0)
     labels = {p[7]: p[0] for p in places if p[7]}
     return run.summary(plan, stays=len(stays), places=len(places), home_place_id=labels.get(
-        "home"), work_place_id=labels.get("work"))
+        "home"), work_place_id=labels.get("work"), **geo)
 
 
 def run(ctx: WorkerContext) -> dict[str, Any]:

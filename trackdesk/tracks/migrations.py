@@ -450,6 +450,16 @@ CREATE INDEX ix_analysis_tasks_end_time ON analysis_tasks (end_time)
 MIGRATIONS.append(Migration(4, "task resources (cpu, memory), task archive", _sql(V4)))
 
 V5 = """
+
+
+# -- 7: place names, countries, time zones (issue 21; docs/VIEWS.md, docs/SKILLS.md) -------
+# places gain their name (user's data first, else the gazetteer), locality and ISO alpha-2
+# country; tz_spans holds where the IANA zone changes and point_analysis gains `tz` from it
+# (spans, not a row per point). annotations is the shared table of the user's own labels.
+V7 = """
+ALTER TABLE places ADD COLUMN name TEXT;
+ALTER TABLE places ADD COLUMN locality TEXT;
+ALTER TABLE places ADD COLUMN country_code VARCHAR(2);
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY,
     start_ts REAL NOT NULL, end_ts REAL NOT NULL,
@@ -495,3 +505,47 @@ CREATE TABLE IF NOT EXISTS task_attempts (
 
 MIGRATIONS.append(Migration(8, "task_attempts: every run of a task, kept across reruns",
                             _sql(V8)))
+
+CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts);
+CREATE TABLE tz_spans (
+    start_ts FLOAT PRIMARY KEY,
+    tz VARCHAR(64) NOT NULL
+);
+DROP VIEW point_analysis;
+CREATE VIEW point_analysis AS
+SELECT p.id AS point_id, p.ts AS ts, p.lat AS lat, p.lon AS lon,
+       CASE WHEN o.point_id IS NULL THEN 0 ELSE 1 END AS is_outlier,
+       0 AS is_synthetic,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN m.end_ts >= p.ts THEN m.mode END FROM mode_segments m
+          WHERE m.start_ts <= p.ts ORDER BY m.start_ts DESC LIMIT 1) END AS transport_mode,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN s.end_ts >= p.ts THEN s.id END FROM stay_detections s
+          WHERE s.start_ts <= p.ts ORDER BY s.start_ts DESC LIMIT 1) END AS stay_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN t.end_ts > p.ts THEN t.id END FROM trips t
+          WHERE t.start_ts < p.ts ORDER BY t.start_ts DESC LIMIT 1) END AS trip_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) * 536870912
+                 + MIN(CAST((p.lon + 180.0) / 360.0 * (b.n_cols << g.top_level) AS INTEGER),
+                       (b.n_cols << g.top_level) - 1)
+          FROM grid_params g JOIN grid_bands b
+            ON b.band = (CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) >> g.top_level)) END
+         AS grid_cell,
+       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= p.ts ORDER BY z.start_ts DESC LIMIT 1)
+         AS tz
+FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id
+UNION ALL
+SELECT -sp.id, sp.ts, sp.lat, sp.lon, 0, 1,
+       (SELECT CASE WHEN m.end_ts >= sp.ts THEN m.mode END FROM mode_segments m
+        WHERE m.start_ts <= sp.ts ORDER BY m.start_ts DESC LIMIT 1),
+       NULL,
+       (SELECT CASE WHEN t.end_ts > sp.ts THEN t.id END FROM trips t
+        WHERE t.start_ts < sp.ts ORDER BY t.start_ts DESC LIMIT 1),
+       NULL,
+       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= sp.ts ORDER BY z.start_ts DESC LIMIT 1)
+FROM synthetic_points sp
+"""
+
+MIGRATIONS.append(Migration(7, "place names, locality, country; annotations; tz_spans and "
+                               "point_analysis.tz", _sql(V7)))

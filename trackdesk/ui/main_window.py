@@ -951,6 +951,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         old = self.settings
         self.settings = new
         app_settings.save(self.store, new)
+        if getattr(self, "views", None) is not None:
+            self.views.configure(new)  # issue 21: basemap, local days, countries
         if self.engine is not None:
             new.apply(self.engine.settings)
         api_changed = (old.serve_api, old.api_port) != (new.serve_api, new.api_port)

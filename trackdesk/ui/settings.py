@@ -35,6 +35,12 @@ class AppSettings:
     history_keep: int = 0
     history_archive: bool = True  # archive (task_archive table) rather than remove
     history_at_start: bool = False
+    # issue 21: the map's basemap, local days, countries (docs/VIEWS.md)
+    basemap: str = "osm"  # "osm" (web tiles), "file" (MBTiles/PMTiles), "offline", "off"
+    basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    basemap_file: str = ""
+    day_start_hour: int = 0  # local hour a day starts, for night owls and night shifts
+    country_min_minutes: int = 60  # a day counts for a country after this long there
 
     def prune_args(self) -> dict[str, Any] | None:
         """``engine.prune`` arguments for the history settings; None when both are off."""
@@ -57,6 +63,18 @@ class AppSettings:
         s = EngineSettings()
         self.apply(s)
         return s
+
+    def basemap_config(self) -> Any:
+        """The map's basemap. TRACKDESK_NO_NETWORK=1 (the tests, CI, screenshots) turns web
+        tiles into the offline map: nothing is ever sent to a public tile server."""
+        import os
+
+        from trackdesk.ui.views.basemap import BasemapConfig
+
+        mode = self.basemap
+        if mode == "osm" and os.environ.get("TRACKDESK_NO_NETWORK") == "1":
+            mode = "offline"
+        return BasemapConfig(mode, self.basemap_url or BasemapConfig.url, self.basemap_file)
 
     @property
     def db(self) -> Path | None:
@@ -85,6 +103,9 @@ def load(store: QSettings) -> AppSettings:
         out.on_quit = "stop"
     if out.default_launcher not in ("local", "docker"):
         out.default_launcher = "local"
+    if out.basemap not in ("osm", "file", "offline", "off"):
+        out.basemap = "osm"
+    out.day_start_hour = min(max(int(out.day_start_hour), 0), 23)
     return out
 
 

@@ -109,6 +109,7 @@ class SettingsDialog(QDialog):
         form.addRow("", api_row)
 
         history = self._build_history(settings)
+        map_box = self._build_map(settings)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok |
                                    QDialogButtonBox.StandardButton.Cancel)
@@ -117,6 +118,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(history)
+        layout.addWidget(map_box)
         layout.addWidget(buttons)
 
     def _build_history(self, settings: AppSettings) -> QGroupBox:
@@ -197,6 +199,56 @@ class SettingsDialog(QDialog):
 
         return spawn(engine.prune(**args), "cleaning up the task history", failed, done)
 
+    # -- issue 21: the map's basemap, local days, countries ------------------------------
+    def _build_map(self, settings: AppSettings) -> QGroupBox:
+        box = QGroupBox("Map and places")
+        self.basemap = QComboBox()
+        for key, text in (("osm", "Web tiles (OpenStreetMap by default)"),
+                          ("file", "A local MBTiles or PMTiles file (offline)"),
+                          ("offline", "The built-in world map (offline)"),
+                          ("off", "No basemap")):
+            self.basemap.addItem(text, key)
+        self.basemap.setCurrentIndex(max(0, self.basemap.findData(settings.basemap)))
+        self.basemap_url = QLineEdit(settings.basemap_url)
+        self.basemap_url.setToolTip("A tile URL template with {z}, {x} and {y}; tiles are "
+                                    "cached on disk for a week")
+        self.basemap_file = QLineEdit(settings.basemap_file)
+        self.basemap_file.setPlaceholderText("an .mbtiles or .pmtiles file of raster tiles")
+        pick = QPushButton("Browse…")
+        pick.clicked.connect(self._browse_tiles)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.basemap_file, 1)
+        file_row.addWidget(pick)
+        self.day_start = QSpinBox()
+        self.day_start.setRange(0, 23)
+        self.day_start.setValue(settings.day_start_hour)
+        self.day_start.setSuffix(":00")
+        self.day_start.setToolTip("Local hour a day starts: 04:00 puts a night out on the "
+                                  "evening it began")
+        self.country_min = QSpinBox()
+        self.country_min.setRange(0, 1440)
+        self.country_min.setValue(settings.country_min_minutes)
+        self.country_min.setSuffix(" min")
+        self.country_min.setToolTip("A day counts for a country or city once your stays "
+                                    "there add up to this long")
+        form = QFormLayout(box)
+        form.addRow("Basemap:", self.basemap)
+        form.addRow("Tile URL:", self.basemap_url)
+        form.addRow("Tile file:", file_row)
+        form.addRow("A day starts at:", self.day_start)
+        form.addRow("Count a country after:", self.country_min)
+        return box
+
+    def _browse_tiles(self) -> None:
+        dialog = QFileDialog(self, "Choose a tile file", self.basemap_file.text(),
+                             "Tiles (*.mbtiles *.pmtiles);;All files (*)")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.basemap_file.setText)
+        dialog.fileSelected.connect(
+            lambda _f: self.basemap.setCurrentIndex(self.basemap.findData("file")))
+        dialog.open()
+
     def _browse(self) -> None:
         current = self.db.text().strip()
         file_dialog(self, "Choose a tracks.db", "save",
@@ -230,6 +282,11 @@ class SettingsDialog(QDialog):
             history_keep=self.history_keep.value(),
             history_archive=self.history_archive.isChecked(),
             history_at_start=self.history_at_start.isChecked(),
+            basemap=self.basemap.currentData(),
+            basemap_url=self.basemap_url.text().strip() or self._base.basemap_url,
+            basemap_file=self.basemap_file.text().strip(),
+            day_start_hour=self.day_start.value(),
+            country_min_minutes=self.country_min.value(),
         )
 
 

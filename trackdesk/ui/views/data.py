@@ -357,6 +357,7 @@ class Markers:
     place_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     place_visits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     place_label: list[str | None] = field(default_factory=list)
+    place_name: list[str] = field(default_factory=list)  # issue 21: '' before migration 7
     stay_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     stay_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     outlier_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
@@ -379,6 +380,7 @@ def markers(conn: sqlite3.Connection, max_points: int = 2_000_000) -> Markers:
         m.place_xy = _xy(rows, 1, 2)
         m.place_visits = np.array([r[3] for r in rows], dtype=np.int64)
         m.place_label = [r[4] for r in rows]
+        m.place_name = place_names(conn, [int(r[0]) for r in rows])
     rows = _rows(conn, "SELECT id, lat, lon FROM stay_detections", needs="stay_detections")
     if rows:
         m.stay_id = np.array([r[0] for r in rows], dtype=np.int64)
@@ -390,6 +392,26 @@ def markers(conn: sqlite3.Connection, max_points: int = 2_000_000) -> Markers:
                  needs="synthetic_points")
     m.synthetic_xy = _xy(rows)
     return m
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def place_names(conn: sqlite3.Connection, ids: list[int]) -> list[str]:
+    """Each place's name (issue 21), '' where it has none or the db predates names."""
+    if not ids or not has_column(conn, "places", "name"):
+        return ["" for _ in ids]
+    names = dict(conn.execute("SELECT id, COALESCE(name, '') FROM places"))
+    return [names.get(i, "") for i in ids]
+
+
+def place_title(name: str | None, label: str | None, ident: int | None = None) -> str:
+    """'home · Haidian', 'Café Frischhut', or 'place 12' for a place without a name."""
+    parts = [x for x in (label, name) if x]
+    if parts:
+        return " · ".join(parts)
+    return f"place {ident}" if ident is not None else "place"
 
 
 def point_positions(conn: sqlite3.Connection, ids: Iterable[int]) -> np.ndarray:
@@ -433,10 +455,14 @@ def describe(conn: sqlite3.Connection, kind: str, ident: int) -> dict[str, Any]:
     if kind == "trip" and out.get("mode_distances_json"):
         out["mode_distances"] = json.loads(out.pop("mode_distances_json"))
     if kind == "stay" and out.get("place_id") is not None:
-        p = conn.execute("SELECT label, n_visits FROM places WHERE id = ?",
+        named = has_column(conn, "places", "name")
+        p = conn.execute("SELECT label, n_visits" + (", name, locality, country_code"
+                         if named else "") + " FROM places WHERE id = ?",
                          (out["place_id"],)).fetchone()
         if p:
-            out["place_label"], out["place_visits"] = p
+            out["place_label"], out["place_visits"] = p[:2]
+            if named:
+                out["place_name"], out["place_locality"], out["place_country"] = p[2:]
     return out
 
 
@@ -450,16 +476,48 @@ def trip_at(conn: sqlite3.Connection, ts: float) -> int | None:
 
 
 # ------------------------------------------------------------------ local days --------
-def local_day(ts: float) -> date:
-    return datetime.fromtimestamp(ts).date()
+def _zone(zone: str | None) -> Any:
+    if zone is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
-def day_start(d: date) -> float:
-    return datetime(d.year, d.month, d.day).timestamp()
+def local_day(ts: float, zone: str | None = None, hour: int = 0) -> date:
+    """The day ``ts`` belongs to: in ``zone`` (None: this computer's), days starting at
+    ``hour`` (issue 21: a night owl's 02:00 belongs to the evening before)."""
+    return datetime.fromtimestamp(ts - hour * 3600.0, _zone(zone)).date()
+
+
+def day_start(d: date, zone: str | None = None, hour: int = 0) -> float:
+    return datetime(d.year, d.month, d.day, hour, tzinfo=_zone(zone)).timestamp()
+
+
+def main_zone(conn: sqlite3.Connection, t0: float, t1: float) -> str | None:
+    """The IANA zone you spent most of [t0, t1) in (``tz_spans``), None before any."""
+    if not has_table(conn, "tz_spans"):
+        return None
+    spans = conn.execute("SELECT start_ts, tz FROM tz_spans ORDER BY start_ts").fetchall()
+    if not spans:
+        return None
+    time_in: dict[str, float] = {}
+    for k, (a, tz) in enumerate(spans):
+        b = spans[k + 1][0] if k + 1 < len(spans) else float("inf")
+        lo, hi = max(a, t0), min(b, t1)
+        if hi > lo:
+            time_in[tz] = time_in.get(tz, 0.0) + (hi - lo)
+    if not time_in:  # the period is before or after every span: the nearest one's zone
+        return spans[-1][1] if t0 >= spans[-1][0] else spans[0][1]
+    return max(time_in.items(), key=lambda kv: kv[1])[0]
 
 
 def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
-                   t1: float | None = None) -> list[date]:
+                   t1: float | None = None, zone: str | None = None,
+                   hour: int = 0) -> list[date]:
     """Local days holding at least one point, found by hopping along the ``ts`` index
     (one seek per day with data): no scan of millions of points."""
     out: list[date] = []
@@ -471,13 +529,13 @@ def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
         if row is None or row[0] is None:
             return out
         try:
-            d = local_day(row[0])
+            d = local_day(row[0], zone, hour)
         except (ValueError, OverflowError, OSError):
             # Out-of-range times (outliers) cannot be placed on a calendar: skip past them.
             lo = math.nextafter(row[0], math.inf)
             continue
         out.append(d)
-        lo = day_start(d + timedelta(days=1))
+        lo = day_start(d + timedelta(days=1), zone, hour)
 
 
 # ------------------------------------------------------------------ coverage ----------
@@ -530,11 +588,18 @@ class Timeline:
     trips: list[tuple[float, float, str | None, int]]  # start, end, main mode, trip id
     covered: list[tuple[float, float]]  # spans with data (stays and segments joined)
     data_days: list[date]
+    stay_places: dict[int, str] = field(default_factory=dict)  # stay id -> place title
+    zone: str | None = None  # days are this zone's (where you were), None: the computer's
+    hour: int = 0  # the hour a day starts
+
+
 
 
 def timeline(conn: sqlite3.Connection, first: date, last: date,
-             gap_s: float = 900.0) -> Timeline:
-    t0, t1 = day_start(first), day_start(last + timedelta(days=1))
+             gap_s: float = 900.0, hour: int = 0) -> Timeline:
+    # Days where you were: the zone you spent most of the period in (issue 21).
+    zone = main_zone(conn, day_start(first), day_start(last + timedelta(days=1)))
+    t0, t1 = day_start(first, zone, hour), day_start(last + timedelta(days=1), zone, hour)
     stays = _rows(conn, "SELECT s.start_ts, s.end_ts, p.label, s.id FROM stays s LEFT JOIN "
                   "places p ON p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ? "
                   "ORDER BY s.start_ts", (t0, t1), needs="stay_detections")
@@ -553,8 +618,14 @@ def timeline(conn: sqlite3.Connection, first: date, last: date,
         else:
             covered.append((a, b))
     moving = [(s[0], s[1], s[2]) for s in segs if s[2] != "stationary" and s[1] >= t0]
+    stay_places: dict[int, str] = {}
+    if stays and has_column(conn, "places", "name"):
+        for sid, name, label, cc in conn.execute(
+                "SELECT s.id, p.name, p.label, p.country_code FROM stays s JOIN places p ON "
+                "p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ?", (t0, t1)):
+            stay_places[int(sid)] = place_title(name, label) + (f" ({cc})" if cc else "")
     return Timeline(first, last, stays, moving, trips, covered,
-                    days_with_data(conn, t0, t1))
+                    days_with_data(conn, t0, t1, zone, hour), stay_places, zone, hour)
 
 
 def months_with_data(conn: sqlite3.Connection) -> list[str]:
@@ -614,6 +685,11 @@ def statistics(conn: sqlite3.Connection, top: int = 10) -> Statistics:
               for r in _rows(conn, "SELECT id, label, n_visits, total_dwell_s / 3600.0, lat, "
                              "lon FROM places ORDER BY total_dwell_s DESC LIMIT ?", (top,),
                              needs="places")]
+    if places and has_column(conn, "places", "name"):
+        more = {r[0]: r[1:] for r in conn.execute(
+            "SELECT id, name, locality, country_code FROM places")}
+        for pl in places:
+            pl["name"], pl["locality"], pl["country_code"] = more.get(pl["id"], ("", "", ""))
     return Statistics(summary, periods, places)
 
 

@@ -16,6 +16,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from trackdesk.ui.views import data, qtpaths
+from trackdesk.ui.views.basemap import Basemap, BasemapConfig, paint_basemap, paint_cities
 from trackdesk.ui.views.data import MapBasics, Markers
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.tiles import (
@@ -84,6 +86,8 @@ class MapCanvas(QWidget):
         self.layers = {"cells": True, "tracks": True, "places": True, "stays": True,
                        "outliers": False, "synthetic": False}
         self.source: TileSource | None = None
+        self.basemap: Basemap | None = None  # issue 21: drawn under the footprint
+        self.basemap_missing = 0
         self.markers = Markers()
         self.highlight = np.zeros((0, 2))
         self.selection_path = np.zeros((0, 2))
@@ -265,7 +269,15 @@ class MapCanvas(QWidget):
 
     def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), BACKGROUND)
-        self._paint_graticule(p)
+        bm = self.basemap
+        if bm is not None and bm.enabled:
+            self.basemap_missing = paint_basemap(p, bm, self.zoom, self.cx, self.cy,
+                                                 self.width(), self.height())
+            if bm.config.mode == "offline" or bm.failure or (
+                    bm.config.mode == "file" and bm.source_file is None):
+                paint_cities(p, bm, self.zoom, self.to_screen, self.width(), self.height())
+        else:
+            self._paint_graticule(p)
         keys = self._keys()
         wanted = {k for k, _ in keys}
         missing = 0
@@ -297,6 +309,19 @@ class MapCanvas(QWidget):
             self.tilesDone.emit()
         self._paint_overlays(p)
         self._paint_scale(p)
+        self._paint_attribution(p)
+
+    def _paint_attribution(self, p: QPainter) -> None:
+        text = self.basemap.attribution() if self.basemap is not None else ""
+        if not text:
+            return
+        p.setFont(QFont(self.font().family(), 8))
+        fm = p.fontMetrics()
+        w = fm.horizontalAdvance(text) + 10
+        box = QRectF(self.width() - w, self.height() - fm.height() - 4, w, fm.height() + 4)
+        p.fillRect(box, QColor(255, 255, 255, 200))
+        p.setPen(QColor(40, 40, 40))
+        p.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
 
     def _paint_graticule(self, p: QPainter) -> None:
         # Lines every 10 degrees (1 degree when close): a sense of place without a basemap.
@@ -376,6 +401,33 @@ class MapCanvas(QWidget):
             font = QFont(self.font())
             font.setBold(True)
             p.setFont(font)
+            fm = p.fontMetrics()
+            # Labels of the most visited places first; a label that would cover one
+            # already drawn is left out (its place still shows, and its name on click).
+            taken: list[QRectF] = []
+            texts: dict[int, str] = {}
+            shown: dict[str, list[tuple[float, float]]] = {}
+            order = sorted(range(len(m.place_visits)), key=lambda k: (
+                not m.place_label[k], -int(m.place_visits[k])))  # home and work first
+            for i in order:
+                x, y = float(sx[i]), float(sy[i])
+                if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
+                    continue
+                label = m.place_label[i]
+                name = m.place_name[i] if i < len(m.place_name) else ""
+                if not (label or (name and self.zoom >= 11)):
+                    continue
+                text = data.place_title(name if self.zoom >= 11 else "", label)
+                r = 4.0 + 6.0 * math.sqrt(m.place_visits[i] / big)
+                box = QRectF(x + r + 2, y + 4 - fm.ascent(), fm.horizontalAdvance(text) + 2,
+                             fm.height())
+                # one "Haidian" per 250 px: a district's name once, not at each café
+                again = any((x - a) ** 2 + (y - b) ** 2 < 250 ** 2
+                            for a, b in shown.get(name, ()))
+                if label or not (again or any(box.intersects(t) for t in taken)):
+                    taken.append(box)
+                    texts[i] = text
+                    shown.setdefault(name, []).append((x, y))
             for i in np.argsort(m.place_visits).tolist():
                 x, y = float(sx[i]), float(sy[i])
                 if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
@@ -387,8 +439,9 @@ class MapCanvas(QWidget):
                 p.setPen(QPen(QColor("white"), 2))
                 p.setBrush(colour)
                 p.drawEllipse(QPointF(x, y), r, r)
-                if label:
-                    self._halo_text(p, QPointF(x + r + 3, y + 4), label, colour)
+                # names from zoom 11 (where places are apart enough), home and work always
+                if i in texts:
+                    self._halo_text(p, QPointF(x + r + 3, y + 4), texts[i], colour)
         if len(self.highlight):
             sx, sy = self._visible_points(self.highlight, dedupe=True)
             poly = _polygon(sx, sy)
@@ -546,8 +599,10 @@ def details_html(kind: str, d: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     if kind == "stay":
         title = f"Stay {d['id']}"
-        place = d.get("place_label") or (f"place {d['place_id']}" if d.get("place_id")
-                                         else "no place")
+        place = data.place_title(d.get("place_name"), d.get("place_label"),
+                                 d.get("place_id")) if d.get("place_id") else "no place"
+        if d.get("place_country"):
+            place += f" ({d['place_country']})"
         rows = [("From", _fmt_ts(d["start_ts"])), ("To", _fmt_ts(d["end_ts"])),
                 ("Duration", _fmt_duration(d["end_ts"] - d["start_ts"])), ("Place", place),
                 ("Points", f"{d['n_points']:,}"), ("Radius", f"{d['radius_m']:.0f} m"),
@@ -565,8 +620,11 @@ def details_html(kind: str, d: dict[str, Any]) -> str:
         rows += [(f"  {m}", f"{v / 1000:.2f} km") for m, v in
                  sorted(modes.items(), key=lambda kv: -kv[1]) if v > 0]
     else:
-        title = f"Place {d['id']}" + (f" — {d['label']}" if d.get("label") else "")
-        rows = [("Visits", f"{d['n_visits']:,}"),
+        named = data.place_title(d.get("name"), d.get("label"))
+        title = f"Place {d['id']}" + (f" — {escape(named)}" if named != "place" else "")
+        rows = [("Locality", escape(d.get("locality") or "—")),
+                ("Country", escape(d.get("country_code") or "—")),
+                ("Visits", f"{d['n_visits']:,}"),
                 ("Time spent", _fmt_duration(d["total_dwell_s"])),
                 ("First visit", _fmt_ts(d["first_visit_ts"])),
                 ("Last visit", _fmt_ts(d["last_visit_ts"])),
@@ -591,6 +649,7 @@ class MapView(QWidget):
         self.loader = loader
         self.canvas = MapCanvas(loader)
         self.canvas.picked.connect(self._picked)
+        self.basemap_note = ""  # said once: why the configured basemap is not shown
         self.boxes: dict[str, QCheckBox] = {}
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 4, 6, 4)
@@ -652,6 +711,25 @@ class MapView(QWidget):
                 "<span style='color:#00695c'>&#9679;</span> work "
                 "<span style='color:#37474f'>&#9679;</span> place")
 
+    # ------------------------------------------------------------------ basemap -------
+    def set_basemap(self, config: BasemapConfig) -> None:
+        """Use this basemap (Settings → Map); "off" draws the graticule only."""
+        bm = self.canvas.basemap
+        if bm is None:
+            bm = Basemap(BasemapConfig("off"), self, renderer=self.loader.render)
+            bm.ready.connect(self.canvas.update)
+            bm.failed.connect(self._basemap_failed)
+            self.canvas.basemap = bm
+        self.basemap_note = ""
+        bm.configure(config)
+        self.canvas.update()
+
+    def _basemap_failed(self, message: str) -> None:
+        if not self.basemap_note:
+            self.basemap_note = message
+            self.status.setText(f"{self.status.text()}\n{message}".strip())
+        self.canvas.update()
+
     # ------------------------------------------------------------------ loading -------
     def refresh(self) -> None:
         """Read the map's tables again (after a task completed or the db changed)."""
@@ -673,7 +751,8 @@ class MapView(QWidget):
         else:
             self.status.setText(f"{basics.n_points:,} points on {len(basics.days):,} days; "
                                 f"{len(markers.place_id):,} places, {len(markers.stay_id):,} "
-                                "stays")
+                                "stays" + (f"\n{self.basemap_note}" if self.basemap_note
+                                           else ""))
             if self.selected is None:
                 first = datetime.fromtimestamp(int(basics.days[0]) * 86400.0, UTC)
                 last = datetime.fromtimestamp(int(basics.days[-1]) * 86400.0, UTC)

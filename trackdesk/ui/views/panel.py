@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
 
@@ -80,6 +80,7 @@ class ViewsPanel(QTabWidget):
             from trackdesk.ui.views.coverage import CoverageView as cls
         got = cls(self.loader)
         self.views[name] = got
+        self._apply_options(name, got)
         holder = self._placeholders.pop(name)
         index = self.indexOf(holder)
         current = self.currentIndex()
@@ -93,6 +94,24 @@ class ViewsPanel(QTabWidget):
             # It replaced the tab on screen: no tab change will tell it to load.
             QTimer.singleShot(0, self._refresh_stale)
         return got
+
+    # -- issue 21: the settings the views follow (basemap, local days, countries) --------
+    def configure(self, settings: Any) -> None:
+        """Follow these AppSettings (at start and whenever Settings is saved)."""
+        self.app_settings = settings
+        for name, view in self.views.items():
+            self._apply_options(name, view)
+
+    def _apply_options(self, name: str, view: Any) -> None:
+        settings = getattr(self, "app_settings", None)
+        if settings is None:
+            return
+        if name == "map":
+            view.set_basemap(settings.basemap_config())
+        elif name == "timeline" and hasattr(view, "set_day_start"):
+            view.set_day_start(settings.day_start_hour)
+        elif name == "statistics" and hasattr(view, "set_dwell_options"):
+            view.set_dwell_options(settings.country_min_minutes, settings.day_start_hour)
 
     @property
     def map(self) -> Any:
@@ -183,6 +202,9 @@ def install_views(window: QMainWindow) -> ViewsPanel:
     central = window.takeCentralWidget()
     panel = ViewsPanel(central, "Tasks", window)
     window.setCentralWidget(panel)
+    if getattr(window, "settings", None) is not None:
+        panel.configure(window.settings)
+    _add_export_action(window, panel)
     view_menu = next((a.menu() for a in window.menuBar().actions()
                       if a.text().replace("&", "") == "View" and a.menu() is not None), None)
     if view_menu is not None:
@@ -209,3 +231,27 @@ def install_views(window: QMainWindow) -> ViewsPanel:
         tasks_act.triggered.connect(lambda _c=False: panel.setCurrentIndex(0))
         view_menu.addAction(tasks_act)
     return panel
+
+
+def _add_export_action(window: QMainWindow, panel: ViewsPanel) -> None:
+    """File → Export… (issue 21): the export runs on a reader thread, never the GUI's."""
+    file_menu = next((a.menu() for a in window.menuBar().actions()
+                      if a.text().replace("&", "") == "File" and a.menu() is not None), None)
+    if file_menu is None:
+        return
+    act = QAction("Export…", window)
+    act.setToolTip("Write your points (and the analysis) to GPX, GeoJSON or CSV")
+    act.triggered.connect(lambda: open_export_dialog(window, panel))
+    actions = file_menu.actions()
+    file_menu.insertAction(actions[1] if len(actions) > 1 else None, act)
+    panel.export_action = act
+
+
+def open_export_dialog(window: QMainWindow, panel: ViewsPanel) -> Any:
+    from trackdesk.ui.views.export_dialog import ExportDialog
+
+    dialog = ExportDialog(panel.loader, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    panel.export_dialog = dialog
+    return dialog

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -197,9 +198,19 @@ class StatisticsView(QWidget):
         self.places.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.places.verticalHeader().hide()
         self.places.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # issue 21: countries and cities by dwell (days from stays, not points)
+        self.dwell_minutes, self.day_start_hour = 60, 0
+        self.countries = self._dwell_table("Country")
+        self.cities = self._dwell_table("City")
+        self.dwell: dict[str, list] = {"country": [], "city": []}
+        where = QTabWidget()
+        where.addTab(self.places, "Places")
+        where.addTab(self.countries, "Countries")
+        where.addTab(self.cities, "Cities")
+        self.where_tabs = where
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.table)
-        lower.addWidget(self.places)
+        lower.addWidget(where)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 2)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -220,6 +231,50 @@ class StatisticsView(QWidget):
 
     def refresh(self) -> None:
         self.loader.submit(data.statistics, self._loaded)
+        self._refresh_dwell()
+
+    # -- countries and cities ------------------------------------------------------------
+    @staticmethod
+    def _dwell_table(what: str) -> QTableWidget:
+        t = QTableWidget(0, 5)
+        t.setHorizontalHeaderLabels([what, "Days", "Hours", "First day", "Last day"])
+        t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        t.verticalHeader().hide()
+        t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        t.horizontalHeader().setStretchLastSection(True)
+        t.setToolTip("A day counts once your stays there add up to the minimum set in "
+                     "Settings; flights and drives through count nothing")
+        return t
+
+    def set_dwell_options(self, min_minutes: int, day_start_hour: int) -> None:
+        self.dwell_minutes, self.day_start_hour = min_minutes, day_start_hour
+        if self.stats is not None:
+            self._refresh_dwell()
+
+    def _refresh_dwell(self) -> None:
+        from trackdesk.geodata.dwell import dwell_by
+
+        minutes, hour = float(self.dwell_minutes), int(self.day_start_hour)
+
+        def job(conn: Any) -> dict[str, list]:
+            return {by: dwell_by(conn, by, None, minutes, hour) for by in ("country", "city")}
+
+        self.loader.submit(job, self._dwell_loaded)
+
+    def _dwell_loaded(self, rows: dict[str, list]) -> None:
+        self.dwell = rows
+        for by, table in (("country", self.countries), ("city", self.cities)):
+            got = rows.get(by, [])
+            table.setRowCount(len(got))
+            for i, r in enumerate(got):
+                name = f"{r.name} ({r.country_code})" if r.country_code else r.name
+                for j, v in enumerate((name, f"{r.days:,}", f"{r.hours:,.1f}", r.first_day,
+                                       r.last_day)):
+                    item = QTableWidgetItem(v)
+                    if j in (1, 2):
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight |
+                                              Qt.AlignmentFlag.AlignVCenter)
+                    table.setItem(i, j, item)
 
     def clear(self) -> None:
         self.stats = None
@@ -264,8 +319,10 @@ class StatisticsView(QWidget):
         places = self.stats.top_places if self.stats else []
         self.places.setRowCount(len(places))
         for i, pl in enumerate(places):
-            values = [pl["label"] or f"place {pl['id']}", f"{pl['n_visits']:,}",
-                      f"{pl['dwell_h']:,.1f}", f"{pl['lat']:.4f}, {pl['lon']:.4f}"]
+            where = ", ".join(x for x in (pl.get("locality"), pl.get("country_code")) if x)
+            values = [data.place_title(pl.get("name"), pl["label"], pl["id"]),
+                      f"{pl['n_visits']:,}", f"{pl['dwell_h']:,.1f}",
+                      where or f"{pl['lat']:.4f}, {pl['lon']:.4f}"]
             for j, v in enumerate(values):
                 self.places.setItem(i, j, QTableWidgetItem(v))
         self.export.setEnabled(bool(rows))

@@ -69,8 +69,10 @@ class TimelineStrip(QWidget):
 
     def _spans(self, d: date, items: list, f0: float) -> list:
         """Items (start, end, ...) clipped to day ``d``, as fractions of the day."""
-        t0 = data.day_start(d)
-        t1 = data.day_start(d + timedelta(days=1))
+        tl = self.timeline
+        zone, hour = (tl.zone, tl.hour) if tl is not None else (None, 0)
+        t0 = data.day_start(d, zone, hour)
+        t1 = data.day_start(d + timedelta(days=1), zone, hour)
         out = []
         for it in items:
             a, b = max(it[0], t0), min(it[1], t1)
@@ -101,7 +103,7 @@ class TimelineStrip(QWidget):
             # The last label ends at the edge instead of running past it.
             box = QRectF(x - 40, 6, 40, 16) if h == 24 else QRectF(x - 20, 6, 40, 16)
             align = Qt.AlignmentFlag.AlignRight if h == 24 else Qt.AlignmentFlag.AlignCenter
-            p.drawText(box, align, f"{h:02d}:00")
+            p.drawText(box, align, f"{(h + tl.hour) % 24 if h < 24 else tl.hour or 24:02d}:00")
         hatch = QBrush(QColor("#c9ced6"), Qt.BrushStyle.BDiagPattern)
         for i, d in enumerate(self.days()):
             top = 30 + i * ROW_H
@@ -144,8 +146,9 @@ class TimelineStrip(QWidget):
         frac = (event.position().x() - LEFT) / max(1, self.width() - LEFT - 12)
         if not 0 <= frac <= 1:
             return
-        t = data.day_start(days[i]) + frac * 86400
-        text = datetime.fromtimestamp(t).strftime("%a %d %b %H:%M")
+        t0 = data.day_start(days[i], tl.zone, tl.hour)
+        t = t0 + frac * (data.day_start(days[i] + timedelta(days=1), tl.zone, tl.hour) - t0)
+        text = datetime.fromtimestamp(t, data._zone(tl.zone)).strftime("%a %d %b %H:%M")
         for a, b, mode, tid in tl.trips:
             if a <= t <= b:
                 text += f" — trip {tid} ({mode}), {(b - a) / 60:.0f} min"
@@ -153,7 +156,8 @@ class TimelineStrip(QWidget):
         else:
             for a, b, label, sid in tl.stays:
                 if a <= t <= b:
-                    text += f" — stay {sid}" + (f" at {label}" if label else "") + \
+                    where = tl.stay_places.get(sid) or label
+                    text += f" — stay {sid}" + (f" at {where}" if where else "") + \
                         f", {(b - a) / 3600:.1f} h"
                     break
             else:
@@ -208,6 +212,12 @@ class TimelineView(QWidget):
         lay.addLayout(bar)
         lay.addWidget(scroll, 1)
         self.months: list[str] = []
+        self.day_start_hour = 0  # Settings → "A day starts at" (issue 21)
+
+    def set_day_start(self, hour: int) -> None:
+        self.day_start_hour = int(hour)
+        if self.month.currentText():
+            self._month_chosen(self.month.currentText())
 
     def refresh(self) -> None:
         self.loader.submit(data.months_with_data, self._months_loaded)
@@ -243,12 +253,15 @@ class TimelineView(QWidget):
 
     def show_period(self, first: date, last: date) -> None:
         """Show the days from ``first`` to ``last`` (any period, not only a month)."""
+        hour = self.day_start_hour
+
         def job(conn: sqlite3.Connection) -> data.Timeline:
-            return data.timeline(conn, first, last)
+            return data.timeline(conn, first, last, hour=hour)
 
         def done(tl: data.Timeline) -> None:
             self.strip.set_timeline(tl)
+            where = f" · days in {tl.zone}" if tl.zone else ""
             self.info.setText(f"{len(tl.data_days)} of {(last - first).days + 1} days with "
-                              f"data, {len(tl.stays)} stays, {len(tl.trips)} trips")
+                              f"data, {len(tl.stays)} stays, {len(tl.trips)} trips{where}")
 
         self.loader.submit(job, done)

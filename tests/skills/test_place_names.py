@@ -1,0 +1,97 @@
+"""Place names, countries and time zones, offline (issue 21), on real logs from Beijing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.skills.chain import connect, new_db, run_chain, run_skill
+from tests.skills.helpers import T0, cat, insert, line, stay
+from tests.tracks.conftest import run_import
+
+BEIJING = Path(__file__).resolve().parents[1] / "data" / "geolife" / "beijing_001.csv"
+
+
+@pytest.fixture(scope="module")
+def beijing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = new_db(tmp_path_factory.mktemp("bj") / "tracks.db")
+    outcome = run_import(path, [BEIJING])
+    assert outcome.ok, outcome.error
+    run_chain(path)
+    return path
+
+
+def test_every_place_in_beijing_has_a_name_and_country_cn(beijing: Path) -> None:
+    conn = connect(beijing)
+    rows = conn.execute("SELECT id, name, locality, country_code, label FROM places").fetchall()
+    assert len(rows) >= 3
+    assert all(r[1] for r in rows), rows
+    assert {r[3] for r in rows} == {"CN"}
+    # the locality is GeoNames' nearest town or district: Beijing's own districts
+    assert all(r[2] for r in rows)
+    assert {r[2] for r in rows} & {"Haidian", "Beijing", "Chaoyang", "Xicheng", "Dongcheng"}
+    # home keeps its label beside the name
+    assert any(r[4] == "home" for r in rows)
+
+
+def test_every_beijing_point_is_in_asia_shanghai(beijing: Path) -> None:
+    conn = connect(beijing)
+    n = conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+    zones = conn.execute("SELECT tz, COUNT(*) FROM point_analysis GROUP BY tz").fetchall()
+    assert n == 20_766
+    assert dict(zones).get("Asia/Shanghai") == n + conn.execute(
+        "SELECT COUNT(*) FROM synthetic_points").fetchone()[0], zones
+
+
+def _two_places(tmp_path: Path) -> Path:
+    """A morning at one spot, a walk of 2 km east, an afternoon at another (Munich)."""
+    path = new_db(tmp_path / "tracks.db")
+    conn = connect(path)
+    a = stay(T0, 4 * 3600, 60)
+    b = line(T0 + 4 * 3600, 1500, 10, 1.4)
+    c = stay(T0 + 4 * 3600 + 1510, 4 * 3600, 60, east=2100, seed=1)
+    insert(conn, *cat(a, b, c))
+    conn.close()
+    run_chain(path)
+    return path
+
+
+def _annotate(conn: sqlite3.Connection, start: float, end: float, kind: str, value: str,
+              lat: float | None = None, lon: float | None = None) -> None:
+    conn.execute("INSERT INTO annotations (start_ts, end_ts, kind, value, source, lat, lon, "
+                 "created_at) VALUES (?, ?, ?, ?, 'google', ?, ?, 0)",
+                 (start, end, kind, value, lat, lon))
+
+
+def test_a_google_place_visit_names_the_place_else_the_gazetteer_does(tmp_path: Path) -> None:
+    path = _two_places(tmp_path)
+    conn = connect(path)
+    before = dict(conn.execute("SELECT id, name FROM places"))
+    assert len(before) == 2 and all(before.values())
+    first, second = sorted(before)
+    # A place visit of the first stay (by time; Google gives the venue's own position).
+    _annotate(conn, T0 + 600, T0 + 3 * 3600, "place", "Café Frischhut")
+    _annotate(conn, T0 + 600, T0 + 3 * 3600, "semantic", "HOME")
+    run_skill(path, "stay_stats", "FULL_RECOMPUTE")
+    after = dict(conn.execute("SELECT id, name FROM places"))
+    codes = {r[0] for r in conn.execute("SELECT country_code FROM places")}
+    assert after[first] == "Café Frischhut"
+    assert after[second] == before[second]  # from the gazetteer, a Munich district
+    assert codes == {"DE"}
+    # locality of the user-named place is still the gazetteer's town
+    assert conn.execute("SELECT locality FROM places WHERE id = ?", (first,)).fetchone()[0]
+
+
+def test_a_correction_wins_over_the_imported_name(tmp_path: Path) -> None:
+    path = _two_places(tmp_path)
+    conn = connect(path)
+    first = conn.execute("SELECT MIN(id) FROM places").fetchone()[0]
+    _annotate(conn, T0 + 600, T0 + 3 * 3600, "place", "Café Frischhut")
+    conn.execute("CREATE TABLE corrections (id INTEGER PRIMARY KEY, kind TEXT, place_id INTEGER,"
+                 " name TEXT)")
+    conn.execute("INSERT INTO corrections (kind, place_id, name) VALUES ('place', ?, 'Oma')",
+                 (first,))
+    run_skill(path, "stay_stats", "FULL_RECOMPUTE")
+    assert conn.execute("SELECT name FROM places WHERE id = ?", (first,)).fetchone()[0] == "Oma"

@@ -1,0 +1,145 @@
+"""Names for places, offline: the user's own data first, else a gazetteer.
+
+Order, per place:
+1. a ``corrections`` row for the place (when that table exists: the user renamed it);
+2. the user's own imported names: ``annotations`` of kind ``place`` (Google place visits)
+   that overlap one of the place's stays in time or lie within the place's radius + 100 m,
+   the most often seen value winning (ties: the longest total time);
+3. the nearest GeoNames place (towns and districts of 1,000 people and more, package
+   ``reverse-geocode``) as the name.
+The locality is always that nearest GeoNames town (the "city" of the countries-and-cities
+statistics), so a café named by the user still counts for its town.
+The country is the Natural Earth boundary that holds the place (ISO alpha-2), else the
+gazetteer's. ``semantic`` annotations (HOME, WORK...) never replace a name: home and work
+keep their ``label`` beside it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MATCH_EXTRA_M = 100.0  # a Google place visit's own position is its venue, not our centre
+
+
+@dataclass(frozen=True)
+class PlaceName:
+    name: str
+    locality: str
+    country_code: str
+    source: str        # 'correction' | 'annotation' | 'gazetteer' | 'country'
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _corrections(conn: sqlite3.Connection) -> dict[int, str]:
+    cols = _table_columns(conn, "corrections")
+    if not {"place_id", "name"} <= cols:
+        return {}
+    where = " WHERE kind = 'place'" if "kind" in cols else ""
+    rows = conn.execute(f"SELECT place_id, name FROM corrections{where} ORDER BY rowid")
+    return {int(p): str(n) for p, n in rows if p is not None and n}
+
+
+def _annotation_names(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, str]:
+    """place id -> most frequent matching annotation name."""
+    if not _table_columns(conn, "annotations"):
+        return {}
+    ann = conn.execute("SELECT start_ts, end_ts, value, lat, lon FROM annotations "
+                       "WHERE kind = 'place' AND value != '' ORDER BY start_ts").fetchall()
+    if not ann:
+        return {}
+    from trackdesk.skills.geo import haversine
+
+    a_start = np.array([a[0] for a in ann], dtype=np.float64)
+    a_end = np.array([a[1] for a in ann], dtype=np.float64)
+    a_lat = np.array([np.nan if a[3] is None else a[3] for a in ann], dtype=np.float64)
+    a_lon = np.array([np.nan if a[4] is None else a[4] for a in ann], dtype=np.float64)
+    stays: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for pid, s, e in conn.execute("SELECT ps.place_id, s.start_ts, s.end_ts FROM place_stays ps "
+                                  "JOIN stay_detections s ON s.id = ps.stay_id"):
+        stays[int(pid)].append((float(s), float(e)))
+    out: dict[int, str] = {}
+    for pid, lat, lon, radius in places:
+        score: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        with np.errstate(invalid="ignore"):
+            near = haversine(a_lat, a_lon, lat, lon) <= radius + MATCH_EXTRA_M
+        for k in np.nonzero(near)[0].tolist():
+            score[ann[k][2]][0] += 1
+            score[ann[k][2]][1] += a_end[k] - a_start[k]
+        for s, e in stays.get(int(pid), ()):
+            hit = np.nonzero((a_start < e) & (a_end > s) & ~near)[0]
+            for k in hit.tolist():
+                score[ann[k][2]][0] += 1
+                score[ann[k][2]][1] += min(e, a_end[k]) - max(s, a_start[k])
+        if score:
+            out[int(pid)] = max(score.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))[0]
+    return out
+
+
+class Gazetteer:
+    """Nearest GeoNames place. Loading costs about a second, so only when needed."""
+
+    def __init__(self) -> None:
+        import reverse_geocode  # GeoNames cities1000 (CC BY 4.0), a KD-tree over them
+
+        self._data = reverse_geocode.GeocodeData()
+
+    def nearest(self, coords: list[tuple[float, float]]) -> list[dict]:
+        return self._data.query(coords) if coords else []
+
+
+def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, PlaceName]:
+    """Names for ``places`` given as (id, lat, lon, radius_m) rows."""
+    if not places:
+        return {}
+    corrected = _corrections(conn)
+    annotated = _annotation_names(conn, places)
+    from trackdesk.geodata.world import load_world
+
+    world = load_world()
+    need = [p for p in places if int(p[0]) not in corrected and int(p[0]) not in annotated]
+    nearest: dict[int, dict] = {}
+    if need:
+        gaz = Gazetteer()
+        for p, hit in zip(need, gaz.nearest([(p[1], p[2]) for p in need]), strict=True):
+            nearest[int(p[0])] = hit
+    out: dict[int, PlaceName] = {}
+    for pid, lat, lon, _radius in places:
+        pid = int(pid)
+        country = world.country_at(lat, lon)
+        hit = nearest.get(pid)
+        code = country.code if country is not None and country.code else (
+            hit["country_code"] if hit else "")
+        if pid in corrected:
+            out[pid] = PlaceName(corrected[pid], "", code, "correction")
+        elif pid in annotated:
+            out[pid] = PlaceName(annotated[pid], "", code, "annotation")
+        elif hit is not None:
+            out[pid] = PlaceName(hit["city"], hit["city"], code, "gazetteer")
+        else:
+            out[pid] = PlaceName(country.name if country else "", "", code, "country")
+    # The locality of a user-named place: the gazetteer's town, looked up only if missing.
+    missing = [p for p in places if out[int(p[0])].source in ("correction", "annotation")]
+    if missing:
+        gaz = Gazetteer()
+        for p, hit in zip(missing, gaz.nearest([(p[1], p[2]) for p in missing]), strict=True):
+            n = out[int(p[0])]
+            out[int(p[0])] = PlaceName(n.name, hit["city"], n.country_code or hit[
+                "country_code"], n.source)
+    return out
+
+
+def write_place_names(conn: sqlite3.Connection) -> int:
+    """Fill places.name, locality and country_code from ``name_places``; returns how many."""
+    rows = conn.execute("SELECT id, lat, lon, radius_m FROM places ORDER BY id").fetchall()
+    names = name_places(conn, rows)
+    conn.executemany("UPDATE places SET name = ?, locality = ?, country_code = ? WHERE id = ?",
+                     [(n.name, n.locality, n.country_code, pid) for pid, n in names.items()])
+    return len(names)

@@ -1,0 +1,32 @@
+"""The place-naming step of stay_stats: names, countries and time zones, all offline.
+
+Called where ``places`` is written, inside the same transaction. The work lives in
+:mod:`trackdesk.geodata` (also used by the views and the CLI); this step only decides what
+to do when a worker lacks that data: a worker image that was built without the gazetteer
+packages or the shipped world file leaves names and zones empty and says so in the task's
+summary instead of failing the chain.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+def name_places_and_zones(conn: sqlite3.Connection) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        from trackdesk.geodata.naming import write_place_names
+
+        out["places_named"] = write_place_names(conn)
+    except (ImportError, FileNotFoundError) as exc:
+        out["places_named"] = 0
+        out["naming_unavailable"] = f"place names need the offline gazetteer: {exc}"
+    try:
+        from trackdesk.geodata.timezones import write_tz_spans
+
+        out["tz_spans"] = write_tz_spans(conn)
+    except ImportError as exc:
+        out["tz_spans"] = 0
+        out["tz_unavailable"] = f"time zones need tzfpy: {exc}"
+    return out
