@@ -450,16 +450,6 @@ CREATE INDEX ix_analysis_tasks_end_time ON analysis_tasks (end_time)
 MIGRATIONS.append(Migration(4, "task resources (cpu, memory), task archive", _sql(V4)))
 
 V5 = """
-
-
-# -- 7: place names, countries, time zones (issue 21; docs/VIEWS.md, docs/SKILLS.md) -------
-# places gain their name (user's data first, else the gazetteer), locality and ISO alpha-2
-# country; tz_spans holds where the IANA zone changes and point_analysis gains `tz` from it
-# (spans, not a row per point). annotations is the shared table of the user's own labels.
-V7 = """
-ALTER TABLE places ADD COLUMN name TEXT;
-ALTER TABLE places ADD COLUMN locality TEXT;
-ALTER TABLE places ADD COLUMN country_code VARCHAR(2);
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY,
     start_ts REAL NOT NULL, end_ts REAL NOT NULL,
@@ -506,6 +496,26 @@ CREATE TABLE IF NOT EXISTS task_attempts (
 MIGRATIONS.append(Migration(8, "task_attempts: every run of a task, kept across reruns",
                             _sql(V8)))
 
+
+# -- 7: place names, countries, time zones (issue 21; docs/VIEWS.md, docs/SKILLS.md) -------
+# places gain their name (user's data first, else the gazetteer), locality and ISO alpha-2
+# country; tz_spans holds where the IANA zone changes and point_analysis gains `tz` from it
+# (spans, not a row per point). annotations is the shared table of the user's own labels.
+V7 = """
+ALTER TABLE places ADD COLUMN name TEXT;
+ALTER TABLE places ADD COLUMN locality TEXT;
+ALTER TABLE places ADD COLUMN country_code VARCHAR(2);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    raw TEXT,
+    source TEXT NOT NULL,
+    lat REAL, lon REAL, place_id TEXT,
+    import_file_id INTEGER,
+    created_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts);
 CREATE TABLE tz_spans (
     start_ts FLOAT PRIMARY KEY,

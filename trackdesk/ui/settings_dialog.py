@@ -240,14 +240,14 @@ class SettingsDialog(QDialog):
         return box
 
     def _browse_tiles(self) -> None:
-        dialog = QFileDialog(self, "Choose a tile file", self.basemap_file.text(),
-                             "Tiles (*.mbtiles *.pmtiles);;All files (*)")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.fileSelected.connect(self.basemap_file.setText)
-        dialog.fileSelected.connect(
-            lambda _f: self.basemap.setCurrentIndex(self.basemap.findData("file")))
-        dialog.open()
+        def chosen(files: list[Path]) -> None:
+            self.basemap_file.setText(str(files[0]))
+            self.basemap.setCurrentIndex(self.basemap.findData("file"))
+
+        file_dialog(self, "Choose a tile file", "open", chosen,
+                    directory=str(Path(self.basemap_file.text()).parent)
+                    if self.basemap_file.text().strip() else "",
+                    filters=("Tiles (*.mbtiles *.pmtiles)", "All files (*)"))
 
     def _browse(self) -> None:
         current = self.db.text().strip()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
+    QFileDialog,  # the type only: filedialogs makes them
     QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -92,15 +92,13 @@ class ExportDialog(QDialog):
             self.file.setText(str(Path(text).with_suffix("." + self.format.currentData())))
 
     def choose_file(self) -> QFileDialog:
+        from trackdesk.ui.filedialogs import file_dialog
+
         fmt = self.format.currentData()
-        dialog = QFileDialog(self, "Export to", str(Path.home() / f"trackdesk.{fmt}"),
-                             FILTERS[fmt])
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix(fmt)
-        dialog.fileSelected.connect(self.file.setText)
-        dialog.open()
-        return dialog
+        return file_dialog(self, "Export to", "save",
+                           lambda files: self.file.setText(str(files[0])),
+                           directory=Path.home(), select=f"trackdesk.{fmt}",
+                           filters=(FILTERS[fmt],), suffix=fmt)
 
     def start(self) -> None:
         from trackdesk.tracks.export import ExportError, export
