@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
-    QFileDialog,  # the type only: filedialogs makes them
     QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,  # the type only: filedialogs makes them
     QFormLayout,
     QHBoxLayout,
     QLabel,
