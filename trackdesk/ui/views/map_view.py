@@ -98,6 +98,8 @@ class MapCanvas(QWidget):
         self._moved = False
         self.missing = 0
         self.frame_ms: list[float] = []
+        # Places your imported files named (issue 19), drawn with the places layer.
+        self.user_places: list[data.UserPlace] = []
         # Requests go out after painting, batched: one paint may discover 40 tiles.
         self._request_timer = QTimer(self)
         self._request_timer.setSingleShot(True)
@@ -343,6 +345,7 @@ class MapCanvas(QWidget):
     def _paint_overlays(self, p: QPainter) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         m = self.markers
+        self._paint_user_places(p)
         if self.layers["synthetic"]:
             sx, sy = self._visible_points(m.synthetic_xy)
             p.setPen(QPen(QColor("#0a84ff"), 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
@@ -448,6 +451,8 @@ class MapCanvas(QWidget):
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None:
+            self._hover_user_place(event.position())
         if self._drag is not None:
             d = event.position() - self._drag
             if self._moved or abs(d.x()) + abs(d.y()) > 3:
@@ -481,6 +486,36 @@ class MapCanvas(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.viewChanged.emit()
+
+    # ------------------------------------------------------------------ your places ---
+    def _paint_user_places(self, p: QPainter) -> None:
+        """Small diamonds where your files named a place; under trackdesk's own places."""
+        if not self.layers["places"] or not self.user_places:
+            return
+        p.setPen(QPen(QColor("white"), 1.5))
+        p.setBrush(QColor(USER_PLACE_COLOUR))
+        for u in self.user_places:
+            x, y = (float(v) for v in self.to_screen(u.x, u.y))
+            if -10 <= x <= self.width() + 10 and -10 <= y <= self.height() + 10:
+                p.drawPolygon([QPointF(x, y - 6), QPointF(x + 6, y), QPointF(x, y + 6),
+                               QPointF(x - 6, y)])
+        p.setBrush(Qt.BrushStyle.NoBrush)
+
+    def user_place_at(self, pos: QPointF, radius: float = 10.0) -> data.UserPlace | None:
+        """Your place drawn nearest ``pos``, within ``radius`` pixels."""
+        if not self.layers["places"] or not self.user_places:
+            return None
+        best, best_d2 = None, radius * radius
+        for u in self.user_places:
+            x, y = self.to_screen(u.x, u.y)
+            d2 = (float(x) - pos.x()) ** 2 + (float(y) - pos.y()) ** 2
+            if d2 <= best_d2:
+                best, best_d2 = u, d2
+        return best
+
+    def _hover_user_place(self, pos: QPointF) -> None:
+        u = self.user_place_at(pos)
+        self.setToolTip(user_place_text(u) if u is not None else "")
 
     # ------------------------------------------------------------------ picking -------
     def pick_at(self, pos: QPointF) -> None:
@@ -526,6 +561,20 @@ class MapCanvas(QWidget):
                 self.picked.emit("trip", trip)
 
         self.loader.submit(job, done)
+
+
+USER_PLACE_COLOUR = "#5d4037"  # the timeline's place marker
+
+
+def user_place_text(u: data.UserPlace) -> str:
+    """'Home sweet home (home) — your place, from Google: 3 visits, 13 Sep 2020 to ...'."""
+    day = "%d %b %Y"
+    first = datetime.fromtimestamp(u.first_ts, UTC).astimezone().strftime(day)
+    last = datetime.fromtimestamp(u.last_ts, UTC).astimezone().strftime(day)
+    when = first if first == last else f"{first} to {last}"
+    kind = f" ({u.semantic.replace('_', ' ').lower()})" if u.semantic else ""
+    visits = "1 visit" if u.visits == 1 else f"{u.visits:,} visits"
+    return f"{u.name}{kind} — your place, from {data.source_name(u.source)}: {visits}, {when}"
 
 
 def _fmt_ts(ts: float | None) -> str:
@@ -662,6 +711,11 @@ class MapView(QWidget):
 
         self.status.setText("Loading the map…")
         self.loader.submit(job, lambda r: self._loaded(*r, keep))
+        self.loader.submit(data.user_places, self._user_places_loaded)
+
+    def _user_places_loaded(self, places: list[data.UserPlace]) -> None:
+        self.canvas.user_places = places
+        self.canvas.update()
 
     def _loaded(self, basics: MapBasics, markers: Markers, keep: bool) -> None:
         self.basics = basics
@@ -689,6 +743,7 @@ class MapView(QWidget):
         self.basics = None
         self.canvas.set_data(None, None)
         self.status.setText("")
+        self.canvas.user_places = []
 
     # ------------------------------------------------------------------ API -----------
     def show_points(self, ids: Iterable[int], fit: bool = True) -> None:
