@@ -36,6 +36,7 @@ LABEL_H = 13
 # The transport modes' colours; bus has no mode of its own in the analysis.
 LABEL_COLOURS = {**MODE_COLOURS, "bus": "#e65100"}
 PLACE_MARK = "#5d4037"
+VISIT_FILL = "#eee5da"
 
 
 def month_range(month: str) -> tuple[date, date]:
@@ -116,6 +117,10 @@ class TimelineStrip(QWidget):
         p.setPen(Qt.PenStyle.NoPen)
         p.fillRect(lane, QColor("#fafafa"))
         marks = [it for it in items if it[2] != "activity"]
+        for f0, f1, *_ in marks:
+            # A visit's time as a pale band: where you were, under the activities.
+            p.fillRect(QRectF(self._x(f0), lane.top() + 1, max(1.0, self._x(f1) -
+                              self._x(f0)), lane.height() - 2), QColor(VISIT_FILL))
         for f0, f1, kind, value, *_ in items:
             if kind == "activity":
                 p.fillRect(QRectF(self._x(f0), lane.top() + 1, max(1.5, self._x(f1) -
@@ -125,14 +130,12 @@ class TimelineStrip(QWidget):
         font.setPointSizeF(max(6.5, font.pointSizeF() - 2.5))
         p.setFont(font)
         fm = p.fontMetrics()
-        starts = sorted({round(self._x(it[0])) for it in marks})
+        # A name runs up to the next label of any kind, never over it.
+        starts = sorted({round(self._x(it[0])) for it in items})
         done: set[tuple[int, str]] = set()
-        for f0, f1, kind, value, *_ in marks:
-            x0, x1 = self._x(f0), self._x(f1)
-            # The visit's span as a thin line, a diamond where it starts, the name after.
-            p.setPen(QPen(QColor(PLACE_MARK), 1.5))
-            p.drawLine(QPointF(x0, lane.bottom() - 1), QPointF(max(x0 + 1, x1),
-                                                               lane.bottom() - 1))
+        for f0, _f1, kind, value, *_ in marks:
+            x0 = self._x(f0)
+            # A diamond where the visit starts, the name after it.
             cy = lane.center().y()
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(PLACE_MARK))
@@ -327,11 +330,11 @@ class TimelineView(QWidget):
         bar.addSpacing(12)
         bar.addWidget(self.legend)
         self.labels_legend = QLabel(
-            "  <span style='color:#5d4037'>&#9670;</span> <b>Your labels</b> (under each "
-            "day, from your files)")
-        self.labels_legend.setToolTip("What the imported files said: Google's activities "
-                                      "and place visits, GeoLife's transport modes, a "
-                                      "track's type. Hover a label for its source.")
+            "  <span style='color:#5d4037'>&#9670;</span> your labels")
+        self.labels_legend.setToolTip("The lane under each day: what your imported files "
+                                      "said (Google's activities and place visits, "
+                                      "GeoLife's transport modes, a track's type). Hover "
+                                      "a label for its source.")
         self.labels_legend.setVisible(False)
         bar.addWidget(self.labels_legend)
         bar.addStretch(1)
