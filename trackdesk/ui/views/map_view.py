@@ -100,6 +100,7 @@ class MapCanvas(QWidget):
         self.frame_ms: list[float] = []
         # Places your imported files named (issue 19), drawn with the places layer.
         self.user_places: list[data.UserPlace] = []
+        self.user_xy = np.zeros((0, 2))  # their world x, y: one numpy pass per frame
         # Requests go out after painting, batched: one paint may discover 40 tiles.
         self._request_timer = QTimer(self)
         self._request_timer.setSingleShot(True)
@@ -345,7 +346,6 @@ class MapCanvas(QWidget):
     def _paint_overlays(self, p: QPainter) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         m = self.markers
-        self._paint_user_places(p)
         if self.layers["synthetic"]:
             sx, sy = self._visible_points(m.synthetic_xy)
             p.setPen(QPen(QColor("#0a84ff"), 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
@@ -406,6 +406,7 @@ class MapCanvas(QWidget):
             p.setPen(QPen(QColor("#111"), 2.5))
             p.setBrush(QColor(255, 214, 0))
             p.drawEllipse(QPointF(float(x), float(y)), 7, 7)
+        self._paint_user_places(p)
 
     def _halo_text(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
         p.setPen(QPen(QColor(255, 255, 255, 230), 1))
@@ -489,29 +490,26 @@ class MapCanvas(QWidget):
 
     # ------------------------------------------------------------------ your places ---
     def _paint_user_places(self, p: QPainter) -> None:
-        """Small diamonds where your files named a place; under trackdesk's own places."""
+        """Small diamonds where your files named a place, over trackdesk's own places
+        (a place both know shows its circle with your diamond on it)."""
         if not self.layers["places"] or not self.user_places:
             return
+        sx, sy = self._visible_points(self.user_xy, dedupe=True)
         p.setPen(QPen(QColor("white"), 1.5))
         p.setBrush(QColor(USER_PLACE_COLOUR))
-        for u in self.user_places:
-            x, y = (float(v) for v in self.to_screen(u.x, u.y))
-            if -10 <= x <= self.width() + 10 and -10 <= y <= self.height() + 10:
-                p.drawPolygon([QPointF(x, y - 6), QPointF(x + 6, y), QPointF(x, y + 6),
-                               QPointF(x - 6, y)])
+        for x, y in zip(sx.tolist(), sy.tolist(), strict=True):
+            p.drawPolygon([QPointF(x, y - 5), QPointF(x + 5, y), QPointF(x, y + 5),
+                           QPointF(x - 5, y)])
         p.setBrush(Qt.BrushStyle.NoBrush)
 
     def user_place_at(self, pos: QPointF, radius: float = 10.0) -> data.UserPlace | None:
         """Your place drawn nearest ``pos``, within ``radius`` pixels."""
         if not self.layers["places"] or not self.user_places:
             return None
-        best, best_d2 = None, radius * radius
-        for u in self.user_places:
-            x, y = self.to_screen(u.x, u.y)
-            d2 = (float(x) - pos.x()) ** 2 + (float(y) - pos.y()) ** 2
-            if d2 <= best_d2:
-                best, best_d2 = u, d2
-        return best
+        sx, sy = self.to_screen(self.user_xy[:, 0], self.user_xy[:, 1])
+        d2 = (sx - pos.x()) ** 2 + (sy - pos.y()) ** 2
+        i = int(np.argmin(d2))
+        return self.user_places[i] if d2[i] <= radius * radius else None
 
     def _hover_user_place(self, pos: QPointF) -> None:
         u = self.user_place_at(pos)
@@ -699,7 +697,8 @@ class MapView(QWidget):
         return (f"<b>Tracks</b><br>{swatches}<br><b>Cells</b> (days there): {heat}<br>"
                 "<span style='color:#6a1b9a'>&#9679;</span> home "
                 "<span style='color:#00695c'>&#9679;</span> work "
-                "<span style='color:#37474f'>&#9679;</span> place")
+                "<span style='color:#37474f'>&#9679;</span> place "
+                "<span style='color:#5d4037'>&#9670;</span> your place")
 
     # ------------------------------------------------------------------ loading -------
     def refresh(self) -> None:
@@ -715,6 +714,8 @@ class MapView(QWidget):
 
     def _user_places_loaded(self, places: list[data.UserPlace]) -> None:
         self.canvas.user_places = places
+        self.canvas.user_xy = np.array([(u.x, u.y) for u in places],
+                                       dtype=np.float64).reshape(-1, 2)
         self.canvas.update()
 
     def _loaded(self, basics: MapBasics, markers: Markers, keep: bool) -> None:
@@ -744,6 +745,7 @@ class MapView(QWidget):
         self.canvas.set_data(None, None)
         self.status.setText("")
         self.canvas.user_places = []
+        self.canvas.user_xy = np.zeros((0, 2))
 
     # ------------------------------------------------------------------ API -----------
     def show_points(self, ids: Iterable[int], fit: bool = True) -> None:
