@@ -358,6 +358,7 @@ class TimelineView(QWidget):
         self.months = []
         self.month.clear()
         self.strip.set_timeline(None)
+        self.labels_legend.setVisible(False)
 
     def _months_loaded(self, months: list[str]) -> None:
         current = self.month.currentText()
