@@ -130,6 +130,25 @@ def format_log_line(ts: float, stream: str, level: str, message: str) -> str:
     return f"{clock}  {stream:<6}  {lvl}{message}"
 
 
+# The import's result summary counts the annotation rows each file added under this
+# note (trackdesk/tracks/importer.py).
+LABELS_NOTE = "annotations kept (activities, places)"
+
+
+def labels_kept_text(skill: str, summary: dict[str, Any] | None) -> str:
+    """'5 of your labels kept (activities, places): see them ... in the Timeline', for an
+    import whose files carried labels; '' for anything else."""
+    if skill != "import" or not isinstance(summary, dict):
+        return ""
+    notes = summary.get("notes")
+    n = notes.get(LABELS_NOTE) if isinstance(notes, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return ""
+    what = "label" if n == 1 else "labels"
+    return (f"{n:,} of your {what} kept (activities, places): see them under each day "
+            "in the Timeline")
+
+
 class DetailPane(QWidget):
     """Shows one task; ``set_task(None)`` shows a hint instead."""
 
@@ -199,6 +218,11 @@ class DetailPane(QWidget):
         QVBoxLayout(params_box).addWidget(self.params)
         result_box = QGroupBox("Result summary")
         QVBoxLayout(result_box).addWidget(self.result)
+        # An import's count of the labels it kept (issue 19), above the full summary.
+        self.labels_kept = QLabel("")
+        self.labels_kept.setWordWrap(True)
+        self.labels_kept.setVisible(False)
+        result_box.layout().insertWidget(0, self.labels_kept)
 
         form_holder = QWidget()
         form_holder.setLayout(timings)
@@ -390,6 +414,7 @@ class DetailPane(QWidget):
             self.params.setPlainText("")
             self.result.setPlainText("")
             self.error_box.setVisible(False)
+            self.labels_kept.setVisible(False)
             return
         self.title.setText(f"Task {rec.id} · {rec.skill_name}")
         self.status_icon.setPixmap(status_icon(rec.status).pixmap(20, 20))
@@ -438,6 +463,9 @@ class DetailPane(QWidget):
         self.error_box.setTitle("Error" + (f" ({rec.failure_kind})" if rec.failure_kind else "")
                                 + (" — retrying" if rec.status == Status.PENDING else ""))
         self._set_text(self.error, rec.error_message or "")
+        kept = labels_kept_text(rec.skill_name, rec.result_summary)
+        self.labels_kept.setText(kept)
+        self.labels_kept.setVisible(bool(kept))
 
     @staticmethod
     def _set_text(box: QPlainTextEdit, text: str) -> None:

@@ -647,6 +647,76 @@ def months_with_data(conn: sqlite3.Connection) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------ your labels -------
+# Issue 19: what the imported files themselves said (Google's activities and place
+# visits, GeoLife's labels, a GPX <type>), read through the annotations API. A tracks.db
+# made before migration 5 has no annotations table: annotations_between returns [] then.
+SOURCE_NAMES = {"google": "Google", "geolife": "GeoLife", "gpx": "a GPX file",
+                "fit": "a FIT file", "trackintel": "trackintel", "dawarich": "Dawarich",
+                "user": "you"}
+
+
+def source_name(source: str) -> str:
+    """'google' -> 'Google', as a person reads where a label came from."""
+    return SOURCE_NAMES.get(source, source)
+
+
+def timeline_labels(conn: sqlite3.Connection, first: date, last: date
+                    ) -> list[tuple[float, float, str, str, str | None, str]]:
+    """The labels overlapping the days ``first``..``last`` as (start, end, kind, value,
+    raw, source), in time order. A day's margin either side: the strip clips to its own
+    day boundaries (which need not be the computer's midnights)."""
+    from trackdesk.tracks.annotations import annotations_between
+
+    t0 = day_start(first) - DAY
+    t1 = day_start(last + timedelta(days=1)) + DAY
+    return [(a.start_ts, a.end_ts, a.kind, a.value, a.raw, a.source)
+            for a in annotations_between(conn, t0, t1)]
+
+
+@dataclass
+class UserPlace:
+    """A place named by an imported file (all its visits together), for the map."""
+
+    name: str
+    lat: float
+    lon: float
+    x: float  # world coordinates
+    y: float
+    semantic: str | None  # HOME, WORK... when the file said so
+    source: str
+    visits: int
+    first_ts: float
+    last_ts: float
+
+
+def user_places(conn: sqlite3.Connection) -> list[UserPlace]:
+    """Place annotations with a position, one per place (its id, else its name and
+    position): a Google export repeats a place at every visit."""
+    from trackdesk.tracks.annotations import annotations_between
+
+    semantic: dict[Any, str] = {}
+    for a in annotations_between(conn, kind="semantic"):
+        semantic[a.place_id or (a.start_ts, a.end_ts)] = a.value
+    groups: dict[Any, list[Any]] = {}
+    for a in annotations_between(conn, kind="place"):
+        if a.lat is None or a.lon is None or not (math.isfinite(a.lat)
+                                                  and math.isfinite(a.lon)):
+            continue
+        key = a.place_id or (a.value, round(a.lat, 4), round(a.lon, 4))
+        groups.setdefault(key, []).append(a)
+    out = []
+    for visits in groups.values():
+        a = visits[-1]
+        sem = next((semantic[k] for v in visits
+                    for k in (v.place_id, (v.start_ts, v.end_ts)) if k in semantic), None)
+        x, y = mercator(a.lat, a.lon)
+        out.append(UserPlace(a.value, a.lat, a.lon, float(x), float(y), sem, a.source,
+                             len(visits), visits[0].start_ts,
+                             max(v.end_ts for v in visits)))
+    return out
+
+
 # ------------------------------------------------------------------ statistics --------
 @dataclass
 class Statistics:

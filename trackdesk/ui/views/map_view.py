@@ -102,6 +102,9 @@ class MapCanvas(QWidget):
         self._moved = False
         self.missing = 0
         self.frame_ms: list[float] = []
+        # Places your imported files named (issue 19), drawn with the places layer.
+        self.user_places: list[data.UserPlace] = []
+        self.user_xy = np.zeros((0, 2))  # their world x, y: one numpy pass per frame
         # Requests go out after painting, batched: one paint may discover 40 tiles.
         self._request_timer = QTimer(self)
         self._request_timer.setSingleShot(True)
@@ -456,6 +459,7 @@ class MapCanvas(QWidget):
             p.setPen(QPen(QColor("#111"), 2.5))
             p.setBrush(QColor(255, 214, 0))
             p.drawEllipse(QPointF(float(x), float(y)), 7, 7)
+        self._paint_user_places(p)
 
     def _halo_text(self, p: QPainter, at: QPointF, text: str, colour: QColor) -> None:
         p.setPen(QPen(QColor(255, 255, 255, 230), 1))
@@ -501,6 +505,8 @@ class MapCanvas(QWidget):
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None:
+            self._hover_user_place(event.position())
         if self._drag is not None:
             d = event.position() - self._drag
             if self._moved or abs(d.x()) + abs(d.y()) > 3:
@@ -534,6 +540,33 @@ class MapCanvas(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.viewChanged.emit()
+
+    # ------------------------------------------------------------------ your places ---
+    def _paint_user_places(self, p: QPainter) -> None:
+        """Small diamonds where your files named a place, over trackdesk's own places
+        (a place both know shows its circle with your diamond on it)."""
+        if not self.layers["places"] or not self.user_places:
+            return
+        sx, sy = self._visible_points(self.user_xy, dedupe=True)
+        p.setPen(QPen(QColor("white"), 1.5))
+        p.setBrush(QColor(USER_PLACE_COLOUR))
+        for x, y in zip(sx.tolist(), sy.tolist(), strict=True):
+            p.drawPolygon([QPointF(x, y - 5), QPointF(x + 5, y), QPointF(x, y + 5),
+                           QPointF(x - 5, y)])
+        p.setBrush(Qt.BrushStyle.NoBrush)
+
+    def user_place_at(self, pos: QPointF, radius: float = 10.0) -> data.UserPlace | None:
+        """Your place drawn nearest ``pos``, within ``radius`` pixels."""
+        if not self.layers["places"] or not self.user_places:
+            return None
+        sx, sy = self.to_screen(self.user_xy[:, 0], self.user_xy[:, 1])
+        d2 = (sx - pos.x()) ** 2 + (sy - pos.y()) ** 2
+        i = int(np.argmin(d2))
+        return self.user_places[i] if d2[i] <= radius * radius else None
+
+    def _hover_user_place(self, pos: QPointF) -> None:
+        u = self.user_place_at(pos)
+        self.setToolTip(user_place_text(u) if u is not None else "")
 
     # ------------------------------------------------------------------ picking -------
     def pick_at(self, pos: QPointF) -> None:
@@ -579,6 +612,20 @@ class MapCanvas(QWidget):
                 self.picked.emit("trip", trip)
 
         self.loader.submit(job, done)
+
+
+USER_PLACE_COLOUR = "#5d4037"  # the timeline's place marker
+
+
+def user_place_text(u: data.UserPlace) -> str:
+    """'Home sweet home (home) — your place, from Google: 3 visits, 13 Sep 2020 to ...'."""
+    day = "%d %b %Y"
+    first = datetime.fromtimestamp(u.first_ts, UTC).astimezone().strftime(day)
+    last = datetime.fromtimestamp(u.last_ts, UTC).astimezone().strftime(day)
+    when = first if first == last else f"{first} to {last}"
+    kind = f" ({u.semantic.replace('_', ' ').lower()})" if u.semantic else ""
+    visits = "1 visit" if u.visits == 1 else f"{u.visits:,} visits"
+    return f"{u.name}{kind} — your place, from {data.source_name(u.source)}: {visits}, {when}"
 
 
 def _fmt_ts(ts: float | None) -> str:
@@ -709,7 +756,8 @@ class MapView(QWidget):
         return (f"<b>Tracks</b><br>{swatches}<br><b>Cells</b> (days there): {heat}<br>"
                 "<span style='color:#6a1b9a'>&#9679;</span> home "
                 "<span style='color:#00695c'>&#9679;</span> work "
-                "<span style='color:#37474f'>&#9679;</span> place")
+                "<span style='color:#37474f'>&#9679;</span> place "
+                "<span style='color:#5d4037'>&#9670;</span> your place")
 
     # ------------------------------------------------------------------ basemap -------
     def set_basemap(self, config: BasemapConfig) -> None:
@@ -740,6 +788,13 @@ class MapView(QWidget):
 
         self.status.setText("Loading the map…")
         self.loader.submit(job, lambda r: self._loaded(*r, keep))
+        self.loader.submit(data.user_places, self._user_places_loaded)
+
+    def _user_places_loaded(self, places: list[data.UserPlace]) -> None:
+        self.canvas.user_places = places
+        self.canvas.user_xy = np.array([(u.x, u.y) for u in places],
+                                       dtype=np.float64).reshape(-1, 2)
+        self.canvas.update()
 
     def _loaded(self, basics: MapBasics, markers: Markers, keep: bool) -> None:
         self.basics = basics
@@ -768,6 +823,8 @@ class MapView(QWidget):
         self.basics = None
         self.canvas.set_data(None, None)
         self.status.setText("")
+        self.canvas.user_places = []
+        self.canvas.user_xy = np.zeros((0, 2))
 
     # ------------------------------------------------------------------ API -----------
     def show_points(self, ids: Iterable[int], fit: bool = True) -> None:

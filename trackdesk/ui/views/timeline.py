@@ -31,6 +31,12 @@ from trackdesk.ui.views.tiles import MODE_COLOURS
 ROW_H = 22
 LEFT = 86
 STAY_COLOURS = {"home": "#d9c6ec", "work": "#bfe3dc", None: "#dde3ea"}
+# "Your labels" (issue 19): a lane under each day for what the imported files said.
+LABEL_H = 13
+# The transport modes' colours; bus has no mode of its own in the analysis.
+LABEL_COLOURS = {**MODE_COLOURS, "bus": "#e65100"}
+PLACE_MARK = "#5d4037"
+VISIT_FILL = "#eee5da"
 
 
 def month_range(month: str) -> tuple[date, date]:
@@ -44,19 +50,127 @@ class TimelineStrip(QWidget):
     """The painted strips; ``timeline`` is the data of the period shown."""
 
     hovered = Signal(str)
+    periodShown = Signal(object, object)  # first, last: the labels of it are wanted
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.timeline: data.Timeline | None = None
+        # The user's own labels of the period shown (data.timeline_labels), and that
+        # period: labels read for another month are not drawn.
+        self.labels: list[tuple] = []
+        self.labels_period: tuple[date, date] | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
     def set_timeline(self, tl: data.Timeline | None) -> None:
         self.timeline = tl
         days = (tl.last - tl.first).days + 1 if tl else 0
-        self.setMinimumHeight(34 + days * ROW_H + 8)
+        self.setMinimumHeight(34 + days * self.row_pitch() + 8)
         self.updateGeometry()
         self.update()
+        if tl is not None:
+            self.periodShown.emit(tl.first, tl.last)
+        else:
+            self.labels, self.labels_period = [], None  # a closed or switched database
+
+    # -- your labels (issue 19) -----------------------------------------------------------
+    def shown_labels(self) -> list[tuple]:
+        """The labels of the period on screen; none while another period's are held."""
+        tl = self.timeline
+        if tl is None or self.labels_period != (tl.first, tl.last):
+            return []
+        return self.labels
+
+    def row_pitch(self) -> float:
+        """A day's height: its row, and the labels lane when the period has labels."""
+        return ROW_H + (LABEL_H if self.shown_labels() else 0)
+
+    def set_labels(self, first: date, last: date, labels: list[tuple]) -> None:
+        self.labels, self.labels_period = labels, (first, last)
+        days = len(self.days())
+        self.setMinimumHeight(34 + days * self.row_pitch() + 8)
+        self.updateGeometry()
+        self.update()
+
+    def _clock(self, ts: float, fmt: str = "%a %d %b %H:%M") -> str:
+        # The hover text's own format and zone (the period's zone when the timeline
+        # carries one).
+        zone = getattr(self.timeline, "zone", None)
+        tz = data._zone(zone) if zone is not None and hasattr(data, "_zone") else None
+        return datetime.fromtimestamp(ts, tz).strftime(fmt)
+
+    def label_text(self, item: tuple) -> str:
+        """'train — IN_SUBWAY, from Google, Sun 13 Sep 14:26–14:56'."""
+        start, end, kind, value, raw, source = item[:6]
+        what = {"place": "place ", "semantic": "place type "}.get(kind, "") + value
+        text = what + (f" — {raw}" if raw and raw != value else "") + \
+            f", from {data.source_name(source)}, "
+        a, b = self._clock(start), self._clock(end)
+        same_day = a[:10] == b[:10]
+        return text + a + "–" + (b[11:] if same_day else b)
+
+    def _paint_labels(self, p: QPainter, d: date, top: float) -> None:
+        """The lane of day ``d`` at ``top``: activities as coloured stretches, places
+        and place types as a marker with the name."""
+        items = self._spans(d, self.shown_labels(), 0)
+        lane = QRectF(self._x(0), top, self._x(1) - self._x(0), LABEL_H - 3)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.fillRect(lane, QColor("#fafafa"))
+        marks = [it for it in items if it[2] != "activity"]
+        for f0, f1, *_ in marks:
+            # A visit's time as a pale band: where you were, under the activities.
+            p.fillRect(QRectF(self._x(f0), lane.top() + 1, max(1.0, self._x(f1) -
+                              self._x(f0)), lane.height() - 2), QColor(VISIT_FILL))
+        for f0, f1, kind, value, *_ in items:
+            if kind == "activity":
+                p.fillRect(QRectF(self._x(f0), lane.top() + 1, max(1.5, self._x(f1) -
+                                  self._x(f0)), lane.height() - 2),
+                           QColor(LABEL_COLOURS.get(value, "#777")))
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.5, font.pointSizeF() - 2.5))
+        p.setFont(font)
+        fm = p.fontMetrics()
+        # A name runs up to the next label of any kind, never over it.
+        starts = sorted({round(self._x(it[0])) for it in items})
+        done: set[tuple[int, str]] = set()
+        for f0, _f1, kind, value, *_ in marks:
+            x0 = self._x(f0)
+            # A diamond where the visit starts, the name after it.
+            cy = lane.center().y()
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(PLACE_MARK))
+            p.drawPolygon([QPointF(x0, cy - 4), QPointF(x0 + 4, cy), QPointF(x0, cy + 4),
+                           QPointF(x0 - 4, cy)])
+            name = value if kind == "place" else value.lower()
+            if (round(x0), kind) in done:
+                continue
+            done.add((round(x0), kind))
+            nxt = next((s for s in starts if s > round(x0) + 1), self._x(1))
+            room = nxt - x0 - 10
+            if kind == "semantic" and any(round(self._x(m[0])) == round(x0) and
+                                          m[2] == "place" for m in marks):
+                continue  # its place's name is written there already
+            if room > 14:
+                p.setPen(QColor("#3e2723"))
+                p.drawText(QRectF(x0 + 6, lane.top(), room, lane.height()),
+                           Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                           fm.elidedText(name, Qt.TextElideMode.ElideRight, int(room)))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+
+    def labels_under(self, d: date, x: float) -> list[tuple]:
+        """The labels drawn at ``x`` in day ``d``'s lane (2 px of slack for a marker)."""
+        shown = self.shown_labels()
+        # Each label carries its index through _spans, which clips it to the day.
+        indexed = [(*it, j) for j, it in enumerate(shown)]
+        return [shown[sp[-1]] for sp in self._spans(d, indexed, 0)
+                if self._x(sp[0]) - 4 <= x <= self._x(sp[1]) + 2]
+
+    def _hover_lane(self, d: date, x: float) -> None:
+        here = self.labels_under(d, x)
+        text = "\n".join(self.label_text(it) for it in here) if here else \
+            "No label of yours here"
+        self.setToolTip(text)
+        self.hovered.emit(text.replace("\n", "; "))
 
     def days(self) -> list[date]:
         tl = self.timeline
@@ -105,8 +219,12 @@ class TimelineStrip(QWidget):
             align = Qt.AlignmentFlag.AlignRight if h == 24 else Qt.AlignmentFlag.AlignCenter
             p.drawText(box, align, f"{(h + tl.hour) % 24 if h < 24 else tl.hour or 24:02d}:00")
         hatch = QBrush(QColor("#c9ced6"), Qt.BrushStyle.BDiagPattern)
+        pitch = self.row_pitch()
         for i, d in enumerate(self.days()):
-            top = 30 + i * ROW_H
+            top = 30 + i * pitch
+            if pitch > ROW_H:
+                self._paint_labels(p, d, top + ROW_H - 2)
+                p.setFont(font)
             row = QRectF(self._x(0), top + 2, self._x(1) - self._x(0), ROW_H - 5)
             p.setPen(Qt.PenStyle.NoPen)
             # No data is the default; covered spans are painted white over the hatch.
@@ -132,16 +250,20 @@ class TimelineStrip(QWidget):
         p.setPen(QPen(QColor(0, 0, 0, 40), 1, Qt.PenStyle.DotLine))
         for h in range(3, 24, 3):
             x = self._x(h / 24)
-            p.drawLine(QPointF(x, 26), QPointF(x, 30 + len(self.days()) * ROW_H))
+            p.drawLine(QPointF(x, 26), QPointF(x, 30 + len(self.days()) * pitch))
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         tl = self.timeline
         if tl is None:
             return
-        i = int((event.position().y() - 30) // ROW_H)
+        pitch = self.row_pitch()
+        i = int((event.position().y() - 30) // pitch)
         days = self.days()
         if not 0 <= i < len(days):
             self.setToolTip("")
+            return
+        if event.position().y() - 30 - i * pitch >= ROW_H - 2:
+            self._hover_lane(days[i], event.position().x())
             return
         frac = (event.position().x() - LEFT) / max(1, self.width() - LEFT - 12)
         if not 0 <= frac <= 1:
@@ -169,6 +291,17 @@ class TimelineStrip(QWidget):
 
 class TimelineView(QWidget):
     """Month chooser and the strips."""
+
+    def _load_labels(self, first: date, last: date) -> None:
+        """Read the user's own labels of the period shown, off the GUI thread."""
+        def job(conn: sqlite3.Connection) -> list[tuple]:
+            return data.timeline_labels(conn, first, last)
+
+        def done(labels: list[tuple]) -> None:
+            self.strip.set_labels(first, last, labels)
+            self.labels_legend.setVisible(bool(self.strip.shown_labels()))
+
+        self.loader.submit(job, done)
 
     def __init__(self, loader: Loader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -200,10 +333,19 @@ class TimelineView(QWidget):
         bar.addWidget(self.next)
         bar.addSpacing(12)
         bar.addWidget(self.legend)
+        self.labels_legend = QLabel(
+            "  <span style='color:#5d4037'>&#9670;</span> your labels")
+        self.labels_legend.setToolTip("The lane under each day: what your imported files "
+                                      "said (Google's activities and place visits, "
+                                      "GeoLife's transport modes, a track's type). Hover "
+                                      "a label for its source.")
+        self.labels_legend.setVisible(False)
+        bar.addWidget(self.labels_legend)
         bar.addStretch(1)
         bar.addWidget(self.info)
         self.strip = TimelineStrip()
         self.strip.hovered.connect(self.info.setText)
+        self.strip.periodShown.connect(self._load_labels)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.strip)
@@ -226,6 +368,7 @@ class TimelineView(QWidget):
         self.months = []
         self.month.clear()
         self.strip.set_timeline(None)
+        self.labels_legend.setVisible(False)
 
     def _months_loaded(self, months: list[str]) -> None:
         current = self.month.currentText()
