@@ -106,9 +106,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     anchor = None if plan.full else _restart(run, plan)
     from_ts = None if anchor is None else anchor[0]
-    pts = load_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = load_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     flags = compute_flags(pts, ctx.params)
     write = np.ones(len(pts), dtype=bool)
     if anchor is not None:
@@ -118,15 +117,15 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     hit = write & (flags != 0)
     rows = list(zip(pts.id[hit].tolist(), pts.ts[hit].tolist(), flags[hit].tolist(),
                     strict=True))
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if anchor is None:
         conn.execute("DELETE FROM outlier_flags")
     else:
         conn.execute("DELETE FROM outlier_flags WHERE ts >= ? AND point_id != ?", anchor)
-    conn.executemany("INSERT INTO outlier_flags (point_id, ts, reasons) VALUES (?, ?, ?)", rows)
+    run.write_rows("INSERT INTO outlier_flags (point_id, ts, reasons) VALUES (?, ?, ?)", rows)
     invalid = int(np.count_nonzero(flags[write] & FLAG_INVALID))
-    ctx.progress(len(pts), len(pts), invalid)
+    ctx.failed = invalid  # sent with the final progress
     run.finish(plan, from_ts if from_ts is not None else float(pts.ts.min()) if len(pts) else 0.0)
     counts = {name: int(np.count_nonzero(flags[write] & bit)) for name, bit in (
         ("invalid", FLAG_INVALID), ("accuracy", FLAG_ACCURACY), ("duplicate", FLAG_DUPLICATE),

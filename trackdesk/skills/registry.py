@@ -88,9 +88,10 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="transport_mode",
-        version="1.1.0",
+        version="1.2.0",
         title="Transport mode",
-        description="Labels movement segments stationary, walk, bike, car, train or plane.",
+        description="Labels movement segments stationary, walk, bike, car, bus, train or "
+        "plane; takes the user's labels and calibrates itself on them.",
         upstream=("trajectory_completion",),
         params=(
             Param("window_s", "float", 60.0, 5.0, 3600.0, "s",
@@ -105,6 +106,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("train_min_mps", "float", 36.0, 10.0, 150.0, "m/s",
                   "A motorised segment whose 85th percentile speed reaches this is a train"),
             Param("plane_min_mps", "float", 100.0, 40.0, 400.0, "m/s", "From here: plane"),
+            Param("transit_stop_s", "float", 420.0, 0.0, 3600.0, "s",
+                  "A stop up to this long between two motorised stretches is part of the "
+                  "ride (a train at a station), not a stay"),
         ),
         timeout_s=1800.0,
         retries=1,

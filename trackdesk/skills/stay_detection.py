@@ -448,23 +448,21 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         rows = conn.execute("SELECT start_ts FROM stay_detections WHERE start_ts < ? "
                             "ORDER BY start_ts DESC LIMIT 2", (plan.t0,)).fetchall()
         restart = float(rows[1][0]) if len(rows) == 2 else None
-    pts = kept_points(conn, plan.watermark, restart, acc=False)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, restart, acc=False, on_chunk=run.reading)
+    run.loaded(len(pts))
     stays = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts, pts.lat,
                                pts.lon, ctx.params)
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if restart is None:
         conn.execute("DELETE FROM stay_detections")
     else:
         conn.execute("DELETE FROM stay_detections WHERE start_ts >= ?", (restart,))
-    conn.executemany(
+    run.write_rows(
         "INSERT INTO stay_detections (id, start_ts, end_ts, left_ts, lat, lon, n_points, "
         "first_point_id, last_point_id, radius_m, is_open) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         rows)
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), stays=len(rows),
                        open_stay=bool(rows and rows[-1][-1]))

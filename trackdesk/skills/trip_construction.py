@@ -124,16 +124,14 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         from_ts = float(anchor[2])
         stays = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections "
                              "WHERE start_ts >= ? ORDER BY start_ts", (anchor[1],)).fetchall()
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     modes = point_modes(conn, pts.ts, from_ts)
     rows = build_trips(pts.id, pts.ts, pts.lat, pts.lon, modes, stays, anchor is None,
                        ctx.params)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     run.replace_from("trips", TRIP_COLUMNS, rows, from_ts)
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), trips=len(rows))
 
