@@ -183,7 +183,14 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     steps = np.zeros(n)
     if n > 1:
         steps[1:] = Local(pts.lat, pts.lon).steps()
-    feats = segment_features(ts, pts.lat, pts.lon, v, steps, starts, stops)
+    first, last = track_bounds(ts, params["gap_s"])
+    # A short window to see stops (a bus at its stop for 20 s), where GPS jitter would
+    # make single steps look like movement.
+    v_stop = smoothed_speed(ts, Local(pts.lat, pts.lon), first, last, STOP_WINDOW_S)
+    tstart = track_start[starts]
+    real = pts.id > 0
+    feats = segment_features(ts, pts.lat, pts.lon, v, v_stop, steps, starts, stops, tstart,
+                             real)
     motor = (mode == MOTOR) & ~is_user
     mode[motor] = motor_rule(feats[motor], params)
     if fit is not None:
@@ -197,7 +204,8 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     starts, mode, fixed, is_user, _ = _join_idx(starts, mode, fixed, is_user)
     stops = np.append(starts[1:], n)
     if len(starts) != n_before:
-        feats = segment_features(ts, pts.lat, pts.lon, v, steps, starts, stops)
+        feats = segment_features(ts, pts.lat, pts.lon, v, v_stop, steps, starts, stops,
+                                 track_start[starts], real)
     # Distance of a segment: the steps between its own points (step i joins i-1 and i).
     dist = feats[:, F_DIST]
     p85 = feats[:, F_P85]
@@ -217,17 +225,25 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
 # 2011: stops, speed percentiles, fix loss).
 FEATURES = ("distance_m", "duration_s", "p50_mps", "p85_mps", "p95_mps", "stops_per_km",
             "short_stops", "long_stops", "mean_stop_s", "gap_share", "n_gaps",
-            "accel_mps2", "straightness", "speed_cv")
+            "accel_mps2", "straightness", "speed_cv", "stop_spacing_cv")
 (F_DIST, F_DUR, F_P50, F_P85, F_P95, F_STOP_RATE, F_SHORT, F_LONG, F_STOP_S, F_GAP_SHARE,
- F_GAPS, F_ACCEL, F_STRAIGHT, F_CV) = range(len(FEATURES))
-STOP_MPS = 1.0  # a vehicle below this (over ~10 s) stands
-GAP_S = 60.0  # a step longer than this (and 4x the segment's usual step) lost the fix
+ F_GAPS, F_ACCEL, F_STRAIGHT, F_CV, F_SPACING_CV) = range(len(FEATURES))
+STOP_MPS = 1.5  # a vehicle below this over STOP_WINDOW_S stands
+STOP_WINDOW_S = 20.0
+GAP_S = 60.0  # a step longer than this (and 4x the usual step) lost the fix
 
 
 def segment_features(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, v: np.ndarray,
-                     steps: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """One row of FEATURES per segment ``[starts[k], stops[k])``; depends on the
-    segment's own points only (an INCREMENTAL run gets the same numbers)."""
+                     v_stop: np.ndarray, steps: np.ndarray, starts: np.ndarray,
+                     stops: np.ndarray, track_start: np.ndarray, real: np.ndarray
+                     ) -> np.ndarray:
+    """One row of FEATURES per segment ``[starts[k], stops[k])``.
+
+    Depends on the segment's own points and, for the usual logging step a lost fix is
+    measured against, on the segment before it in the same track (the walk to the
+    station logs at the phone's normal rate; the subway then loses it): an INCREMENTAL
+    run, which computes from a settled segment start on, gets the same numbers.
+    """
     m = len(starts)
     out = np.zeros((m, len(FEATURES)))
     if m == 0:
@@ -249,12 +265,23 @@ def segment_features(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, v: np.nda
     out[:, F_P85] = segment_percentile(v, starts, stops, 0.85)
     out[:, F_P95] = segment_percentile(v, starts, stops, 0.95)
     # Stops: runs of step speeds under STOP_MPS, timed; a step over a lost fix is none.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vs = np.where(dt > 0, d / dt, 0.0)
-    med_dt = segment_percentile(dt, starts - lo + 1, np.maximum(stops - lo, starts - lo + 1),
-                                0.5)
-    gap = (dt > GAP_S) & (dt > 4.0 * med_dt[seg])
-    slow = (vs < STOP_MPS) & ~first & ~gap
+    # Lost fixes: steps between real fixes (trajectory_completion fills gaps with
+    # synthetic points) far longer than the usual step here or in the segment before.
+    r = np.flatnonzero(real[lo:hi])
+    rseg = seg[r]
+    dtr = np.zeros(len(r))
+    if len(r) > 1:
+        dtr[1:] = np.where(rseg[1:] == rseg[:-1], t[r[1:]] - t[r[:-1]], 0.0)
+    rs = np.searchsorted(r, starts - lo)
+    re_ = np.searchsorted(r, stops - lo)
+    med_real = segment_percentile(dtr, rs + 1, np.maximum(re_, rs + 1), 0.5)
+    usual = med_real.copy()
+    if m > 1:
+        prev_ok = ~track_start[1:] & (re_[:-1] - rs[:-1] > 1)
+        usual[1:] = np.where(prev_ok, np.minimum(med_real[1:], med_real[:-1]), med_real[1:])
+    lost = (dtr > GAP_S) & (dtr > 4.0 * usual[rseg])
+    gap = (dt > GAP_S) & (dt > 4.0 * usual[seg])
+    slow = (v_stop[lo:hi] < STOP_MPS) & ~first & ~gap & real[lo:hi]
     s_start = slow & ~np.concatenate([[False], slow[:-1]])
     run_id = np.cumsum(s_start) - 1
     n_runs = int(s_start.sum())
@@ -265,16 +292,32 @@ def segment_features(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, v: np.nda
         long_ = r_dur >= 40.0
         out[:, F_SHORT] = np.bincount(r_seg[short], minlength=m)
         out[:, F_LONG] = np.bincount(r_seg[long_], minlength=m)
-        real = r_dur >= 8.0
-        n_stop = np.bincount(r_seg[real], minlength=m)
-        t_stop = np.bincount(r_seg[real], weights=r_dur[real], minlength=m)
+        real_stop = r_dur >= 8.0
+        n_stop = np.bincount(r_seg[real_stop], minlength=m)
+        t_stop = np.bincount(r_seg[real_stop], weights=r_dur[real_stop], minlength=m)
+        # How regular the stops are along the way (a bus's stops are where its stops
+        # are; traffic lights come at random): CV of the distances between them.
+        cum = np.cumsum(d)
+        at = cum[s_start][real_stop]
+        sg = r_seg[real_stop]
+        if len(at) > 1:
+            same = sg[1:] == sg[:-1]
+            gaps_m = (at[1:] - at[:-1])[same]
+            gs = sg[1:][same]
+            c = np.bincount(gs, minlength=m)
+            s1 = np.bincount(gs, weights=gaps_m, minlength=m)
+            s2 = np.bincount(gs, weights=gaps_m ** 2, minlength=m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = np.where(c > 0, s1 / np.maximum(c, 1), 0.0)
+                sd = np.sqrt(np.maximum(s2 / np.maximum(c, 1) - mu * mu, 0.0))
+                out[:, F_SPACING_CV] = np.where((c >= 2) & (mu > 0), sd / mu, 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, F_STOP_S] = np.where(n_stop > 0, t_stop / n_stop, 0.0)
         out[:, F_STOP_RATE] = n_stop / np.maximum(dist / 1000.0, 0.1)
-    out[:, F_GAPS] = np.bincount(seg[gap], minlength=m)
+    out[:, F_GAPS] = np.bincount(rseg[lost], minlength=m)
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, F_GAP_SHARE] = np.where(
-            dur > 0, np.bincount(seg[gap], weights=dt[gap], minlength=m) / dur, 0.0)
+            dur > 0, np.bincount(rseg[lost], weights=dtr[lost], minlength=m) / dur, 0.0)
         # Acceleration from the smoothed speed (jitter would dominate raw steps).
         dv = np.zeros(hi - lo)
         dv[1:] = np.abs(v[lo + 1:hi] - v[lo:hi - 1])
@@ -307,17 +350,20 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     if len(f) == 0:
         return out
     p85, p95 = f[:, F_P85], f[:, F_P95]
-    km = np.maximum(f[:, F_DIST] / 1000.0, 0.1)
-    score = ((p85 >= 25.0).astype(int) + (p95 >= 30.0)
-             + 2 * (f[:, F_GAP_SHARE] >= 0.25) + ((f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] < 0.25))
-             + ((f[:, F_LONG] >= 1) & (f[:, F_SHORT] <= f[:, F_LONG]))
-             - 2 * ((f[:, F_SHORT] >= 3) & (f[:, F_SHORT] / km >= 0.3)))
-    train = (p85 >= params["train_min_mps"]) | (score >= 3)
-    spacing = f[:, F_DIST] / np.maximum(f[:, F_SHORT] + f[:, F_LONG], 1)
-    mean_v = np.where(f[:, F_DUR] > 0, f[:, F_DIST] / np.maximum(f[:, F_DUR], 1e-9), 0.0)
-    bus = (~train & (p95 < 19.0) & (f[:, F_SHORT] + f[:, F_LONG] >= 3)
-           & (spacing >= 150.0) & (spacing <= 1000.0) & (f[:, F_STOP_S] >= 8.0)
-           & (f[:, F_STOP_S] <= 90.0) & (mean_v <= 8.5))
+    short, long_ = f[:, F_SHORT], f[:, F_LONG]
+    rail = ((p85 >= 25.0).astype(int) + (p95 >= 30.0)
+            + ((f[:, F_STRAIGHT] >= 0.9) & (f[:, F_DIST] >= 3000.0))
+            + 2 * (f[:, F_GAP_SHARE] >= 0.25) + ((f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] < 0.25))
+            + (long_ >= 1))
+    road = (short >= 1).astype(int) + (short >= 3) + (short > long_)
+    train = ((rail - road >= 2)
+             | ((p85 >= params["train_min_mps"]) & (road == 0)))
+    n_stops = short + long_
+    spacing = f[:, F_DIST] / np.maximum(n_stops, 1)
+    bus = (~train & (p95 < 19.0) & (n_stops >= 3)
+           & (spacing >= 150.0) & (spacing <= 900.0) & (f[:, F_STOP_S] >= 8.0)
+           & (f[:, F_STOP_S] <= 90.0) & (f[:, F_SPACING_CV] < 0.6))
+
     out[train] = MODE_INDEX["train"]
     out[bus] = MODE_INDEX["bus"]
     return out
