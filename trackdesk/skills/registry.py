@@ -116,7 +116,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.1.0",
+        version="1.2.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -141,13 +141,17 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.0.0",
+        version="1.1.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),
         params=(
             Param("min_distance_m", "float", 100.0, 0.0, 100000.0, "m",
                   "Trips shorter than this are dropped"),
+            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+                  "A logging gap longer than this ends a trip"),
+            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+                  "A step faster than this adds no distance (a jump, not travel)"),
         ),
         timeout_s=1800.0,
         retries=1,
