@@ -198,7 +198,7 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     if model is not None and model.used:
         moving = ~is_user & np.isin(mode, model.classes)
         if moving.any():
-            mode[moving] = model.predict(feats[moving])
+            mode[moving] = model.predict(feats[moving], mode[moving])
     # Resolved modes (and the model) may give neighbours one mode: one segment again.
     n_before = len(starts)
     starts, mode, fixed, is_user, _ = _join_idx(starts, mode, fixed, is_user)
@@ -382,6 +382,7 @@ def rule_modes(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
 
 
 MODEL_MODES = ("walk", "bike", "car", "bus", "train")
+HUMAN = (MODE_INDEX["walk"], MODE_INDEX["bike"])
 
 
 class PersonalModel:
@@ -396,15 +397,17 @@ class PersonalModel:
     def __init__(self, classes: list[int], mean: list[list[float]], var: list[float],
                  used: bool, report: dict[str, Any]) -> None:
         self.classes = np.array(classes, dtype=np.int64)
-        self.mean = np.array(mean, dtype=np.float64).reshape(len(classes), -1)
+        self.mean = np.array(mean, dtype=np.float64).reshape(len(classes), -1) if classes \
+            else np.zeros((0, 0))
         self.var = np.array(var, dtype=np.float64)
         self.used = used
         self.report = report
 
     @staticmethod
     def transform(f: np.ndarray) -> np.ndarray:
-        cols = [F_P50, F_P85, F_P95, F_STOP_RATE, F_STOP_S, F_GAP_SHARE, F_ACCEL,
-                F_STRAIGHT, F_CV, F_DIST]
+        # Few labels go a long way only on few features: the speeds, how often the
+        # ride stops and how much of it lost the fix.
+        cols = [F_P50, F_P85, F_P95, F_STOP_RATE, F_GAP_SHARE]
         return np.log1p(np.maximum(f[:, cols], 0.0))
 
     @classmethod
@@ -424,8 +427,18 @@ class PersonalModel:
         ll = -(((x[:, None, :] - mean[None, :, :]) ** 2) / var).sum(axis=2)
         return np.asarray(classes, dtype=np.int64)[np.argmax(ll, axis=1)]
 
-    def predict(self, f: np.ndarray) -> np.ndarray:
-        return self._predict(self.transform(f), self.classes, self.mean, self.var)
+    def predict(self, f: np.ndarray, rules: np.ndarray | None = None) -> np.ndarray:
+        return self._combine(self._predict(self.transform(f), self.classes, self.mean,
+                                           self.var), rules)
+
+    @staticmethod
+    def _combine(model: np.ndarray, rules: np.ndarray | None) -> np.ndarray:
+        """The model moves a segment only within its family (walk/bike, or motorised):
+        a few labels calibrate the borders the rules drew, they do not redraw them."""
+        if rules is None:
+            return model
+        human = np.isin(rules, HUMAN) == np.isin(model, HUMAN)
+        return np.where(human, model, rules)
 
     @classmethod
     def train(cls, f: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> PersonalModel:
@@ -436,7 +449,7 @@ class PersonalModel:
         if len(y) < 4 or len(set(y.tolist())) < 2:
             report["why_not_used"] = "needs at least 4 labelled moving segments of 2 modes"
             return cls([], [], [], False, report)
-        k = min(5, len(y))
+        k = min(10, len(y))  # leave-one-out up to 10 labelled segments
         fold = np.arange(len(y)) % k
         pred = np.zeros(len(y), dtype=np.int64)
         x = cls.transform(f)
@@ -447,10 +460,12 @@ class PersonalModel:
             classes, mean, var = cls.fit(f[tr], y[tr])
             pred[~tr] = cls._predict(x[~tr], classes, mean, var)
         rules = rule_modes(f, params)
+        pred = cls._combine(pred, rules)
         acc_model = float(np.mean(pred == y))
         acc_rules = float(np.mean(rules == y))
         classes, mean, var = cls.fit(f, y)
-        used = acc_model > acc_rules
+        # Not worse than the rules on what it never saw: the person's own calibration.
+        used = acc_model >= acc_rules
         report.update({"held_back_accuracy_personal": round(acc_model, 3),
                        "held_back_accuracy_rules": round(acc_rules, 3),
                        "modes": [MODES[c] for c in classes], "used": used})
