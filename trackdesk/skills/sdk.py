@@ -200,6 +200,7 @@ class PhaseProgress:
             self.share[name] = w / norm
             at += w / norm
         self.done = 0
+        self.phase = ""
         ctx.progress(0, self.total, None, force=True)
 
     def step(self, phase: str, done: float = 1.0, of: float = 1.0) -> None:
@@ -209,9 +210,13 @@ class PhaseProgress:
         # Never back, never the end before finish(), and at least one point once work
         # began: 0 < processed < total is what "running, partly done" looks like.
         n = min(max(int(frac * self.total), 1, self.done), max(self.total - 1, 0))
-        if n != self.done:
+        # The first report of each phase always goes out: the coalescing below would
+        # otherwise drop it and a long compute phase would show the bar still at 0.
+        force = phase != self.phase
+        self.phase = phase
+        if n != self.done or force:
             self.done = n
-            self.ctx.progress(n, self.total)
+            self.ctx.progress(n, self.total, force=force)
 
     def finish(self) -> None:
         self.done = self.total
