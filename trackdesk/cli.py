@@ -153,6 +153,46 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--source", default=None, help="google, geolife, gpx, fit, ...")
     a.add_argument("--json", action="store_true")
 
+    # -- corrections (issue 20): the user's own say over the results ----------------
+    co = sub.add_parser("correct", help="correct the analysis results (non-destructive, "
+                        "undoable): modes, stays, trips, places, wrong points")
+    cosub = co.add_subparsers(dest="correct_command", metavar="ACTION", required=True)
+    x = cosub.add_parser("mode", help="this time range was travelled by MODE")
+    x.add_argument("mode")
+    x.add_argument("--from", dest="start", required=True, help="unix seconds or ISO time")
+    x.add_argument("--to", dest="end", required=True, help="unix seconds or ISO time")
+    for kind, what in (("merge-stays", "the stays in this range are one"),
+                       ("merge-trips", "the trips in this range are one")):
+        x = cosub.add_parser(kind, help=what)
+        x.add_argument("--from", dest="start", required=True)
+        x.add_argument("--to", dest="end", required=True)
+    for kind, what in (("split-stay", "the stay around this time ends there"),
+                       ("split-trip", "the trip around this time ends there")):
+        x = cosub.add_parser(kind, help=what)
+        x.add_argument("--at", dest="start", required=True)
+    x = cosub.add_parser("rename-place", help="call place ID NAME")
+    x.add_argument("place_id", type=int)
+    x.add_argument("name")
+    x = cosub.add_parser("merge-places", help="these places are one (the first id stays)")
+    x.add_argument("place_ids", type=int, nargs="+")
+    x = cosub.add_parser("bad-points", help="these points are wrong (ids or a time range)")
+    x.add_argument("point_ids", type=int, nargs="*")
+    x.add_argument("--from", dest="start")
+    x.add_argument("--to", dest="end")
+    for x in cosub.choices.values():
+        x.add_argument("--note", default=None)
+        x.add_argument("--json", action="store_true")
+    x = cosub.add_parser("list", help="list corrections (undone ones too)")
+    x.add_argument("--json", action="store_true")
+    x = cosub.add_parser("undo", help="take a correction back")
+    x.add_argument("id", type=int)
+    x = cosub.add_parser("redo", help="put an undone correction back in force")
+    x.add_argument("id", type=int)
+    x = cosub.add_parser("export", help="write every correction to a JSON file")
+    x.add_argument("file")
+    x = cosub.add_parser("import", help="add the corrections of an exported JSON file")
+    x.add_argument("file")
+
     sv = sub.add_parser("serve", help="serve the REST API, running the engine without a "
                         "window")
     sv.add_argument("--host", default="127.0.0.1",
@@ -895,6 +935,85 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _moment(text: str | None) -> float | None:
+    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time: give unix seconds or an ISO time such "
+                         "as 2026-01-05T08:30") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def cmd_correct(args: argparse.Namespace) -> int:
+    """Corrections live in tracks.db; the next chain run applies them."""
+    from trackdesk.tracks import corrections as corr
+
+    path = _db_path(args)
+    _store(path).close()  # migrates, and a clear message for a file that is no tracks.db
+    from trackdesk.tracks.db import connect_raw
+
+    conn = connect_raw(path)
+    try:
+        action = args.correct_command
+        if action == "list":
+            rows = corr.list_all(conn)
+            if args.json:
+                _print_json(rows)
+            for c in [] if args.json else rows:
+                state = "undone" if c["undone_at"] else "in force"
+                span = "" if c["start_ts"] is None else f" {c['start_ts']:.0f}..{c['end_ts']:.0f}"
+                print(f"{c['id']:>5}  {c['kind']:<13} {state:<8}{span} {c['value'] or ''} "
+                      f"{c['target_ids'] or ''}".rstrip())
+            return EXIT_OK
+        if action in ("undo", "redo"):
+            row = getattr(corr, action)(conn, args.id)
+            print(f"correction {row['id']} {'undone' if action == 'undo' else 'in force again'}"
+                  "; run the chain to apply")
+            return EXIT_OK
+        if action == "export":
+            Path(args.file).expanduser().write_text(
+                json.dumps(corr.export_json(conn), indent=2), encoding="utf-8")
+            print(f"wrote {len(corr.list_all(conn))} correction(s) to {args.file}")
+            return EXIT_OK
+        if action == "import":
+            try:
+                doc = json.loads(Path(args.file).expanduser().read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"cannot read {args.file}: {exc}") from None
+            print(f"added {corr.import_json(conn, doc)} correction(s)")
+            return EXIT_OK
+        kind = action.replace("-", "_")
+        value = ids = None
+        if kind == "mode":
+            value = args.mode
+        elif kind == "rename_place":
+            value, ids = args.name, [args.place_id]
+        elif kind == "merge_places":
+            ids = args.place_ids
+        elif kind == "bad_points":
+            ids = args.point_ids
+        row = corr.add(conn, kind, _moment(args.start), _moment(getattr(args, "end", None)), value,
+                       ids, args.note)
+        if args.json:
+            _print_json(row)
+        else:
+            print(f"correction {row['id']} stored ({kind}); run the chain to apply it")
+        return EXIT_OK
+    except corr.CorrectionError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        conn.close()
+
+
 # -- issue 21: stats countries/cities, export ------------------------------------------
 def cmd_stats(args: argparse.Namespace) -> int:
     import sqlite3
@@ -957,6 +1076,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "stats": cmd_stats,
     "export": cmd_export,
+    "correct": cmd_correct,
     "tasks": cmd_tasks,
     "chain": cmd_chain,
     "run": cmd_run,

@@ -715,6 +715,83 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 # ==================================================================== middlewares ===
+# -- corrections (issue 20): stored in tracks.db, applied by the next chain run -------
+def _corrections_call(engine: Engine, fn: Callable[..., Any], *args: Any) -> Any:
+    from trackdesk.tracks.db import connect_raw
+
+    conn = connect_raw(engine.db_path)
+    try:
+        return fn(conn, *args)
+    finally:
+        conn.close()
+
+
+async def _corrections(request: web.Request, fn: Callable[..., Any], *args: Any,
+                       code: int = 200) -> web.Response:
+    from trackdesk.tracks.corrections import CorrectionError
+
+    try:
+        out = await asyncio.to_thread(_corrections_call, _engine(request), fn, *args)
+    except CorrectionError as exc:
+        raise ApiError(404 if str(exc).startswith("no correction") else 400, str(exc)) from None
+    return envelope(out, code)
+
+
+async def list_corrections(request: web.Request) -> web.Response:
+    from trackdesk.tracks import corrections as corr
+
+    return await _corrections(request, corr.list_all)
+
+
+async def add_correction(request: web.Request) -> web.Response:
+    from trackdesk.tracks import corrections as corr
+
+    body = await read_json(request)
+    _only(body, {"kind", "start_ts", "end_ts", "value", "target_ids", "note"})
+    kind = _get_str(body, "kind") or ""
+    ids = body.get("target_ids") or []
+    if not isinstance(ids, list):
+        raise ApiError(400, "target_ids must be a list of ids")
+    for key in ("start_ts", "end_ts"):
+        if body.get(key) is not None and (isinstance(body[key], bool)
+                                          or not isinstance(body[key], int | float)):
+            raise ApiError(400, f"{key} must be a number (unix seconds)")
+    value = body.get("value")
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, "value must be a string")
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise ApiError(400, "note must be a string")
+    return await _corrections(request, corr.add, kind, body.get("start_ts"),
+                              body.get("end_ts"), value, ids, note, "api", code=201)
+
+
+def _correction_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise ApiError(400, f"correction id must be a whole number, not "
+                            f"{request.match_info['id']!r}") from None
+
+
+async def undo_correction(request: web.Request) -> web.Response:
+    from trackdesk.tracks import corrections as corr
+
+    return await _corrections(request, corr.undo, _correction_id(request))
+
+
+async def redo_correction(request: web.Request) -> web.Response:
+    from trackdesk.tracks import corrections as corr
+
+    return await _corrections(request, corr.redo, _correction_id(request))
+
+
+async def export_corrections(request: web.Request) -> web.Response:
+    from trackdesk.tracks import corrections as corr
+
+    return await _corrections(request, corr.export_json)
+
+
 def _host_is_loopback(host: str) -> bool:
     host = host.strip().strip("[]").lower()
     if host in LOOPBACK_NAMES:
@@ -858,6 +935,11 @@ def build_app(engine: Engine, token: str | None = None,
     r.add_delete(f"{p}/chains/{{name}}", delete_chain)
     r.add_get(f"{p}/skills", list_skills)
     r.add_get(f"{p}/skills/{{name}}", get_skill)
+    r.add_get(f"{p}/corrections", list_corrections)
+    r.add_post(f"{p}/corrections", add_correction)
+    r.add_get(f"{p}/corrections/export", export_corrections)
+    r.add_post(f"{p}/corrections/{{id}}/undo", undo_correction)
+    r.add_post(f"{p}/corrections/{{id}}/redo", redo_correction)
     r.add_get(f"{p}/events", events, allow_head=False)
     r.add_get("/api/health", health)
     r.add_get(OPENAPI_PATH, openapi)

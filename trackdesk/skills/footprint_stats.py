@@ -172,28 +172,26 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         d0 = int(local_days(np.array([plan.t0]), params["timezone"])[0])
         from_ts = _local_midnight(d0, params["timezone"])
         first_day = day_strings(np.array([d0]))[0]
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     modes = point_modes(conn, pts.ts, from_ts)
     day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     for table in ("footprint_days", "footprint_day_modes", "footprint_day_cells"):
         if first_day is None:
             conn.execute(f"DELETE FROM {table}")
         else:
             conn.execute(f"DELETE FROM {table} WHERE day >= ?", (first_day,))
-    conn.executemany("INSERT INTO footprint_days VALUES (?, ?, ?, ?, ?, ?, ?)", day_rows)
-    conn.executemany("INSERT INTO footprint_day_modes VALUES (?, ?, ?, ?)", mode_rows)
-    conn.executemany("INSERT INTO footprint_day_cells VALUES (?, ?)", cell_rows)
+    run.write_rows("INSERT INTO footprint_days VALUES (?, ?, ?, ?, ?, ?, ?)", day_rows)
+    run.write_rows("INSERT INTO footprint_day_modes VALUES (?, ?, ?, ?)", mode_rows)
+    run.write_rows("INSERT INTO footprint_day_cells VALUES (?, ?)", cell_rows)
     _periods(conn, first_day, grid.cell_area_km2())
     summary = _summary(conn, params, grid)
     conn.execute("DELETE FROM footprint_summary")
     conn.executemany("INSERT INTO footprint_summary (key, value, text) VALUES (?, ?, ?)",
                      [(k, float(v) if v is not None else None, None)
                       for k, v in sorted(summary.items())])
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else 0.0)
     return run.summary(plan, points=len(pts), days=len(day_rows), **summary)
 

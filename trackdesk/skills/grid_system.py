@@ -67,11 +67,10 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     grid = Grid(ctx.params["cell_size_m"], levels - 1)
     day0 = None if plan.full else int(np.floor(plan.t0 / DAY))
     from_ts = None if day0 is None else day0 * DAY
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     cols = cell_days(grid, pts.ts, pts.lat, pts.lon, levels)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if day0 is None:
         conn.execute("DELETE FROM grid_params")
@@ -97,6 +96,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         conn.executemany("INSERT INTO grid_cell_days (cell_id, day, level, n_points, first_ts, "
                          "last_ts) VALUES (?, ?, ?, ?, ?, ?)",
                          zip(*(c[a:a + 100_000].tolist() for c in cols), strict=True))
+        if run.prog is not None:
+            run.prog.step("write", a + 100_000, len(cols[0]))
     agg = conn.execute(
         f"SELECT cell_id, SUM(n_points), COUNT(*), MIN(first_ts), MAX(last_ts) "
         f"FROM grid_cell_days {affected_sql} GROUP BY cell_id", args).fetchall()
@@ -110,7 +111,6 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
             ((c, lv, r, co, la, lo, a[1], a[2], a[3], a[4]) for c, lv, r, co, la, lo, a in zip(
                 cell.tolist(), level.tolist(), row.tolist(), col.tolist(), lat.tolist(),
                 lon.tolist(), agg, strict=True)))
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     n0 = conn.execute("SELECT COUNT(*) FROM grid_cells WHERE level = 0").fetchone()[0]
     return run.summary(plan, points=len(pts), cell_days=len(cols[0]), cells_level0=n0,

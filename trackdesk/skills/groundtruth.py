@@ -1,8 +1,11 @@
 """Synthetic location history with known truth, for tests and benchmarks.
 
 One person's days around a home, a workplace and a few other places: nights at home,
-commutes by bike or car, lunch walks, shopping, now and then a train trip to another city
-or a flight. Points come every 1-5 s (``sample_s``), stays are sometimes logged only
+commutes by bike, car, bus or subway, lunch walks, shopping, now and then a train trip to
+another city (regional or long-distance, with station stops of 0.5-6 min), a motorway
+drive or a flight. Public transport rides as people ride it: a bus stops every 300-800 m
+for 10-45 s, a subway every 0.6-1.2 km and loses the fix underground, a long-distance
+train cruises at 80-160 km/h between stations tens of km apart. Points come every 1-5 s (``sample_s``), stays are sometimes logged only
 every 20 minutes (``sparse_stay_prob``), positions carry GPS noise, and some points are
 corrupted on purpose: there-and-back spikes, fixes with poor reported accuracy and
 duplicate timestamps. The truth says, for every point, whether it is an outlier, which
@@ -24,10 +27,19 @@ START_TS = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 CENTRE = (48.137, 11.575)
 
 CRUISE = {"walk": (1.35, 0.12), "bike": (5.0, 0.6), "car": (11.5, 1.5), "train": (50.0, 6.0),
-          "plane": (220.0, 10.0)}
-ACCEL = {"walk": 1.0, "bike": 0.8, "car": 2.0, "train": 0.5, "plane": 2.0}
+          "plane": (220.0, 10.0), "bus": (9.0, 1.0), "subway": (16.0, 2.0),
+          "regional": (30.0, 4.0), "motorway": (32.0, 3.0)}
+ACCEL = {"walk": 1.0, "bike": 0.8, "car": 2.0, "train": 0.5, "plane": 2.0, "bus": 1.0,
+         "subway": 1.0, "regional": 0.5, "motorway": 2.0}
 # Mean distance between stops (lights, junctions) and their duration range, per mode.
-STOPS = {"walk": (800.0, (5, 25)), "bike": (900.0, (10, 35)), "car": (1500.0, (10, 40))}
+STOPS = {"walk": (800.0, (5, 25)), "bike": (900.0, (10, 35)), "car": (1500.0, (10, 40)),
+         "motorway": (700.0, (10, 40))}  # motorway: lights only in town (first/last 2 km)
+# Public transport stops where its stations are: spacing range (m) and dwell range (s).
+STATIONS = {"bus": ((300.0, 800.0), (10, 45)), "subway": ((600.0, 1200.0), (20, 40)),
+            "regional": ((4000.0, 15000.0), (30, 120)),
+            "train": ((20_000.0, 60_000.0), (60, 360))}
+# The mode a ride is labelled with in the truth.
+TRUTH_MODE = {"subway": "train", "regional": "train", "motorway": "car"}
 
 
 @dataclass
@@ -54,8 +66,11 @@ def _to_latlon(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class _Gen:
     def __init__(self, seed: int, sample_s: tuple[float, float], noise_m: float,
-                 sparse_stay_prob: float) -> None:
+                 sparse_stay_prob: float, pace: dict[str, float] | None = None,
+                 phone: bool = False) -> None:
         self.rng = np.random.default_rng(seed)
+        self.pace = pace or {}
+        self.phone = phone
         self.sample_s = sample_s
         self.noise_m = noise_m
         self.sparse = sparse_stay_prob
@@ -101,7 +116,7 @@ class _Gen:
         vec = dest - start
         length = float(np.hypot(*vec))
         # A route: the straight line bent through a couple of offset waypoints.
-        if mode in ("walk", "bike", "car"):
+        if mode in ("walk", "bike", "car", "bus", "motorway"):
             k = int(self.rng.integers(1, 4))
             f = np.sort(self.rng.uniform(0.15, 0.85, k))
             normal = np.array([-vec[1], vec[0]]) / max(length, 1e-9)
@@ -113,9 +128,12 @@ class _Gen:
         seg = np.hypot(*np.diff(poly, axis=0).T)
         cum = np.concatenate([[0.0], np.cumsum(seg)])
         total = float(cum[-1])
-        cruise = max(0.5, self.rng.normal(*CRUISE[mode]))
+        mean, sd = CRUISE[mode]
+        cruise = max(0.5, self.rng.normal(mean * self.pace.get(mode, 1.0), sd))
         if mode == "car" and total > 12_000:
             cruise = max(20.0, self.rng.normal(27.0, 2.5))
+        if mode == "train":  # long-distance: 80-160 km/h between stations
+            cruise = float(self.rng.uniform(22.0, 44.0))
         accel = ACCEL[mode]
         ts, ss = [self.t], [0.0]
         s, v, t = 0.0, 0.0, self.t
@@ -128,11 +146,17 @@ class _Gen:
                 v = 0.0
                 stop_left -= dt
             else:
-                brake = np.sqrt(2 * accel * remaining)
-                v = min(cruise * (1 + 0.05 * self.rng.standard_normal()), v + accel * dt, brake)
+                to_stop = next_stop - s if mode in STATIONS else remaining
+                brake = np.sqrt(2 * accel * max(0.0, min(remaining, to_stop)))
+                target = cruise * (1 + 0.05 * self.rng.standard_normal())
+                if mode == "motorway" and min(s, remaining) < 2000:
+                    target = min(target, 12.0)  # town streets at either end
+                v = min(target, v + accel * dt, brake)
                 v = max(v, 0.3)
-                if s >= next_stop and mode in STOPS:
-                    stop_left = float(self.rng.uniform(*STOPS[mode][1]))
+                in_town = mode != "motorway" or min(s, remaining) < 2000
+                if s >= next_stop and (mode in STOPS or mode in STATIONS) and in_town:
+                    dwell = STOPS[mode][1] if mode in STOPS else STATIONS[mode][1]
+                    stop_left = float(self.rng.uniform(*dwell))
                     next_stop = s + self._next_stop(mode)
             s = min(total, s + v * dt)
             t += dt
@@ -140,19 +164,32 @@ class _Gen:
             ss.append(s)
         t_arr = np.array(ts[1:])
         s_arr = np.array(ss[1:])
+        keep = np.ones(len(t_arr), dtype=bool)
+        if mode == "subway":
+            # Underground: the fix is lost between stations; a fix now and then at one.
+            keep = self.rng.random(len(t_arr)) < 0.08
+            keep[-1] = True
+        if self.phone and mode not in ("plane",):
+            # A phone saving battery: whole minutes with no fix.
+            keep &= self.rng.random(len(t_arr)) < 0.6
+            keep[-1] = True
+        t_arr, s_arr = t_arr[keep], s_arr[keep]
         x = np.interp(s_arr, cum, poly[:, 0])
         y = np.interp(s_arr, cum, poly[:, 1])
         x += self.rng.normal(0, self.noise_m, len(x))
         y += self.rng.normal(0, self.noise_m, len(y))
         lat, lon = _to_latlon(x, y)
-        self.parts.append((t_arr, lat, lon, np.full(len(t_arr), MODE_INDEX[mode]),
+        label = TRUTH_MODE.get(mode, mode)
+        self.parts.append((t_arr, lat, lon, np.full(len(t_arr), MODE_INDEX[label]),
                            np.full(len(t_arr), -1)))
-        self.trips.append((self.t, t, mode))
+        self.trips.append((self.t, t, label))
         self.last_was_stay = False
         self.t = t
         self.pos = dest.copy()
 
     def _next_stop(self, mode: str) -> float:
+        if mode in STATIONS:  # where the stations are: regular, not random
+            return float(self.rng.uniform(*STATIONS[mode][0]))
         if mode not in STOPS:
             return float("inf")
         return float(self.rng.exponential(STOPS[mode][0]))
@@ -160,9 +197,17 @@ class _Gen:
 
 def generate(days: int = 3, seed: int = 0, sample_s: tuple[float, float] = (1.0, 5.0),
              noise_m: float = 5.0, sparse_stay_prob: float = 0.3, spike_rate: float = 0.001,
-             bad_accuracy_rate: float = 0.0005, duplicate_rate: float = 0.0005) -> Truth:
-    """A person's ``days`` days of location history with its truth."""
-    g = _Gen(seed, sample_s, noise_m, sparse_stay_prob)
+             bad_accuracy_rate: float = 0.0005, duplicate_rate: float = 0.0005,
+             transit: bool = False, pace: dict[str, float] | None = None,
+             phone: bool = False) -> Truth:
+    """A person's ``days`` days of location history with its truth.
+
+    ``transit``: days ride buses, the subway, regional and long-distance trains and the
+    motorway too. ``pace``: this person's cruise speed per mode as a factor (a brisk
+    walker: ``{"walk": 1.7}``). ``phone``: moving fixes come as a phone logs them to
+    save battery, four in ten missing.
+    """
+    g = _Gen(seed, sample_s, noise_m, sparse_stay_prob, pace, phone)
     rng = g.rng
     home = np.array([0.0, 0.0])
     work = np.array([rng.uniform(4000, 7000), rng.uniform(-2000, 2000)])
@@ -174,6 +219,12 @@ def generate(days: int = 3, seed: int = 0, sample_s: tuple[float, float] = (1.0,
     far = np.array([rng.uniform(600_000, 900_000), rng.uniform(-300_000, 300_000)])
     far_spot = far + np.array([2000.0, -1500.0])
 
+    if transit:  # drawn only then: without transit a seed gives the same days as before
+        station = np.array([rng.uniform(-900, -500), rng.uniform(300, 700)])
+        work_station = work + np.array([rng.uniform(200, 400), rng.uniform(-300, -100)])
+        far_city = np.array([rng.uniform(250_000, 400_000), rng.uniform(-80_000, 80_000)])
+        far_city_spot = far_city + np.array([1200.0, 900.0])
+
     day0 = START_TS
     for d in range(days):
         g.t = max(g.t, day0 + d * 86400.0)
@@ -181,7 +232,47 @@ def generate(days: int = 3, seed: int = 0, sample_s: tuple[float, float] = (1.0,
         if g.t < wake:
             g.stay(wake - g.t)
         kind = rng.random()
-        if kind < 0.12 and d > 0:
+        pt = rng.random() if transit else 1.0
+        if pt < 0.12 and d > 0:
+            # A long-distance train to a city hundreds of km away and back.
+            g.travel(station, "walk")
+            g.stay(rng.uniform(420, 900), sparse=False)
+            g.travel(far_city, "train")
+            g.stay(rng.uniform(900, 1800), sparse=False)
+            g.travel(far_city_spot, "walk")
+            g.stay(rng.uniform(2 * 3600, 4 * 3600))
+            g.travel(far_city, "walk")
+            g.stay(rng.uniform(600, 1200), sparse=False)
+            g.travel(station, "train")
+            g.stay(rng.uniform(300, 600), sparse=False)
+            g.travel(home, "walk")
+        elif pt < 0.22 and d > 0:
+            # A motorway drive to the next city and back.
+            g.travel(city, "motorway")
+            g.stay(rng.uniform(2 * 3600, 4 * 3600))
+            g.travel(home, "motorway")
+        elif pt < 0.45:
+            # Commuting by bus or by subway (walking to and from the stops).
+            ride = "bus" if rng.random() < 0.5 else "subway"
+            g.travel(station, "walk")
+            g.stay(rng.uniform(300, 480), sparse=False)
+            g.travel(work_station, ride)
+            g.stay(rng.uniform(300, 420), sparse=False)
+            g.travel(work, "walk")
+            g.stay(rng.uniform(3.5 * 3600, 4.5 * 3600))
+            g.travel(lunch, "walk")
+            g.stay(rng.uniform(1800, 3000))
+            g.travel(work, "walk")
+            g.stay(rng.uniform(3 * 3600, 4 * 3600))
+            if rng.random() < 0.5:
+                g.travel(work_station, "walk")
+                g.stay(rng.uniform(300, 480), sparse=False)
+                g.travel(station, "regional" if ride == "subway" else ride)
+                g.stay(rng.uniform(300, 420), sparse=False)
+                g.travel(home, "walk")
+            else:
+                g.travel(home, "bus")
+        elif kind < 0.12 and d > 0:
             # A day trip by train to another city.
             g.travel(city, "train")
             g.stay(rng.uniform(1800, 3600), sparse=False)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trackdesk.skills.geo import Local
+from trackdesk.skills.labels import active_corrections
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     FLAG_ACCEL,
@@ -31,6 +32,7 @@ from trackdesk.skills.store import (
     FLAG_INVALID,
     FLAG_SPEED,
     FLAG_SPIKE,
+    FLAG_USER,
     PRE_FLAGS,
     Plan,
     Points,
@@ -44,12 +46,16 @@ VERSION = "1.0.0"
 MAX_TS = 4_102_444_800.0  # 2100-01-01: later timestamps are corrupt, not future data
 
 
-def compute_flags(pts: Points, params: dict[str, Any]) -> np.ndarray:
-    """Reason bits per point (0 = kept). ``pts`` sorted by (ts, id)."""
+def compute_flags(pts: Points, params: dict[str, Any],
+                  user_bad: np.ndarray | None = None) -> np.ndarray:
+    """Reason bits per point (0 = kept). ``pts`` sorted by (ts, id); ``user_bad``: the
+    points the user marked wrong (they take no part in the motion tests either)."""
     n = len(pts)
     flags = np.zeros(n, dtype=np.int64)
     if n == 0:
         return flags
+    if user_bad is not None:
+        flags[user_bad] |= FLAG_USER
     ts, lat, lon = pts.ts, pts.lat, pts.lon
     with np.errstate(invalid="ignore"):
         valid = (np.isfinite(ts) & np.isfinite(lat) & np.isfinite(lon) & (ts >= 0)
@@ -89,6 +95,20 @@ def compute_flags(pts: Points, params: dict[str, Any]) -> np.ndarray:
     return flags
 
 
+def user_marked(conn: Any, pts: Points) -> np.ndarray | None:
+    """Mask of the points the user's bad_points corrections name (by id or time range)."""
+    marks = active_corrections(conn, ("bad_points",))
+    if not marks or len(pts) == 0:
+        return None
+    out = np.zeros(len(pts), dtype=bool)
+    for c in marks:
+        if c.target_ids:
+            out |= np.isin(pts.id, np.array(c.target_ids, dtype=np.int64))
+        elif c.start_ts is not None and c.end_ts is not None:
+            out |= (pts.ts >= c.start_ts) & (pts.ts <= c.end_ts)
+    return out
+
+
 def _restart(run: SkillRun, plan: Plan) -> tuple[float, int] | None:
     """The candidate whose flags stay valid and that serves as left context, or None."""
     rows = run.conn.execute(
@@ -106,10 +126,9 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     anchor = None if plan.full else _restart(run, plan)
     from_ts = None if anchor is None else anchor[0]
-    pts = load_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
-    flags = compute_flags(pts, ctx.params)
+    pts = load_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
+    flags = compute_flags(pts, ctx.params, user_marked(conn, pts))
     write = np.ones(len(pts), dtype=bool)
     if anchor is not None:
         write &= pts.id != anchor[1]
@@ -118,19 +137,20 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     hit = write & (flags != 0)
     rows = list(zip(pts.id[hit].tolist(), pts.ts[hit].tolist(), flags[hit].tolist(),
                     strict=True))
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if anchor is None:
         conn.execute("DELETE FROM outlier_flags")
     else:
         conn.execute("DELETE FROM outlier_flags WHERE ts >= ? AND point_id != ?", anchor)
-    conn.executemany("INSERT INTO outlier_flags (point_id, ts, reasons) VALUES (?, ?, ?)", rows)
+    run.write_rows("INSERT INTO outlier_flags (point_id, ts, reasons) VALUES (?, ?, ?)", rows)
     invalid = int(np.count_nonzero(flags[write] & FLAG_INVALID))
-    ctx.progress(len(pts), len(pts), invalid)
+    ctx.failed = invalid  # sent with the final progress
     run.finish(plan, from_ts if from_ts is not None else float(pts.ts.min()) if len(pts) else 0.0)
     counts = {name: int(np.count_nonzero(flags[write] & bit)) for name, bit in (
         ("invalid", FLAG_INVALID), ("accuracy", FLAG_ACCURACY), ("duplicate", FLAG_DUPLICATE),
-        ("speed", FLAG_SPEED), ("acceleration", FLAG_ACCEL), ("spike", FLAG_SPIKE))}
+        ("speed", FLAG_SPEED), ("acceleration", FLAG_ACCEL), ("spike", FLAG_SPIKE),
+        ("marked_by_user", FLAG_USER))}
     return run.summary(plan, points=len(pts), flagged=len(rows), failed_points=invalid,
                        reasons=counts)
 

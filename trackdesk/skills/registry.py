@@ -92,9 +92,10 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="transport_mode",
-        version="1.1.0",
+        version="1.2.0",
         title="Transport mode",
-        description="Labels movement segments stationary, walk, bike, car, train or plane.",
+        description="Labels movement segments stationary, walk, bike, car, bus, train or "
+        "plane; takes the user's labels and calibrates itself on them.",
         upstream=("trajectory_completion",),
         params=(
             Param("window_s", "float", 60.0, 5.0, 3600.0, "s",
@@ -109,6 +110,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("train_min_mps", "float", 36.0, 10.0, 150.0, "m/s",
                   "A motorised segment whose 85th percentile speed reaches this is a train"),
             Param("plane_min_mps", "float", 100.0, 40.0, 400.0, "m/s", "From here: plane"),
+            Param("transit_stop_s", "float", 420.0, 0.0, 3600.0, "s",
+                  "A stop up to this long between two motorised stretches is part of the "
+                  "ride (a train at a station), not a stay"),
         ),
         timeout_s=1800.0,
         retries=1,
@@ -116,7 +120,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.1.0",
+        version="1.2.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -141,13 +145,17 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.0.0",
+        version="1.1.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),
         params=(
             Param("min_distance_m", "float", 100.0, 0.0, 100000.0, "m",
                   "Trips shorter than this are dropped"),
+            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+                  "A logging gap longer than this ends a trip"),
+            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+                  "A step faster than this adds no distance (a jump, not travel)"),
         ),
         timeout_s=1800.0,
         retries=1,

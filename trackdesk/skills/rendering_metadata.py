@@ -115,9 +115,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     day0 = None if plan.full else int(np.floor(plan.t0 / DAY))
     from_ts = None if day0 is None else day0 * DAY
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     if from_ts is None:
         srows = conn.execute("SELECT start_ts, end_ts FROM stay_detections ORDER BY start_ts")
     else:
@@ -125,7 +124,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                              "ORDER BY start_ts", (from_ts,))
     stays = np.array(srows.fetchall(), dtype=np.float64).reshape(-1, 2)
     days, tracks = day_rows(pts.ts, pts.lat, pts.lon, stays, ctx.params)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if day0 is None:
         conn.execute("DELETE FROM render_days")
@@ -133,11 +132,10 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     else:
         conn.execute("DELETE FROM render_days WHERE day >= ?", (day0,))
         conn.execute("DELETE FROM render_tracks WHERE day >= ?", (day0,))
-    conn.executemany("INSERT INTO render_days VALUES (?, ?, ?, ?, ?, ?)", days)
-    conn.executemany("INSERT INTO render_tracks VALUES (?, ?, ?, ?)", tracks)
+    run.write_rows("INSERT INTO render_days VALUES (?, ?, ?, ?, ?, ?)", days)
+    run.write_rows("INSERT INTO render_tracks VALUES (?, ?, ?, ?)", tracks)
     conn.execute("DELETE FROM render_zooms")
     conn.executemany("INSERT INTO render_zooms VALUES (?, ?, ?, ?)", zoom_rows(conn, ctx.params))
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else 0.0)
     bounds = conn.execute("SELECT min_lat, max_lat, min_lon, max_lon FROM render_bounds").fetchone()
     return run.summary(plan, points=len(pts), days=len(days), track_rows=len(tracks),

@@ -163,6 +163,10 @@ class WorkerContext:
         self._send({"type": "resources", "peak_rss_mb": round(peak_mb, 1),
                     "cpu_time_s": round(usage.ru_utime + usage.ru_stime, 3)})
 
+    def phases(self, total: int, weights: dict[str, float]) -> PhaseProgress:
+        """Progress over phases of one pass (read, compute, write...): see PhaseProgress."""
+        return PhaseProgress(self, total, weights)
+
     # -- batching -----------------------------------------------------------------------
     def batches(self, n: int, size: int | None = None) -> Iterator[tuple[int, int]]:
         """Yield ``(start, stop)`` ranges over ``n`` items, checking for a stop between."""
@@ -170,6 +174,53 @@ class WorkerContext:
         for start in range(0, n, size):
             self.check_stop()
             yield start, min(n, start + size)
+
+
+class PhaseProgress:
+    """processed/total for work done in phases over one set of ``total`` points.
+
+    A skill that reads all its points, computes on them with numpy and writes the
+    results does not finish point by point, so it reports how far it is through its
+    phases: ``weights`` is each phase's share of the run (measured once, roughly), and
+    ``step(phase, done, of)`` says ``done`` of ``of`` units of that phase are finished.
+    The processed count is the points' share of what is done, never ``total`` before
+    :meth:`finish`: a bar moves through reading, computing and writing and reaches its
+    end only once the results are committed.
+    """
+
+    def __init__(self, ctx: WorkerContext, total: int, weights: dict[str, float]) -> None:
+        self.ctx = ctx
+        self.total = max(0, int(total))
+        norm = sum(weights.values()) or 1.0
+        self.start: dict[str, float] = {}
+        self.share: dict[str, float] = {}
+        at = 0.0
+        for name, w in weights.items():
+            self.start[name] = at
+            self.share[name] = w / norm
+            at += w / norm
+        self.done = 0
+        self.phase = ""
+        ctx.progress(0, self.total, None, force=True)
+
+    def step(self, phase: str, done: float = 1.0, of: float = 1.0) -> None:
+        """``done`` of ``of`` units of ``phase`` are finished (sent at most every 0.2 s)."""
+        frac = self.start[phase] + self.share[phase] * (min(max(done, 0.0), of) / of
+                                                         if of > 0 else 1.0)
+        # Never back, never the end before finish(), and at least one point once work
+        # began: 0 < processed < total is what "running, partly done" looks like.
+        n = min(max(int(frac * self.total), 1, self.done), max(self.total - 1, 0))
+        # The first report of each phase always goes out: the coalescing below would
+        # otherwise drop it and a long compute phase would show the bar still at 0.
+        force = phase != self.phase
+        self.phase = phase
+        if n != self.done or force:
+            self.done = n
+            self.ctx.progress(n, self.total, force=force)
+
+    def finish(self) -> None:
+        self.done = self.total
+        self.ctx.progress(self.total, self.total, force=True)
 
 
 RunFunction = Callable[[WorkerContext], dict[str, Any] | None]

@@ -50,11 +50,12 @@ from trackdesk.skills.geo import (
     haversine_one,
     segment_sums,
 )
+from trackdesk.skills.labels import active_corrections
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
 NAME = "stay_detection"
-VERSION = "1.1.0"  # 1.1: the departure gap counts only past departure_speed_mps
+VERSION = "1.2.0"  # 1.2: no stays inside a train or bus ride; the user's corrections
 PROBES = 3
 FAST = 8  # steps: points whose escape is this close are probed all at once
 BLOCK = 256  # points sharing one cosine in the path bound
@@ -439,6 +440,56 @@ def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     return rows
 
 
+RIDE_MODES = ("train", "bus")
+
+
+def drop_transit_stops(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray
+                       ) -> list[tuple[int, int, bool, bool]]:
+    """Without the stays transport_mode put inside a train or bus ride (a stop at a
+    station between two stretches on the same line): a stay is where the person went,
+    not where the vehicle waited. Decided from the stay's own time range only."""
+    if not stays:
+        return stays
+    t0 = float(ts[stays[0][0]])
+    segs = conn.execute(
+        "SELECT start_ts, end_ts FROM mode_segments WHERE end_ts >= ? AND mode IN (?, ?) "
+        "ORDER BY start_ts", (t0, *RIDE_MODES)).fetchall()
+    if not segs:
+        return stays
+    s0 = np.array([r[0] for r in segs])
+    s1 = np.array([r[1] for r in segs])
+    out = []
+    for st in stays:
+        a, b = float(ts[st[0]]), float(ts[st[1] - 1])
+        # Inside a ride: one ride segment runs from before the stay to after it.
+        j = int(np.searchsorted(s0, a, side="left")) - 1
+        inside = j >= 0 and s0[j] < a and s1[j] > b
+        if not inside:
+            out.append(st)
+    return out
+
+
+def apply_corrections(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                      corrections: list[Any]) -> list[tuple[int, int, bool, bool]]:
+    """The user's merge_stays and split_stay corrections, in the order they were made."""
+    for c in corrections:
+        if c.kind == "merge_stays" and c.start_ts is not None and c.end_ts is not None:
+            hit = [k for k, st in enumerate(stays)
+                   if ts[st[0]] <= c.end_ts and ts[st[1] - 1] >= c.start_ts]
+            if len(hit) >= 2:
+                a, b = hit[0], hit[-1]
+                merged = (stays[a][0], stays[b][1], stays[b][2], stays[b][3])
+                stays = stays[:a] + [merged] + stays[b + 1:]
+        elif c.kind == "split_stay" and c.start_ts is not None:
+            for k, (s, e, moved, is_open) in enumerate(stays):
+                cut = int(np.searchsorted(ts, c.start_ts, side="left"))
+                if s < cut < e:
+                    stays = stays[:k] + [(s, cut, True, False), (cut, e, moved, is_open)] \
+                        + stays[k + 1:]
+                    break
+    return stays
+
+
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     restart = None
@@ -448,23 +499,25 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         rows = conn.execute("SELECT start_ts FROM stay_detections WHERE start_ts < ? "
                             "ORDER BY start_ts DESC LIMIT 2", (plan.t0,)).fetchall()
         restart = float(rows[1][0]) if len(rows) == 2 else None
-    pts = kept_points(conn, plan.watermark, restart, acc=False)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, restart, acc=False, on_chunk=run.reading)
+    run.loaded(len(pts))
     stays = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts, pts.lat,
                                pts.lon, ctx.params)
+    run.computing(0.6)
+    stays = drop_transit_stops(conn, stays, pts.ts)
+    stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
+                                                                       "split_stay")))
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if restart is None:
         conn.execute("DELETE FROM stay_detections")
     else:
         conn.execute("DELETE FROM stay_detections WHERE start_ts >= ?", (restart,))
-    conn.executemany(
+    run.write_rows(
         "INSERT INTO stay_detections (id, start_ts, end_ts, left_ts, lat, lon, n_points, "
         "first_point_id, last_point_id, radius_m, is_open) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         rows)
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), stays=len(rows),
                        open_stay=bool(rows and rows[-1][-1]))

@@ -28,9 +28,9 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
                          "ORDER BY start_ts").fetchall()
-    ctx.progress(0, len(stays), 0, force=True)
-    ctx.check_stop()
+    run.loaded(len(stays))
     places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"])
+    run.computing(1.0)
     run.begin()
     conn.execute("DELETE FROM places")
     conn.execute("DELETE FROM place_stays")
@@ -40,7 +40,6 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", places)
     conn.executemany("INSERT INTO place_stays (stay_id, place_id) VALUES (?, ?)", links)
     geo = name_places_and_zones(conn)  # issue 21: names, countries, time zones (offline)
-    ctx.progress(len(stays), len(stays), 0)
     run.finish(plan, plan.t0 if plan.t0 is not None else 0.0)
     labels = {p[7]: p[0] for p in places if p[7]}
     return run.summary(plan, stays=len(stays), places=len(places), home_place_id=labels.get(

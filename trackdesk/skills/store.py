@@ -26,15 +26,21 @@ import itertools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trackdesk.skills.geo import big_empty
+from trackdesk.skills.labels import KINDS, fingerprint
 from trackdesk.skills.registry import BUILTIN_SPECS
-from trackdesk.skills.sdk import StopRequested, WorkerContext
+from trackdesk.skills.sdk import PhaseProgress, StopRequested, WorkerContext
+
+# Share of a typical full run spent reading, computing and writing (measured on 1M
+# points, rounded): what a skill's progress bar moves through.
+PHASES = {"read": 0.3, "compute": 0.5, "write": 0.2}
+WRITE_BLOCK = 4096  # result rows per executemany between progress reports
 
 CHUNK_BITS = 16
 NEG_INF = -1.0e300  # "everything changed", stored as a plain REAL
@@ -47,7 +53,8 @@ FLAG_DUPLICATE = 4
 FLAG_SPEED = 8
 FLAG_ACCEL = 16
 FLAG_SPIKE = 32
-PRE_FLAGS = FLAG_INVALID | FLAG_ACCURACY | FLAG_DUPLICATE
+FLAG_USER = 64  # the user marked the point wrong (a correction)
+PRE_FLAGS = FLAG_INVALID | FLAG_ACCURACY | FLAG_DUPLICATE | FLAG_USER
 
 
 @dataclass
@@ -156,13 +163,15 @@ def _keep_mask(ids: np.ndarray, bad: np.ndarray | None) -> np.ndarray | None:
 
 
 def load_all_points(conn: sqlite3.Connection, watermark: int,
-                    exclude: np.ndarray | None = None, acc: bool = True) -> Points:
+                    exclude: np.ndarray | None = None, acc: bool = True,
+                    on_chunk: Callable[[int, int], None] | None = None) -> Points:
     """Every point with ``id <= watermark``, through the column cache (refreshed if stale).
 
     The cache is trusted when its chunks add up to the points table's row count and
     maximum id (points are append-only); otherwise chunks are checked one by one and
     the stale ones rebuilt from ``points``. ``acc=False`` leaves the accuracy column
-    unread (all -1, unknown) for skills that do not use it.
+    unread (all -1, unknown) for skills that do not use it. ``on_chunk(rows read, rows
+    to read)`` is called after every chunk (progress of the read phase).
     """
     have = {row[0]: (row[1], row[2]) for row in conn.execute(
         "SELECT chunk, n, max_id FROM point_cache")}
@@ -213,6 +222,8 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
                 # the mask ("clip" skips a bounds check the indices do not need).
                 cols[col].take(keep, out=out[col][at:at + size], mode="clip")
         at += size
+        if on_chunk is not None:
+            on_chunk(at, cap)
     dropped = [c for c in have if c not in wanted_chunks]
     if stale or dropped:
         # The cache is an accelerator only: a failed write just means a slower next read.
@@ -233,9 +244,10 @@ def load_all_points(conn: sqlite3.Connection, watermark: int,
     return _sorted(*cols_out)
 
 
-def load_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None) -> Points:
+def load_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None,
+                on_chunk: Callable[[int, int], None] | None = None) -> Points:
     if from_ts is None or from_ts <= NEG_INF:
-        return load_all_points(conn, watermark)
+        return load_all_points(conn, watermark, on_chunk=on_chunk)
     return load_points_window(conn, watermark, from_ts)
 
 
@@ -250,14 +262,15 @@ def flagged_ids(conn: sqlite3.Connection, from_ts: float | None) -> np.ndarray:
 
 
 def kept_points(conn: sqlite3.Connection, watermark: int, from_ts: float | None,
-                acc: bool = True) -> Points:
+                acc: bool = True, on_chunk: Callable[[int, int], None] | None = None
+                ) -> Points:
     """Points that outlier_detection did not flag (all of them if it never ran).
 
     ``acc=False``: the accuracy may be left unread (all -1) on a full load.
     """
     bad = flagged_ids(conn, from_ts)
     if from_ts is None or from_ts <= NEG_INF:
-        return load_all_points(conn, watermark, bad, acc)
+        return load_all_points(conn, watermark, bad, acc, on_chunk)
     pts = load_points_window(conn, watermark, from_ts)
     if len(bad) == 0 or len(pts) == 0:
         return pts
@@ -329,6 +342,37 @@ class SkillRun:
         self.conn.execute("PRAGMA mmap_size=268435456")
         self.upstream = upstream_closure(name)
         self.started = time.monotonic()
+        self.prog: PhaseProgress | None = None
+        # The user's labels and corrections this skill reads (labels.py): a change of
+        # them makes the next run a full one.
+        self.inputs = fingerprint(self.conn, name) if name in KINDS.values() else ""
+
+    # -- progress ------------------------------------------------------------------------
+    def reading(self, done: int, of: int) -> None:
+        """Progress of the read phase (``load_all_points``' ``on_chunk``)."""
+        if self.prog is None:
+            self.prog = self.ctx.phases(of, PHASES)
+        self.prog.step("read", done, of)
+
+    def loaded(self, n: int) -> None:
+        """The points are read (``n`` of them when no chunked read reported a total)."""
+        if self.prog is None:
+            self.prog = self.ctx.phases(n, PHASES)
+        self.prog.step("read")
+        self.ctx.check_stop()
+
+    def computing(self, done: float, of: float = 1.0) -> None:
+        if self.prog is not None:
+            self.prog.step("compute", done, of)
+        self.ctx.check_stop()
+
+    def _stored_inputs(self) -> str | None:
+        try:
+            row = self.conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
+                                    (self.name,)).fetchone()
+        except sqlite3.OperationalError:  # a tracks.db from before migration 6
+            return None
+        return "" if row is None else row[0]
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -348,6 +392,10 @@ class SkillRun:
                         f"skill version changed ({state[0]} -> {self.version})")
         if state[1] != params:
             return Plan(True, None, wm, change_id, "parameters changed since the last run")
+        stored = self._stored_inputs()
+        if stored is not None and stored != self.inputs:
+            return Plan(True, None, wm, change_id,
+                        "your labels or corrections changed since the last run")
         t_new = conn.execute("SELECT MIN(ts) FROM points WHERE id > ? AND id <= ?",
                              (state[2], wm)).fetchone()[0]
         t_up = None
@@ -376,9 +424,17 @@ class SkillRun:
             self.conn.execute(f"DELETE FROM {table}")
         else:
             self.conn.execute(f"DELETE FROM {table} WHERE {ts_column} >= ?", (from_ts,))
-        self.conn.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})", rows)
+        self.write_rows(f"INSERT INTO {table} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join('?' * len(columns))})", rows)
+
+    def write_rows(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """``executemany`` in blocks, reporting the write phase between them."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        n = len(rows)
+        for a in range(0, n, WRITE_BLOCK):
+            self.conn.executemany(sql, rows[a:a + WRITE_BLOCK])
+            if self.prog is not None:
+                self.prog.step("write", min(n, a + WRITE_BLOCK), n)
 
     def finish(self, plan: Plan, from_ts: float | None) -> None:
         """Record state and change inside the open transaction, then commit.
@@ -395,12 +451,17 @@ class SkillRun:
             "seen_change_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (self.name, self.version, json.dumps(self.ctx.params, sort_keys=True),
              plan.watermark, plan.change_id, time.time()))
+        if self._stored_inputs() is not None:
+            conn.execute("INSERT OR REPLACE INTO skill_inputs (skill, fingerprint) "
+                         "VALUES (?, ?)", (self.name, self.inputs))
         if from_ts is not None:
             conn.execute("INSERT INTO skill_changes (skill, from_ts, task_id, created_at) "
                          "VALUES (?, ?, ?, ?)",
                          (self.name, NEG_INF if plan.full else from_ts, self.ctx.task_id,
                           time.time()))
         conn.execute("COMMIT")
+        if self.prog is not None:
+            self.prog.finish()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

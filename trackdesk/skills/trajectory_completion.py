@@ -75,19 +75,17 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
             "WHERE p.ts < ? AND +p.id <= ? AND o.point_id IS NULL "
             "ORDER BY p.ts DESC, p.id DESC LIMIT 1", (plan.t0, plan.watermark)).fetchone()
     from_ts = None if anchor is None else float(anchor[0])
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     rows = compute_synthetic(pts.id, pts.ts, pts.lat, pts.lon, ctx.params)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     if from_ts is None:
         conn.execute("DELETE FROM synthetic_points")
     else:
         conn.execute("DELETE FROM synthetic_points WHERE ts > ?", (from_ts,))
-    conn.executemany("INSERT INTO synthetic_points (id, ts, lat, lon, prev_point_id, "
+    run.write_rows("INSERT INTO synthetic_points (id, ts, lat, lon, prev_point_id, "
                      "next_point_id) VALUES (?, ?, ?, ?, ?, ?)", rows)
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), synthetic_points=len(rows))
 

@@ -36,11 +36,14 @@ property test in tests/skills/test_incremental.py holds this to a full recompute
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.geo import MODE_INDEX, MODES, Local, segment_percentile, segment_sums
+from trackdesk.skills.geo import MODE_INDEX, MODES, Local, segment_percentile
+from trackdesk.skills.labels import activity_labels
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     Plan,
@@ -53,7 +56,7 @@ from trackdesk.skills.store import (
 )
 
 NAME = "transport_mode"
-VERSION = "1.1.0"  # 1.1: lone fixes get their neighbours' speed, short segments absorbed
+VERSION = "1.2.0"  # 1.2: bus; car/bus/train from ride features; station stops; labels
 # The order of each row build_segments() makes.
 SEGMENT_COLUMNS = ("id", "start_ts", "end_ts", "mode", "n_points", "distance_m", "duration_s",
                    "mean_speed_mps", "p85_speed_mps", "first_point_id", "last_point_id")
@@ -121,44 +124,91 @@ def classify(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
 
 
 def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: np.ndarray,
-                   begin: int, write_from: int, params: dict[str, Any]) -> list[tuple]:
+                   begin: int, write_from: int, params: dict[str, Any],
+                   labelled: np.ndarray | None = None, model: PersonalModel | None = None,
+                   fit: Callable[[np.ndarray, np.ndarray], PersonalModel] | None = None
+                   ) -> list[tuple]:
     """Segment rows for the points from index ``write_from`` on, computed from ``begin``
-    (<= ``write_from``) on; boundaries are forced at both."""
+    (<= ``write_from``) on; boundaries are forced at both.
+
+    ``labelled``: per point, the mode index the user's labels give it (-1: none);
+    labelled stretches take their label. ``model``: the personal model, applied to the
+    moving segments no label covers when it did better than the rules on held-back
+    labels; ``fit(features, modes)`` trains it from the labelled segments first.
+    """
     n = len(pts)
     if write_from >= n:
         return []
     ts = pts.ts
-    lab = label[begin:]
+    lab = label[begin:].copy()
+    user = None
+    if labelled is not None:
+        user = labelled[begin:]
+        lab = np.where(user >= 0, user, lab)
     cut = np.zeros(n - begin, dtype=bool)
     cut[0] = True
     cut[1:] = (lab[1:] != lab[:-1]) | track_start[begin + 1:]
+    if user is not None:
+        cut[1:] |= user[1:] != user[:-1]
     starts = np.flatnonzero(cut) + begin
     stops = np.append(starts[1:], n)
-    mode = promoted_modes(v, label, starts, stops, params)
+    mode = promoted_modes(v, lab[starts - begin], starts, stops, params)
+    is_user = np.zeros(len(starts), dtype=bool)
+    if user is not None:
+        is_user = user[starts - begin] >= 0
+        mode[is_user] = user[starts - begin][is_user]
     # Boundaries no join may remove: logging gaps, and where this computation starts and
     # writes (an INCREMENTAL run's b3 and b2, boundaries of the full result as well).
     fixed = track_start[starts] | (starts == begin) | (starts == write_from)
-    starts, mode, fixed = _join(starts, mode, fixed)
-    # A short segment between two of one mode takes theirs (neither side across a gap).
+    starts, mode, fixed, is_user = _join(starts, mode, fixed, is_user)
+    # A short segment between two of one mode takes theirs (neither side across a gap);
+    # so does a stop of up to transit_stop_s between two motorised stretches: a train
+    # at a station or a bus at its stop is still the ride, not a place the person went.
     nxt = np.append(ts[starts[1:]], ts[n - 1])
     covered = nxt - ts[starts]
     absorb = np.zeros(len(starts), dtype=bool)
     if len(starts) > 2:
         inner = slice(1, -1)
-        absorb[inner] = ((covered[inner] < params["min_segment_s"])
+        limit = np.where((mode[inner] == MODE_INDEX["stationary"]) & (mode[:-2] == MOTOR),
+                         params["transit_stop_s"], params["min_segment_s"])
+        absorb[inner] = ((covered[inner] < limit)
                          & (mode[:-2] == mode[2:]) & ~track_start[starts[1:-1]]
-                         & ~track_start[starts[2:]])
+                         & ~track_start[starts[2:]] & ~is_user[inner])
     mode[1:][absorb[1:]] = mode[:-1][absorb[1:]]
-    starts, mode, _ = _join(starts, mode, fixed)
+    starts, mode, fixed, is_user = _join(starts, mode, fixed, is_user)
     stops = np.append(starts[1:], n)
     keep = starts >= write_from
-    starts, stops, mode = starts[keep], stops[keep], mode[keep]
+    starts, stops, mode, is_user = starts[keep], stops[keep], mode[keep], is_user[keep]
+    fixed = fixed[keep]
     steps = np.zeros(n)
     if n > 1:
         steps[1:] = Local(pts.lat, pts.lon).steps()
+    first, last = track_bounds(ts, params["gap_s"])
+    # A short window to see stops (a bus at its stop for 20 s), where GPS jitter would
+    # make single steps look like movement.
+    v_stop = smoothed_speed(ts, Local(pts.lat, pts.lon), first, last, STOP_WINDOW_S)
+    tstart = track_start[starts]
+    real = pts.id > 0
+    feats = segment_features(ts, pts.lat, pts.lon, v, v_stop, steps, starts, stops, tstart,
+                             real)
+    motor = (mode == MOTOR) & ~is_user
+    mode[motor] = motor_rule(feats[motor], params)
+    if fit is not None:
+        model = fit(feats[is_user], mode[is_user])
+    if model is not None and model.used:
+        moving = ~is_user & np.isin(mode, model.classes)
+        if moving.any():
+            mode[moving] = model.predict(feats[moving], mode[moving])
+    # Resolved modes (and the model) may give neighbours one mode: one segment again.
+    n_before = len(starts)
+    starts, mode, fixed, is_user, _ = _join_idx(starts, mode, fixed, is_user)
+    stops = np.append(starts[1:], n)
+    if len(starts) != n_before:
+        feats = segment_features(ts, pts.lat, pts.lon, v, v_stop, steps, starts, stops,
+                                 track_start[starts], real)
     # Distance of a segment: the steps between its own points (step i joins i-1 and i).
-    dist = segment_sums(steps, starts + 1, stops)
-    p85 = segment_percentile(v, starts, stops, 0.85)
+    dist = feats[:, F_DIST]
+    p85 = feats[:, F_P85]
     dur = ts[stops - 1] - ts[starts]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(dur > 0, dist / dur, 0.0)
@@ -170,34 +220,330 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     return rows
 
 
+# Columns of segment_features(): what a ride looks like beyond its speed (Zheng et al.
+# 2008/2010: stop rate, velocity change rate; Biljecki et al. 2013 and Stenneth et al.
+# 2011: stops, speed percentiles, fix loss).
+FEATURES = ("distance_m", "duration_s", "p50_mps", "p85_mps", "p95_mps", "stops_per_km",
+            "short_stops", "long_stops", "mean_stop_s", "gap_share", "n_gaps",
+            "accel_mps2", "straightness", "speed_cv", "stop_spacing_cv")
+(F_DIST, F_DUR, F_P50, F_P85, F_P95, F_STOP_RATE, F_SHORT, F_LONG, F_STOP_S, F_GAP_SHARE,
+ F_GAPS, F_ACCEL, F_STRAIGHT, F_CV, F_SPACING_CV) = range(len(FEATURES))
+STOP_MPS = 1.5  # a vehicle below this over STOP_WINDOW_S stands
+STOP_WINDOW_S = 20.0
+GAP_S = 60.0  # a step longer than this (and 4x the usual step) lost the fix
+
+
+def segment_features(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, v: np.ndarray,
+                     v_stop: np.ndarray, steps: np.ndarray, starts: np.ndarray,
+                     stops: np.ndarray, track_start: np.ndarray, real: np.ndarray
+                     ) -> np.ndarray:
+    """One row of FEATURES per segment ``[starts[k], stops[k])``.
+
+    Depends on the segment's own points and, for the usual logging step a lost fix is
+    measured against, on the segment before it in the same track (the walk to the
+    station logs at the phone's normal rate; the subway then loses it): an INCREMENTAL
+    run, which computes from a settled segment start on, gets the same numbers.
+    """
+    m = len(starts)
+    out = np.zeros((m, len(FEATURES)))
+    if m == 0:
+        return out
+    lo, hi = int(starts[0]), int(stops[-1])
+    seg = np.repeat(np.arange(m), stops - starts)
+    t = ts[lo:hi]
+    dt = np.zeros(hi - lo)
+    dt[1:] = t[1:] - t[:-1]
+    first = np.zeros(hi - lo, dtype=bool)
+    first[starts - lo] = True
+    dt[first] = 0.0  # a step into a segment belongs to the one before
+    d = np.where(first, 0.0, steps[lo:hi])
+    dist = np.bincount(seg, weights=d, minlength=m)
+    dur = ts[stops - 1] - ts[starts]
+    out[:, F_DIST] = dist
+    out[:, F_DUR] = dur
+    out[:, F_P50] = segment_percentile(v, starts, stops, 0.5)
+    out[:, F_P85] = segment_percentile(v, starts, stops, 0.85)
+    out[:, F_P95] = segment_percentile(v, starts, stops, 0.95)
+    # Stops: runs of step speeds under STOP_MPS, timed; a step over a lost fix is none.
+    # Lost fixes: steps between real fixes (trajectory_completion fills gaps with
+    # synthetic points) far longer than the usual step here or in the segment before.
+    r = np.flatnonzero(real[lo:hi])
+    rseg = seg[r]
+    dtr = np.zeros(len(r))
+    if len(r) > 1:
+        dtr[1:] = np.where(rseg[1:] == rseg[:-1], t[r[1:]] - t[r[:-1]], 0.0)
+    rs = np.searchsorted(r, starts - lo)
+    re_ = np.searchsorted(r, stops - lo)
+    med_real = segment_percentile(dtr, rs + 1, np.maximum(re_, rs + 1), 0.5)
+    usual = med_real.copy()
+    if m > 1:
+        prev_ok = ~track_start[1:] & (re_[:-1] - rs[:-1] > 1)
+        usual[1:] = np.where(prev_ok, np.minimum(med_real[1:], med_real[:-1]), med_real[1:])
+    lost = (dtr > GAP_S) & (dtr > 4.0 * usual[rseg])
+    gap = (dt > GAP_S) & (dt > 4.0 * usual[seg])
+    slow = (v_stop[lo:hi] < STOP_MPS) & ~first & ~gap & real[lo:hi]
+    s_start = slow & ~np.concatenate([[False], slow[:-1]])
+    run_id = np.cumsum(s_start) - 1
+    n_runs = int(s_start.sum())
+    if n_runs:
+        r_dur = np.bincount(run_id[slow], weights=dt[slow], minlength=n_runs)
+        r_seg = seg[s_start]
+        short = (r_dur >= 8.0) & (r_dur < 40.0)
+        long_ = r_dur >= 40.0
+        out[:, F_SHORT] = np.bincount(r_seg[short], minlength=m)
+        out[:, F_LONG] = np.bincount(r_seg[long_], minlength=m)
+        real_stop = r_dur >= 8.0
+        n_stop = np.bincount(r_seg[real_stop], minlength=m)
+        t_stop = np.bincount(r_seg[real_stop], weights=r_dur[real_stop], minlength=m)
+        # How regular the stops are along the way (a bus's stops are where its stops
+        # are; traffic lights come at random): CV of the distances between them.
+        cum = np.cumsum(d)
+        at = cum[s_start][real_stop]
+        sg = r_seg[real_stop]
+        if len(at) > 1:
+            same = sg[1:] == sg[:-1]
+            gaps_m = (at[1:] - at[:-1])[same]
+            gs = sg[1:][same]
+            c = np.bincount(gs, minlength=m)
+            s1 = np.bincount(gs, weights=gaps_m, minlength=m)
+            s2 = np.bincount(gs, weights=gaps_m ** 2, minlength=m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu = np.where(c > 0, s1 / np.maximum(c, 1), 0.0)
+                sd = np.sqrt(np.maximum(s2 / np.maximum(c, 1) - mu * mu, 0.0))
+                out[:, F_SPACING_CV] = np.where((c >= 2) & (mu > 0), sd / mu, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, F_STOP_S] = np.where(n_stop > 0, t_stop / n_stop, 0.0)
+        out[:, F_STOP_RATE] = n_stop / np.maximum(dist / 1000.0, 0.1)
+    out[:, F_GAPS] = np.bincount(rseg[lost], minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:, F_GAP_SHARE] = np.where(
+            dur > 0, np.bincount(rseg[lost], weights=dtr[lost], minlength=m) / dur, 0.0)
+        # Acceleration from the smoothed speed (jitter would dominate raw steps).
+        dv = np.zeros(hi - lo)
+        dv[1:] = np.abs(v[lo + 1:hi] - v[lo:hi - 1])
+        ok = (dt > 0) & ~gap
+        acc_sum = np.bincount(seg[ok], weights=dv[ok], minlength=m)
+        acc_t = np.bincount(seg[ok], weights=dt[ok], minlength=m)
+        out[:, F_ACCEL] = np.where(acc_t > 0, acc_sum / acc_t, 0.0)
+        disp = Local(lat, lon).dist(starts, stops - 1)
+        out[:, F_STRAIGHT] = np.where(dist > 0, np.minimum(disp / dist, 1.0), 1.0)
+        vm = v[lo:hi]
+        mov = vm > 3.0
+        c = np.bincount(seg[mov], minlength=m)
+        s1 = np.bincount(seg[mov], weights=vm[mov], minlength=m)
+        s2 = np.bincount(seg[mov], weights=vm[mov] ** 2, minlength=m)
+        mu = np.where(c > 0, s1 / c, 0.0)
+        var = np.where(c > 0, np.maximum(s2 / np.maximum(c, 1) - mu * mu, 0.0), 0.0)
+        out[:, F_CV] = np.where(mu > 0, np.sqrt(var) / mu, 0.0)
+    return out
+
+
+def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """car, bus or train for motorised segments from their FEATURES rows.
+
+    Evidence for a train beyond its speed: cruising above road traffic, losing the fix
+    (underground, tunnels), long regular station stops rather than traffic lights, no
+    stop-and-go. A bus: slow, with stops every 150-1000 m lasting 8-90 s. docs/SKILLS.md
+    gives the reasoning and the sources.
+    """
+    out = np.full(len(f), MODE_INDEX["car"], dtype=np.int64)
+    if len(f) == 0:
+        return out
+    p85, p95 = f[:, F_P85], f[:, F_P95]
+    short, long_ = f[:, F_SHORT], f[:, F_LONG]
+    rail = ((p85 >= 25.0).astype(int) + (p95 >= 30.0)
+            + ((f[:, F_STRAIGHT] >= 0.9) & (f[:, F_DIST] >= 3000.0))
+            + 2 * (f[:, F_GAP_SHARE] >= 0.25) + ((f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] < 0.25))
+            + (long_ >= 1))
+    road = (short >= 1).astype(int) + (short >= 3) + (short > long_)
+    train = ((rail - road >= 2)
+             | ((p85 >= params["train_min_mps"]) & (road == 0)))
+    n_stops = short + long_
+    spacing = f[:, F_DIST] / np.maximum(n_stops, 1)
+    bus = (~train & (p95 < 19.0) & (n_stops >= 3)
+           & (spacing >= 150.0) & (spacing <= 900.0) & (f[:, F_STOP_S] >= 8.0)
+           & (f[:, F_STOP_S] <= 90.0) & (f[:, F_SPACING_CV] < 0.6))
+
+    out[train] = MODE_INDEX["train"]
+    out[bus] = MODE_INDEX["bus"]
+    return out
+
+
+def rule_modes(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """What the rules say of whole segments from their features alone (for comparing
+    the rules with the personal model on the user's labelled stretches)."""
+    p85 = f[:, F_P85]
+    out = np.where(p85 < params["walk_max_mps"], MODE_INDEX["walk"],
+                   np.where(p85 < params["bike_max_mps"], MODE_INDEX["bike"], MOTOR))
+    motor = out == MOTOR
+    out[motor] = motor_rule(f[motor], params)
+    out[p85 >= params["plane_min_mps"]] = MODE_INDEX["plane"]
+    return out
+
+
+MODEL_MODES = ("walk", "bike", "car", "bus", "train")
+HUMAN = (MODE_INDEX["walk"], MODE_INDEX["bike"])
+
+
+class PersonalModel:
+    """A small per-person classifier over segment FEATURES: Gaussian naive Bayes on
+    log-scaled features with a shared (pooled) variance per feature, numpy only.
+
+    Trained on the segments the user's labels cover; ``used`` only when, on labelled
+    segments held back from training (k-fold), it is right more often than the rules.
+    Its parameters are plain lists, so an INCREMENTAL run reuses them exactly.
+    """
+
+    def __init__(self, classes: list[int], mean: list[list[float]], var: list[float],
+                 used: bool, report: dict[str, Any]) -> None:
+        self.classes = np.array(classes, dtype=np.int64)
+        self.mean = np.array(mean, dtype=np.float64).reshape(len(classes), -1) if classes \
+            else np.zeros((0, 0))
+        self.var = np.array(var, dtype=np.float64)
+        self.used = used
+        self.report = report
+
+    @staticmethod
+    def transform(f: np.ndarray) -> np.ndarray:
+        # Few labels go a long way only on few features: the speeds, how often the
+        # ride stops and how much of it lost the fix.
+        cols = [F_P50, F_P85, F_P95, F_STOP_RATE, F_GAP_SHARE]
+        return np.log1p(np.maximum(f[:, cols], 0.0))
+
+    @classmethod
+    def fit(cls, f: np.ndarray, y: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
+        x = cls.transform(f)
+        classes = sorted(set(y.tolist()))
+        mean = np.array([x[y == c].mean(axis=0) for c in classes])
+        resid = x - mean[np.searchsorted(classes, y)]
+        # Pooled variance with a floor: a few labels must not make a feature absolute.
+        var = np.maximum(resid.var(axis=0) if len(x) > len(classes) else np.ones(x.shape[1]),
+                         0.05)
+        return classes, mean, var
+
+    @staticmethod
+    def _predict(x: np.ndarray, classes: list[int] | np.ndarray, mean: np.ndarray,
+                 var: np.ndarray) -> np.ndarray:
+        ll = -(((x[:, None, :] - mean[None, :, :]) ** 2) / var).sum(axis=2)
+        return np.asarray(classes, dtype=np.int64)[np.argmax(ll, axis=1)]
+
+    def predict(self, f: np.ndarray, rules: np.ndarray | None = None) -> np.ndarray:
+        return self._combine(self._predict(self.transform(f), self.classes, self.mean,
+                                           self.var), rules)
+
+    @staticmethod
+    def _combine(model: np.ndarray, rules: np.ndarray | None) -> np.ndarray:
+        """The model moves a segment only within its family (walk/bike, or motorised):
+        a few labels calibrate the borders the rules drew, they do not redraw them."""
+        if rules is None:
+            return model
+        human = np.isin(rules, HUMAN) == np.isin(model, HUMAN)
+        return np.where(human, model, rules)
+
+    @classmethod
+    def train(cls, f: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> PersonalModel:
+        """Fit on every labelled segment; judge by k-fold on held-back ones."""
+        keep = np.isin(y, [MODE_INDEX[m] for m in MODEL_MODES])
+        f, y = f[keep], y[keep]
+        report: dict[str, Any] = {"labelled_segments": int(len(y))}
+        if len(y) < 4 or len(set(y.tolist())) < 2:
+            report["why_not_used"] = "needs at least 4 labelled moving segments of 2 modes"
+            return cls([], [], [], False, report)
+        k = min(10, len(y))  # leave-one-out up to 10 labelled segments
+        fold = np.arange(len(y)) % k
+        pred = np.zeros(len(y), dtype=np.int64)
+        x = cls.transform(f)
+        for j in range(k):
+            tr = fold != j
+            if len(set(y[tr].tolist())) < 1 or not tr.any():
+                continue
+            classes, mean, var = cls.fit(f[tr], y[tr])
+            pred[~tr] = cls._predict(x[~tr], classes, mean, var)
+        rules = rule_modes(f, params)
+        pred = cls._combine(pred, rules)
+        acc_model = float(np.mean(pred == y))
+        acc_rules = float(np.mean(rules == y))
+        classes, mean, var = cls.fit(f, y)
+        # Not worse than the rules on what it never saw: the person's own calibration.
+        used = acc_model >= acc_rules
+        report.update({"held_back_accuracy_personal": round(acc_model, 3),
+                       "held_back_accuracy_rules": round(acc_rules, 3),
+                       "modes": [MODES[c] for c in classes], "used": used})
+        return cls(classes, mean.tolist(), var.tolist(), used, report)
+
+    def to_json(self) -> str:
+        return json.dumps({"classes": self.classes.tolist(), "mean": self.mean.tolist(),
+                           "var": self.var.tolist(), "used": self.used,
+                           "report": self.report}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PersonalModel:
+        d = json.loads(text)
+        return cls(d["classes"], d["mean"], d["var"], d["used"], d["report"])
+
+
+def labelled_modes(ts: np.ndarray, labels: list[tuple[float, float, str]]) -> np.ndarray:
+    """Per point, the mode index its label gives it (-1: none); later labels win (a
+    correction is read after the imported labels)."""
+    out = np.full(len(ts), -1, dtype=np.int64)
+    for s, e, m in labels:
+        a = int(np.searchsorted(ts, s, side="left"))
+        b = int(np.searchsorted(ts, e, side="right"))
+        if b > a:
+            out[a:b] = MODE_INDEX[m]
+    return out
+
+
 def promoted_modes(v: np.ndarray, label: np.ndarray, starts: np.ndarray, stops: np.ndarray,
                    params: dict[str, Any]) -> np.ndarray:
-    """The mode of each run ``[starts[k], stops[k])`` of equal labels, from its speeds."""
+    """The mode of each run ``[starts[k], stops[k])`` whose smoothed label is ``label[k]``:
+    walk, bike, plane, stationary or MOTOR (resolved per segment by motor_rule)."""
     p85 = segment_percentile(v, starts, stops, 0.85)
-    mode = label[starts].copy()
+    mode = label.copy()
     # A walk or bike run whose fast points reach motor speeds is a slow stretch of a car
     # ride (traffic, lights): smoothed bike speeds do not get there.
     slow = (mode == MODE_INDEX["walk"]) | (mode == MODE_INDEX["bike"])
     mode[slow & (p85 >= params["bike_max_mps"])] = MOTOR
     mode[(mode == MODE_INDEX["walk"]) & (p85 >= params["walk_max_mps"])] = MODE_INDEX["bike"]
-    motor = mode == MOTOR
-    mode[motor] = np.where(p85[motor] >= params["train_min_mps"], MODE_INDEX["train"],
-                           MODE_INDEX["car"])
     return mode
 
 
-def _join(starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _join(starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray, is_user: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Neighbouring pieces of one mode as one, except across a ``fixed`` start."""
+    out = _join_idx(starts, mode, fixed, is_user)
+    return out[0], out[1], out[2], out[3]
+
+
+def _join_idx(starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray, is_user: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     keep = np.ones(len(starts), dtype=bool)
     keep[1:] = (mode[1:] != mode[:-1]) | fixed[1:]
-    return starts[keep], mode[keep], fixed[keep]
+    # A joined piece is the user's when any part of it was.
+    grp = np.cumsum(keep) - 1
+    user = np.zeros(int(keep.sum()), dtype=bool)
+    np.logical_or.at(user, grp, is_user)
+    return starts[keep], mode[keep], fixed[keep], user, np.flatnonzero(keep)
+
+
+MODEL_KEY = NAME + "#model"  # the personal model's row in skill_inputs
+
+
+def _stored_model(conn: Any) -> PersonalModel | None:
+    try:
+        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
+                           (MODEL_KEY,)).fetchone()
+    except Exception:  # noqa: BLE001 - no table (a tracks.db from before migration 6)
+        return None
+    return None if row is None else PersonalModel.from_json(row[0])
 
 
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     params = ctx.params
+    labels = activity_labels(conn)
     restart = compute_from = None
+    forced = False
     if not plan.full:
         # b0 (the last start before the margin), b1, b2, b3: see the module docstring.
         rows = conn.execute("SELECT start_ts FROM mode_segments WHERE start_ts < ? "
@@ -205,26 +551,60 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                             (plan.t0 - context_s(params),)).fetchall()
         if len(rows) == 4:
             restart, compute_from = float(rows[2][0]), float(rows[3][0])
+        if labels and restart is not None:
+            # The personal model is fitted on every labelled stretch and may relabel any
+            # segment: exact only as a whole. Without it in use, labels entirely before
+            # the recomputed part leave that part as it would be.
+            model = _stored_model(conn)
+            last_label = max(e for _, e, _ in labels)
+            if (model is None or model.used
+                    or compute_from - context_s(params) <= last_label):
+                restart = compute_from = None
+                forced = True
+    full = restart is None
     load_from = None if compute_from is None else compute_from - context_s(params)
-    pts = merge_points(kept_points(conn, plan.watermark, load_from),
+    pts = merge_points(kept_points(conn, plan.watermark, load_from, on_chunk=run.reading),
                        load_synthetic(conn, load_from))
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    run.loaded(len(pts))
     v, label, track_start = classify(pts.ts, pts.lat, pts.lon, params)
+    run.computing(0.5)
     begin = write_from = 0
     if restart is not None:
         begin = int(np.searchsorted(pts.ts, compute_from, side="left"))
         write_from = int(np.searchsorted(pts.ts, restart, side="left"))
-    rows = build_segments(pts, v, label, track_start, begin, write_from, params)
-    ctx.check_stop()
+    labelled = labelled_modes(pts.ts, labels) if labels else None
+    trained: list[PersonalModel] = []
+
+    def fit(f: np.ndarray, y: np.ndarray) -> PersonalModel:
+        trained.append(PersonalModel.train(f, y, params))
+        return trained[-1]
+
+    rows = build_segments(pts, v, label, track_start, begin, write_from, params, labelled,
+                          fit=fit if labels and full else None)
+    run.computing(1.0)
     run.begin()
     run.replace_from("mode_segments", SEGMENT_COLUMNS, rows, restart)
-    ctx.progress(len(pts), len(pts), 0)
+    if full and run._stored_inputs() is not None:
+        if trained:
+            conn.execute("INSERT OR REPLACE INTO skill_inputs (skill, fingerprint) "
+                         "VALUES (?, ?)", (MODEL_KEY, trained[0].to_json()))
+        else:
+            conn.execute("DELETE FROM skill_inputs WHERE skill = ?", (MODEL_KEY,))
+    if forced:
+        plan = Plan(True, None, plan.watermark, plan.change_id,
+                    plan.reason + "; in full: the user's labels reach the changed part")
     run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     by_mode: dict[str, int] = {}
     for r in rows:
         by_mode[r[3]] = by_mode.get(r[3], 0) + 1
-    return run.summary(plan, points=len(pts) - write_from, segments=len(rows), segments_by_mode=by_mode)
+    extra: dict[str, Any] = {}
+    if labels:
+        extra["labels"] = len(labels)
+        extra["personal_model"] = (trained[0].report if trained
+                                   else (_stored_model(conn) or PersonalModel(
+                                       [], [], [], False, {})).report)
+    return run.summary(plan, points=len(pts) - write_from, segments=len(rows),
+                       segments_by_mode=by_mode, **extra)
 
 
 def run(ctx: WorkerContext) -> dict[str, Any]:

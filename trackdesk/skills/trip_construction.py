@@ -25,7 +25,7 @@ from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 
 NAME = "trip_construction"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: no trip across a long logging gap or an impossible step
 # The order of each row build_trips() makes.
 TRIP_COLUMNS = ("id", "start_ts", "end_ts", "origin_stay_id", "destination_stay_id",
                 "distance_m", "main_mode", "duration_s", "n_points", "mode_distances_json")
@@ -81,9 +81,29 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
         legs.append((prev[0], prev[2], n - 1, None))
     if not legs:
         return []
+    # Honest trips: a logging gap longer than max_gap_s ends the trip (nobody travels
+    # for days between two fixes), and a step faster than max_speed_mps moved nobody.
+    dts = np.diff(ts)
+    big = np.flatnonzero(dts > params["max_gap_s"]) + 1  # index of the point after a gap
+    if len(big):
+        split: list[tuple[int | None, int, int, int | None]] = []
+        for origin, ia, ib, dest in legs:
+            cuts = big[(big > ia) & (big <= ib)].tolist()
+            if not cuts:
+                split.append((origin, ia, ib, dest))
+                continue
+            bounds_ = [ia] + cuts
+            ends = [c - 1 for c in cuts] + [ib]
+            for k, (a0, b0) in enumerate(zip(bounds_, ends, strict=True)):
+                split.append((origin if k == 0 else None, a0, b0,
+                              dest if k == len(cuts) else None))
+        legs = split
     steps = np.zeros(n)
     if n > 1:
         steps[1:] = Local(lat, lon).steps()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fast = steps[1:] > params["max_speed_mps"] * np.maximum(dts, 1e-9)
+        steps[1:][fast] = 0.0
     a = np.array([leg[1] for leg in legs], dtype=np.int64)
     b = np.array([leg[2] for leg in legs], dtype=np.int64)
     # Step j (into point j) belongs to the leg when a < j <= b.
@@ -124,16 +144,14 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         from_ts = float(anchor[2])
         stays = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections "
                              "WHERE start_ts >= ? ORDER BY start_ts", (anchor[1],)).fetchall()
-    pts = kept_points(conn, plan.watermark, from_ts)
-    ctx.progress(0, len(pts), 0, force=True)
-    ctx.check_stop()
+    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    run.loaded(len(pts))
     modes = point_modes(conn, pts.ts, from_ts)
     rows = build_trips(pts.id, pts.ts, pts.lat, pts.lon, modes, stays, anchor is None,
                        ctx.params)
-    ctx.check_stop()
+    run.computing(1.0)
     run.begin()
     run.replace_from("trips", TRIP_COLUMNS, rows, from_ts)
-    ctx.progress(len(pts), len(pts), 0)
     run.finish(plan, from_ts if from_ts is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), trips=len(rows))
 

@@ -559,3 +559,44 @@ FROM synthetic_points sp
 
 MIGRATIONS.append(Migration(7, "place names, locality, country; annotations; tz_spans and "
                                "point_analysis.tz", _sql(V7)))
+
+
+# Migration 6 (issue 20): the user's corrections, non-destructive and undoable, and the
+# shared annotations table (the same DDL as migration 5's, IF NOT EXISTS: whichever runs
+# first creates it). skill_inputs remembers, per skill, a fingerprint of the labels and
+# corrections its last run used: a change forces that skill's next run to recompute in
+# full, so INCREMENTAL still equals FULL_RECOMPUTE after an edit.
+V6 = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    raw TEXT,
+    source TEXT NOT NULL,
+    lat REAL, lon REAL, place_id TEXT,
+    import_file_id INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts);
+CREATE TABLE IF NOT EXISTS corrections (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    author TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_ts REAL,
+    end_ts REAL,
+    value TEXT,
+    target_ids TEXT,
+    note TEXT,
+    undone_at REAL
+);
+CREATE INDEX IF NOT EXISTS ix_corrections_kind ON corrections (kind, start_ts);
+CREATE TABLE IF NOT EXISTS skill_inputs (
+    skill VARCHAR(100) PRIMARY KEY,
+    fingerprint TEXT NOT NULL
+)
+"""
+
+MIGRATIONS.append(Migration(6, "corrections, annotations, skill input fingerprints",
+                            _sql(V6)))

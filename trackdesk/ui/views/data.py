@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-MODES = ("stationary", "walk", "bike", "car", "train", "plane")
+MODES = ("stationary", "walk", "bike", "car", "train", "plane", "bus")
 MODE_INDEX = {m: i for i, m in enumerate(MODES)}
 EQUATOR_M = 40_075_016.686
 DEG_M = 111_195.0  # metres per degree of latitude (the grid's EARTH_RADIUS_M * DEG)

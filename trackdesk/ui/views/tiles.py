@@ -37,6 +37,7 @@ MODE_COLOURS = {
     "car": "#1f4fc1",
     "train": "#8e24aa",
     "plane": "#37474f",
+    "bus": "#e65100",
 }
 UNKNOWN_COLOUR = "#6d7b86"
 # Heat map: pale yellow (one day) to deep red (every day), on a log scale of days.
