@@ -89,9 +89,10 @@ def test_a_correction_wins_over_the_imported_name(tmp_path: Path) -> None:
     conn = connect(path)
     first = conn.execute("SELECT MIN(id) FROM places").fetchone()[0]
     _annotate(conn, T0 + 600, T0 + 3 * 3600, "place", "Café Frischhut")
-    conn.execute("CREATE TABLE corrections (id INTEGER PRIMARY KEY, kind TEXT, place_id INTEGER,"
-                 " name TEXT)")
-    conn.execute("INSERT INTO corrections (kind, place_id, name) VALUES ('place', ?, 'Oma')",
-                 (first,))
+    from trackdesk.tracks import corrections
+
+    undone = corrections.add(conn, "rename_place", value="Grandma's", target_ids=[first])
+    corrections.add(conn, "rename_place", value="Oma", target_ids=[first])
+    corrections.undo(conn, undone["id"])
     run_skill(path, "stay_stats", "FULL_RECOMPUTE")
     assert conn.execute("SELECT name FROM places WHERE id = ?", (first,)).fetchone()[0] == "Oma"

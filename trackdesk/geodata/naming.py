@@ -1,7 +1,7 @@
 """Names for places, offline: the user's own data first, else a gazetteer.
 
 Order, per place:
-1. a ``corrections`` row for the place (when that table exists: the user renamed it);
+1. the user's ``rename_place`` correction of the place (``trackdesk correct rename-place``);
 2. the user's own imported names: ``annotations`` of kind ``place`` (Google place visits)
    that overlap one of the place's stays in time or lie within the place's radius + 100 m,
    the most often seen value winning (ties: the longest total time);
@@ -16,6 +16,7 @@ keep their ``label`` beside it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,12 +40,22 @@ def _table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _corrections(conn: sqlite3.Connection) -> dict[int, str]:
+    """place id -> the name the user gave it (``trackdesk correct rename-place``, the
+    latest in force wins; an undone one counts no more)."""
     cols = _table_columns(conn, "corrections")
-    if not {"place_id", "name"} <= cols:
+    if not {"kind", "value", "target_ids", "undone_at"} <= cols:
         return {}
-    where = " WHERE kind = 'place'" if "kind" in cols else ""
-    rows = conn.execute(f"SELECT place_id, name FROM corrections{where} ORDER BY rowid")
-    return {int(p): str(n) for p, n in rows if p is not None and n}
+    out: dict[int, str] = {}
+    for value, ids in conn.execute(
+            "SELECT value, target_ids FROM corrections WHERE kind = 'rename_place' "
+            "AND undone_at IS NULL AND value IS NOT NULL AND value != '' ORDER BY id"):
+        try:
+            targets = json.loads(ids or "[]")
+        except ValueError:
+            continue
+        for place_id in targets:
+            out[int(place_id)] = str(value)
+    return out
 
 
 def _annotation_names(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, str]:
