@@ -20,7 +20,9 @@ NOT_RESULTS = {"analysis_tasks", "task_logs", "task_requests", "chain_templates"
                "import_files",
                # the log of which skill's run changed what, in the order the runs ended:
                # parallel branches end in any order
-               "skill_changes"}
+               "skill_changes",
+               # the engine's record of each run (launcher, times, memory): how, not what
+               "task_attempts", "task_archive"}
 # Columns that say when or by which task a row was written, not what was found.
 BOOKKEEPING = {"created_at", "updated_at", "computed_at", "task_id", "seen_change_id"}
 

@@ -51,7 +51,9 @@ LABEL_DIGEST = "trackdesk.code_digest"
 
 # What a worker imports besides trackdesk/skills. Pinned to the versions this interpreter
 # runs, so a skill computes with the same libraries locally and in its container.
-WORKER_PACKAGES = ("numpy", "pandas")
+# reverse-geocode and tzfpy: stay_stats names places and gives time zones offline (issue
+# 21); without them a container's results would differ from a local run's.
+WORKER_PACKAGES = ("numpy", "pandas", "reverse-geocode", "tzfpy")
 OPTIONAL_WORKER_PACKAGES = ("numba",)  # brought along when installed (the skills' choice)
 
 PACKAGE_DIR = Path(trackdesk.__file__).resolve().parent
@@ -156,12 +158,19 @@ def worker_requirements() -> list[str]:
 
 
 def _app_files() -> list[tuple[str, Path]]:
-    """(path in the image under app/, source): trackdesk/__init__.py and trackdesk/skills/**."""
-    files = [("trackdesk/__init__.py", PACKAGE_DIR / "__init__.py")]
-    skills = PACKAGE_DIR / "skills"
-    for path in sorted(skills.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            files.append((f"trackdesk/skills/{path.relative_to(skills).as_posix()}", path))
+    """(path in the image under app/, source): trackdesk/__init__.py, skills/**, geodata/**
+    and the offline world file the place names need."""
+    files = [("trackdesk/__init__.py", PACKAGE_DIR / "__init__.py"),
+             ("trackdesk/resources.py", PACKAGE_DIR / "resources.py"),
+             # The offline world (countries for place names), where resources.py looks.
+             ("resources/naturalearth/world.json.gz",
+              REPO_DIR / "resources" / "naturalearth" / "world.json.gz")]
+    for package in ("skills", "geodata"):
+        folder = PACKAGE_DIR / package
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files.append((f"trackdesk/{package}/{path.relative_to(folder).as_posix()}",
+                              path))
     return files
 
 

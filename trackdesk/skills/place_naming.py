@@ -13,6 +13,24 @@ import sqlite3
 from typing import Any
 
 
+def warm_up() -> None:
+    """The slow loads of naming (gazetteer, boundaries, time zones) before the skill takes
+    its write lock: holding it for a second would stall every other writer, the engine's
+    progress writes included. Missing packages are reported by name_places_and_zones."""
+    try:
+        from trackdesk.geodata.naming import warm_up as warm_names
+
+        warm_names()
+    except (ImportError, FileNotFoundError):
+        pass
+    try:
+        from trackdesk.geodata.timezones import zone_at
+
+        zone_at(0.0, 0.0)
+    except ImportError:
+        pass
+
+
 def name_places_and_zones(conn: sqlite3.Connection) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:

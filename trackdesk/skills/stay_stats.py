@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trackdesk.skills.place_naming import name_places_and_zones
+from trackdesk.skills.place_naming import name_places_and_zones, warm_up
 from trackdesk.skills.places import build_places
 from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, run_skill
@@ -30,6 +30,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                          "ORDER BY start_ts").fetchall()
     run.loaded(len(stays))
     places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"])
+    run.computing(0.5)
+    warm_up()
     run.computing(1.0)
     run.begin()
     conn.execute("DELETE FROM places")
