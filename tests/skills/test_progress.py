@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +16,25 @@ from tests.skills.chain import connect, new_db
 from trackdesk.skills.groundtruth import generate, insert_points
 
 ENV = {**os.environ, "TRACKDESK_SKILL_MODULES": ""}
+
+
+POLLER = """
+import contextlib, io, sys, time
+from pathlib import Path
+from trackdesk.cli import main
+db, out, stop = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+with out.open("w") as fh:
+    while not stop.exists():
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                main(["--db", db, "tasks", "list", "--json"])
+            except SystemExit:
+                pass
+        fh.write(buf.getvalue().replace(chr(10), " ") + chr(10))
+        fh.flush()
+        time.sleep(0.3)
+"""
 
 
 def _cli(db: Path, *args: str) -> list[str]:
@@ -43,26 +61,33 @@ def test_every_skill_over_a_second_shows_partial_progress_on_a_million_points(
     chain = subprocess.Popen(_cli(db, "chain", "run", "--type", "FULL_RECOMPUTE", "--wait"),
                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-    # A poll every 0.3 s, each its own `tasks list --json` process, not waiting for the
-    # one before (on a busy machine one can take longer than 0.3 s to answer).
-    polls: list[subprocess.Popen] = []
-    while chain.poll() is None:
-        polls.append(subprocess.Popen(_cli(db, "tasks", "list", "--json"), env=ENV,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      text=True))
-        time.sleep(0.3)
-    out, err = chain.communicate()
+    # A poll every 0.3 s of `trackdesk tasks list --json`, run by one long-lived poller
+    # process through the CLI's own entry point: a new interpreter per poll costs about
+    # half a second on this 2-core machine, and a pile of them starved the very workers
+    # they watched and read the database in bursts, leaving whole seconds unobserved.
+    seen_file = tmp_path / "polls.jsonl"
+    stop_file = tmp_path / "stop"
+    poller = subprocess.Popen([sys.executable, "-c", POLLER, str(db), str(seen_file),
+                               str(stop_file)], env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = chain.communicate(timeout=600)
+    finally:
+        stop_file.touch()
+        _, poll_err = poller.communicate(timeout=120)
     assert chain.returncode == 0, err
+    assert poller.returncode == 0, poll_err
     seen: dict[str, int] = {}
-    for p in polls:
-        stdout, _ = p.communicate(timeout=120)
+    polls = 0
+    for line in seen_file.read_text().splitlines():
         try:
-            tasks = json.loads(stdout)
+            tasks = json.loads(line)
         except ValueError:
             continue  # a poll that raced the database's creation of the task rows
+        polls += 1
         for t in tasks:
             if t["status"] == "running" and 0 < t["processed_points"] < t["total_points"]:
                 seen[t["skill_name"]] = seen.get(t["skill_name"], 0) + 1
+    assert polls > 3
     final = json.loads(subprocess.run(_cli(db, "tasks", "list", "--json"), env=ENV,
                                       capture_output=True, text=True, check=True).stdout)
     long_ones = [t["skill_name"] for t in final if _seconds(t) > 1.0]
