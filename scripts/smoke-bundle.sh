@@ -50,7 +50,9 @@ for _ in $(seq 1 60); do
 done
 echo "[smoke] import task: $status"
 # Quit as a desktop session would: SIGTERM to the app itself (its pid is in the lock).
-PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$DB.engine.lock")
+# The lock holds its JSON on the first line (a disk-full reserve follows it).
+PID=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["pid"])' \
+  "$DB.engine.lock")
 kill -TERM "$PID"
 for _ in $(seq 1 30); do kill -0 "$PID" 2>/dev/null || break; sleep 1; done
 if kill -0 "$PID" 2>/dev/null; then
