@@ -6,7 +6,6 @@ database before (issue 17, section 4).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.test_cli import ENV, cli, one_clear_line
+from tests.tmpfs import mounted_tmpfs
 
 CSV = "time,lat,lon\n2024-01-01T00:00:00Z,48.1,11.5\n2024-01-01T00:01:00Z,48.2,11.6\n"
 
@@ -84,18 +84,8 @@ def test_listing_into_a_closed_pipe_ends_quietly(tmp_path):
 def read_only_mount(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs that the test fills, then remounts read-only, as a CD, a read-only
     network share or a locked-down backup disk would be."""
-    where = tmp_path / "mnt"
-    where.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a read-only file system needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "mnt", 32) as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def test_a_tracks_db_on_a_read_only_file_system_can_be_read_not_changed(

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.test_cli import ENV
+from tests.tmpfs import mounted_tmpfs
 from trackdesk.engine.store import TaskStore
 
 FILL_CHAIN = {"format": "trackdesk-chain", "version": 1, "name": "fill",
@@ -32,16 +33,8 @@ FILL_CHAIN = {"format": "trackdesk-chain", "version": 1, "name": "fill",
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", 8) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def fill(folder: Path) -> None:

@@ -397,28 +397,25 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 MAX_LINE_BYTES = 1 << 20
 
 
-class LineGuard(io.RawIOBase):
+class LineGuard(CountingReader):
     """A binary stream wrapper for line-based formats: fails the file as soon as a line
     runs past ``limit`` bytes (memory stays bounded by the read size plus the limit), and
     remembers whether the last byte read was a line end (a cut last line, issue 17)."""
 
     def __init__(self, raw: IO[bytes], limit: int = MAX_LINE_BYTES) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._limit = limit
         self._since = 0  # bytes since the last line end
         self.line = 1
         self.last = b"\n"  # the last byte read (a line end before anything is read)
-        self.pos = 0
 
     @property
     def ends_with_newline(self) -> bool:
         return self.last in (b"\n", b"\r")
 
     def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
+        data = super().read(n)
         if data:
-            self.pos += len(data)
             self.last = data[-1:]
             nl = data.rfind(b"\n")
             if nl < 0:
@@ -432,14 +429,3 @@ class LineGuard(io.RawIOBase):
                     "file (or a damaged one); nothing of it is imported",
                     f"line {self.line}")
         return data
-
-    def readinto(self, buf: Any) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(io.BufferedReader(self, 1 << 20))
