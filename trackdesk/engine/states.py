@@ -6,60 +6,19 @@ Every status change goes through :func:`check_transition`, driven by the declare
 
 from __future__ import annotations
 
-from enum import StrEnum
+from trackdesk.protocol import FailureKind, Priority, Status, TaskType
 
-
-class Status(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-
-
-class TaskType(StrEnum):
-    INCREMENTAL = "INCREMENTAL"
-    FULL_RECOMPUTE = "FULL_RECOMPUTE"
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return PRIORITY_RANK[self]
-
-    @classmethod
-    def from_rank(cls, rank: int) -> Priority:
-        return PRIORITIES[max(0, min(len(PRIORITIES) - 1, rank))]
-
-    @classmethod
-    def parse(cls, value: str | int) -> Priority:
-        if isinstance(value, int):
-            return cls.from_rank(value)
-        try:
-            return cls(value.lower())
-        except ValueError:
-            raise ValueError(
-                f"unknown priority {value!r} (one of {', '.join(p.value for p in cls)})"
-            ) from None
+__all__ = ["Priority", "Status", "TaskType"]
 
 
 PRIORITIES = list(Priority)
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 # Why a task failed: the skill said so, or the infrastructure died under it.
-FAILURE_SKILL = "skill"
-FAILURE_CRASH = "crash"
-FAILURE_TIMEOUT = "timeout"
-FAILURE_LAUNCH = "launch"
+FAILURE_SKILL = FailureKind.SKILL
+FAILURE_CRASH = FailureKind.CRASH
+FAILURE_TIMEOUT = FailureKind.TIMEOUT
+FAILURE_LAUNCH = FailureKind.LAUNCH
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED})
 # States a task can be rerun from.
