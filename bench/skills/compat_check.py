@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 from trackdesk.skills.groundtruth import evaluate, generate, insert_points  # noqa: E402
 from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN  # noqa: E402
-from trackdesk.skills.sdk import WorkerContext  # noqa: E402
 from trackdesk.tracks.migrations import migrate  # noqa: E402
+from trackdesk.worker import WorkerContext  # noqa: E402
 
 SPECS = {s.name: s for s in BUILTIN_SPECS}
 TABLES = ("stays", "trips", "mode_segments", "grid_cells", "footprint_days", "render_tracks",

@@ -27,7 +27,7 @@ from trackdesk.engine.images import ImageManager, image_name
 from trackdesk.engine.launchers.base import LauncherUnavailable, WorkerHandle
 from trackdesk.engine.launchers.docker import DockerLauncher, docker_client
 from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")

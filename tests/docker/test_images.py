@@ -20,7 +20,7 @@ from trackdesk.engine.images import (
     image_name,
 )
 from trackdesk.skills.registry import SkillRegistry
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 pytestmark = pytest.mark.docker
 
@@ -122,7 +122,8 @@ def test_build_makes_a_present_image(docker_engine: Any, worker_images: Any,
     assert (info.skill, info.version, info.digest) == ("zeta", "3.1", code_digest())
     assert mgr.build(log=lambda m: None) == []  # up to date: nothing to do
     out = docker_engine.containers.run(
-        f"{PREFIX}zeta:3.1", ["python3", "-c", "import numpy, pandas, trackdesk.skills.sdk; "
+        f"{PREFIX}zeta:3.1", ["python3", "-c", "import numpy, pandas, trackdesk.skills.sdk, "
+                              "trackdesk.worker, trackdesk.protocol; "
                               "print(numpy.__version__, pandas.__version__)"],
         remove=True, network_mode="none")
     import numpy

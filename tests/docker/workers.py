@@ -16,8 +16,8 @@ import socket
 import sys
 import time
 
-from trackdesk.skills.sdk import WorkerContext, run_worker
-from trackdesk.skills.spec import Param, SkillSpec
+from trackdesk.worker import WorkerContext, run_worker
+from trackdesk.worker.spec import Param, SkillSpec
 
 MODULE = "tests.docker.workers"
 VERSION = "1.0"

@@ -11,8 +11,8 @@ import signal
 import sys
 import time
 
-from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker
-from trackdesk.skills.spec import Param, SkillSpec
+from trackdesk.worker import SkillError, WorkerContext, run_worker
+from trackdesk.worker.spec import Param, SkillSpec
 
 MODULE = "tests.engine.workers"
 

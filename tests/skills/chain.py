@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.tracks.db import open_db
+from trackdesk.worker import WorkerContext
 
 SPECS = {s.name: s for s in BUILTIN_SPECS}
 # Days in UTC so the tests do not depend on the machine's zone.

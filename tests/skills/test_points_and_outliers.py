@@ -11,7 +11,7 @@ import numpy as np
 from tests.skills.chain import SPECS, connect, new_db, run_chain
 from tests.skills.helpers import T0, cat, insert, line, offset, stay
 from trackdesk.skills import outlier_detection
-from trackdesk.skills.sdk import WorkerContext
+from trackdesk.worker import WorkerContext
 
 
 def _track_db(tmp_path: Path) -> Path:

@@ -25,7 +25,6 @@ from trackdesk.engine.chains import Chain
 from trackdesk.engine.engine import Engine, EngineSettings
 from trackdesk.engine.states import Status
 from trackdesk.skills.registry import BUILTIN_SPECS, load_registry
-from trackdesk.skills.sdk import StopRequested, WorkerContext
 from trackdesk.skills.user import (
     load_skill,
     load_user_skills,
@@ -35,6 +34,7 @@ from trackdesk.skills.user import (
     table_name,
 )
 from trackdesk.skills.user_worker import run_skill
+from trackdesk.worker import StopRequested, WorkerContext
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
@@ -337,7 +337,7 @@ def test_failed_points_and_bad_rows(skills: Path, tmp_path: Path) -> None:
         def process(batch):
             return [{"point_id": p.id, "y": 1} for p in batch]
         """)
-    from trackdesk.skills.sdk import SkillError
+    from trackdesk.worker import SkillError
 
     with pytest.raises(SkillError, match="unknown column"):
         run_skill(ctx_for(db, "buggy", params={}), load_skill(skills / "buggy"))
@@ -592,3 +592,43 @@ def test_values_of_other_types_are_stored(skills: Path, tmp_path: Path) -> None:
     db = make_db(tmp_path / "tracks.db", hours=2)
     run_skill(ctx_for(db, "typed", params={}), load_skill(skills / "typed"))
     assert rows(db, "typed") == [(1, 1, 0.5, 1, '["a", 1]'), (2, 2, 0.5, 1, '["a", 2]')]
+
+
+def test_a_user_skill_written_against_the_old_sdk_module_still_runs(
+        skills: Path, tmp_path: Path) -> None:
+    # The runtime moved to trackdesk.worker (issue 22); users' skills that import
+    # trackdesk.skills.sdk / .spec keep running as workers, and a SkillError of the old
+    # name is the runtime's own: its message becomes the task's error word for word
+    # (another exception class would be reported as a bug, with its type and line).
+    write_skill(skills, "legacy", """
+        from trackdesk.skills.sdk import EXIT_STOPPED, SkillError, WorkerContext
+        from trackdesk.skills.spec import ParamError
+        from trackdesk.skills.user import Param, skill
+
+        assert EXIT_STOPPED == 3 and issubclass(ParamError, ValueError)
+        assert WorkerContext.__module__ == "trackdesk.worker.runtime"
+
+        @skill(name="legacy", version="1.0", columns={"x": int},
+               params=[Param("give_up", "bool", False)])
+        def process(batch):
+            if batch.params["give_up"]:
+                raise SkillError("no fix in this batch")
+            return [{"point_id": p.id, "x": 2 * p.id} for p in batch]
+        """)
+    db = make_db(tmp_path / "tracks.db", hours=3)
+
+    def worker(params: dict) -> tuple[int, list[dict]]:
+        out = subprocess.run(
+            [sys.executable, "-m", "trackdesk.skills.user_worker", "legacy", "--task-id", "1",
+             "--db-path", str(db), "--params", json.dumps(params),
+             "--task-type", "FULL_RECOMPUTE"],
+            capture_output=True, text=True, timeout=60)
+        return out.returncode, [json.loads(x) for x in out.stdout.splitlines()]
+
+    code, msgs = worker({})
+    assert code == 0, msgs
+    assert msgs[-1]["type"] == "result" and msgs[-1]["summary"]["rows_written"] == 3
+    assert rows(db, "legacy") == [(1, 2), (2, 4), (3, 6)]
+    code, msgs = worker({"give_up": True})
+    assert code == 1
+    assert [m["message"] for m in msgs if m["type"] == "error"] == ["no fix in this batch"]

@@ -14,7 +14,7 @@ import pytest
 from tests.skills.chain import SPECS, connect, new_db, run_skill
 from tests.skills.helpers import T0, cat, insert, line, stay
 from trackdesk.skills import stay_detection
-from trackdesk.skills.sdk import EXIT_COMPLETED, EXIT_USAGE, StopRequested, WorkerContext
+from trackdesk.worker import EXIT_COMPLETED, EXIT_USAGE, StopRequested, WorkerContext
 
 ROOT = Path(__file__).resolve().parents[2]
 

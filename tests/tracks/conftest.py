@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from trackdesk.skills.registry import BUILTIN_SPECS
-from trackdesk.skills.sdk import SkillError, WorkerContext
 from trackdesk.tracks import worker
 from trackdesk.tracks.migrations import migrate
+from trackdesk.worker import SkillError, WorkerContext
 
 IMPORT_SPEC = next(s for s in BUILTIN_SPECS if s.name == "import")
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "gpx"

@@ -66,8 +66,8 @@ def test_broken_file_leaves_nothing_and_the_good_ones_stay(db: Path, tmp_path: P
 
 
 def test_a_file_broken_after_many_batches_is_rolled_back(db: Path, tmp_path: Path) -> None:
-    from trackdesk.skills.sdk import WorkerContext
     from trackdesk.tracks import worker
+    from trackdesk.worker import WorkerContext
 
     f = tmp_path / "long.csv"
     rows = "".join(f"{46 + i * 1e-5:.7f},14,{T0 + i}\n" for i in range(5000))
@@ -199,8 +199,8 @@ def test_stop_request_rolls_the_file_in_progress_back(db: Path, tmp_path: Path) 
 
     import pytest
 
-    from trackdesk.skills.sdk import StopRequested, WorkerContext
     from trackdesk.tracks import worker
+    from trackdesk.worker import StopRequested, WorkerContext
 
     done = tmp_path / "a.gpx"
     done.write_text(gpx(f"<trk><trkseg>{trkpts(10)}</trkseg></trk>"))

@@ -92,9 +92,9 @@ def test_the_engine_shows_a_partly_failed_import_as_completed_with_its_reason(
 
 def test_the_total_only_grows_while_a_mixed_folder_imports(
         db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trackdesk.skills import sdk
+    from trackdesk.worker import runtime
 
-    monkeypatch.setattr(sdk, "PROGRESS_INTERVAL_S", 0.0)  # every report is seen
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)  # every report is seen
     # Dense first (few bytes a point), then verbose (hundreds of bytes a point): the old
     # bytes-based estimate fell as the verbose file was read.
     folder = tmp_path / "mixed"
@@ -124,12 +124,12 @@ def test_the_log_names_each_file_as_it_starts(db: Path, tmp_path: Path) -> None:
 def test_progress_is_reported_while_one_long_file_is_read(db: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    from trackdesk.skills import sdk
     from trackdesk.tracks import importer
+    from trackdesk.worker import runtime
 
     # Every chance to report is taken: the test sees each report the pacing would allow.
     monkeypatch.setattr(importer, "PROGRESS_EVERY_S", 0.0)
-    monkeypatch.setattr(sdk, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(runtime, "PROGRESS_INTERVAL_S", 0.0)
     f = tmp_path / "ride.fit"
     f.write_bytes(fit_file([(T0 + i, 46 + i * 1e-5, 14.0, 300.0) for i in range(3000)]))
     out = run_import(db, [f])  # one batch of 50,000: no flush until the end

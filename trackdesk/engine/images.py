@@ -158,14 +158,20 @@ def worker_requirements() -> list[str]:
 
 
 def _app_files() -> list[tuple[str, Path]]:
-    """(path in the image under app/, source): trackdesk/__init__.py, skills/**, geodata/**
-    and the offline world file the place names need."""
+    """(path in the image under app/, source): trackdesk/__init__.py, protocol.py, worker/**
+    (the runtime), skills/**, geodata/**, the few tracks modules the skills read, and the
+    offline world file the place names need."""
     files = [("trackdesk/__init__.py", PACKAGE_DIR / "__init__.py"),
              ("trackdesk/resources.py", PACKAGE_DIR / "resources.py"),
+             ("trackdesk/protocol.py", PACKAGE_DIR / "protocol.py"),
              # The offline world (countries for place names), where resources.py looks.
              ("resources/naturalearth/world.json.gz",
               REPO_DIR / "resources" / "naturalearth" / "world.json.gz")]
-    for package in ("skills", "geodata"):
+    # The registry reads the import spec; labels.py the corrections' kinds (and they the
+    # annotations' activities). Stdlib modules, not the importers (tests/test_layers.py).
+    for module in ("__init__", "spec", "corrections", "annotations"):
+        files.append((f"trackdesk/tracks/{module}.py", PACKAGE_DIR / "tracks" / f"{module}.py"))
+    for package in ("skills", "geodata", "worker"):
         folder = PACKAGE_DIR / package
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from trackdesk.skills.registry import BUILTIN_SPECS
-from trackdesk.skills.sdk import EXIT_USAGE, run_worker, single_thread_blas
+from trackdesk.worker import EXIT_USAGE, run_worker, single_thread_blas
 
 
 def main() -> None:

@@ -28,9 +28,9 @@ import numpy as np
 from trackdesk.skills.geo import MODES, Local, haversine
 from trackdesk.skills.grid import Grid
 from trackdesk.skills.places import build_places, day_strings, local_days, utc_offsets
-from trackdesk.skills.sdk import SkillError, WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 from trackdesk.skills.trip_construction import point_modes
+from trackdesk.worker import SkillError, WorkerContext
 
 NAME = "footprint_stats"
 VERSION = "1.0.0"

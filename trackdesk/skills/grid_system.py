@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from trackdesk.skills.grid import Grid
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.worker import WorkerContext
 
 NAME = "grid_system"
 VERSION = "1.0.0"

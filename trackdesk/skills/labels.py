@@ -24,17 +24,9 @@ from dataclasses import dataclass
 
 from trackdesk.skills.geo import MODES
 
-# What a correction can say, and which skill applies it.
-KINDS = {
-    "mode": "transport_mode",          # [start_ts, end_ts] was travelled by mode `value`
-    "bad_points": "outlier_detection",  # target_ids (point ids) or [start_ts, end_ts] wrong
-    "merge_stays": "stay_detection",    # the stays overlapping [start_ts, end_ts] are one
-    "split_stay": "stay_detection",     # the stay around start_ts ends there, a new one begins
-    "merge_trips": "trip_construction",  # the trips overlapping [start_ts, end_ts] are one
-    "split_trip": "trip_construction",  # the trip around start_ts ends there
-    "rename_place": "stay_stats",       # place target_ids[0] is called `value`
-    "merge_places": "stay_stats",       # places target_ids are one (the first id stays)
-}
+# What a correction can say, and which skill applies it: the corrections table's own
+# vocabulary, kept by its owner (stdlib only, so the workers import it too).
+from trackdesk.tracks.corrections import KINDS
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import numpy as np
 
 from trackdesk.skills.geo import Local
 from trackdesk.skills.labels import active_corrections
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     FLAG_ACCEL,
     FLAG_ACCURACY,
@@ -40,6 +39,7 @@ from trackdesk.skills.store import (
     load_points,
     run_skill,
 )
+from trackdesk.worker import WorkerContext
 
 NAME = "outlier_detection"
 VERSION = "1.0.0"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from trackdesk.skills.geo import haversine
-from trackdesk.skills.sdk import SkillError
+from trackdesk.worker import SkillError
 
 QUARTER = 900.0
 NIGHT = (22, 6)  # local hours of "at home" (22:00-06:00)

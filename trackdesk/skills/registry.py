@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 
-from trackdesk.skills.spec import Param, SkillSpec
+from trackdesk.tracks.spec import IMPORT_SPEC
+from trackdesk.worker.spec import Param, SkillSpec
 
 DEFAULT_CHAIN = (
     "outlier_detection",
@@ -25,25 +26,7 @@ DEFAULT_CHAIN = (
 )
 
 BUILTIN_SPECS: tuple[SkillSpec, ...] = (
-    SkillSpec(
-        name="import",
-        version="1.0.0",
-        title="Import tracks",
-        description="Reads track files (GPX, KML, GeoJSON, CSV, Google exports, FIT...) "
-        "into the points table, atomically and without duplicates.",
-        params=(
-            Param("paths", "str", "[]", help="JSON list of files, folders or zips"),
-            Param("gcj02", "bool", False, help="Convert GCJ-02 coordinates to WGS-84"),
-            Param("time_column", "str", "", help="CSV: the time column's name (overrides "
-                  "detection)"),
-            Param("lat_column", "str", "", help="CSV: the latitude column's name"),
-            Param("lon_column", "str", "", help="CSV: the longitude column's name"),
-        ),
-        module="trackdesk.tracks.worker",
-        docker=False,
-        memory_mb=512,
-        stuck_after_s=600.0,
-    ),
+    IMPORT_SPEC,
     SkillSpec(
         name="outlier_detection",
         version="1.0.0",

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.worker import WorkerContext
 
 NAME = "rendering_metadata"
 VERSION = "1.0.0"

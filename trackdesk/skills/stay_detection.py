@@ -51,8 +51,8 @@ from trackdesk.skills.geo import (
     segment_sums,
 )
 from trackdesk.skills.labels import active_corrections
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
 VERSION = "1.2.0"  # 1.2: no stays inside a train or bus ride; the user's corrections

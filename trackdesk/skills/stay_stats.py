@@ -17,8 +17,8 @@ from typing import Any
 
 from trackdesk.skills.place_naming import name_places_and_zones, warm_up
 from trackdesk.skills.places import build_places
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, run_skill
+from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
 VERSION = "1.0.0"

@@ -35,7 +35,7 @@ import numpy as np
 from trackdesk.skills.geo import big_empty
 from trackdesk.skills.labels import KINDS, fingerprint
 from trackdesk.skills.registry import BUILTIN_SPECS
-from trackdesk.skills.sdk import PhaseProgress, StopRequested, WorkerContext
+from trackdesk.worker import PhaseProgress, StopRequested, WorkerContext
 
 # Share of a typical full run spent reading, computing and writing (measured on 1M
 # points, rounded): what a skill's progress bar moves through.

@@ -44,7 +44,6 @@ import numpy as np
 
 from trackdesk.skills.geo import MODE_INDEX, MODES, Local, segment_percentile
 from trackdesk.skills.labels import activity_labels
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import (
     Plan,
     Points,
@@ -54,6 +53,7 @@ from trackdesk.skills.store import (
     merge_points,
     run_skill,
 )
+from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
 VERSION = "1.2.0"  # 1.2: bus; car/bus/train from ride features; station stops; labels

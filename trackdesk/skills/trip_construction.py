@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from trackdesk.skills.geo import MODES, Local
-from trackdesk.skills.sdk import WorkerContext
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.worker import WorkerContext
 
 NAME = "trip_construction"
 VERSION = "1.1.0"  # 1.1: no trip across a long logging gap or an impossible step

@@ -45,7 +45,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from trackdesk.skills.spec import Param, ParamError, SkillSpec
+from trackdesk.worker.spec import Param, ParamError, SkillSpec
 
 __all__ = [
     "Batch", "LoadReport", "Param", "Point", "SkillProblem", "UserSkill", "declare", "load_skill",

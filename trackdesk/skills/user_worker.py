@@ -29,13 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trackdesk.skills.sdk import (
-    EXIT_USAGE,
-    SkillError,
-    StopRequested,
-    WorkerContext,
-    run_worker,
-)
+from trackdesk.protocol import Error
 from trackdesk.skills.user import (
     Batch,
     Point,
@@ -44,6 +38,14 @@ from trackdesk.skills.user import (
     load_skill,
     missing_requirements,
     skills_dir,
+)
+from trackdesk.worker import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    SkillError,
+    StopRequested,
+    WorkerContext,
+    run_worker,
 )
 
 NEG_INF = -1.0e300  # "everything changed" (as trackdesk.skills.store)
@@ -429,9 +431,9 @@ def main() -> None:
 
 def _fail_early(message: str) -> None:
     # Before run_worker owns stdout: the protocol's error line, then exit "failed".
-    sys.stdout.write(json.dumps({"type": "error", "message": message}) + "\n")
+    sys.stdout.write(Error(message=message).encode() + "\n")
     sys.stdout.flush()
-    sys.exit(1)
+    sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,20 @@ import sqlite3
 import time
 from typing import Any
 
-from trackdesk.skills.geo import MODES
-from trackdesk.skills.labels import KINDS
+from trackdesk.tracks.annotations import ACTIVITIES
+
+# What a correction can say, and which skill applies it (trackdesk/skills/labels.py
+# reads them on every run).
+KINDS = {
+    "mode": "transport_mode",          # [start_ts, end_ts] was travelled by mode `value`
+    "bad_points": "outlier_detection",  # target_ids (point ids) or [start_ts, end_ts] wrong
+    "merge_stays": "stay_detection",    # the stays overlapping [start_ts, end_ts] are one
+    "split_stay": "stay_detection",     # the stay around start_ts ends there, a new one begins
+    "merge_trips": "trip_construction",  # the trips overlapping [start_ts, end_ts] are one
+    "split_trip": "trip_construction",  # the trip around start_ts ends there
+    "rename_place": "stay_stats",       # place target_ids[0] is called `value`
+    "merge_places": "stay_stats",       # places target_ids are one (the first id stays)
+}
 
 COLUMNS = ("id", "created_at", "author", "kind", "start_ts", "end_ts", "value", "target_ids",
            "note", "undone_at")
@@ -56,8 +68,8 @@ def validate(kind: str, start_ts: float | None = None, end_ts: float | None = No
             raise CorrectionError("the range ends before it starts")
     if kind in _INSTANT and start_ts is None:
         raise CorrectionError(f"{kind} needs the time to split at: --at")
-    if kind == "mode" and value not in MODES:
-        raise CorrectionError(f"mode must be one of {', '.join(MODES)}, not {value!r}")
+    if kind == "mode" and value not in ACTIVITIES:
+        raise CorrectionError(f"mode must be one of {', '.join(ACTIVITIES)}, not {value!r}")
     if kind == "rename_place" and (len(ids) != 1 or not (value or "").strip()):
         raise CorrectionError("rename_place needs one place id and a new name")
     if kind == "merge_places" and len(ids) < 2:

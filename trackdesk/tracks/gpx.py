@@ -18,7 +18,6 @@ from typing import IO, NoReturn
 
 from lxml import etree
 
-from trackdesk.skills.sdk import parent_death_signal
 from trackdesk.tracks.base import (
     MAX_TS,
     MIN_TS,
@@ -31,6 +30,7 @@ from trackdesk.tracks.base import (
     big_pipe,
     opt_float,
 )
+from trackdesk.worker import parent_death_signal
 
 COLUMNS = ("altitude", "speed", "heading")
 _POINTS = ("trkpt", "rtept", "wpt")

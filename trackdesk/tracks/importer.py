@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from trackdesk.skills.sdk import StopRequested, parent_death_signal
 from trackdesk.tracks.annotations import write_annotations
 from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart, big_pipe
 from trackdesk.tracks.formats import FORMATS, SourceFile
+from trackdesk.worker import StopRequested, parent_death_signal
 
 ProgressFn = Callable[[int, int | None, int], None]
 # Files larger than this are staged outside tracks.db before being copied in (see

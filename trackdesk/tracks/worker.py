@@ -1,7 +1,7 @@
 """The ``import`` skill's worker: ``python -m trackdesk.tracks.worker import --task-id N
 --db-path PATH --params '{"paths": "[\\"a.gpx\\", \\"folder\\"]", "gcj02": false}'``.
 
-Runs through :func:`trackdesk.skills.sdk.run_worker` with the ``import`` spec, so it speaks
+Runs through :func:`trackdesk.worker.run_worker` with the ``import`` spec, so it speaks
 the worker protocol (docs/PROTOCOL.md). sqlite3 only: no SQLAlchemy, no Qt, no engine.
 
 Batch rule (docs/IMPORT.md): every file is its own transaction. A broken file is rolled
@@ -19,10 +19,12 @@ import time
 from collections import Counter
 from typing import Any
 
-from trackdesk.skills.sdk import SkillError, WorkerContext, run_worker, single_thread_blas
+from trackdesk.protocol import Resources
 from trackdesk.tracks.formats import expand
 from trackdesk.tracks.importer import CHILD_PEAK_MB, FileResult, Importer, WriteError
 from trackdesk.tracks.migrations import NotATracksDb, migrate
+from trackdesk.tracks.spec import IMPORT_SPEC
+from trackdesk.worker import SkillError, WorkerContext, run_worker, single_thread_blas
 
 MAX_LISTED = 200  # per-file entries kept in the summary; the rest are only counted
 
@@ -127,8 +129,7 @@ def _report_child_memory(ctx: WorkerContext) -> None:
     """The peak of the reading children (big files are read in a forked child): the
     engine keeps the highest peak a task reports, so its figure covers them (#17)."""
     if CHILD_PEAK_MB[0] > 0:
-        ctx._send({"type": "resources",  # noqa: SLF001 - the protocol's own message
-                   "peak_rss_mb": round(CHILD_PEAK_MB[0], 1)})
+        ctx.send(Resources(peak_rss_mb=round(CHILD_PEAK_MB[0], 1)))
 
 
 def _notes(notes: dict[str, int]) -> str:
@@ -183,13 +184,9 @@ def summarise(results: list[FileResult], skipped: list, seconds: float) -> dict[
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Imported here: the registry is the single source of the import spec.
-    from trackdesk.skills.registry import BUILTIN_SPECS
-
-    spec = next(s for s in BUILTIN_SPECS if s.name == "import")
     single_thread_blas()  # before the fast paths load numpy
     args = sys.argv[1:] if argv is None else argv
-    run_worker(spec, run, args)
+    run_worker(IMPORT_SPEC, run, args)
 
 
 if __name__ == "__main__":
