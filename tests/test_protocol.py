@@ -102,3 +102,29 @@ def test_the_examples_in_the_doc_are_what_the_code_writes():
     assert f"# '{Progress(processed=1200, failed=3, total=5000).encode()}'" in text
     example = decode('{"type":"log","message":"hi"}')
     assert f"decode('{{\"type\":\"log\",\"message\":\"hi\"}}')  # {example!r}" in text
+
+
+def _status_literals(path: Path) -> list[str]:
+    """Lines of ``path`` that compare with a status spelled as a string, or list two or more
+    statuses as strings (a copy of the Status enum)."""
+    import ast
+
+    names = {s.value for s in Status}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+            consts = [c for p in parts for c in ([p] if isinstance(p, ast.Constant)
+                                                  else getattr(p, "elts", []))]
+            if any(isinstance(c, ast.Constant) and c.value in names for c in consts):
+                found.append(f"{path.name}:{node.lineno}")
+        elif isinstance(node, ast.Tuple | ast.List | ast.Set):
+            if sum(isinstance(e, ast.Constant) and e.value in names for e in node.elts) >= 2:
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_the_cli_and_the_api_use_the_status_enum_not_its_spellings():
+    root = Path(__file__).resolve().parents[1] / "trackdesk"
+    files = [root / "cli.py", root / "cli_user_skills.py", *sorted((root / "api").glob("*.py"))]
+    assert [hit for f in files for hit in _status_literals(f)] == []

@@ -18,12 +18,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from trackdesk.protocol import Priority, Status, TaskType  # stdlib only: a quick start
+
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 
-STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled", "skipped",
-            "interrupted")
+STATUSES = tuple(s.value for s in Status)
+TASK_TYPES = tuple(t.value for t in TaskType)
+PRIORITIES = tuple(p.value for p in Priority)
 
 
 class UsageError(Exception):
@@ -64,11 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true")
     t = tsub.add_parser("create", help="queue a task")
     t.add_argument("skill")
-    t.add_argument("--type", dest="task_type", default="INCREMENTAL",
-                   choices=("INCREMENTAL", "FULL_RECOMPUTE"))
+    t.add_argument("--type", dest="task_type", default=TaskType.INCREMENTAL.value,
+                   choices=TASK_TYPES)
     t.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    t.add_argument("--priority", default="normal",
-                   choices=("low", "normal", "high", "urgent", "critical"))
+    t.add_argument("--priority", default=Priority.NORMAL.value, choices=PRIORITIES)
     t.add_argument("--depends-on", action="append", type=int, default=[], metavar="ID")
     t.add_argument("--launcher", choices=("local", "docker"), default=None)
     t.add_argument("--json", action="store_true")
@@ -89,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
     c = csub.add_parser("run", help="run a chain template (the default chain without NAME)")
     c.add_argument("name", nargs="?", default=None)
-    c.add_argument("--type", dest="task_type", default="INCREMENTAL",
-                   choices=("INCREMENTAL", "FULL_RECOMPUTE"))
+    c.add_argument("--type", dest="task_type", default=TaskType.INCREMENTAL.value,
+                   choices=TASK_TYPES)
     c.add_argument("--launcher", choices=("local", "docker"), default=None)
     c.add_argument("--wait", action="store_true", help="wait until the chain has finished")
     csub.add_parser("list", help="list chain templates")
@@ -461,12 +463,13 @@ def _queued_line(saved: Sequence[Any]) -> str:
 
 
 def _exit_for(tasks: Sequence[Any]) -> int:
-    return EXIT_OK if all(t.status.value == "completed" for t in tasks) else EXIT_TASK_FAILED
+    return EXIT_OK if all(t.status == Status.COMPLETED for t in tasks) else EXIT_TASK_FAILED
 
 
 def _ended(t: Any) -> bool:
     """Nothing more happens to this task without a person: finished, or interrupted."""
-    return t.status.value in ("completed", "failed", "cancelled", "skipped", "interrupted")
+    return t.status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
+                        Status.INTERRUPTED)
 
 
 # How often a follower looks at its tasks and at the engine's lock (seconds).
@@ -573,8 +576,8 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
 
 def _say_end(tasks: Sequence[Any]) -> int:
     """One line when the tasks did not all end by themselves; the exit status."""
-    interrupted = [t.id for t in tasks if t.status.value == "interrupted"]
-    waiting = [t.id for t in tasks if t.status.value in ("pending", "paused")]
+    interrupted = [t.id for t in tasks if t.status == Status.INTERRUPTED]
+    waiting = [t.id for t in tasks if t.status in (Status.PENDING, Status.PAUSED)]
     if interrupted:
         listed = " ".join(map(str, interrupted))
         print(f"trackdesk: the engine stopped before task(s) {listed} finished; resume "
@@ -641,11 +644,11 @@ class ProgressView:
     def done(self, tasks: Sequence[Any]) -> None:
         self.show(tasks)
         for t in tasks:
-            if t.status.value in ("failed", "skipped", "cancelled"):
+            if t.status in (Status.FAILED, Status.SKIPPED, Status.CANCELLED):
                 why = (t.error_message or t.status_reason or "").splitlines()[:1]
                 print(f"task {t.id} {t.skill_name} {t.status.value}"
                       f"{': ' + why[0] if why else ''}", file=self.stream)
-            elif t.status.value == "completed" and t.status_reason:
+            elif t.status == Status.COMPLETED and t.status_reason:
                 # A completion with a caveat ("completed with 1 of 3 file(s) not
                 # imported"): said, not left for the user to find.
                 print(f"task {t.id} {t.skill_name} {t.status_reason}", file=self.stream)
