@@ -37,6 +37,7 @@ test-headless:
 
 lint: $(STAMP)
 	$(BIN)/ruff check trackdesk tests bench
+	$(BIN)/python -m mypy trackdesk/engine trackdesk/protocol.py
 
 bench: $(STAMP)
 	bash scripts/bench.sh

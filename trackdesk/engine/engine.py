@@ -36,9 +36,8 @@ from trackdesk.engine.runner import AttemptRunner
 from trackdesk.engine.scheduler import Scheduler
 from trackdesk.engine.services import Profiles, Templates
 from trackdesk.engine.settings import EngineSettings
-from trackdesk.engine.states import ACTIVE, TERMINAL, Priority, Status
+from trackdesk.engine.states import TERMINAL, Status
 from trackdesk.engine.store import LogRecord, TaskStore
-from trackdesk.protocol import StopReason
 from trackdesk.skills.registry import SkillRegistry, load_registry
 from trackdesk.skills.spec import SkillSpec
 
@@ -217,67 +216,25 @@ class Engine:
 
     async def add_dependency(self, task_id: int, upstream_id: int) -> None:
         """Make a pending task wait for another; a cycle is refused with its path."""
-        rec, up = self.task(task_id), self.task(upstream_id)
-        if rec.status != Status.PENDING:
-            raise EngineError(f"task {task_id} is {rec.status}; only a pending task can "
-                              "get a new dependency")
-        graph.check_new_link(self.tasks, task_id, upstream_id)
-        self._book.update(rec, depends_on_task_ids=sorted({*rec.depends_on_task_ids,
-                                                           upstream_id}))
-        self._book.update(up, blocks_task_ids=[*up.blocks_task_ids, task_id])
-        self._book.wake.set()
+        self._book.add_dependency(self.task(task_id), self.task(upstream_id))
 
     # ================================================================ actions =======
     async def cancel(self, task_id: int) -> None:
-        rec = self.task(task_id)
-        if rec.status in TERMINAL - {Status.SKIPPED}:
-            raise EngineError(f"task {task_id} is already {rec.status}")
-        run = self._book.running.get(task_id)
-        if run is None:
-            self._book.cancel_waiting(rec)
-            return
-        self._book.note(task_id, "engine", "cancel requested")
-        await self._runner.stop(run, StopReason.CANCEL)
+        await self._runner.cancel(self.task(task_id))
 
     async def pause(self, task_id: int) -> None:
-        rec = self.task(task_id)
-        run = self._book.running.get(task_id)
-        if rec.status == Status.RUNNING and run is not None and run.handle is not None:
-            await self._runner.pause(run)
-            self._book.transition(rec, Status.PAUSED)
-        elif rec.status == Status.PENDING:
-            self._book.transition(rec, Status.PAUSED, "held by the user")
-        else:
-            raise EngineError(f"task {task_id} is {rec.status}; only a running or pending "
-                              "task can be paused")
+        await self._runner.pause(self.task(task_id))
 
     async def resume(self, task_id: int) -> None:
         """Resume a paused task, or restart an interrupted one where it left off."""
-        rec = self.task(task_id)
-        run = self._book.running.get(task_id)
-        if rec.status == Status.PAUSED and run is not None and run.handle is not None:
-            await self._runner.resume(run)
-            self._book.transition(rec, Status.RUNNING, None)
-            self._book.wake.set()
-        else:
-            self._book.resume_waiting(rec)
+        await self._runner.resume(self.task(task_id))
 
     async def restart(self, task_id: int) -> None:
         """Stop a running (e.g. stuck) task's worker and queue the task again."""
-        run = self._book.running.get(task_id)
-        if run is None:
-            raise EngineError(f"task {task_id} is not running")
-        self._book.note(task_id, "engine", "restart requested")
-        await self._runner.stop(run, StopReason.RESTART)
+        await self._runner.restart(task_id)
 
     async def set_priority(self, task_id: int, level: str | int) -> None:
-        rec = self.task(task_id)
-        try:
-            prio = Priority.parse(level)
-        except ValueError as exc:
-            raise EngineError(str(exc)) from None
-        self._book.update(rec, priority=prio.rank)
-        self._book.wake.set()
+        self._book.set_priority(self.task(task_id), level)
 
     async def rerun(self, task_id: int, full: bool = False, downstream: bool = False,
                     launcher: str | None = None) -> list[int]:
@@ -288,23 +245,7 @@ class Engine:
         if launcher is not None and launcher not in self.launchers:
             raise EngineError(f"unknown launcher {launcher!r} "
                               f"({' or '.join(sorted(self.launchers))})")
-        targets = [rec]
-        if downstream:
-            targets += [self.tasks[i] for i in graph.downstream_ids(self.tasks, task_id)
-                        if i in self.tasks]
-        busy = [t.id for t in targets if t.status in ACTIVE or
-                (t.status == Status.PENDING and t.id == task_id)]
-        if busy:
-            raise EngineError(f"task {busy[0]} is {self.tasks[busy[0]].status}; wait for it "
-                              "or cancel it first")
-        for t in targets:
-            if launcher == "docker" and t.skill_name in self.registry and \
-                    not self.registry.get(t.skill_name).docker:
-                raise EngineError(f"skill {t.skill_name!r} runs only with the local launcher")
-        self._book.rerun(targets, full, launcher)
-        if not downstream:
-            self._book.rearm_dependents(rec)
-        return [t.id for t in targets]
+        return self._book.rerun(rec, full, downstream, launcher, self.registry)
 
     async def retry_failed(self, chain_run_id: str) -> list[int]:
         """Rerun the failed tasks of a chain run; their skipped dependents come back too."""
@@ -317,13 +258,7 @@ class Engine:
 
     async def remove(self, task_ids: Iterable[int]) -> list[int]:
         """Forget finished tasks (their analysis results stay)."""
-        ids = []
-        for task_id in task_ids:
-            rec = self.task(task_id)
-            if rec.status not in TERMINAL:
-                raise EngineError(f"task {task_id} is {rec.status}; only finished tasks "
-                                  "can be removed")
-            ids.append(task_id)
+        ids = self._book.finished_ids(task_ids)
         await self._db.remove(ids, archive=False)
         return ids
 

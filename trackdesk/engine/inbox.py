@@ -68,17 +68,20 @@ class Inbox:
                      payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out one request from another process; never raises."""
         e = self.engine
-        tid = int(task_id or 0)
+
+        def tid() -> int:
+            return int(task_id or 0)
+
         handlers: dict[str, Callable[[], Awaitable[Any]]] = {
-            "cancel": lambda: e.cancel(tid),
-            "pause": lambda: e.pause(tid),
-            "resume": lambda: e.resume(tid),
-            "rerun": lambda: e.rerun(tid, bool(payload.get("full")),
+            "cancel": lambda: e.cancel(tid()),
+            "pause": lambda: e.pause(tid()),
+            "resume": lambda: e.resume(tid()),
+            "rerun": lambda: e.rerun(tid(), bool(payload.get("full")),
                                      bool(payload.get("downstream")),
                                      payload.get("launcher")),
-            "priority": lambda: e.set_priority(tid, payload.get("level", "normal")),
-            "remove": lambda: e.remove([tid]),
-            "restart": lambda: e.restart(tid),
+            "priority": lambda: e.set_priority(tid(), payload.get("level", "normal")),
+            "remove": lambda: e.remove([tid()]),
+            "restart": lambda: e.restart(tid()),
             "prune": lambda: e.prune(payload.get("older_than_s"), payload.get("keep"),
                                      bool(payload.get("archive"))),
             # `trackdesk skills reload`: the user skills folder again, in this registry.

@@ -46,12 +46,14 @@ from trackdesk.engine.states import (
     RERUNNABLE,
     TERMINAL,
     IllegalTransition,
+    Priority,
     Status,
     TaskType,
     check_transition,
 )
 from trackdesk.engine.store import UnknownTaskError
 from trackdesk.protocol import EXIT_STOPPED, FailureKind, StopReason
+from trackdesk.skills.registry import SkillRegistry
 
 if TYPE_CHECKING:
     from trackdesk.engine.runner import Run
@@ -387,11 +389,25 @@ class Lifecycle:
                               "interrupted task can be resumed")
         self.wake.set()
 
-    def rerun(self, targets: list[TaskRecord], full: bool, launcher: str | None) -> None:
-        """Queue finished tasks again, keeping the record of what completed before."""
+    def rerun(self, rec: TaskRecord, full: bool, downstream: bool, launcher: str | None,
+              registry: SkillRegistry) -> list[int]:
+        """Queue a finished task again (with ``downstream`` everything after it too),
+        keeping the record of what completed before; return the ids queued."""
+        targets = [rec]
+        if downstream:
+            targets += [self.tasks[i] for i in graph.downstream_ids(self.tasks, rec.id)
+                        if i in self.tasks]
+        busy = [t.id for t in targets if t.status in ACTIVE or
+                (t.status == Status.PENDING and t.id == rec.id)]
+        if busy:
+            raise EngineError(f"task {busy[0]} is {self.tasks[busy[0]].status}; wait for it "
+                              "or cancel it first")
         for t in targets:
             if t.status not in RERUNNABLE and t.status != Status.PENDING:
                 raise EngineError(f"task {t.id} is {t.status} and cannot be rerun")
+            if launcher == "docker" and t.skill_name in registry and \
+                    not registry.get(t.skill_name).docker:
+                raise EngineError(f"skill {t.skill_name!r} runs only with the local launcher")
         for t in targets:
             if t.status == Status.PENDING:
                 continue
@@ -409,6 +425,38 @@ class Lifecycle:
                             total_points=0, error_message=None, result_summary=None,
                             start_time=None, attempt=0, next_attempt_at=None,
                             failure_kind=None, launcher=launcher or t.launcher)
+        if not downstream:
+            self.rearm_dependents(rec)
+        self.wake.set()
+        return [t.id for t in targets]
+
+    def finished_ids(self, task_ids: Iterable[int]) -> list[int]:
+        """The ids, when every one names a finished task (only those may be removed)."""
+        ids = []
+        for task_id in task_ids:
+            rec = self.task(task_id)
+            if rec.status not in TERMINAL:
+                raise EngineError(f"task {task_id} is {rec.status}; only finished tasks "
+                                  "can be removed")
+            ids.append(task_id)
+        return ids
+
+    def set_priority(self, rec: TaskRecord, level: str | int) -> None:
+        try:
+            prio = Priority.parse(level)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        self.update(rec, priority=prio.rank)
+        self.wake.set()
+
+    def add_dependency(self, rec: TaskRecord, up: TaskRecord) -> None:
+        """Make a pending task wait for another; a cycle is refused with its path."""
+        if rec.status != Status.PENDING:
+            raise EngineError(f"task {rec.id} is {rec.status}; only a pending task can "
+                              "get a new dependency")
+        graph.check_new_link(self.tasks, rec.id, up.id)
+        self.update(rec, depends_on_task_ids=sorted({*rec.depends_on_task_ids, up.id}))
+        self.update(up, blocks_task_ids=[*up.blocks_task_ids, rec.id])
         self.wake.set()
 
     def skip_dependents(self, rec: TaskRecord, reason: str) -> None:

@@ -21,11 +21,11 @@ from typing import Any
 from trackdesk.engine.eta import EtaMeter
 from trackdesk.engine.launchers.base import Launcher, LauncherUnavailable, WorkerHandle
 from trackdesk.engine.launchers.local import kill_stale_local_worker
-from trackdesk.engine.lifecycle import Lifecycle
+from trackdesk.engine.lifecycle import EngineError, Lifecycle
 from trackdesk.engine.persistence import Persistence
 from trackdesk.engine.records import TaskRecord, utcnow
 from trackdesk.engine.settings import EngineSettings
-from trackdesk.engine.states import ACTIVE, Status
+from trackdesk.engine.states import ACTIVE, TERMINAL, Status
 from trackdesk.protocol import (
     Error,
     FailureKind,
@@ -213,18 +213,48 @@ class AttemptRunner:
         if run.kill_timer is None:
             run.kill_timer = loop.call_later(self.settings.cancel_grace_s, kill)
 
-    async def pause(self, run: Run) -> None:
-        assert run.handle is not None
-        await run.handle.pause()
-        run.paused_at = time.monotonic()
+    # The user's actions: on the worker when the task has one, else on its lifecycle.
+    async def cancel(self, rec: TaskRecord) -> None:
+        if rec.status in TERMINAL - {Status.SKIPPED}:
+            raise EngineError(f"task {rec.id} is already {rec.status}")
+        run = self.book.running.get(rec.id)
+        if run is None:
+            self.book.cancel_waiting(rec)
+            return
+        self.book.note(rec.id, "engine", "cancel requested")
+        await self.stop(run, StopReason.CANCEL)
 
-    async def resume(self, run: Run) -> None:
-        assert run.handle is not None
-        await run.handle.resume()
-        if run.paused_at is not None:
-            run.paused_total += time.monotonic() - run.paused_at
-            run.paused_at = None
-        run.meter.reset()
+    async def pause(self, rec: TaskRecord) -> None:
+        run = self.book.running.get(rec.id)
+        if rec.status == Status.RUNNING and run is not None and run.handle is not None:
+            await run.handle.pause()
+            run.paused_at = time.monotonic()
+            self.book.transition(rec, Status.PAUSED)
+        elif rec.status == Status.PENDING:
+            self.book.transition(rec, Status.PAUSED, "held by the user")
+        else:
+            raise EngineError(f"task {rec.id} is {rec.status}; only a running or pending "
+                              "task can be paused")
+
+    async def resume(self, rec: TaskRecord) -> None:
+        run = self.book.running.get(rec.id)
+        if rec.status == Status.PAUSED and run is not None and run.handle is not None:
+            await run.handle.resume()
+            if run.paused_at is not None:
+                run.paused_total += time.monotonic() - run.paused_at
+                run.paused_at = None
+            run.meter.reset()
+            self.book.transition(rec, Status.RUNNING, None)
+            self.book.wake.set()
+        else:
+            self.book.resume_waiting(rec)
+
+    async def restart(self, task_id: int) -> None:
+        run = self.book.running.get(task_id)
+        if run is None:
+            raise EngineError(f"task {task_id} is not running")
+        self.book.note(task_id, "engine", "restart requested")
+        await self.stop(run, StopReason.RESTART)
 
     async def stop_all(self, running: str) -> None:
         """``"stop"``: every worker is asked to stop and waited for; ``"leave"``: they

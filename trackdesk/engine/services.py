@@ -7,6 +7,7 @@ into the engine's executor or its store.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from trackdesk.engine.chains import Chain, ChainTemplates, LoadResult, TemplateInfo
@@ -49,7 +50,7 @@ class Templates:
         await self._db.call(self._blocking().delete, name)
 
     # The stored documents as they are (the REST API's view of a template).
-    async def documents(self) -> list[dict[str, Any]]:
+    async def documents(self) -> builtins.list[dict[str, Any]]:
         return await self._db.call(self._db.require_store().list_templates)
 
     async def document(self, name: str) -> dict[str, Any] | None:
