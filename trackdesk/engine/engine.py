@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trackdesk.engine import graph, planning
 from trackdesk.engine.events import EventBus
@@ -42,6 +42,7 @@ from trackdesk.skills.registry import SkillRegistry, load_registry
 from trackdesk.skills.spec import SkillSpec
 
 __all__ = ["Engine", "EngineError", "EngineSettings", "UnknownChainError"]
+T = TypeVar("T")
 
 
 class Engine:
@@ -153,7 +154,7 @@ class Engine:
         await self._db.close()
         self._lock.release()
 
-    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call (e.g. of :attr:`store`) on the engine's database thread."""
         return await self._db.call(fn, *args, **kwargs)
 
