@@ -37,6 +37,8 @@ test-headless:
 
 lint: $(STAMP)
 	$(BIN)/ruff check trackdesk tests bench
+	# the engine and the protocol (issue 22)
+	$(BIN)/python -m mypy trackdesk/engine trackdesk/protocol.py
 	# the worker runtime, its spec and its old names (issue 22): strict, stdlib only
 	$(BIN)/python -m mypy --strict trackdesk/worker trackdesk/tracks/spec.py trackdesk/skills/sdk.py trackdesk/skills/spec.py
 

@@ -403,7 +403,6 @@ def control(path: Path, action: str, task_id: int | None, payload: dict[str, Any
 
 
 def cmd_chain(args: argparse.Namespace) -> int:
-    from trackdesk.engine.chains import DEFAULT_CHAIN_NAME, Chain, default_chain
     from trackdesk.engine.engine import Engine, EngineError
     from trackdesk.skills.registry import load_registry
 
@@ -416,20 +415,10 @@ def cmd_chain(args: argparse.Namespace) -> int:
                 ro = " (read-only)" if tpl["read_only"] else ""
                 print(f"{tpl['name']}{ro}: {len(tpl['document'].get('nodes', []))} skills")
             return EXIT_OK
-        name = args.name or DEFAULT_CHAIN_NAME
-        tpl = store.get_template(name)
-        if tpl is None and name == DEFAULT_CHAIN_NAME:
-            chain = default_chain(registry)
-        elif tpl is None:
-            raise UsageError(f"no chain template named {name!r}")
-        else:
-            chain = Chain.from_document(tpl["document"])
         try:
-            profiles = store.profile_ids([(n.skill, n.profile) for n in chain.nodes
-                                          if n.profile])
-            records, local = Engine.chain_records(registry, chain, args.task_type,
-                                                  args.launcher or "local", "cli",
-                                                  profile_ids=profiles)
+            records, local = Engine.plan_chain_run(store, registry, args.name,
+                                                   args.task_type, args.launcher or "local",
+                                                   "cli")
         except (EngineError, ValueError) as exc:
             raise UsageError(str(exc)) from None
     finally:
@@ -525,8 +514,7 @@ def run_here(path: Path, records: list, local: list, ids: list[int] | None = Non
         own = list(ids or [])
         try:
             if records:
-                saved = await engine._call(engine.store.insert_tasks, records, local)
-                engine._adopt(saved)
+                saved = await engine.queue(records, local)
                 own = [t.id for t in saved]
             while not stop.is_set():
                 tasks = [engine.tasks[i] for i in own if i in engine.tasks]

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import psutil
 import pytest
 
 from tests.engine.conftest import counted, finished, run, wait_until
+from trackdesk.engine.events import EventBus, TaskChanged
+from trackdesk.engine.lifecycle import ENDED, Lifecycle
 from trackdesk.engine.lock import EngineLockedError
-from trackdesk.engine.states import Status
+from trackdesk.engine.records import TaskRecord
+from trackdesk.engine.runner import Run
+from trackdesk.engine.states import ACTIVE, TRANSITIONS, IllegalTransition, Status
 from trackdesk.engine.store import TaskStore
 
 SLOW = {"n": 10_000, "batch": 1, "sleep_s": 0.02}
@@ -212,3 +219,122 @@ def test_a_change_made_just_before_closing_is_saved_even_behind_a_slow_read(
         assert saved.load(task_id).priority == priority
     finally:
         saved.close()
+
+
+# ---------------------------------------------------------------- the one transition ----
+# Every state change goes through Lifecycle.transition (issue 22): these prove its rules
+# on real records, with no database, then the attempts it closes with a real engine.
+
+ALL_PAIRS = [(a, b) for a in Status for b in Status if a != b]
+ALLOWED = [(a, b) for a, b in ALL_PAIRS if b in TRANSITIONS[a]]
+REFUSED = [(a, b) for a, b in ALL_PAIRS if b not in TRANSITIONS[a]]
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def a_task_in(status: Status) -> tuple[Lifecycle, TaskRecord, list]:
+    """A task in ``status`` as the engine would hold it, with a worker when active."""
+    seen: list = []
+    events = EventBus()
+    events.subscribe(seen.append)
+    book = Lifecycle(events)
+    rec = TaskRecord(id=7, skill_name="count", status=status, start_time=LONG_AGO,
+                     end_time=LONG_AGO if status in ENDED else None, eta_seconds=42.0,
+                     worker_ref="local:123" if status in ACTIVE else None,
+                     cpu_percent=50.0, memory_mb=80.0, next_attempt_at=1e12,
+                     status_reason="before", attempt=1, failure_kind=None)
+    book.load([rec])
+    if status in ACTIVE:
+        book.running[rec.id] = Run(rec.id)
+        book.open_attempts.add(rec.id)
+    return book, rec, seen
+
+
+@pytest.mark.parametrize(("old", "new"), ALLOWED, ids=[f"{a}->{b}" for a, b in ALLOWED])
+def test_every_allowed_transition_applies_the_entry_rules_of_its_new_state(old, new):
+    book, rec, seen = a_task_in(old)
+    before = datetime.now(UTC)
+    book.transition(rec, new, "because")
+    assert rec.status == new and rec.status_reason == "because"
+    assert book.dirty[rec.id]["status"] == new.value  # written at the next flush
+    assert any(isinstance(e, TaskChanged) and e.changes.get("status") == new for e in seen)
+    assert (rec.id in book.pending) == (new == Status.PENDING)
+    if new not in ACTIVE:  # the worker is released, its live figures go with it
+        assert rec.worker_ref is None and rec.id not in book.running
+        assert rec.cpu_percent is None and rec.memory_mb is None
+    if new not in ACTIVE or new == Status.PAUSED:
+        assert rec.eta_seconds is None
+    if new in ENDED:  # the run is over: when is known, and no retry is due
+        assert rec.end_time is not None and rec.end_time >= before
+        assert rec.next_attempt_at is None
+    if new == Status.PENDING:
+        assert rec.end_time is None
+    if old in ACTIVE and new not in ACTIVE:  # the attempt row is closed
+        [row] = book.attempts
+        assert row["task_id"] == rec.id
+        assert row["outcome"] == (new.value if new != Status.PENDING else "restarted")
+        assert rec.id not in book.open_attempts
+    else:
+        assert book.attempts == []
+
+
+@pytest.mark.parametrize(("old", "new"), REFUSED, ids=[f"{a}->{b}" for a, b in REFUSED])
+def test_every_other_transition_is_refused_and_changes_nothing(old, new):
+    book, rec, seen = a_task_in(old)
+    with pytest.raises(IllegalTransition, match=f"cannot go from {old} to {new}"):
+        book.transition(rec, new, "because")
+    assert rec.status == old and rec.status_reason == "before"
+    assert book.dirty == {} and seen == [] and book.attempts == []
+
+
+def test_terminal_states_are_left_only_for_a_rerun_or_retry():
+    # completed, failed and cancelled go only back to pending (rerun, retry);
+    # skipped and interrupted may also be cancelled by the user.
+    for status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        assert TRANSITIONS[status] == {Status.PENDING}
+    assert TRANSITIONS[Status.SKIPPED] == TRANSITIONS[Status.INTERRUPTED] == \
+        {Status.PENDING, Status.CANCELLED}
+
+
+def test_a_status_never_changes_outside_transition():
+    book, rec, _ = a_task_in(Status.RUNNING)
+    with pytest.raises(TypeError, match="only through Lifecycle.transition"):
+        book.update(rec, status=Status.COMPLETED)
+    assert rec.status == Status.RUNNING
+
+
+def stored_attempts(db: os.PathLike, task_id: int) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        return con.execute("SELECT attempt, outcome, exit_reason, started_at, ended_at, "
+                           "processed_points FROM task_attempts WHERE task_id = ? "
+                           "ORDER BY attempt", (task_id,)).fetchall()
+
+
+def test_attempt_rows_after_a_retry_and_after_a_rerun_keep_what_completed(make_engine,
+                                                                          db_path):
+    async def first_run():
+        e = make_engine()
+        await e.start()
+        t = await e.create_task("count_retry", params={"n": 4, "fail_attempts": 1})
+        await finished(e, t.id)
+        await e.stop()
+        return t.id
+
+    task_id = run(first_run())
+    after_retry = stored_attempts(db_path, task_id)
+    assert [(a[0], a[1], a[2]) for a in after_retry] == [(1, "failed", "skill"),
+                                                         (2, "completed", None)]
+
+    async def rerun():
+        e = make_engine()
+        await e.start()
+        await e.rerun(task_id, full=True)
+        await finished(e, task_id)
+        await e.stop()
+        return e.tasks[task_id]
+
+    assert run(rerun()).status == Status.COMPLETED
+    after_rerun = stored_attempts(db_path, task_id)
+    # The rerun added its own row; the completed run before it is there as it was.
+    assert after_rerun[:2] == after_retry
+    assert [(a[0], a[1]) for a in after_rerun[2:]] == [(3, "completed")]
+    assert after_rerun[2][3] > after_retry[1][4]  # started after the earlier run ended

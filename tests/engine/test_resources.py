@@ -130,6 +130,9 @@ def test_pruning_history_keeps_results_and_every_dependency(make_engine, db_path
     assert everything == [alone.id] and tasks == {}
     for key in ("pa", "pb", "pc", "palone"):
         assert counted(db_path, key) == [0, 1, 2]  # analysis results untouched
-    archived = TaskStore(db_path).session().execute(
-        __import__("sqlalchemy").text("SELECT id FROM task_archive")).scalars().all()
+    store = TaskStore(db_path)
+    try:
+        archived = [i for (i,) in store.conn.execute("SELECT id FROM task_archive")]
+    finally:
+        store.close()
     assert archived == [a.id, b.id, c.id]

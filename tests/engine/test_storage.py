@@ -132,7 +132,7 @@ def test_every_field_of_a_task_comes_back_as_written_when_the_db_opens(tmp_path)
             "failed_points": 1, "result_summary": '{"stays": 3}', "error_message": "boom",
             "heartbeat_at": t0.replace(tzinfo=None), "next_attempt_at": 1.7e9,
             "peak_memory_mb": 12.5, "chain_run_id": "run-1", "failure_kind": "skill"}})
-        by_orm = store.load(saved.id)  # SQLAlchemy's reading of the same row
+        by_orm = store.load(saved.id)  # one task read on its own
         opened = {t.id: t for t in store.load_all()}
         assert opened[saved.id] == by_orm
         assert opened[up.id].blocks_task_ids == [saved.id]

@@ -253,8 +253,7 @@ def test_palette_search_and_the_inspector_mark_invalid_values(make_canvas, loop)
 
     # A threshold profile: saved from this node, applied to another.
     c.inspector.set_value("time_threshold_s", "900")
-    run(loop, c.engine._call(c._profiles().save, "stay_detection", "patient",
-                             {"time_threshold_s": 900.0}))
+    run(loop, c.engine.profiles.save("stay_detection", "patient", {"time_threshold_s": 900.0}))
     other = c.add_skill_at_centre("stay_detection")
     run(loop, until(lambda: [p.name for p in c.inspector.profiles] == ["patient"]))
     c.inspector.apply_profile("patient")

@@ -2,7 +2,7 @@
 
 The window starts it from the running app (``await start_api(engine, ...)``), the CLI from
 ``trackdesk serve``. Every handler runs on the loop thread; blocking store calls go through
-the engine's database thread (``engine._call``), never on the loop.
+the engine's database thread (``engine.call``, ``engine.templates``), never on the loop.
 
 Responses keep the original envelope: ``{"code": 200, "data": ...}``; errors
 ``{"code": 4xx, "message": "...", "data": null}`` with the same HTTP status.
@@ -27,7 +27,7 @@ from aiohttp import web
 from trackdesk.api.encoding import dumps
 from trackdesk.api.sse import EventHub, stream_events
 from trackdesk.engine.chains import Chain, ChainError
-from trackdesk.engine.engine import Engine, EngineError
+from trackdesk.engine.engine import Engine, EngineError, UnknownChainError
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import IllegalTransition, Status, TaskType
@@ -551,14 +551,10 @@ async def trigger_chain(request: web.Request) -> web.Response:
                        "FULL_RECOMPUTE)")
     name = _get_str(body, "name") or "default"
     launcher = _get_launcher(body)
-    assert engine.store is not None
-    tpl = await engine._call(engine.store.get_template, name)
-    if tpl is None:
-        raise ApiError(404, f"no chain template named {name!r}")
     try:
-        chain = Chain.from_document(tpl["document"])
-        records = await engine.run_chain(name, str(task_type), launcher, chain=chain,
-                                         created_by="api")
+        records = await engine.run_chain(name, str(task_type), launcher, created_by="api")
+    except UnknownChainError as exc:
+        raise ApiError(404, str(exc)) from None
     except (EngineError, ChainError) as exc:
         raise ApiError(400, str(exc)) from None
     ids = [r.id for r in records]
@@ -580,15 +576,13 @@ async def retry_failed(request: web.Request) -> web.Response:
 
 async def list_chains(request: web.Request) -> web.Response:
     engine = _engine(request)
-    assert engine.store is not None
-    return envelope(await engine._call(engine.store.list_templates))
+    return envelope(await engine.templates.documents())
 
 
 async def get_chain(request: web.Request) -> web.Response:
     engine = _engine(request)
     name = _template_name(request)
-    assert engine.store is not None
-    tpl = await engine._call(engine.store.get_template, name)
+    tpl = await engine.templates.document(name)
     if tpl is None:
         raise ApiError(404, f"no chain template named {name!r}")
     return envelope(tpl)
@@ -617,12 +611,11 @@ async def put_chain(request: web.Request) -> web.Response:
     except (KeyError, ValueError, TypeError) as exc:
         raise ApiError(400, f"not a valid chain document: {type(exc).__name__}: "
                        f"{exc}") from None
-    assert engine.store is not None
     try:
-        await engine._call(engine.store.save_template, name, chain.to_document())
+        await engine.templates.put_document(name, chain.to_document())
     except PermissionError as exc:
         raise ApiError(403, str(exc)) from None
-    return envelope(await engine._call(engine.store.get_template, name))
+    return envelope(await engine.templates.document(name))
 
 
 def _check_chain_document(doc: dict[str, Any]) -> None:
@@ -660,9 +653,8 @@ def _check_chain_document(doc: dict[str, Any]) -> None:
 async def delete_chain(request: web.Request) -> web.Response:
     engine = _engine(request)
     name = _template_name(request)
-    assert engine.store is not None
     try:
-        found = await engine._call(engine.store.delete_template, name)
+        found = await engine.templates.delete_document(name)
     except PermissionError as exc:
         raise ApiError(403, str(exc)) from None
     if not found:

@@ -10,6 +10,7 @@ newer format never makes a template unreadable). Running a chain makes one task 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -440,7 +441,8 @@ def parse_document(doc: Any) -> tuple[str, int, list[NodeDescriptor], list[tuple
             continue
         node_id = raw.get("id")
         node_id = str(node_id) if isinstance(node_id, str | int) and str(node_id) else ""
-        params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
+        raw_params = raw.get("params")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
         if raw.get("params") not in (None, {}) and not isinstance(raw.get("params"), dict):
             warnings.append(f"node {node_id or k + 1}: unreadable parameters were reset")
         launcher = raw.get("launcher")
@@ -638,7 +640,7 @@ class ChainTemplates:
                                     int(t.get("version") or 1)))
         return out
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return [t.name for t in self.list()]
 
     def is_read_only(self, name: str) -> bool:

@@ -331,10 +331,10 @@ class ImageManager:
         for info in images:
             if info.tag in current_tags or (info.skill in broken and info.skill not in known):
                 continue
-            spec = known.get(info.skill)
-            if spec is None:
+            known_spec = known.get(info.skill)
+            if known_spec is None:
                 report.orphaned.append(info)
-            elif self.image_for(spec) in current_tags:
+            elif self.image_for(known_spec) in current_tags:
                 # An older version superseded by a built current one: nothing runs it.
                 report.orphaned.append(info)
         return report

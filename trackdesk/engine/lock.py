@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import IO
 
 # How long acquire() waits out a lock held by a probe (holder()) rather than an engine.
 PROBE_GRACE_S = 1.0
@@ -55,7 +56,7 @@ class EngineLock:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.path = lock_path(db_path)
-        self._fh = None
+        self._fh: IO[str] | None = None
         self._head = 0
 
     def acquire(self) -> None:

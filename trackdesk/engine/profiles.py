@@ -2,23 +2,20 @@
 
 A profile holds only the parameters it sets (the skill's defaults fill the rest), checked
 against the skill's spec when saved. Every call blocks: the UI runs them on the engine's
-database thread (``await engine._call(profiles.save, ...)``).
+database thread (``await engine.profiles.save(...)``, engine/services.py).
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from trackdesk.engine.store import TaskStore
+from trackdesk.engine.store import TaskStore, sql_time
 from trackdesk.skills.registry import SkillRegistry
 from trackdesk.skills.spec import ParamError
-from trackdesk.tracks.schema import ThresholdProfile
 
 
 class ProfileError(ValueError):
@@ -34,35 +31,36 @@ class Profile:
 
 
 class ThresholdProfiles:
+    """The threshold_profiles table's one owner: plain SQL on the task store's
+    connection (docs/ENGINE.md, "Storage")."""
+
     def __init__(self, store: TaskStore, registry: SkillRegistry) -> None:
         self.store = store
         self.registry = registry
 
-    def _session(self) -> Session:
-        return Session(self.store.sa, expire_on_commit=False)
-
     @staticmethod
-    def _profile(row: ThresholdProfile) -> Profile:
+    def _profile(row: tuple[Any, ...]) -> Profile:
+        profile_id, skill, name, params_json = row
         try:
-            params = json.loads(row.params_json or "{}")
+            params = json.loads(params_json or "{}")
         except ValueError:
             params = {}
-        return Profile(row.id, row.skill_name, row.name, params if isinstance(params, dict)
-                       else {})
+        return Profile(profile_id, skill, name, params if isinstance(params, dict) else {})
 
-    def list(self, skill: str | None = None) -> list[Profile]:
-        with self._session() as s:
-            q = select(ThresholdProfile).order_by(ThresholdProfile.skill_name,
-                                                  ThresholdProfile.name)
-            if skill is not None:
-                q = q.where(ThresholdProfile.skill_name == skill)
-            return [self._profile(r) for r in s.scalars(q)]
+    _SELECT = "SELECT id, skill_name, name, params_json FROM threshold_profiles"
+
+    def list(self, skill: str | None = None) -> builtins.list[Profile]:
+        if skill is None:
+            rows = self.store.conn.execute(self._SELECT + " ORDER BY skill_name, name")
+        else:
+            rows = self.store.conn.execute(self._SELECT + " WHERE skill_name = ? "
+                                           "ORDER BY skill_name, name", (skill,))
+        return [self._profile(r) for r in rows.fetchall()]
 
     def get(self, skill: str, name: str) -> Profile | None:
-        with self._session() as s:
-            row = s.scalar(select(ThresholdProfile).where(
-                ThresholdProfile.skill_name == skill, ThresholdProfile.name == name))
-            return None if row is None else self._profile(row)
+        row = self.store.conn.execute(self._SELECT + " WHERE skill_name = ? AND name = ?",
+                                      (skill, name)).fetchone()
+        return None if row is None else self._profile(row)
 
     def save(self, skill: str, name: str, params: dict[str, Any]) -> Profile:
         """Create or replace the profile ``name`` of ``skill`` (values checked first)."""
@@ -77,22 +75,24 @@ class ThresholdProfiles:
             checked = {k: spec.param(k).coerce(v) for k, v in params.items()}
         except ParamError as exc:
             raise ProfileError(f"profile {name!r} not saved: {exc}") from None
-        with self._session() as s, s.begin():
-            row = s.scalar(select(ThresholdProfile).where(
-                ThresholdProfile.skill_name == skill, ThresholdProfile.name == name))
-            if row is None:
-                row = ThresholdProfile(skill_name=skill, name=name,
-                                       created_at=datetime.now(UTC).replace(tzinfo=None))
-                s.add(row)
-            row.params_json = json.dumps(checked)
-            s.flush()
-            return self._profile(row)
+        with self.store.writing() as conn:
+            found = conn.execute("SELECT id FROM threshold_profiles WHERE skill_name = ? "
+                                 "AND name = ?", (skill, name)).fetchone()
+            if found is None:
+                cur = conn.execute("INSERT INTO threshold_profiles (skill_name, name, "
+                                   "params_json, created_at) VALUES (?, ?, ?, ?)",
+                                   (skill, name, json.dumps(checked),
+                                    sql_time(datetime.now(UTC))))
+                assert cur.lastrowid is not None
+                profile_id = cur.lastrowid
+            else:
+                profile_id = found[0]
+                conn.execute("UPDATE threshold_profiles SET params_json = ? WHERE id = ?",
+                             (json.dumps(checked), profile_id))
+        return Profile(profile_id, skill, name, checked)
 
     def delete(self, skill: str, name: str) -> bool:
-        with self._session() as s, s.begin():
-            row = s.scalar(select(ThresholdProfile).where(
-                ThresholdProfile.skill_name == skill, ThresholdProfile.name == name))
-            if row is None:
-                return False
-            s.delete(row)
-            return True
+        with self.store.writing() as conn:
+            cur = conn.execute("DELETE FROM threshold_profiles WHERE skill_name = ? AND "
+                               "name = ?", (skill, name))
+            return cur.rowcount > 0

@@ -1,7 +1,7 @@
 """The chain canvas window: palette, canvas, inspector, templates, run and live states.
 
 Engine calls run as asyncio tasks on the qasync loop (``spawn``); template and profile
-storage blocks, so it goes through the engine's database thread (``engine._call``).
+storage blocks, so the engine's services run it on its database thread (``engine.templates``).
 Dialogs open with ``open()``, never ``exec()``. The chain being edited is written to a
 recovery file on every edit until it is saved, and offered again after a crash.
 """
@@ -31,7 +31,6 @@ from trackdesk.engine.chains import (
     DEFAULT_CHAIN_NAME,
     Chain,
     ChainError,
-    ChainTemplates,
     LoadResult,
     RecoveryFile,
     TemplateInfo,
@@ -42,8 +41,9 @@ from trackdesk.engine.chains import (
 from trackdesk.engine.engine import Engine, EngineError
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.engine.launchers.base import LauncherUnavailable
-from trackdesk.engine.profiles import ProfileError, ThresholdProfiles
+from trackdesk.engine.profiles import ProfileError
 from trackdesk.engine.records import TaskRecord
+from trackdesk.engine.services import Profiles, Templates
 from trackdesk.engine.states import RERUNNABLE
 from trackdesk.skills.registry import SkillRegistry, load_registry
 from trackdesk.ui import dialogs
@@ -486,9 +486,9 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
                      "template. Discard them?", go)
 
     # ================================================================ templates =====
-    def _templates(self) -> ChainTemplates:
-        assert self.engine is not None and self.engine.store is not None
-        return ChainTemplates(self.engine.store, self.engine.registry)
+    def _templates(self) -> Templates:
+        assert self.engine is not None
+        return self.engine.templates
 
     def refresh_templates(self) -> asyncio.Task[Any] | None:
         if self.engine is None:
@@ -497,7 +497,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
 
     async def fetch_templates(self) -> list[TemplateInfo]:
         if self.engine is not None:
-            self.templates = await self.engine._call(self._templates().list)
+            self.templates = await self.engine.templates.list()
         return self.templates
 
     def _templates_menu_shown(self) -> None:
@@ -533,8 +533,8 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
             return None
         templates = self._templates()
         try:
-            result = await self.engine._call(templates.load, name)
-            read_only = await self.engine._call(templates.is_read_only, name)
+            result = await templates.load(name)
+            read_only = await templates.is_read_only(name)
         except ChainError as exc:
             self._user_error(f"opening {name!r}", exc)
             return None
@@ -577,8 +577,8 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     async def _save(self, name: str, overwrite: bool) -> str | None:
         assert self.engine is not None
         try:
-            saved = await self.engine._call(self._templates().save, self.doc.chain, name,
-                                            overwrite or name == self.doc.template)
+            saved = await self._templates().save(self.doc.chain, name,
+                                                 overwrite or name == self.doc.template)
         except CANVAS_ERRORS as exc:
             self._user_error("saving the template", exc)
             return None
@@ -598,7 +598,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     async def _rename(self, old: str, new: str) -> None:
         assert self.engine is not None
         try:
-            new = await self.engine._call(self._templates().rename, old, new)
+            new = await self._templates().rename(old, new)
         except CANVAS_ERRORS as exc:
             self._user_error("renaming the template", exc)
             return
@@ -622,7 +622,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     async def _duplicate(self, name: str, new: str) -> None:
         assert self.engine is not None
         try:
-            new = await self.engine._call(self._templates().duplicate, name, new)
+            new = await self._templates().duplicate(name, new)
         except CANVAS_ERRORS as exc:
             self._user_error("duplicating the template", exc)
             return
@@ -644,7 +644,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     async def _delete(self, name: str) -> None:
         assert self.engine is not None
         try:
-            await self.engine._call(self._templates().delete, name)
+            await self._templates().delete(name)
         except CANVAS_ERRORS as exc:
             self._user_error("deleting the template", exc)
             return
@@ -695,9 +695,9 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
         return result
 
     # ================================================================ profiles ======
-    def _profiles(self) -> ThresholdProfiles:
-        assert self.engine is not None and self.engine.store is not None
-        return ThresholdProfiles(self.engine.store, self.engine.registry)
+    def _profiles(self) -> Profiles:
+        assert self.engine is not None
+        return self.engine.profiles
 
     def load_profiles(self, skill: str) -> asyncio.Task[Any] | None:
         if self.engine is None:
@@ -708,7 +708,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     async def fetch_profiles(self, skill: str) -> None:
         if self.engine is None:
             return
-        profiles = await self.engine._call(self._profiles().list, skill)
+        profiles = await self._profiles().list(skill)
         if dialogs.alive(self.inspector):
             self.inspector.set_profiles(skill, profiles)
 
@@ -718,7 +718,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
 
         async def go() -> None:
             try:
-                await self.engine._call(self._profiles().save, skill, name, params)  # type: ignore[union-attr]
+                await self._profiles().save(skill, name, params)
             except ProfileError as exc:
                 self._user_error("saving the profile", exc)
                 return
@@ -734,7 +734,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
     def delete_profile(self, skill: str, name: str) -> None:
         def go() -> None:
             async def run() -> None:
-                await self.engine._call(self._profiles().delete, skill, name)  # type: ignore[union-attr]
+                await self._profiles().delete(skill, name)
                 await self.fetch_profiles(skill)
             spawn(run(), "deleting the profile", self._user_error)
 
@@ -752,7 +752,7 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
         problems = [p.message for p in self.doc.chain.validate(
             engine.registry, engine.settings.default_launcher)]
         try:
-            await asyncio.wait_for(engine._call(engine.store.max_id), 10)
+            await asyncio.wait_for(engine.check_db(), 10)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             problems.append(f"the tracks.db is not ready: {exc or type(exc).__name__}")
         if "docker" in self.doc.chain.launchers_used(engine.settings.default_launcher):
