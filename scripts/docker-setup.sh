@@ -61,7 +61,10 @@ else
     if ! pgrep -x dockerd >/dev/null 2>&1; then
         log "starting dockerd (log: $BUILD/dockerd.log)"
         # setsid + nohup: the engine must outlive this script and the shell running it.
-        as_root setsid nohup dockerd >"$BUILD/dockerd.log" 2>&1 </dev/null &
+        # Descriptors 3-9 closed: a daemon that inherits a lock file held by whoever ran
+        # this script (a CI job slot, a test's flock) would hold that lock for its life.
+        as_root setsid nohup dockerd >"$BUILD/dockerd.log" 2>&1 </dev/null \
+            3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     fi
     for _ in $(seq 1 60); do
         engine_answers && break
