@@ -229,3 +229,21 @@ def test_the_json_guard_tells_strings_from_long_arrays_of_numbers(chunk: int) ->
     assert verdict(b'{"k": "' + b'a\\"' * 100 + b'"}') == "a text value"
     assert verdict(b'{"k": "' + b"\\\\" * 40 + b'", "n": [' + b"1, " * 100 + b"1]}") == "ok"
     assert verdict(b"[" + b"1" * 300 + b"]") == "a bare value"
+
+
+def test_an_empty_gpx_says_it_holds_no_point_at_all(db: Path) -> None:
+    # gpxpy's test files named like places are empty: a <gpx> root, a <trk> without points.
+    out = run_import(db, [CORPUS / "custom_schema_locations.gpx", CORPUS / "unicode2.gpx"])
+    assert not out.ok
+    assert out.error.count("no track points in it: the GPX holds no point at all (no "
+                           "<trkpt>, <rtept> or named <wpt>") == 2
+
+
+def test_opentracks_empty_coords_are_named_as_pause_marks_not_unreadable(db: Path) -> None:
+    # gpsbabel's reference/track/opentracks.kml (tests/data/real/SOURCES.md): a gx:Track
+    # whose first and last <gx:coord/> are empty, OpenTracks' start and stop marks.
+    out = run_import(db, [ROOT / "tests" / "data" / "real" / "gpsbabel__opentracks.kml"])
+    assert out.ok, out.error
+    assert out.summary["new"] == 2
+    assert out.summary["rejected_reasons"] == {
+        "no position (an empty <gx:coord>: a track's start, pause or resume mark)": 2}

@@ -454,6 +454,9 @@ def value_guard(raw: Any, fmt: str) -> Any:
 def nothing_kept(fmt: str, out: Points) -> str:
     """Why a file gave nothing to keep, for a person: no position at all, or every
     point rejected, with the reasons (the commonest first)."""
+    if out.read == 0 and fmt == "gpx":
+        return ("no track points in it: the GPX holds no point at all (no <trkpt>, "
+                "<rtept> or named <wpt>: an empty track, or a file of settings only)")
     if out.read == 0:
         return (f"no track points in it: nothing this {fmt} reader recognises as a "
                 "position (a track, a timed point) was found; docs/IMPORT.md lists what "
