@@ -209,7 +209,8 @@ def _waypoint_or_route(out: Points, local: str, el: etree._Element, ts: float | 
             lat, lon = float(el.get("lat")), float(el.get("lon"))
         except (TypeError, ValueError):
             lat = lon = None
-        if lat is not None and not bad_time and (lat or lon):
+        if (lat is not None and not bad_time and (lat or lon)
+                and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             if ts is not None:
                 out.annotate(ts, ts, "place", name[:200], name[:200], "gpx", lat, lon,
                              place_key(lat, lon))
