@@ -247,3 +247,28 @@ def test_opentracks_empty_coords_are_named_as_pause_marks_not_unreadable(db: Pat
     assert out.summary["new"] == 2
     assert out.summary["rejected_reasons"] == {
         "no position (an empty <gx:coord>: a track's start, pause or resume mark)": 2}
+
+
+PLT_HEAD = ("Geolife trajectory\r\nWGS 84\r\nAltitude is in Feet\r\nReserved 3\r\n"
+            "0,2,255,My Track,0,0,2,8421376\r\n0\r\n")
+
+
+@pytest.mark.parametrize(("member", "head", "limit"), [
+    ("Data/000/Trajectory/20081023025304.plt",
+     PLT_HEAD + "39.984702,116.318417,0,492,39744.1201851852,2008-10-23,02:53:04\r\n39.98",
+     "1 MB"),
+    ("Data/000/labels.txt", "Start Time\tEnd Time\tTransportation Mode\n2008/10/23 ", "1 MB"),
+    ("triplegs.csv", "id;user_id;started_at;finished_at;geom\n0;0;2016-09-12 08:10:00+00:00;"
+     "2016-09-12 09:10:00+00:00;LINESTRING (8.5 47.3, ", "16 MB"),
+])
+def test_an_endless_line_in_a_plt_labels_or_trackintel_member_is_refused(
+        db: Path, tmp_path: Path, member: str, head: str, limit: str) -> None:
+    # These readers had no line bound: one 20 MB line was read whole (a zip member of
+    # any size below 64 MB passes the zip bomb rule whatever it expands to).
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(member, head.encode() + b"1" * (20 << 20) + b"\n")
+    out = run_import(db, [z])
+    assert not out.ok
+    assert member in out.error and f"a line longer than {limit}" in out.error, out.error
+    assert count(db) == 0

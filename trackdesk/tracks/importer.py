@@ -457,6 +457,9 @@ def nothing_kept(fmt: str, out: Points) -> str:
     if out.read == 0 and fmt == "gpx":
         return ("no track points in it: the GPX holds no point at all (no <trkpt>, "
                 "<rtept> or named <wpt>: an empty track, or a file of settings only)")
+    if out.read == 0 and fmt == "geolife-labels":
+        return ("no label in it: no row of Start Time, End Time and Transportation Mode "
+                "with a mode trackdesk knows (GeoLife's labels.txt)")
     if out.read == 0:
         return (f"no track points in it: nothing this {fmt} reader recognises as a "
                 "position (a track, a timed point) was found; docs/IMPORT.md lists what "
