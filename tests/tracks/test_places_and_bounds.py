@@ -272,3 +272,25 @@ def test_an_endless_line_in_a_plt_labels_or_trackintel_member_is_refused(
     assert not out.ok
     assert member in out.error and f"a line longer than {limit}" in out.error, out.error
     assert count(db) == 0
+
+
+def test_the_map_shows_a_waypoint_without_a_time_as_a_place_not_a_1970_visit(
+        db: Path, tmp_path: Path) -> None:
+    from trackdesk.ui.views import data
+    from trackdesk.ui.views.map_view import user_place_text
+
+    f = tmp_path / "places.gpx"
+    f.write_text(gpx('<wpt lat="46.1" lon="14.1"><name>Summit</name></wpt>'
+                     '<wpt lat="46.1" lon="14.1"><time>2020-09-13T10:00:00Z</time>'
+                     "<name>Summit</name></wpt>"
+                     '<wpt lat="45.7351999" lon="14.3775166"><name>Birds nest</name></wpt>'))
+    assert run_import(db, [f]).ok
+    conn = sqlite3.connect(db)
+    try:
+        places = {p.name: p for p in data.user_places(conn)}
+    finally:
+        conn.close()
+    assert user_place_text(places["Birds nest"]) == \
+        "Birds nest — your place, from a GPX file (saved without a time)"
+    summit = user_place_text(places["Summit"])  # saved once, visited once: 13 Sep 2020
+    assert "2020" in summit and "1970" not in summit, summit
