@@ -62,6 +62,8 @@ def test_named_waypoints_without_times_are_kept_as_places_and_the_import_says_so
          "geo:45.7912667,14.2935666")]
     again = run_import(db, [f])
     assert again.ok and len(annotations(db)) == 3  # importing again adds none
+    assert again.summary["status_reason"] == (
+        "completed: no track points; 3 waypoint(s) kept as your places (already there)")
 
 
 def test_the_cli_lists_a_place_without_a_time_as_such(db: Path, tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def nothing_new(summary: dict[str, Any]) -> str | None:
     notes = summary.get("notes") or {}
     kept = []
     if notes.get(N_UNTIMED_PLACES):
-        kept.append(f"{notes[N_UNTIMED_PLACES]} waypoint(s) kept as your places")
+        kept.append(f"{notes[N_UNTIMED_PLACES]} waypoint(s) kept as your places"
+                    + ("" if notes.get(ANNOTATIONS_KEPT) else " (already there)"))
     other = notes.get(ANNOTATIONS_KEPT, 0) - notes.get(N_UNTIMED_PLACES, 0)
     if other > 0:
         kept.append(f"{other} label(s) kept (activities, places)")
