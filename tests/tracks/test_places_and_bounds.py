@@ -296,3 +296,9 @@ def test_the_map_shows_a_waypoint_without_a_time_as_a_place_not_a_1970_visit(
         "Birds nest — your place, from a GPX file (saved without a time)"
     summit = user_place_text(places["Summit"])  # saved once, visited once: 13 Sep 2020
     assert "2020" in summit and "1970" not in summit, summit
+
+
+def test_a_waypoint_without_a_time_or_a_name_is_said_to_be_so(db: Path) -> None:
+    out = run_import(db, [CORPUS / "gpx1.1_with_extensions.gpx"])  # one bare <wpt>
+    assert not out.ok
+    assert "its only point rejected — waypoint without a time or a name: 1" in out.error

@@ -37,6 +37,8 @@ _POINTS = ("trkpt", "rtept", "wpt")
 # A route point without a time is a plan (drawn in a route planner, or a device's
 # navigation route): where to go, not where and when the person was (docs/IMPORT.md).
 R_ROUTE_NO_TIME = "route point without a time (a planned route, not where you were)"
+# A waypoint with neither a time nor a name says nothing about the person.
+R_WPT_NOTHING = "waypoint without a time or a name"
 # Counted in the notes: a named waypoint without a time is one of the person's places.
 N_UNTIMED_PLACES = "waypoints without a time kept as your places (not track points)"
 # Containers are listed too so they can be cleared when they end.
@@ -200,8 +202,9 @@ def _waypoint_or_route(out: Points, local: str, el: etree._Element, ts: float | 
     * A named waypoint is a place the person saved: a ``place`` annotation (source
       ``gpx``) at its position. With a time it is also a fix (the caller adds the point)
       and the place is kept at that instant; without one it is a place only, kept
-      without a time (``annotations.NO_TIME``) and counted in the notes, not as a point.
-    * A route point without a time is counted as ``R_ROUTE_NO_TIME``.
+      without a time (``base.NO_TIME``) and counted in the notes, not as a point.
+    * A route point without a time is counted as ``R_ROUTE_NO_TIME``, a waypoint
+      without a time or a name as ``R_WPT_NOTHING``.
     """
     name = name.strip() if name else ""
     if local == "wpt" and name:
@@ -220,8 +223,8 @@ def _waypoint_or_route(out: Points, local: str, el: etree._Element, ts: float | 
                 out.notes[N_UNTIMED_PLACES] += 1
                 return True
         return False
-    if local == "rtept" and ts is None and not bad_time:
-        out.reject(R_ROUTE_NO_TIME)
+    if ts is None and not bad_time:
+        out.reject(R_ROUTE_NO_TIME if local == "rtept" else R_WPT_NOTHING)
         return True
     return False
 
