@@ -843,6 +843,8 @@ def cmd_annotations(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     def iso(ts: float) -> str:
+        if ts == 0:  # tracks.base.NO_TIME: a place saved without a time (a GPX waypoint)
+            return f"{'(no time)':<19}"
         return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     for r in rows:

@@ -40,7 +40,9 @@ def test_gpx_track_route_and_waypoints(db: Path, tmp_path: Path) -> None:
     out = run_import(db, [f])
     assert out.ok, out.error
     assert out.summary["new"] == 4
-    assert out.summary["rejected_reasons"] == {"no timestamp": 1}
+    # Issue 19: a route point without a time is said to be a plan, not "no timestamp".
+    assert out.summary["rejected_reasons"] == {
+        "route point without a time (a planned route, not where you were)": 1}
     rows = points(db)
     assert rows[1][:4] == (float(T0), 46.0, 14.5, 300.0)
     assert rows[0][7] == "gpx"

@@ -187,11 +187,14 @@ def test_every_corpus_file_imports_or_is_refused_clearly(tmp_path: Path) -> None
             assert count(db) == s["new"], f.name
         else:
             assert f.name in out.error and count(db) == 0, out.error
-    # Files whose every point is refused say why: a reset clock, no times at all.
+    # Files whose every point is refused say why: a reset clock, no times at all. Issue
+    # 19: such a file keeps nothing, so it is not imported (it used to "complete" with 0
+    # new points, which the CLI printed as a plain "completed").
     db = new_db(tmp_path / "m.db")
     out = run_import(db, [CORPUS / "Mojstrovka.gpx"])
-    assert out.summary["rejected_reasons"] == {
-        "timestamp before 1980 or after 2200 (a reset clock)": 184}
+    assert not out.ok
+    assert ("all 184 points rejected — timestamp before 1980 or after 2200 (a reset "
+            "clock): 184") in out.error
 
 
 def test_stop_request_rolls_the_file_in_progress_back(db: Path, tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # mistake; after 2200 it is milliseconds read as seconds.
 MIN_TS = 315_964_800.0      # 1980-01-06
 MAX_TS = 7_258_118_400.0    # 2200-01-01
+# The time range of an annotation that has none (a waypoint saved as a place, without a
+# time): 0, 1970-01-01, an instant no point can have (they start in 1980), so a query by
+# time never meets it and "start_ts = 0" says "no time" (docs/IMPORT.md, "Waypoints").
+NO_TIME = 0.0
 
 # Rejection reasons: the keys of the summary's "rejected" counts.
 R_NO_TIME = "no timestamp"
@@ -237,6 +241,15 @@ class Points:
         self.annotations.append((start, end, kind, value, raw, source, lat, lon, place_id))
         return True
 
+    def annotate_untimed(self, kind: str, value: str, raw: str | None, source: str,
+                         lat: float, lon: float, place_id: str | None = None) -> bool:
+        """Keep an annotation that has no time (a GPX waypoint saved as a place): its
+        range is ``NO_TIME`` (the schema needs one; docs/IMPORT.md, "Waypoints")."""
+        if not self.annotate(MIN_TS, MIN_TS, kind, value, raw, source, lat, lon, place_id):
+            return False
+        self.annotations[-1] = (NO_TIME, NO_TIME, *self.annotations[-1][2:])
+        return True
+
     def reject(self, reason: str, n: int = 1) -> None:
         self.read += n
         self.rejected[reason] += n
@@ -429,3 +442,91 @@ class LineGuard(CountingReader):
                     "file (or a damaged one); nothing of it is imported",
                     f"line {self.line}")
         return data
+
+
+# Longest single JSON value (a string, a number) a JSON reader accepts: ijson builds each
+# value whole, so one 1 GB string in a zip member that expands less than the zip bomb
+# ratio (docs/IMPORT.md) took 1 GB and more. The same bound as libxml2's for XML values.
+MAX_VALUE_BYTES = 10_000_000
+_STRUCTURE = tuple(bytes([c]) for c in b'",:[]{}')
+_ESCAPED_QUOTES = re.compile(rb'\\+"')
+
+
+class JsonValueGuard:
+    """A binary stream wrapper for JSON readers: fails the file as soon as one string,
+    number or other bare value runs past ``limit`` bytes, having read at most one block
+    past it.
+
+    It knows where strings are without parsing: a quote not escaped by an odd run of
+    backslashes opens or closes one, so the parity of such quotes tells whether a block
+    ends inside a string, and where that string began. A block without a backslash (the
+    usual case) costs a count and a few ``rfind``; escaped quotes are looked at one by one.
+    Outside strings, a run without any of ``",:[]{}`` is one number or literal (or blanks).
+    """
+
+    def __init__(self, raw: IO[bytes], limit: int = MAX_VALUE_BYTES) -> None:
+        self._raw = raw
+        self._limit = limit
+        self.seen = 0            # bytes passed through
+        self._in_string = False
+        self._string_at = 0      # where the open string began (its quote)
+        self._structure_at = 0   # the last structural byte outside a string
+        self._backslashes = 0    # backslashes that ended the previous block
+
+    @property
+    def pos(self) -> Any:
+        return getattr(self._raw, "pos", self.seen)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self._look(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def _unescaped_quotes(self, data: bytes) -> tuple[int, int]:
+        """(count of unescaped quotes in ``data``, index of the last one or -1)."""
+        total = data.count(b'"')
+        last = data.rfind(b'"')
+        if b"\\" not in data and not (self._backslashes % 2 and data[:1] == b'"'):
+            return total, last
+        escaped: set[int] = set()
+        for m in _ESCAPED_QUOTES.finditer(data):
+            run = m.end() - 1 - m.start() + (self._backslashes if m.start() == 0 else 0)
+            if run % 2:
+                escaped.add(m.end() - 1)
+        if self._backslashes % 2 and data[:1] == b'"':
+            escaped.add(0)
+        while last >= 0 and last in escaped:
+            last = data.rfind(b'"', 0, last)
+        return total - len(escaped), last
+
+    def _look(self, data: bytes) -> None:
+        start = self.seen
+        self.seen += len(data)
+        quotes, last_quote = self._unescaped_quotes(data)
+        if quotes % 2:
+            self._in_string = not self._in_string
+        if self._in_string and quotes:
+            self._string_at = start + last_quote
+        if not self._in_string:
+            last = max(data.rfind(c) for c in _STRUCTURE)
+            if last >= 0:
+                self._structure_at = start + last
+        stripped = data.rstrip(b"\\")
+        trailing = len(data) - len(stripped)
+        self._backslashes = trailing + (self._backslashes if not stripped else 0)
+        run = self.seen - (self._string_at if self._in_string else self._structure_at)
+        if run > self._limit:
+            what = "a text value" if self._in_string else "a bare value"
+            raise ImportFailure(
+                f"{what} longer than {self._limit // 1_000_000} MB: not a track file this "
+                "app can read (or a damaged one); nothing of it is imported",
+                f"byte {(self._string_at if self._in_string else self._structure_at) + 1}")

@@ -29,7 +29,7 @@ import io
 from typing import IO
 
 from trackdesk.tracks.annotations import annotate_activity
-from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, ImportFailure, Points
+from trackdesk.tracks.base import R_BAD_COORD, R_BAD_TIME, ImportFailure, LineGuard, Points
 
 COLUMNS = ("altitude",)
 HEADER_LINES = 6
@@ -60,8 +60,9 @@ def plt_time(days: str, date: str = "", clock: str = "", out: Points | None = No
 def read(stream: IO[bytes], out: Points) -> None:
     # latin-1: the header and the locale's date text are not always UTF-8, and the
     # numbers the points need are ASCII in any encoding OziExplorer or GeoLife used.
-    text = io.TextIOWrapper(io.BufferedReader(stream, 1 << 20), encoding="latin-1",
-                            newline=None)
+    # LineGuard: a line is bounded (1 MB), so a broken file cannot eat memory (#19).
+    text = io.TextIOWrapper(io.BufferedReader(LineGuard(stream), 1 << 20),
+                            encoding="latin-1", newline=None)
     add = out.add
     line_no = 0
     for line_no, line in enumerate(text, 1):
@@ -93,8 +94,8 @@ def read(stream: IO[bytes], out: Points) -> None:
 
 
 def read_labels(stream: IO[bytes], out: Points) -> None:
-    text = io.TextIOWrapper(io.BufferedReader(stream, 1 << 16), encoding="utf-8-sig",
-                            errors="replace", newline=None)
+    text = io.TextIOWrapper(io.BufferedReader(LineGuard(stream), 1 << 16),
+                            encoding="utf-8-sig", errors="replace", newline=None)
     for line_no, line in enumerate(text, 1):
         if line_no == 1 or not line.strip():  # the header
             continue

@@ -34,8 +34,26 @@ from trackdesk.worker import parent_death_signal
 
 COLUMNS = ("altitude", "speed", "heading")
 _POINTS = ("trkpt", "rtept", "wpt")
+# A route point without a time is a plan (drawn in a route planner, or a device's
+# navigation route): where to go, not where and when the person was (docs/IMPORT.md).
+R_ROUTE_NO_TIME = "route point without a time (a planned route, not where you were)"
+# A waypoint with neither a time nor a name says nothing about the person.
+R_WPT_NOTHING = "waypoint without a time or a name"
+# Counted in the notes: a named waypoint without a time is one of the person's places.
+N_UNTIMED_PLACES = "waypoints without a time kept as your places (not track points)"
 # Containers are listed too so they can be cleared when they end.
 _TAGS = tuple(f"{{*}}{t}" for t in (*_POINTS, "trkseg", "trk", "rte"))
+
+
+# libxml2's own bound on one value when XML_PARSE_HUGE is off (huge_tree=False): a text
+# node, an attribute value, a comment or a CDATA section longer than this fails the file
+# after buffering at most that much (issue 19: a zip member expanding less than the zip
+# bomb ratio could hold a 1 GB text node, which was read whole). Real track files hold
+# values of a few bytes; a KML LineString's <coordinates> of 10 MB is ~350,000 positions.
+MAX_XML_VALUE = "10 MB"
+MAX_XML_VALUE_BYTES = 10_000_000
+_TOO_BIG = ("text node too long", "too big found", "buffer size limit exceeded",
+            "resource limit exceeded", "huge input lookup", "name too long")
 
 
 def xml_failure(exc: etree.XMLSyntaxError, what: str) -> ImportFailure:
@@ -44,12 +62,18 @@ def xml_failure(exc: etree.XMLSyntaxError, what: str) -> ImportFailure:
     msg = str(exc.msg or exc).split(", line ")[0].strip()
     if not msg or msg.lower().startswith("document is empty"):
         msg = f"empty or not an {what} file"
+    if any(t in msg.lower() for t in _TOO_BIG):
+        return ImportFailure(
+            f"one value (a text, an attribute, a comment) is longer than {MAX_XML_VALUE}: "
+            f"not a track file this app can read (or a damaged one); nothing of it is "
+            f"imported", f"line {line}, column {col}")
     return ImportFailure(f"not well-formed {what}: {msg}", f"line {line}, column {col}")
 
 
 def iter_xml(stream: IO[bytes], tags: tuple[str, ...]) -> etree.iterparse:
     # No entity expansion and no network: a dropped file must not reach out or blow up.
-    return etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True,
+    # huge_tree off: libxml2 bounds every single value (MAX_XML_VALUE), not the file.
+    return etree.iterparse(stream, events=("end",), tag=tags, huge_tree=False,
                            resolve_entities=False, no_network=True, load_dtd=False,
                            remove_comments=True, remove_pis=True, recover=False)
 
@@ -65,7 +89,7 @@ def read_full(stream: IO[bytes], out: Points) -> None:
     # The common case is validated inline (a method call per point is a tenth of the
     # budget); anything unusual goes through Points.add, which names the reason.
     fast = not out.gcj02
-    names: dict[str, tuple[str, str, str, str, bool]] = {}
+    names: dict[str, tuple[str, str, str, str, bool, str, str]] = {}
     root_checked = False
     since_trim = 0
     n_fast = 0
@@ -78,7 +102,8 @@ def read_full(stream: IO[bytes], out: Points) -> None:
             if spec is None:
                 ns = tag[: tag.index("}") + 1] if tag[0] == "{" else ""
                 local = tag[len(ns):]
-                spec = (ns + "time", ns + "ele", ns + "speed", ns + "course", local in _POINTS)
+                spec = (ns + "time", ns + "ele", ns + "speed", ns + "course", local in _POINTS,
+                        local, ns + "name")
                 names[tag] = spec
                 if not root_checked:
                     check_root_element(el.getroottree().getroot(), "gpx", "GPX")
@@ -87,8 +112,8 @@ def read_full(stream: IO[bytes], out: Points) -> None:
                 # The end of a segment, track or route: drop what is left of it.
                 el.clear(keep_tail=False)
                 continue
-            t_tag, e_tag, s_tag, c_tag, _ = spec
-            ts = ele = speed = course = None
+            t_tag, e_tag, s_tag, c_tag, _, local, n_tag = spec
+            ts = ele = speed = course = name = None
             bad_time = False
             for child in el:
                 ct = child.tag
@@ -113,7 +138,14 @@ def read_full(stream: IO[bytes], out: Points) -> None:
                     speed = opt_float(child.text)
                 elif ct == c_tag:
                     course = opt_float(child.text)
-            if bad_time:
+                elif ct == n_tag:
+                    name = child.text
+            if local != "trkpt" and (ts is None or name) and \
+                    _waypoint_or_route(out, local, el, ts, name, bad_time):
+                # Waypoints and route points (issue 19): a named waypoint without a time
+                # is one of the person's places, a route point without one is a plan.
+                pass
+            elif bad_time:
                 out.reject(R_BAD_TIME)
             else:
                 lat_s, lon_s = el.get("lat"), el.get("lon")
@@ -160,6 +192,48 @@ def read_full(stream: IO[bytes], out: Points) -> None:
     if not root_checked:
         # Well-formed but no point at all: fine for a GPX (an empty track), not otherwise.
         check_root(it, "gpx", "GPX")
+
+
+def _waypoint_or_route(out: Points, local: str, el: etree._Element, ts: float | None,
+                      name: str | None, bad_time: bool) -> bool:
+    """What a ``<wpt>`` or ``<rtept>`` is besides a point; True when it is fully dealt
+    with here (not a point to add).
+
+    * A named waypoint is a place the person saved: a ``place`` annotation (source
+      ``gpx``) at its position. With a time it is also a fix (the caller adds the point)
+      and the place is kept at that instant; without one it is a place only, kept
+      without a time (``base.NO_TIME``) and counted in the notes, not as a point.
+    * A route point without a time is counted as ``R_ROUTE_NO_TIME``, a waypoint
+      without a time or a name as ``R_WPT_NOTHING``.
+    """
+    name = name.strip() if name else ""
+    if local == "wpt" and name:
+        try:
+            lat, lon = float(el.get("lat")), float(el.get("lon"))
+        except (TypeError, ValueError):
+            lat = lon = None
+        if (lat is not None and not bad_time and (lat or lon)
+                and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            if ts is not None:
+                out.annotate(ts, ts, "place", name[:200], name[:200], "gpx", lat, lon,
+                             place_key(lat, lon))
+                return False  # and the caller keeps the fix
+            if out.annotate_untimed("place", name[:200], name[:200], "gpx", lat, lon,
+                                    place_key(lat, lon)):
+                out.notes[N_UNTIMED_PLACES] += 1
+                return True
+        return False
+    if ts is None and not bad_time:
+        out.reject(R_ROUTE_NO_TIME if local == "rtept" else R_WPT_NOTHING)
+        return True
+    return False
+
+
+def place_key(lat: float, lon: float) -> str:
+    """A place id for a position that has no id of its own (a GPX waypoint): its geo URI
+    (RFC 5870) at 1e-7°, so two waypoints of the same name at different places are two
+    places, and importing the file again adds neither twice."""
+    return f"geo:{round(lat, 7):.7f},{round(lon, 7):.7f}"
 
 
 def check_root_element(root: etree._Element | None, local: str, what: str) -> None:
@@ -374,7 +448,7 @@ class _Joined:
 
 def _new_checker() -> etree.XMLParser:
     return etree.XMLParser(target=_Null(), resolve_entities=False, no_network=True,
-                           load_dtd=False, huge_tree=True)
+                           load_dtd=False, huge_tree=False)
 
 
 class _Checker:
@@ -487,6 +561,7 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
     consumed: list[bytes] = []
     out._consumed = consumed  # type: ignore[attr-defined]  # for a switch to read_full
     n_fast = 0
+    since_lt = 0
     try:
         while True:
             last = not chunk
@@ -498,6 +573,13 @@ def _read_plain(head: bytes, stream: IO[bytes], out: Points) -> None:
                 elif out.flushes and consumed:
                     consumed.clear()
                 parser.feed(chunk)
+                # The checker (a parser with an empty target) does not bound a text
+                # node as iterparse does: a stretch of MAX_XML_VALUE_BYTES without a '<'
+                # goes to read_full, whose libxml2 refuses it with its reason (#19).
+                lt = chunk.rfind(b"<")
+                since_lt = since_lt + len(chunk) if lt < 0 else len(chunk) - lt - 1
+                if since_lt > MAX_XML_VALUE_BYTES:
+                    raise _NotPlain
             buf = carry + (chunk[skip:] if chunk is head else chunk)
             if last:
                 cut = len(buf)

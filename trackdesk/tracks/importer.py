@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from trackdesk.tracks.annotations import write_annotations
-from trackdesk.tracks.base import CountingReader, ImportFailure, Points, Restart, big_pipe
+from trackdesk.tracks.base import (
+    CountingReader,
+    ImportFailure,
+    JsonValueGuard,
+    Points,
+    Restart,
+    big_pipe,
+)
 from trackdesk.tracks.formats import FORMATS, SourceFile
 from trackdesk.worker import StopRequested, parent_death_signal
 
@@ -45,6 +52,9 @@ PIPE_ABOVE_BYTES = 16 << 20
 BLOCK_ROWS = 32
 # Progress while a file is read, at least this often (issue 18: ~0.5 s).
 PROGRESS_EVERY_S = 0.4
+
+
+ANNOTATIONS_KEPT = "annotations kept (activities, places)"  # the summary's note
 
 
 class WriteError(Exception):
@@ -73,8 +83,11 @@ class FileResult:
         return sum(self.rejected.values())
 
     def to_dict(self) -> dict[str, Any]:
+        # "points_read" is the name the totals and import_files use; "read" is kept for
+        # readers of older summaries (the same number).
         d = {"name": self.name, "format": self.format, "status": self.status,
-             "read": self.read, "new": self.new, "duplicates": self.duplicates,
+             "points_read": self.read, "read": self.read, "new": self.new,
+             "duplicates": self.duplicates,
              "rejected": self.n_rejected, "seconds": round(self.seconds, 3)}
         if self.rejected:
             d["rejected_reasons"] = dict(self.rejected)
@@ -216,6 +229,7 @@ class Importer:
         try:
             try:
                 with src.open() as raw:
+                    raw = value_guard(raw, src.format)
                     if self.pipe_above is not None and src.size >= self.pipe_above:
                         counter = CountingReader(raw)  # the child ticks through the pipe
                         read_in_child(read_fn, counter, out, self._check_stop,
@@ -232,16 +246,18 @@ class Importer:
                 if staged:
                     conn.execute("DELETE FROM temp.import_stage")
                 with src.open() as raw:
-                    counter = CountingReader(raw, lambda _pos: self._tick(out, counter))
+                    counter = CountingReader(value_guard(raw, src.format),
+                                             lambda _pos: self._tick(out, counter))
                     restart.reader(counter, out)
             out.flush()
-            if out.read == 0 and not out.annotations:
+            if out.accepted == 0 and not out.annotations:
                 # One rule for every format (issues 17, 19): a file that yields not one
                 # point is refused with a reason, never "completed" with 0 points. A file
-                # of labels only (GeoLife's labels.txt) yields annotations: it is data.
-                raise ImportFailure(f"no track points in it: nothing this {src.format} "
-                                    "reader recognises as a position (a track, a timed "
-                                    "point) was found; docs/IMPORT.md lists what is read")
+                # of labels only (GeoLife's labels.txt) or of named waypoints yields
+                # annotations: it is data. A file whose every point was rejected keeps
+                # nothing either: it fails, saying why (a route without times, a reset
+                # clock), rather than "completed" with 0 new points.
+                raise ImportFailure(nothing_kept(src.format, out))
             if staged:
                 file_id = begin()
                 before = conn.total_changes
@@ -264,7 +280,7 @@ class Importer:
             if out.times.naive:
                 notes["times without a zone, taken as UTC"] += out.times.naive
             if result.notes_annotations:
-                notes["annotations kept (activities, places)"] += result.notes_annotations
+                notes[ANNOTATIONS_KEPT] += result.notes_annotations
             result.notes = dict(notes)
             conn.execute(
                 "UPDATE import_files SET status='imported', points_read=?, points_new=?, "
@@ -319,10 +335,10 @@ class Importer:
         try:
             self.conn.execute(
                 "INSERT INTO import_files (task_id, path, member, format, size, mtime, "
-                "status, error, started_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?)",
+                "status, error, points_read, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)",
                 (self.task_id, str(src.path), src.member, src.format, src.size, _mtime(src),
-                 msg, started, time.time()))
+                 msg, out.read, started, time.time()))
         except sqlite3.Error:
             pass  # the record is a courtesy; the task's error message says it all
         # Nothing of a failed file is kept: the points read are all rolled back.
@@ -421,6 +437,38 @@ def _reap(pid: int) -> float:
             os.waitpid(pid, 0)
         return 0.0
     return usage.ru_maxrss / 1024  # KB on Linux
+
+
+# JSON formats: ijson builds each value whole, so one value's size is bounded here
+# (JsonValueGuard). XML values are bounded by libxml2 itself (gpx.MAX_XML_VALUE), lines
+# by LineGuard.
+_JSON_FORMATS = frozenset({"geojson", "google-records", "google-semantic", "google-timeline",
+                           "dawarich"})
+
+
+def value_guard(raw: Any, fmt: str) -> Any:
+    """``raw``, wrapped so that one overlong value fails the file early (issue 19)."""
+    return JsonValueGuard(raw) if fmt in _JSON_FORMATS else raw
+
+
+def nothing_kept(fmt: str, out: Points) -> str:
+    """Why a file gave nothing to keep, for a person: no position at all, or every
+    point rejected, with the reasons (the commonest first)."""
+    if out.read == 0 and fmt == "gpx":
+        return ("no track points in it: the GPX holds no point at all (no <trkpt>, "
+                "<rtept> or named <wpt>: an empty track, or a file of settings only)")
+    if out.read == 0 and fmt == "geolife-labels":
+        return ("no label in it: no row of Start Time, End Time and Transportation Mode "
+                "with a mode trackdesk knows (GeoLife's labels.txt)")
+    if out.read == 0:
+        return (f"no track points in it: nothing this {fmt} reader recognises as a "
+                "position (a track, a timed point) was found; docs/IMPORT.md lists what "
+                "is read")
+    reasons = "; ".join(f"{why}: {n}" for why, n in out.rejected.most_common(4))
+    if len(out.rejected) > 4:
+        reasons += "; ..."
+    every = "its only point" if out.read == 1 else f"all {out.read} points"
+    return f"no usable track points in it, {every} rejected — {reasons}; nothing imported"
 
 
 def _read_failure(exc: Exception, counter: CountingReader | None) -> str:

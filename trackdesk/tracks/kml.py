@@ -60,6 +60,9 @@ def _text(el: etree._Element | None) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
+R_EMPTY_COORD = "no position (an empty <gx:coord>: a track's start, pause or resume mark)"
+
+
 def _coords(text: str) -> list[tuple[float, float, float | None]] | None:
     pts = []
     for tup in text.split():
@@ -102,6 +105,11 @@ def _placemark(pm: etree._Element, out: Points) -> None:
             ts = times(whens[i]) if i < len(whens) and whens[i] else None
             if i < len(whens) and whens[i] and ts is None:
                 out.reject(R_BAD_TIME)
+                continue
+            if not parts:
+                # An empty <gx:coord/> is a time without a position: OpenTracks writes
+                # one where a recording starts, pauses or resumes (issue 19).
+                out.reject(R_EMPTY_COORD)
                 continue
             if len(parts) < 2:
                 out.reject(R_BAD_COORD)

@@ -34,9 +34,12 @@ from trackdesk.tracks.base import (
     R_BAD_TIME,
     R_NO_TIME,
     ImportFailure,
+    LineGuard,
     Points,
     opt_float,
 )
+
+MAX_ROW_BYTES = 16 << 20  # one CSV row: a tripleg's LINESTRING (about 500,000 positions)
 
 COLUMNS = ("altitude",)
 GEOM_COLUMNS = ("geom", "geometry", "wkt")
@@ -102,8 +105,10 @@ def _alt(c: tuple[float, ...]) -> float | None:
 
 
 def read(stream: IO[bytes], out: Points) -> None:
-    text = io.TextIOWrapper(io.BufferedReader(stream, 1 << 20), encoding="utf-8-sig",
-                            newline="")
+    # A line is bounded (issue 19), higher than other CSVs' 1 MB: one tripleg's
+    # LINESTRING is one line, 16 MB is about 500,000 positions.
+    text = io.TextIOWrapper(io.BufferedReader(LineGuard(stream, MAX_ROW_BYTES), 1 << 20),
+                            encoding="utf-8-sig", newline="")
     # A tripleg's LINESTRING of a long trip is far above csv's 128 KB field limit.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     first = text.readline()

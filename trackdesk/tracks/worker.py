@@ -21,7 +21,13 @@ from typing import Any
 
 from trackdesk.protocol import Resources
 from trackdesk.tracks.formats import expand
-from trackdesk.tracks.importer import CHILD_PEAK_MB, FileResult, Importer, WriteError
+from trackdesk.tracks.importer import (
+    ANNOTATIONS_KEPT,
+    CHILD_PEAK_MB,
+    FileResult,
+    Importer,
+    WriteError,
+)
 from trackdesk.tracks.migrations import NotATracksDb, migrate
 from trackdesk.tracks.spec import IMPORT_SPEC
 from trackdesk.worker import SkillError, WorkerContext, run_worker, single_thread_blas
@@ -116,7 +122,37 @@ def run(ctx: WorkerContext) -> dict[str, Any]:
             ctx.log(f"not imported: {p}", "warning")
     else:
         summary["outcome"] = "completed"
+        why = nothing_new(summary)
+        if why:
+            # Shown beside the status and printed by --wait: "completed" alone would
+            # read as "your points are in" (issue 19).
+            summary["status_reason"] = why
     return summary
+
+
+def nothing_new(summary: dict[str, Any]) -> str | None:
+    """The line for a completed import that added no point: what it did instead (kept
+    places or labels, found every point already there); None when points were added."""
+    if summary["new"]:
+        return None
+    from trackdesk.tracks.gpx import N_UNTIMED_PLACES
+
+    notes = summary.get("notes") or {}
+    kept = []
+    if notes.get(N_UNTIMED_PLACES):
+        kept.append(f"{notes[N_UNTIMED_PLACES]} waypoint(s) kept as your places"
+                    + ("" if notes.get(ANNOTATIONS_KEPT) else " (already there)"))
+    other = notes.get(ANNOTATIONS_KEPT, 0) - notes.get(N_UNTIMED_PLACES, 0)
+    if other > 0:
+        kept.append(f"{other} label(s) kept (activities, places)")
+    if summary["duplicates"]:
+        head = (f"completed: no new points ({summary['duplicates']} already in tracks.db"
+                + (f", {summary['rejected']} rejected)" if summary["rejected"] else ")"))
+    else:
+        head = "completed: no track points"
+        if summary["rejected"]:
+            head += f" ({summary['rejected']} rejected)"
+    return head + ("; " + ", ".join(kept) if kept else "")
 
 
 def reader_options(params: dict[str, Any]) -> dict[str, str]:

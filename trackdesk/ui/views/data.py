@@ -711,8 +711,11 @@ def user_places(conn: sqlite3.Connection) -> list[UserPlace]:
         sem = next((semantic[k] for v in visits
                     for k in (v.place_id, (v.start_ts, v.end_ts)) if k in semantic), None)
         x, y = mercator(a.lat, a.lon)
+        # A GPX waypoint saved without a time has start = end = 0 (tracks.base.NO_TIME):
+        # it is a place, not a visit in 1970; the first visit is the first timed one.
+        timed = [v.start_ts for v in visits if v.end_ts > 0]
         out.append(UserPlace(a.value, a.lat, a.lon, float(x), float(y), sem, a.source,
-                             len(visits), visits[0].start_ts,
+                             len(visits), min(timed) if timed else 0.0,
                              max(v.end_ts for v in visits)))
     return out
 

@@ -620,6 +620,8 @@ USER_PLACE_COLOUR = "#5d4037"  # the timeline's place marker
 def user_place_text(u: data.UserPlace) -> str:
     """'Home sweet home (home) — your place, from Google: 3 visits, 13 Sep 2020 to ...'."""
     day = "%d %b %Y"
+    if u.last_ts <= 0:  # tracks.base.NO_TIME: a waypoint saved without a time
+        return f"{u.name} — your place, from {data.source_name(u.source)} (saved without a time)"
     first = datetime.fromtimestamp(u.first_ts, UTC).astimezone().strftime(day)
     last = datetime.fromtimestamp(u.last_ts, UTC).astimezone().strftime(day)
     when = first if first == last else f"{first} to {last}"
