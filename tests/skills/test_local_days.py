@@ -29,11 +29,12 @@ def upstream(path: Path) -> None:
 
 
 def footprint_worker(path: Path, params: dict[str, Any] | None = None,
-                     task_type: str = "FULL_RECOMPUTE") -> dict[str, Any]:
+                     task_type: str = "FULL_RECOMPUTE", skill: str = "footprint_stats"
+                     ) -> dict[str, Any]:
     """footprint_stats in its own process, on a computer set to New York time."""
     env = {**os.environ, **NEW_YORK_MACHINE}
     proc = subprocess.run(
-        [sys.executable, "-m", "trackdesk.skills", "footprint_stats", "--task-id", "1",
+        [sys.executable, "-m", "trackdesk.skills", skill, "--task-id", "1",
          "--db-path", str(path), "--task-type", task_type, "--params",
          json.dumps(params or {})], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -195,6 +196,34 @@ def test_incremental_runs_give_the_days_of_a_full_recompute(tmp_path: Path) -> N
     finally:
         a_conn.close()
         f_conn.close()
+
+
+def test_home_is_where_the_tokyo_nights_are_on_a_new_york_computer(tmp_path: Path) -> None:
+    """Nights (22:00-07:00) at a Tokyo flat, working days (09:00-18:00) at an office
+    4 km away. In New York time the office hours are the night: stay_stats must read
+    each stay's hours in Tokyo's zone."""
+    z = "Asia/Tokyo"
+    flat, office = travel.TOKYO, (35.6895, 139.6917)
+    parts = []
+    for d in (1, 2, 3):  # Wednesday to Friday
+        parts.append(travel.stay(flat, travel.at(z, 2026, 7, d - 1 if d > 1 else 1,
+                                                 22 if d > 1 else 0),
+                                 travel.at(z, 2026, 7, d, 7, 30), seed=d))
+        parts.append(travel.stay(office, travel.at(z, 2026, 7, d, 9),
+                                 travel.at(z, 2026, 7, d, 18), seed=d + 10))
+    path = new_db(tmp_path / "tracks.db")
+    conn = connect(path)
+    travel.insert(conn, *parts)
+    conn.close()
+    upstream(path)
+    footprint_worker(path, skill="stay_stats")
+    conn = connect(path)
+    try:
+        labels = dict(conn.execute("SELECT label, lat FROM places WHERE label IS NOT NULL"))
+    finally:
+        conn.close()
+    assert abs(labels["home"] - flat[0]) < 0.001
+    assert abs(labels["work"] - office[0]) < 0.001
 
 
 def test_lived_days_rules_on_their_own() -> None:

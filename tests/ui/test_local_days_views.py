@@ -163,3 +163,28 @@ def test_statistics_count_the_days_lived(qtbot: Any, loader: Loader, tokyo_sf_db
     july = next(r for r in view.stats.periods["month"] if r["period"] == "2026-07")
     assert july["days_with_data"] == 3 and not any(
         r["period"] == "2026-06" for r in view.stats.periods["month"])
+
+
+def test_the_day_start_setting_reaches_footprint_stats_in_every_chain_run() -> None:
+    """Settings → "A day starts at" is footprint_stats' day_start_hour in the chain runs
+    the app starts (unless the chain node sets its own), so "Days with data" and the
+    views count the same days."""
+    from trackdesk.engine.chains import default_chain
+    from trackdesk.engine.engine import Engine, EngineSettings
+    from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
+    from trackdesk.ui.settings import AppSettings
+
+    engine_settings = EngineSettings()
+    AppSettings(day_start_hour=4).apply(engine_settings)
+    reg = SkillRegistry(list(BUILTIN_SPECS))
+    chain = default_chain(reg)
+    records, _ = Engine.chain_records(reg, chain, "INCREMENTAL", "local", "test",
+                                      defaults=engine_settings.skill_params)
+    params = {r.skill_name: r.params for r in records}
+    assert params["footprint_stats"]["day_start_hour"] == 4
+    assert params["footprint_stats"]["timezone"] == "auto"
+    node = next(n for n in chain.nodes if n.skill == "footprint_stats")
+    node.params = {"day_start_hour": 6}
+    records, _ = Engine.chain_records(reg, chain, "INCREMENTAL", "local", "test",
+                                      defaults=engine_settings.skill_params)
+    assert {r.skill_name: r.params for r in records}["footprint_stats"]["day_start_hour"] == 6

@@ -104,6 +104,9 @@ class EngineSettings:
     batch_size: int = 50_000
     sample_interval_s: float = 1.0
     created_by: str = "app"
+    # Parameters a new task of a skill gets unless its chain node or caller sets them (the
+    # app's Settings → "A day starts at" for footprint_stats, issue 21).
+    skill_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -343,6 +346,7 @@ class Engine:
         max_retries: int | None = None,
     ) -> TaskRecord:
         """Validate and queue one task; raises EngineError with a clear reason."""
+        params = {**self.settings.skill_params.get(skill, {}), **(params or {})}
         rec = self.new_record(self.registry, skill, task_type, params, priority, depends_on,
                               launcher or self.settings.default_launcher,
                               created_by or self.settings.created_by,
@@ -414,14 +418,16 @@ class Engine:
                                     [(n.skill, n.profile) for n in chain.nodes if n.profile])
         records, local = self.chain_records(
             self.registry, chain, task_type, launcher or self.settings.default_launcher,
-            created_by or self.settings.created_by, self.settings.batch_size, profiles)
+            created_by or self.settings.created_by, self.settings.batch_size, profiles,
+            self.settings.skill_params)
         saved = await self._call(self.store.insert_tasks, records, local)
         return self._adopt(saved)
 
     @classmethod
     def chain_records(cls, registry: SkillRegistry, chain: Chain, task_type: str,
                       launcher: str, created_by: str | None, batch_size: int | None = None,
-                      profile_ids: dict[tuple[str, str], int] | None = None
+                      profile_ids: dict[tuple[str, str], int] | None = None,
+                      defaults: dict[str, dict[str, Any]] | None = None
                       ) -> tuple[list[TaskRecord], list[list[int]]]:
         """Records for a chain run, in dependency order, with positional dependencies.
 
@@ -433,7 +439,9 @@ class Engine:
         position = {n.id: i for i, n in enumerate(order)}
         run_id = uuid.uuid4().hex[:12]
         ids = profile_ids or {}
-        records = [cls.new_record(registry, n.skill, task_type, n.params, "normal", (),
+        under = defaults or {}  # EngineSettings.skill_params: the node's own params win
+        records = [cls.new_record(registry, n.skill, task_type,
+                                  {**under.get(n.skill, {}), **(n.params or {})}, "normal", (),
                                   n.launcher or launcher, created_by,
                                   threshold_profile_id=ids.get((n.skill, n.profile or "")),
                                   chain_run_id=run_id, batch_size=batch_size)

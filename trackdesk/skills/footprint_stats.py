@@ -161,9 +161,8 @@ def _summary(conn: Any, params: dict[str, Any], grid: Grid) -> dict[str, Any]:
         out.update(longest_trip_id=trip[0], longest_trip_m=trip[1])
     stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
                          "ORDER BY start_ts").fetchall()
-    # the home guess is stay_stats' (its own zone parameter defaults to 'local')
-    tz = params["timezone"] if params["timezone"] != AUTO else LOCAL
-    places, _ = build_places(stays, params["place_radius_m"], tz)
+    # the home guess is stay_stats' (both default to each stay's own zone)
+    places, _ = build_places(stays, params["place_radius_m"], params["timezone"])
     home = next((p for p in places if p[7] == "home"), None)
     if home:
         out.update(home_lat=home[1], home_lon=home[2])

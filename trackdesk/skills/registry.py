@@ -200,15 +200,16 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_stats",
-        version="1.0.0",
+        version="1.1.0",
         title="Stay statistics",
         description="Places (stays clustered within a radius), visits, dwell, home and work.",
         upstream=("grid_system",),
         params=(
             Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
                   "Stays within this radius form one place"),
-            Param("timezone", "str", "local",
-                  help="IANA time zone for night/work hours, or 'local'"),
+            Param("timezone", "str", "auto",
+                  help="Night/work hours: 'auto' (each stay's own zone, from its "
+                  "position), an IANA zone for all, or 'local'"),
         ),
         timeout_s=1800.0,
         retries=1,
