@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests import travel
 from tests.skills.chain import DEFAULT_CHAIN, connect, new_db, run_chain, run_skill
+from trackdesk.skills import travel
 
 NEW_YORK_MACHINE = {"TZ": "America/New_York"}
 

@@ -20,9 +20,10 @@ Distance and time come from consecutive kept points no more than ``max_step_gap_
 apart (a logging gap is not travel), attributed to the mode and day of the later point.
 
 INCREMENTAL: days from the one holding two days before the earliest change are
-recomputed from their points (a day's end can depend on the next day's zone: flying west
-over the date line makes the hours before landing part of the landing's date); the months and years from there on, and the summary, are re-aggregated
-from the day tables in SQL.
+recomputed from their points (a day's end can depend on the next day's zone: flying east
+over the date line makes the hours before landing part of the landing's date); the
+months and years from there on, and the summary, are re-aggregated from the day tables
+in SQL.
 """
 
 from __future__ import annotations

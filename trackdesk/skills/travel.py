@@ -1,4 +1,5 @@
-"""Travel histories across time zones for the local-day tests (skills and views).
+"""Travel histories across time zones: the local-day tests (skills and views) and the
+timeline screenshot across zones (``trackdesk.ui.views.zone_screenshots``).
 
 Built from plain arithmetic: stays with GPS noise at real places and flights along the
 great circle at airliner speed, one fix a minute (phones log in flight by the window).
@@ -85,6 +86,23 @@ def tokyo_then_san_francisco() -> tuple[list[np.ndarray], float]:
 def great_circle_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     _, end = flight(a, b, 0.0, speed=1.0, step=1e9)
     return end
+
+
+def tokyo_then_san_francisco_week() -> list[np.ndarray]:
+    """The same trip with four days in San Francisco after it (3-6 July, local)."""
+    parts, landed = tokyo_then_san_francisco()
+    parts = parts[:-1]
+    la = "America/Los_Angeles"
+    pier = 37.8087, -122.4098  # Fisherman's Wharf, ~3 km from the hotel
+    parts.append(stay(SAN_FRANCISCO, landed + 600, at(la, 2026, 7, 3, 13), seed=9))
+    parts.append(stay(pier, at(la, 2026, 7, 3, 14), at(la, 2026, 7, 3, 19), seed=19))
+    parts.append(stay(SAN_FRANCISCO, at(la, 2026, 7, 3, 20), at(la, 2026, 7, 4, 10), seed=29))
+    for d in (4, 5, 6):
+        parts.append(stay(pier, at(la, 2026, 7, d, 10, 40), at(la, 2026, 7, d, 17), seed=d))
+        parts.append(stay(SAN_FRANCISCO, at(la, 2026, 7, d, 18),
+                          at(la, 2026, 7, d + 1, 10) if d < 6 else at(la, 2026, 7, d, 22),
+                          seed=d + 40))
+    return parts
 
 
 def night_flight(a: tuple[float, float], za: str, b: tuple[float, float], zb: str,
