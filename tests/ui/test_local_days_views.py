@@ -188,3 +188,23 @@ def test_the_day_start_setting_reaches_footprint_stats_in_every_chain_run() -> N
     records, _ = Engine.chain_records(reg, chain, "INCREMENTAL", "local", "test",
                                       defaults=engine_settings.skill_params)
     assert {r.skill_name: r.params for r in records}["footprint_stats"]["day_start_hour"] == 6
+
+
+def test_a_new_day_start_in_settings_counts_the_days_again(make_window: Any, loop: Any,
+                                                           db_path: Path) -> None:
+    """Saving Settings with another "A day starts at" queues footprint_stats with that
+    hour (its parameter changed, so it recomputes every day) when the tracks.db has been
+    analysed; the same hour is in every later chain run."""
+    from tests.ui.conftest import insert, record, run, until
+    from trackdesk.engine.states import Status
+    from trackdesk.ui.settings import AppSettings
+
+    insert(db_path, record("footprint_stats", status=Status.COMPLETED,
+                           params={"day_start_hour": 0}))
+    w = make_window(hold=["footprint_stats"])
+    run(loop, until(lambda: len(w.engine.tasks) == 1, what="the old task"))
+    w.apply_settings(AppSettings(day_start_hour=4))
+    run(loop, until(lambda: any(t.skill_name == "footprint_stats" and
+                                t.params.get("day_start_hour") == 4
+                                for t in w.engine.tasks.values()), what="a recount"))
+    assert w.engine.settings.skill_params["footprint_stats"] == {"day_start_hour": 4}
