@@ -53,6 +53,7 @@ screenshots: $(STAMP) sysdeps-x11
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.monitor_screenshots docs/screenshots
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.live_screenshots docs/screenshots
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.views.place_screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.views.zone_screenshots docs/screenshots
 
 ## a one-folder app in dist/trackdesk that runs without the venv
 bundle: $(STAMP)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from tests.ui.test_views import WAIT, demo_db, loader, q  # noqa: F401 - shared fixtures
 from trackdesk.ui.views import data
@@ -208,6 +209,47 @@ def test_a_local_tile_file_is_drawn_offline(qtbot: Any, map_view: MapView, tmp_p
     assert corner(settle(qtbot, map_view)) == FILE_COLOUR
 
 
+def test_a_tile_file_is_opened_off_the_gui_thread(qtbot: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choosing a file in Settings reads its header (MBTiles metadata, the PMTiles
+    directory) on a basemap thread: a file on a slow or network drive never freezes the
+    window. The real opener runs; the test only notes which thread called it."""
+    import trackdesk.ui.views.basemap as basemap_module
+
+    path = make_mbtiles(tmp_path / "t.mbtiles", FILE_COLOUR)
+    callers: list[threading.Thread] = []
+    real = basemap_module.open_tile_file
+
+    def noting(p: Any) -> Any:
+        callers.append(threading.current_thread())
+        return real(p)
+
+    monkeypatch.setattr(basemap_module, "open_tile_file", noting)
+    bm = Basemap(BasemapConfig("off"))
+    try:
+        bm.configure(BasemapConfig("file", file=str(path)))
+        assert bm.source_file is None  # configure returned before the file was read
+        assert bm.tile(0, 0, 0) is None  # nor is any tile asked for meanwhile
+        qtbot.waitUntil(lambda: bm.source_file is not None, timeout=WAIT)
+        assert callers and threading.main_thread() not in callers
+        assert bm.attribution() == "test tiles" and bm.max_zoom == 3
+        got: list[bool] = []
+        bm.ready.connect(lambda: got.append(True))
+        bm.tile(0, 0, 0)
+        qtbot.waitUntil(lambda: bm.tile(0, 0, 0) is not None, timeout=WAIT)
+        assert bm.tile(0, 0, 0).pixelColor(5, 5) == FILE_COLOUR
+        # a newer choice wins over a file still being opened
+        opened: list[Any] = []
+        bm._opened.connect(lambda *a: opened.append(a))  # after the basemap's own slot
+        bm.configure(BasemapConfig("file", file=str(path)))
+        bm.configure(BasemapConfig("offline"))
+        qtbot.waitUntil(lambda: len(opened) == 1, timeout=WAIT)
+        QApplication.processEvents()  # the basemap's queued slot, posted first, runs
+        assert bm.config.mode == "offline" and bm.source_file is None and not bm.failure
+    finally:
+        bm.shutdown()
+
+
 def test_a_broken_tile_file_says_why_and_the_offline_map_shows(
         qtbot: Any, map_view: MapView, tmp_path: Path) -> None:
     bad = tmp_path / "notes.mbtiles"
@@ -307,7 +349,8 @@ def test_the_timeline_cuts_days_where_you_were_at_the_hour_set(
     qtbot.waitUntil(lambda: view.strip.timeline is not None, timeout=WAIT)
     tl = view.strip.timeline
     assert tl.zone == "Europe/Berlin" and tl.hour == 0
-    assert "days in Europe/Berlin" in view.info.text()
+    # the zones of the month, Munich first (a day trip took the demo person to Budapest)
+    assert "days where you were: Europe/Berlin" in view.info.text()
     berlin = ZoneInfo("Europe/Berlin")
     assert data.day_start(date(2026, 1, 2), tl.zone) == datetime(2026, 1, 2,
                                                                 tzinfo=berlin).timestamp()

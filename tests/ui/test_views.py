@@ -328,8 +328,18 @@ def test_views_refresh_when_the_tasks_that_feed_them_complete(qtbot: Any, db_cop
     assert {"statistics", "coverage"} <= panel.stale
     assert panel.refresh_count["statistics"] == counts["statistics"]
     panel.setCurrentWidget(panel.statistics)
+    # Days where the person was (issue 21): the demo lives in Munich, so its DAYS + 1
+    # generated days, which run to UTC midnight (01:00 in Munich), are Munich's dates of
+    # the kept points, one more than the generated days.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    munich = ZoneInfo("Europe/Berlin")
+    lived = {datetime.fromtimestamp(ts, munich).date() for (ts,) in q(
+        db_copy, "SELECT ts FROM points WHERE id NOT IN (SELECT point_id FROM outlier_flags)")}
+    assert len(lived) == DAYS + 2
     qtbot.waitUntil(lambda: panel.statistics.stats is not None and
-                    panel.statistics.cards["days"].text() == str(DAYS + 1), timeout=WAIT)
+                    panel.statistics.cards["days"].text() == str(len(lived)), timeout=WAIT)
     # Other events change nothing.
     engine.events.emit(TaskChanged(3, {"progress_percent": 50.0}))
     assert panel.stale == {"coverage", "timeline"}

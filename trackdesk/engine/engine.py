@@ -186,6 +186,7 @@ class Engine:
                           timeout_s: float | None = None, max_retries: int | None = None
                           ) -> TaskRecord:
         """Validate and queue one task; raises EngineError with a clear reason."""
+        params = {**self.settings.skill_params.get(skill, {}), **(params or {})}
         rec = planning.new_record(self.registry, skill, task_type, params, priority,
                                   depends_on, launcher or self.settings.default_launcher,
                                   created_by or self.settings.created_by,
@@ -212,7 +213,8 @@ class Engine:
             planning.plan_chain_run, self._db.require_store(), self.registry,
             chain if chain is not None else name, task_type,
             launcher or self.settings.default_launcher,
-            created_by or self.settings.created_by, self.settings.batch_size)
+            created_by or self.settings.created_by, self.settings.batch_size,
+            self.settings.skill_params)
         return await self.queue(records, local)
 
     async def add_dependency(self, task_id: int, upstream_id: int) -> None:

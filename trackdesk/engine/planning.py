@@ -73,7 +73,8 @@ def new_record(
 
 def chain_records(registry: SkillRegistry, chain: Chain, task_type: str, launcher: str,
                   created_by: str | None, batch_size: int | None = None,
-                  profile_ids: dict[tuple[str, str], int] | None = None
+                  profile_ids: dict[tuple[str, str], int] | None = None,
+                  defaults: dict[str, dict[str, Any]] | None = None
                   ) -> tuple[list[TaskRecord], list[list[int]]]:
     """Records for a chain run, in dependency order, with positional dependencies.
 
@@ -85,7 +86,9 @@ def chain_records(registry: SkillRegistry, chain: Chain, task_type: str, launche
     position = {n.id: i for i, n in enumerate(order)}
     run_id = uuid.uuid4().hex[:12]
     ids = profile_ids or {}
-    records = [new_record(registry, n.skill, task_type, n.params, "normal", (),
+    under = defaults or {}  # EngineSettings.skill_params: the node's own params win
+    records = [new_record(registry, n.skill, task_type,
+                          {**under.get(n.skill, {}), **(n.params or {})}, "normal", (),
                           n.launcher or launcher, created_by,
                           threshold_profile_id=ids.get((n.skill, n.profile or "")),
                           chain_run_id=run_id, batch_size=batch_size)
@@ -112,11 +115,12 @@ def resolve_chain(store: TaskStore, registry: SkillRegistry, ref: ChainRef) -> C
 
 def plan_chain_run(store: TaskStore, registry: SkillRegistry, ref: ChainRef,
                    task_type: str = "INCREMENTAL", launcher: str = "local",
-                   created_by: str | None = None, batch_size: int | None = None
+                   created_by: str | None = None, batch_size: int | None = None,
+                   defaults: dict[str, dict[str, Any]] | None = None
                    ) -> tuple[list[TaskRecord], list[list[int]]]:
     """The records of one run of a chain (by name, as a Chain or as a document): one
     task per node, dependencies as positions, one chain-run id. Blocking."""
     chain = resolve_chain(store, registry, ref)
     profiles = store.profile_ids([(n.skill, n.profile) for n in chain.nodes if n.profile])
     return chain_records(registry, chain, task_type, launcher, created_by, batch_size,
-                         profiles)
+                         profiles, defaults)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -16,3 +17,6 @@ class EngineSettings:
     batch_size: int = 50_000
     sample_interval_s: float = 1.0
     created_by: str = "app"
+    # Parameters a new task of a skill gets unless its chain node or caller sets them (the
+    # app's Settings → "A day starts at" for footprint_stats, issue 21).
+    skill_params: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -30,8 +30,9 @@ def tz_events(conn: sqlite3.Connection) -> list[tuple[float, float, float]]:
     return sorted(rows)
 
 
-def write_tz_spans(conn: sqlite3.Connection) -> int:
-    """Rewrite ``tz_spans``; returns the number of spans."""
+def tz_span_rows(conn: sqlite3.Connection) -> list[tuple[float, str]]:
+    """The spans from stays and mode segments (footprint_stats computes them this way
+    too: it runs before stay_stats writes them). Raises ImportError without tzfpy."""
     spans: list[tuple[float, str]] = []
     for ts, lat, lon in tz_events(conn):
         tz = zone_at(float(lat), float(lon))
@@ -39,6 +40,12 @@ def write_tz_spans(conn: sqlite3.Connection) -> int:
             spans.append((float(ts), tz))
     if spans:
         spans[0] = (FIRST, spans[0][1])
+    return spans
+
+
+def write_tz_spans(conn: sqlite3.Connection) -> int:
+    """Rewrite ``tz_spans``; returns the number of spans."""
+    spans = tz_span_rows(conn)
     conn.execute("DELETE FROM tz_spans")
     conn.executemany("INSERT INTO tz_spans (start_ts, tz) VALUES (?, ?)", spans)
     return len(spans)

@@ -1,6 +1,11 @@
 """footprint_stats: explored area, cells, distance and time per mode, per day/month/year.
 
-Days are local days in ``timezone`` (an IANA name, or ``local`` for the worker's zone).
+Days are the days you lived (trackdesk.geodata.localdays): with ``timezone`` = ``auto``
+(the default) each point's local date in its own zone, found offline from its position
+(the same zones stay_stats writes to ``tz_spans``, computed here because this skill runs
+first), a flight on the day it took off, days never going back over the date line; an
+IANA name or ``local`` puts every point in that one zone. Days start at
+``day_start_hour``.
 
 * ``footprint_days``: points, distinct level-0 cells (and their area), distance and
   moving time per local day; ``footprint_day_modes`` the same split by transport mode;
@@ -14,9 +19,11 @@ Days are local days in ``timezone`` (an IANA name, or ``local`` for the worker's
 Distance and time come from consecutive kept points no more than ``max_step_gap_s``
 apart (a logging gap is not travel), attributed to the mode and day of the later point.
 
-INCREMENTAL: local days from the one holding the earliest change are recomputed from
-their points; the months and years from there on, and the summary, are re-aggregated
-from the day tables in SQL.
+INCREMENTAL: days from the one holding two days before the earliest change are
+recomputed from their points (a day's end can depend on the next day's zone: flying east
+over the date line makes the hours before landing part of the landing's date); the
+months and years from there on, and the summary, are re-aggregated from the day tables
+in SQL.
 """
 
 from __future__ import annotations
@@ -25,33 +32,43 @@ from typing import Any
 
 import numpy as np
 
+from trackdesk.geodata.localdays import LOCAL, LivedDays, flights_from, valid_zone
 from trackdesk.skills.geo import MODES, Local, haversine
 from trackdesk.skills.grid import Grid
-from trackdesk.skills.places import build_places, day_strings, local_days, utc_offsets
+from trackdesk.skills.places import build_places, day_strings
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 from trackdesk.skills.trip_construction import point_modes
 from trackdesk.worker import SkillError, WorkerContext
 
 NAME = "footprint_stats"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: days where you were (issue 21), day_start_hour
+AUTO = "auto"
+MARGIN_S = 2 * 86400.0  # an incremental run redoes the days from t0 - MARGIN_S
 
 
-def _local_midnight(day: int, timezone: str) -> float:
-    """UTC instant of the local midnight starting local day ``day``."""
-    # Start from UTC midnight of that date, then correct by the offset in force there;
-    # a second pass settles the rare case of a DST change between the two instants.
-    t = day * 86400.0
-    for _ in range(2):
-        off = float(utc_offsets(np.array([t]), timezone)[0])
-        t = day * 86400.0 - off
-    return t
+def lived_days(conn: Any, params: dict[str, Any]) -> tuple[LivedDays, str | None]:
+    """The day function for this run, and why zones are missing (None when they are not)."""
+    tz, hour = str(params["timezone"]), int(params["day_start_hour"])
+    flights = flights_from(conn)
+    if tz == AUTO:
+        try:
+            from trackdesk.geodata.timezones import tz_span_rows
+
+            return LivedDays(tz_span_rows(conn), flights, hour, LOCAL), None
+        except ImportError as exc:  # a worker image without tzfpy: the machine's days
+            return LivedDays((), flights, hour, LOCAL), f"time zones need tzfpy: {exc}"
+    if not valid_zone(tz):
+        raise SkillError(f"unknown time zone {tz!r}: use 'auto', an IANA name such as "
+                         "Europe/Berlin, or 'local'")
+    return LivedDays((), flights, hour, tz), None
 
 
 def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
-               grid: Grid, params: dict[str, Any]) -> tuple[list, list, list]:
+               grid: Grid, params: dict[str, Any], lived: LivedDays
+               ) -> tuple[list, list, list]:
     if len(ts) == 0:  # nothing new (or an empty tracks.db): no day changed
         return [], [], []
-    days = local_days(ts, params["timezone"])
+    days = lived.days(ts)
     row0, col0 = grid.level0(lat, lon)
     cell = Grid.cell_id(0, row0, col0)
     n = len(ts)
@@ -68,7 +85,7 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     same_day[1:] = days[1:] == days[:-1]
     ok &= same_day
     mcode = np.where(modes < 0, 0, modes)
-    # Points are time-sorted, so local days are non-decreasing: runs, not a sort.
+    # Points are time-sorted and lived days never go back: runs, not a sort.
     dstart = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]])) if n else \
         np.zeros(0, dtype=np.int64)
     udays = days[dstart]
@@ -86,7 +103,7 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
         # jitter, which over months adds up to thousands of phantom kilometres.
         dist = np.bincount(mc, weights=np.where(moving, d, 0.0), minlength=len(MODES))
         dur = np.bincount(mc, weights=t, minlength=len(MODES))
-        day_rows.append((names[k], _local_midnight(int(udays[k]), params["timezone"]), b - a,
+        day_rows.append((names[k], lived.start(int(udays[k])), b - a,
                          len(cells), len(cells) * area, float(np.sum(d[moving])),
                          float(np.sum(t[moving]))))
         mode_rows.extend((names[k], MODES[c], float(dist[c]), float(dur[c]))
@@ -145,6 +162,7 @@ def _summary(conn: Any, params: dict[str, Any], grid: Grid) -> dict[str, Any]:
         out.update(longest_trip_id=trip[0], longest_trip_m=trip[1])
     stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
                          "ORDER BY start_ts").fetchall()
+    # the home guess is stay_stats' (both default to each stay's own zone)
     places, _ = build_places(stays, params["place_radius_m"], params["timezone"])
     home = next((p for p in places if p[7] == "home"), None)
     if home:
@@ -166,16 +184,19 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     if g is None:
         raise SkillError("footprint_stats needs grid_system's results: run grid_system first")
     grid = Grid(g[0], g[1])
+    lived, zones_missing = lived_days(conn, params)
     from_ts = None
     first_day = None
     if not plan.full:
-        d0 = int(local_days(np.array([plan.t0]), params["timezone"])[0])
-        from_ts = _local_midnight(d0, params["timezone"])
+        # Days are intervals in time order: every point of day d0 on is after its start.
+        d0 = lived.day(plan.t0 - MARGIN_S)
+        from_ts = lived.start(d0)
         first_day = day_strings(np.array([d0]))[0]
     pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
     run.loaded(len(pts))
     modes = point_modes(conn, pts.ts, from_ts)
-    day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params)
+    day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params,
+                                                lived)
     run.computing(1.0)
     run.begin()
     for table in ("footprint_days", "footprint_day_modes", "footprint_day_cells"):
@@ -193,7 +214,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                      [(k, float(v) if v is not None else None, None)
                       for k, v in sorted(summary.items())])
     run.finish(plan, from_ts if from_ts is not None else 0.0)
-    return run.summary(plan, points=len(pts), days=len(day_rows), **summary)
+    extra = {"zones_unavailable": zones_missing} if zones_missing else {}
+    return run.summary(plan, points=len(pts), days=len(day_rows), **summary, **extra)
 
 
 def run(ctx: WorkerContext) -> dict[str, Any]:

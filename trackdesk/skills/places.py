@@ -46,6 +46,29 @@ def utc_offsets(ts: np.ndarray, timezone: str) -> np.ndarray:
     return np.asarray(offs, dtype=np.float64)[inv.reshape(-1)]
 
 
+AUTO = "auto"  # each stay in its own zone, from its position (issue 21)
+
+
+def stay_offsets(start: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """UTC offset at each stay's start in the zone where the stay is (tzfpy, offline):
+    a night in Tokyo is Tokyo's night whatever this computer's zone. Without tzfpy (a
+    worker image built without it), this computer's zone."""
+    try:
+        from trackdesk.geodata.timezones import zone_at
+    except ImportError:
+        return utc_offsets(start, "local")
+    zones = [zone_at(float(a), float(o)) for a, o in zip(lat.tolist(), lon.tolist(),
+                                                          strict=True)]
+    out = np.zeros(len(start))
+    for z in set(zones):
+        sel = np.array([x == z for x in zones])
+        try:
+            out[sel] = utc_offsets(start[sel], z)
+        except SkillError:  # a zone this Python's tzdata lacks
+            out[sel] = utc_offsets(start[sel], "local")
+    return out
+
+
 def local_days(ts: np.ndarray, timezone: str) -> np.ndarray:
     """Local day number (days since 1970-01-01 in local time) of each instant."""
     return np.floor((ts + utc_offsets(ts, timezone)) / 86400.0).astype(np.int64)
@@ -110,7 +133,7 @@ def build_places(stays: list[tuple], radius_m: float, timezone: str) -> tuple[li
     lat = np.array([s[3] for s in stays])
     lon = np.array([s[4] for s in stays])
     owner = cluster_stays(lat, lon, radius_m)
-    offs = utc_offsets(start, timezone)
+    offs = stay_offsets(start, lat, lon) if timezone == AUTO else utc_offsets(start, timezone)
     night = np.array([_window_overlap(a, b, o, NIGHT[0], NIGHT[1], False)
                       for a, b, o in zip(start.tolist(), end.tolist(), offs.tolist(), strict=True)])
     work = np.array([_window_overlap(a, b, o, WORK[0], WORK[1], True)

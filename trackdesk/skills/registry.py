@@ -162,12 +162,16 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="footprint_stats",
-        version="1.0.0",
+        version="1.1.0",
         title="Footprint statistics",
         description="Explored area, distance and time per mode, per day, month and year.",
         upstream=("grid_system",),
         params=(
-            Param("timezone", "str", "local", help="IANA time zone for days, or 'local'"),
+            Param("timezone", "str", "auto",
+                  help="Days: 'auto' (each point's own zone, from its position), an IANA "
+                  "zone for all, or 'local'"),
+            Param("day_start_hour", "int", 0, 0, 23, "h",
+                  "Local hour a day starts (4: a night out counts on the evening it began)"),
             Param("max_step_gap_s", "float", 600.0, 1.0, 86400.0, "s",
                   "Steps across a longer logging gap count as no travel"),
             Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
@@ -179,15 +183,16 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_stats",
-        version="1.0.0",
+        version="1.1.0",
         title="Stay statistics",
         description="Places (stays clustered within a radius), visits, dwell, home and work.",
         upstream=("grid_system",),
         params=(
             Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
                   "Stays within this radius form one place"),
-            Param("timezone", "str", "local",
-                  help="IANA time zone for night/work hours, or 'local'"),
+            Param("timezone", "str", "auto",
+                  help="Night/work hours: 'auto' (each stay's own zone, from its "
+                  "position), an IANA zone for all, or 'local'"),
         ),
         timeout_s=1800.0,
         retries=1,

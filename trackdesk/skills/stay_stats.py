@@ -3,7 +3,8 @@
 Stays are clustered in time order: a stay joins the nearest place whose centre (running
 mean of its stays) is within ``place_radius_m``, else it founds a new place. A place's id
 is the id of its first stay. ``home`` is the place with the most dwell between 22:00 and
-06:00 local time, ``work`` the other place with the most weekday 09:00-17:00 dwell (at
+06:00 local time (with ``timezone`` = ``auto``, the default: the zone where each stay
+is, so a Tokyo home has Tokyo's nights on any computer), ``work`` the other place with the most weekday 09:00-17:00 dwell (at
 least an hour).
 
 Places are few (hundreds for years of data) and a new stay can move a place's centre, so
@@ -21,7 +22,7 @@ from trackdesk.skills.store import Plan, SkillRun, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: night and work hours in each stay's own zone (issue 21)
 
 
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:

@@ -955,6 +955,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self.views.configure(new)  # issue 21: basemap, local days, countries
         if self.engine is not None:
             new.apply(self.engine.settings)
+            if old.day_start_hour != new.day_start_hour:
+                self._recount_days()
         api_changed = (old.serve_api, old.api_port) != (new.serve_api, new.api_port)
         if api_changed and self.engine is not None:
             async def restart_api() -> None:
@@ -971,6 +973,16 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                          lambda: spawn(self.switch_db(wanted), "opening the tracks.db",
                                        self._user_error))
         self.statusBar().showMessage("Settings saved", 3000)
+
+    def _recount_days(self) -> None:
+        """Days now start at another hour: footprint_stats counts its days again (its
+        parameter changed, so its run is a full one) when the tracks.db was analysed."""
+        engine = self.engine
+        if engine is None or not any(t.skill_name == "footprint_stats"
+                                     for t in engine.tasks.values()):
+            return
+        spawn(engine.create_task("footprint_stats", created_by="settings"),
+              "counting the days again", self._user_error)
 
     def show_shortcuts(self) -> Any:
         """Help > Keyboard shortcuts: generated from the window's actions."""

@@ -56,6 +56,9 @@ class AppSettings:
         engine_settings.default_launcher = self.default_launcher
         engine_settings.concurrency = max(1, int(self.concurrency))
         engine_settings.batch_size = max(1, int(self.batch_size))
+        # footprint_stats' days start where the views' do (issue 21)
+        engine_settings.skill_params["footprint_stats"] = {
+            "day_start_hour": min(max(int(self.day_start_hour), 0), 23)}
 
     def engine_settings(self) -> EngineSettings:
         from trackdesk.engine.engine import EngineSettings

@@ -231,6 +231,7 @@ class Basemap(QObject):
     failed = Signal(str)
     _cities_done = Signal(object)
     _done = Signal(object, object, bool)  # key, QImage | None, the offline map is wanted
+    _opened = Signal(object, object, object)  # config, the open file | None, error | None
 
     def __init__(self, config: BasemapConfig | None = None, parent: QObject | None = None,
                  cache_dir: Path | None = None, renderer: Any = None) -> None:
@@ -243,6 +244,8 @@ class Basemap(QObject):
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="basemap")
         self._done.connect(self._arrived, Qt.ConnectionType.QueuedConnection)
         self._cities_done.connect(self._cities_loaded, Qt.ConnectionType.QueuedConnection)
+        self._opened.connect(self._file_opened, Qt.ConnectionType.QueuedConnection)
+        self.opening: BasemapConfig | None = None  # a tile file being opened off the GUI
         self._images: OrderedDict[tuple, QImage] = OrderedDict()
         self._pending: set[tuple] = set()
         self._failed_at: dict[tuple, float] = {}
@@ -263,11 +266,33 @@ class Basemap(QObject):
         self._failed_at.clear()
         self.failure = None
         self.source_file = None
+        self.opening = None
         if config.mode == "file":
-            try:
-                self.source_file = open_tile_file(config.file)
-            except (TileFileError, OSError, ImportError) as exc:
-                self._fail(f"basemap file not usable ({exc}); showing the offline map")
+            # Reading the file's header is disk I/O (a PMTiles directory, an MBTiles
+            # metadata query on a slow or network drive): on a basemap thread, like the
+            # tiles; until it is open no tile is asked for (none would be the file's).
+            self.opening = config
+            self._pool.submit(self._open_file, config)
+        self.ready.emit()
+
+    def _open_file(self, config: BasemapConfig) -> None:
+        try:
+            self._opened.emit(config, open_tile_file(config.file), None)
+        except (TileFileError, OSError, ImportError) as exc:
+            self._opened.emit(config, None, exc)
+        except Exception as exc:  # noqa: BLE001 - a broken file never breaks the map
+            self._opened.emit(config, None, exc)
+
+    def _file_opened(self, config: BasemapConfig, source: Any, error: Any) -> None:
+        if config != self.config or self.opening != config:
+            return  # another basemap was chosen meanwhile
+        self.opening = None
+        self._images.clear()
+        self._failed_at.clear()
+        if source is None:
+            self._fail(f"basemap file not usable ({error}); showing the offline map")
+        else:
+            self.source_file = source
         self.ready.emit()
 
     @property
@@ -305,7 +330,7 @@ class Basemap(QObject):
         if img is not None:
             self._images.move_to_end(key)
             return img
-        if key in self._pending:
+        if key in self._pending or self.opening is not None:
             return None
         t = self._failed_at.get(key)
         if t is not None and time.monotonic() - t < RETRY_S:

@@ -1,6 +1,8 @@
 """Coverage: a calendar of the days with data and of what the chain has analysed.
 
-One row of week columns per year (Monday on top), one square per local day:
+One row of week columns per year (Monday on top), one square per day as you lived it
+(each point in its own time zone, days starting at the hour set in Settings, a flight on
+the day it took off: trackdesk.geodata.localdays):
 
 * grey outline: no data that day;
 * orange: points the chain has not analysed yet (imported after its last run);
@@ -177,9 +179,16 @@ class CoverageView(QWidget):
         lay.addWidget(self.legend)
         lay.addWidget(split, 1)
         self.coverage: data.Coverage | None = None
+        self.day_start_hour = 0  # Settings → "A day starts at" (issue 21)
+
+    def set_day_start(self, hour: int) -> None:
+        if int(hour) != self.day_start_hour:
+            self.day_start_hour = int(hour)
+            self.refresh()
 
     def refresh(self) -> None:
-        self.loader.submit(data.coverage, self._loaded)
+        hour = self.day_start_hour
+        self.loader.submit(lambda conn: data.coverage(conn, hour), self._loaded)
 
     def clear(self) -> None:
         self._loaded(None)

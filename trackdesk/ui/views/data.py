@@ -515,11 +515,28 @@ def main_zone(conn: sqlite3.Connection, t0: float, t1: float) -> str | None:
     return max(time_in.items(), key=lambda kv: kv[1])[0]
 
 
+def lived(conn: sqlite3.Connection, hour: int = 0, zone: str | None = None) -> Any:
+    """The days of this tracks.db as you lived them (trackdesk.geodata.localdays): each
+    point's own zone (``tz_spans``), flights on the day they took off, days starting at
+    ``hour``; ``zone`` puts everything in that one zone instead. Where no zone is known
+    yet (before stay_stats ran), this computer's."""
+    from trackdesk.geodata.localdays import LOCAL, lived_days
+
+    if zone is not None:
+        return lived_days(conn, hour, zone, spans=[])
+    return lived_days(conn, hour, LOCAL)
+
+
 def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
                    t1: float | None = None, zone: str | None = None,
-                   hour: int = 0) -> list[date]:
-    """Local days holding at least one point, found by hopping along the ``ts`` index
-    (one seek per day with data): no scan of millions of points."""
+                   hour: int = 0, days: Any = None) -> list[date]:
+    """Days holding at least one point (``days``: a LivedDays, else :func:`lived`), found
+    by hopping along the ``ts`` index (one seek per day with data): no scan of millions
+    of points. Days are intervals in time order, so the next seek starts at the next
+    day's start."""
+    from trackdesk.geodata.localdays import day_date
+
+    days = days if days is not None else lived(conn, hour, zone)
     out: list[date] = []
     lo = -1e300 if t0 is None else t0
     hi = 1e300 if t1 is None else t1
@@ -529,13 +546,15 @@ def days_with_data(conn: sqlite3.Connection, t0: float | None = None,
         if row is None or row[0] is None:
             return out
         try:
-            d = local_day(row[0], zone, hour)
+            n = days.day(row[0])
+            d = day_date(n)
+            nxt = days.start(n + 1)
         except (ValueError, OverflowError, OSError):
             # Out-of-range times (outliers) cannot be placed on a calendar: skip past them.
             lo = math.nextafter(row[0], math.inf)
             continue
         out.append(d)
-        lo = day_start(d + timedelta(days=1), zone, hour)
+        lo = max(nxt, math.nextafter(row[0], math.inf))
 
 
 # ------------------------------------------------------------------ coverage ----------
@@ -549,8 +568,10 @@ class Coverage:
     latest_from_ts: float | None
 
 
-def coverage(conn: sqlite3.Connection) -> Coverage:
-    data = days_with_data(conn)
+def coverage(conn: sqlite3.Connection, hour: int = 0) -> Coverage:
+    """Days as you lived them (:func:`lived`), starting at ``hour``."""
+    days = lived(conn, hour)
+    data = days_with_data(conn, days=days)
     watermark, latest_from = 0, None
     if has_table(conn, "skill_state"):
         row = conn.execute("SELECT point_watermark FROM skill_state WHERE skill = "
@@ -567,13 +588,13 @@ def coverage(conn: sqlite3.Connection) -> Coverage:
         # their times is cheap; their days are not fully analysed yet.
         for (ts,) in conn.execute("SELECT ts FROM points WHERE id > ?", (watermark,)):
             try:
-                pending.add(local_day(ts))
+                pending.add(days.date(ts))
             except (ValueError, OverflowError, OSError):
                 pass
     analysed = {d for d in data if d not in pending} if watermark else set()
     latest: set[date] = set()
     if latest_from is not None and watermark:
-        first = date.min if latest_from < -1e299 else local_day(max(latest_from, 0.0))
+        first = date.min if latest_from < -1e299 else days.date(max(latest_from, 0.0))
         latest = {d for d in analysed if d >= first}
     return Coverage(data, analysed, latest, pending, watermark, latest_from)
 
@@ -589,17 +610,51 @@ class Timeline:
     covered: list[tuple[float, float]]  # spans with data (stays and segments joined)
     data_days: list[date]
     stay_places: dict[int, str] = field(default_factory=dict)  # stay id -> place title
-    zone: str | None = None  # days are this zone's (where you were), None: the computer's
+    zone: str | None = None  # the zone you spent most of the period in (None: unknown)
     hour: int = 0  # the hour a day starts
+    # issue 21: each day's own [start, end) as you lived it (24 h on most days; 40 h for a
+    # date lived twice over the date line, 0 for one skipped), the zones crossed
+    bounds: dict[date, tuple[float, float]] = field(default_factory=dict)
+    zone_changes: list[tuple[float, str]] = field(default_factory=list)
+    days: Any = None  # the LivedDays: the zone at any instant, for the clock
+
+    def day_bounds(self, d: date) -> tuple[float, float]:
+        got = self.bounds.get(d)
+        if got is not None:
+            return got
+        return day_start(d, self.zone, self.hour), \
+            day_start(d + timedelta(days=1), self.zone, self.hour)
+
+    def zone_at(self, ts: float) -> str | None:
+        return self.days.zone_at(ts) if self.days is not None and self.days.span_starts \
+            else self.zone
+
+    def zones(self) -> list[str]:
+        """The zones of the period, in the order you were in them."""
+        out: list[str] = []
+        first = self.day_bounds(self.first)[0]
+        z = self.zone_at(first)
+        if z:
+            out.append(z)
+        for _ts, tz in self.zone_changes:
+            if tz not in out:
+                out.append(tz)
+        return out
 
 
 
 
 def timeline(conn: sqlite3.Connection, first: date, last: date,
              gap_s: float = 900.0, hour: int = 0) -> Timeline:
-    # Days where you were: the zone you spent most of the period in (issue 21).
+    # Days where you were (issue 21): each day cut where you lived it.
+    days = lived(conn, hour)
     zone = main_zone(conn, day_start(first), day_start(last + timedelta(days=1)))
-    t0, t1 = day_start(first, zone, hour), day_start(last + timedelta(days=1), zone, hour)
+    n_days = (last - first).days + 1
+    bounds = {first + timedelta(days=i): days.bounds(first + timedelta(days=i))
+              for i in range(n_days)}
+    t0, t1 = bounds[first][0], bounds[last][1]
+    changes = [(a, z) for a, z in zip(days.span_starts, days.span_zones, strict=True)
+               if t0 <= a < t1]
     stays = _rows(conn, "SELECT s.start_ts, s.end_ts, p.label, s.id FROM stays s LEFT JOIN "
                   "places p ON p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ? "
                   "ORDER BY s.start_ts", (t0, t1), needs="stay_detections")
@@ -625,7 +680,8 @@ def timeline(conn: sqlite3.Connection, first: date, last: date,
                 "p.id = s.place_id WHERE s.end_ts >= ? AND s.start_ts < ?", (t0, t1)):
             stay_places[int(sid)] = place_title(name, label) + (f" ({cc})" if cc else "")
     return Timeline(first, last, stays, moving, trips, covered,
-                    days_with_data(conn, t0, t1, zone, hour), stay_places, zone, hour)
+                    days_with_data(conn, t0, t1, days=days), stay_places, zone, hour,
+                    bounds, changes, days)
 
 
 def months_with_data(conn: sqlite3.Connection) -> list[str]:
@@ -668,8 +724,9 @@ def timeline_labels(conn: sqlite3.Connection, first: date, last: date
     day boundaries (which need not be the computer's midnights)."""
     from trackdesk.tracks.annotations import annotations_between
 
-    t0 = day_start(first) - DAY
-    t1 = day_start(last + timedelta(days=1)) + DAY
+    # two days' margin: a day lived twice over the date line lasts up to 48 h
+    t0 = day_start(first) - 2 * DAY
+    t1 = day_start(last + timedelta(days=1)) + 2 * DAY
     return [(a.start_ts, a.end_ts, a.kind, a.value, a.raw, a.source)
             for a in annotations_between(conn, t0, t1)]
 

@@ -151,13 +151,16 @@ def shoot(out: Path, db: Path) -> Path:
     rides = [it for it in strip.shown_labels() if it[4] == "IN_SUBWAY"] or \
         [it for it in strip.shown_labels() if it[2] == "activity"]
     if rides:
-        from trackdesk.ui.views import data
 
         ride = rides[0]
         mid = (ride[0] + ride[1]) / 2
-        d = data.local_day(mid)
-        i = strip.days().index(d)
-        x = strip._x((mid - data.day_start(d)) / 86400)
+        tl = strip.timeline
+        days = strip.days()
+        # the row of the day holding the ride, as the timeline cut it (days where you were)
+        i = next(k for k, d in enumerate(days) if tl.day_bounds(d)[0] <= mid <
+                 tl.day_bounds(d)[1])
+        a, b = tl.day_bounds(days[i])
+        x = strip._x((mid - a) / (b - a))
         y = 30 + i * strip.row_pitch() + ROW_H - 2 + LABEL_H / 2
         pos = QPointF(QPoint(round(x), round(y)))
         app.sendEvent(strip, QMouseEvent(QEvent.Type.MouseMove, pos, strip.mapToGlobal(pos),

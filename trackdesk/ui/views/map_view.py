@@ -277,7 +277,8 @@ class MapCanvas(QWidget):
             self.basemap_missing = paint_basemap(p, bm, self.zoom, self.cx, self.cy,
                                                  self.width(), self.height())
             if bm.config.mode == "offline" or bm.failure or (
-                    bm.config.mode == "file" and bm.source_file is None):
+                    bm.config.mode == "file" and bm.source_file is None
+                    and bm.opening is None):
                 paint_cities(p, bm, self.zoom, self.to_screen, self.width(), self.height())
         else:
             self._paint_graticule(p)

@@ -108,7 +108,7 @@ class ViewsPanel(QTabWidget):
             return
         if name == "map":
             view.set_basemap(settings.basemap_config())
-        elif name == "timeline" and hasattr(view, "set_day_start"):
+        elif name in ("timeline", "coverage") and hasattr(view, "set_day_start"):
             view.set_day_start(settings.day_start_hour)
         elif name == "statistics" and hasattr(view, "set_dwell_options"):
             view.set_dwell_options(settings.country_min_minutes, settings.day_start_hour)

@@ -180,17 +180,16 @@ def shoot(out: Path) -> list[Path]:
         settle(app, panel)
         strip = tl.strip
         tline = strip.timeline
-        from trackdesk.ui.views import data
         from trackdesk.ui.views.timeline import LEFT, ROW_H
 
         days = strip.days()
         named = [s for s in tline.stays if tline.stay_places.get(s[3])] or tline.stays
         a, b, _label, _sid = max(named, key=lambda s: s[1] - s[0])
         mid = min((a + b) / 2, a + 3600)
-        z, h = tline.zone, tline.hour
-        k = next(j for j, d in enumerate(days) if data.day_start(d, z, h) <= mid <
-                 data.day_start(d, z, h) + 86400)
-        x = LEFT + (mid - data.day_start(days[k], z, h)) / 86400 * (strip.width() - LEFT - 12)
+        k = next(j for j, d in enumerate(days) if tline.day_bounds(d)[0] <= mid <
+                 tline.day_bounds(d)[1])
+        t0, t1 = tline.day_bounds(days[k])
+        x = LEFT + (mid - t0) / (t1 - t0) * (strip.width() - LEFT - 12)
         y = 30 + k * ROW_H + ROW_H / 2
         strip.mouseMoveEvent(QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(x, y),
                                          QPointF(x, y), Qt.MouseButton.NoButton,

@@ -95,9 +95,9 @@ class TimelineStrip(QWidget):
     def _clock(self, ts: float, fmt: str = "%a %d %b %H:%M") -> str:
         # The hover text's own format and zone (the period's zone when the timeline
         # carries one).
-        zone = getattr(self.timeline, "zone", None)
-        tz = data._zone(zone) if zone is not None and hasattr(data, "_zone") else None
-        return datetime.fromtimestamp(ts, tz).strftime(fmt)
+        tl = self.timeline
+        zone = tl.zone_at(ts) if tl is not None else None  # where you were then
+        return datetime.fromtimestamp(ts, data._zone(zone)).strftime(fmt)
 
     def label_text(self, item: tuple) -> str:
         """'train — IN_SUBWAY, from Google, Sun 13 Sep 14:26–14:56'."""
@@ -184,9 +184,12 @@ class TimelineStrip(QWidget):
     def _spans(self, d: date, items: list, f0: float) -> list:
         """Items (start, end, ...) clipped to day ``d``, as fractions of the day."""
         tl = self.timeline
-        zone, hour = (tl.zone, tl.hour) if tl is not None else (None, 0)
-        t0 = data.day_start(d, zone, hour)
-        t1 = data.day_start(d + timedelta(days=1), zone, hour)
+        if tl is not None:
+            t0, t1 = tl.day_bounds(d)  # the day as you lived it (issue 21)
+        else:
+            t0, t1 = data.day_start(d), data.day_start(d + timedelta(days=1))
+        if t1 <= t0:
+            return []  # a date skipped by a flight over the date line
         out = []
         for it in items:
             a, b = max(it[0], t0), min(it[1], t1)
@@ -247,10 +250,40 @@ class TimelineStrip(QWidget):
             p.setPen(QColor("#a33") if weekend else QColor("#333"))
             p.drawText(QRectF(4, top, LEFT - 10, ROW_H), Qt.AlignmentFlag.AlignVCenter |
                        Qt.AlignmentFlag.AlignRight, d.strftime("%a %d %b"))
+            self._paint_day_notes(p, d, row)
         p.setPen(QPen(QColor(0, 0, 0, 40), 1, Qt.PenStyle.DotLine))
         for h in range(3, 24, 3):
             x = self._x(h / 24)
             p.drawLine(QPointF(x, 26), QPointF(x, 30 + len(self.days()) * pitch))
+
+    def _paint_day_notes(self, p: QPainter, d: date, row: QRectF) -> None:
+        """Where the zone changed within the day (a tick and the new zone's city), and
+        the length of a day that was not 24 hours (the date line, a skipped date)."""
+        tl = self.timeline
+        if tl is None:
+            return
+        t0, t1 = tl.day_bounds(d)
+        p.save()
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, small.pointSizeF() - 1.5))
+        p.setFont(small)
+        if t1 > t0:
+            for ts, zone in tl.zone_changes:
+                if t0 <= ts < t1:
+                    x = self._x((ts - t0) / (t1 - t0))
+                    p.setPen(QPen(QColor("#b00060"), 2))
+                    p.drawLine(QPointF(x, row.top() - 1), QPointF(x, row.bottom() + 1))
+                    p.drawText(QRectF(x + 3, row.top(), 160, row.height()),
+                               Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                               "→ " + zone.rsplit("/", 1)[-1].replace("_", " "))
+        hours = (t1 - t0) / 3600.0
+        if abs(hours - 24) > 1.01:  # DST days (23 h, 25 h) are not news
+            p.setPen(QColor("#b00060"))
+            text = "not lived: skipped by a flight" if hours <= 0 else \
+                f"a {hours:.0f}-hour day"
+            p.drawText(row.adjusted(0, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter |
+                       Qt.AlignmentFlag.AlignRight, text)
+        p.restore()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         tl = self.timeline
@@ -268,9 +301,9 @@ class TimelineStrip(QWidget):
         frac = (event.position().x() - LEFT) / max(1, self.width() - LEFT - 12)
         if not 0 <= frac <= 1:
             return
-        t0 = data.day_start(days[i], tl.zone, tl.hour)
-        t = t0 + frac * (data.day_start(days[i] + timedelta(days=1), tl.zone, tl.hour) - t0)
-        text = datetime.fromtimestamp(t, data._zone(tl.zone)).strftime("%a %d %b %H:%M")
+        t0, t1 = tl.day_bounds(days[i])
+        t = t0 + frac * (t1 - t0)
+        text = self._clock(t)
         for a, b, mode, tid in tl.trips:
             if a <= t <= b:
                 text += f" — trip {tid} ({mode}), {(b - a) / 60:.0f} min"
@@ -403,7 +436,9 @@ class TimelineView(QWidget):
 
         def done(tl: data.Timeline) -> None:
             self.strip.set_timeline(tl)
-            where = f" · days in {tl.zone}" if tl.zone else ""
+            zones = tl.zones()
+            where = f" · days in {zones[0]}" if len(zones) == 1 else \
+                (" · days where you were: " + ", ".join(zones) if zones else "")
             self.info.setText(f"{len(tl.data_days)} of {(last - first).days + 1} days with "
                               f"data, {len(tl.stays)} stays, {len(tl.trips)} trips{where}")
 
