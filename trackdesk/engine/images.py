@@ -39,7 +39,7 @@ import trackdesk
 from trackdesk.engine.launchers.base import LauncherUnavailable
 from trackdesk.engine.launchers.docker import docker_client
 from trackdesk.skills.registry import SkillRegistry, load_registry
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 WORKER_PREFIX = "trackdesk-worker-"
 LOCAL_BASE_IMAGE = "trackdesk-base:bookworm"

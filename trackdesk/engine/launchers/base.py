@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 
 class LauncherUnavailable(Exception):

@@ -44,7 +44,7 @@ from trackdesk.engine.launchers.base import (
     ResourceSample,
     WorkerHandle,
 )
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 CONTAINER_WORKSPACE = "/workspace"
 LABEL_LAUNCHER = "trackdesk.launcher"

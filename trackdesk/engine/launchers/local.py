@@ -18,7 +18,7 @@ from trackdesk.engine.launchers.base import (
     ResourceSample,
     WorkerHandle,
 )
-from trackdesk.skills.spec import SkillSpec
+from trackdesk.worker.spec import SkillSpec
 
 # Protocol lines can be long (a result summary); the default 64 KiB limit is too tight.
 STREAM_LIMIT = 16 * 1024 * 1024
