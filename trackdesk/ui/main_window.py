@@ -1,7 +1,9 @@
 """The main window: the live task table, the detail pane, menus, toolbar and status bar.
 
-It owns one engine at a time (``open_db`` / ``close_db``) and never blocks: engine calls
-run as asyncio tasks on the qasync loop (``spawn``), dialogs open with ``open()``.
+It composes widgets and actions. The engine belongs to the session
+(``trackdesk.session.Session``): File → New/Open and Settings ask the session to switch,
+and every pane follows the session's announcements. The window never blocks: engine
+calls run as asyncio tasks on the qasync loop (``spawn``), dialogs open with ``open()``.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trackdesk.api.host import api_available
 from trackdesk.engine.events import Event
 from trackdesk.engine.lock import EngineLockedError
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Priority, Status
+from trackdesk.session import Session
 from trackdesk.ui import dialogs
 from trackdesk.ui import format as fmt
 from trackdesk.ui import settings as app_settings
@@ -85,7 +89,6 @@ if TYPE_CHECKING:  # loaded in a thread once the window shows (SQLAlchemy is slo
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[Path], "Engine"]
 # Rows added per event-loop turn when a tracks.db with a long history opens.
 LOAD_BATCH = 1000
 NOTIFY_BATCH_MS = 2000
@@ -93,22 +96,16 @@ LAYOUT_VERSION = 1
 CANVAS_TIP = "Build chains from skills, keep them as templates and watch them run"
 
 
-def api_available() -> bool:
-    try:
-        from trackdesk.api.server import start_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class MainWindow(dialogs.DialogHost, QMainWindow):
-    def __init__(self, store: QSettings | None = None, settings: AppSettings | None = None,
-                 engine_factory: EngineFactory | None = None) -> None:
+    """The window of one session (``trackdesk.ui.host.WindowHost`` is what its panes use).
+
+    ``store`` keeps the settings and the layout; the composition root
+    (``trackdesk.ui.app.compose``) makes the session and the window together."""
+
+    def __init__(self, session: Session, store: QSettings | None = None) -> None:
         super().__init__()
+        self.session = session
         self.store = store or app_settings.qsettings()
-        self.settings = settings or app_settings.load(self.store)
-        self._factory = engine_factory or _default_engine
-        self.engine: Engine | None = None
         self.commands: Commands | None = None
         self.quit_requested = asyncio.Event()
         self._may_close = False
@@ -117,7 +114,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._open_confirms: list[tuple[Any, TaskAction, list[int]]] = []
         self._unsubscribe_watch: Callable[[], None] | None = None
         self._watcher: ChainWatcher | None = None
-        self._api: Any = None
+        self.chain_canvas: Any = None  # made on first use (trackdesk.ui.canvas)
+        self.images_dialog: Any = None
         self.open_dialogs: list[QWidget] = []  # the latest non-modal boxes (tests use them)
         self.last_context_menu: QMenu | None = None
 
@@ -130,6 +128,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.proxy.setSourceModel(self.model)
         self._build_table()
         self.detail = DetailPane()
+        session.subscribe(self._set_table_source)
+        session.subscribe(self.detail.set_engine)
         self._build_filter_bar()
 
         top = QWidget()
@@ -169,6 +169,9 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         from trackdesk.ui.monitor import install_monitor
 
         self.monitor = install_monitor(self)
+        # Who follows the open tracks.db, in this order (the table first: the detail
+        # pane reads its live state): the panes above subscribed themselves.
+        session.subscribe(self._follow_engine)
 
         self.model.tasksChanged.connect(self._on_tasks_changed)
         self.model.countsChanged.connect(self._schedule_counts)
@@ -441,20 +444,25 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.activateWindow()
 
     # ================================================================ the engine ====
+    @property
+    def engine(self) -> Engine | None:
+        """The engine of the open tracks.db: the session's."""
+        return self.session.engine
+
+    @property
+    def settings(self) -> AppSettings:
+        return self.session.settings
+
     async def open_db(self, path: Path | None = None) -> bool:
-        """Start an engine on ``path`` (default: the settings', else the default one)."""
-        if self.engine is not None:
-            await self.close_db()
+        """Ask the session to open ``path`` (default: the settings', else the default
+        one); say why when it cannot. The panes follow the session."""
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
         self._show_db_path(path)
-        await asyncio.get_running_loop().run_in_executor(None, _load_engine)
-        from trackdesk.tracks.db import NotATracksDb
+        from trackdesk.tracks.db import NotATracksDb  # loads SQLAlchemy: after the paint
 
         try:
-            engine = self._factory(path)
-            self.settings.apply(engine.settings)
-            await engine.start()
+            await self.session.open(path)
         except EngineLockedError as exc:
             self.statusBar().showMessage("This tracks.db is in use by another trackdesk")
             self.show_message(QMessageBox.Icon.Warning, "tracks.db in use",
@@ -466,70 +474,61 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self.statusBar().showMessage("Could not open the tracks.db")
             self.show_message(QMessageBox.Icon.Critical, "Cannot open tracks.db", str(exc))
             return False
-        self.engine = engine
-        self.commands = Commands(engine)
-        self.model.set_source(engine, batch=LOAD_BATCH)
-        self.detail.live = self.model.live
-        self.detail.set_engine(engine)
-        self._announce_interrupted(engine)
-        self.welcome.set_engine(engine)
-        self.monitor.set_engine(engine)
-        self.views.set_engine(engine)
-        self._watcher = ChainWatcher(engine.tasks)
-        self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
-        self.setWindowTitle(f"{path.name} — trackdesk")
-        self._show_db_path(engine.db_path)
-        self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
-        self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
-        for act in (self.act_import, self.act_import_dir, self.act_chain,
-                    self.act_chain_full):
-            act.setEnabled(True)
-        self._start_api()
-        self.update_actions()
         return True
 
-    def _show_db_path(self, path: Path) -> None:
-        # Elided in the middle: a long path crowded out the status bar's messages at
-        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
-        self.db_label.setText(self.db_label.fontMetrics().elidedText(
-            str(path), Qt.TextElideMode.ElideMiddle, 240))
-
     async def close_db(self, running: str | None = None) -> None:
-        """Stop the engine: running tasks stop or go on, as the settings say."""
-        engine, self.engine = self.engine, None
+        """Close the open tracks.db: running tasks stop or go on, as the settings say."""
+        engine = self.engine
         if engine is None:
             return
-        self.commands = None
-        if self._unsubscribe_watch is not None:
-            self._unsubscribe_watch()
-            self._unsubscribe_watch = None
-        self._watcher = None
-        self.model.set_source(None)
-        self.detail.live = self.model.live
-        self.detail.set_engine(None)
-        self.interrupted_bar.announce(())
-        self.welcome.set_engine(None)
-        self.monitor.set_engine(None)
-        self.views.set_engine(None)
-        for act in (self.act_import, self.act_import_dir, self.act_chain,
-                    self.act_chain_full):
-            act.setEnabled(False)
-        self.update_actions()
-        await self._stop_api()
         how = running or self.settings.on_quit
         busy = sum(1 for t in engine.tasks.values() if t.status == Status.RUNNING)
         if busy:
             self.statusBar().showMessage(
                 f"Stopping {busy} running task{'s' if busy != 1 else ''}…" if how == "stop"
                 else f"Leaving {busy} task{'s' if busy != 1 else ''} running…")
-        await engine.stop(running=how)
+        await self.session.close(how)
 
     async def switch_db(self, path: Path) -> bool:
+        """File → New/Open: open ``path`` and remember it for the next start."""
         ok = await self.open_db(path)
         if ok:
             self.settings.db_path = str(path)
             app_settings.save(self.store, self.settings)
         return ok
+
+    def _set_table_source(self, engine: Engine | None) -> None:
+        self.model.set_source(engine, batch=LOAD_BATCH)
+        self.detail.live = self.model.live
+
+    def _follow_engine(self, engine: Engine | None) -> None:
+        """The window's own part of a switch: commands, notifications, title, actions."""
+        if self._unsubscribe_watch is not None:
+            self._unsubscribe_watch()
+            self._unsubscribe_watch = None
+        self._watcher = None
+        self.commands = Commands(engine) if engine is not None else None
+        for act in (self.act_import, self.act_import_dir, self.act_chain,
+                    self.act_chain_full):
+            act.setEnabled(engine is not None)
+        if engine is None:
+            self.interrupted_bar.announce(())
+            self.update_actions()
+            return
+        self._announce_interrupted(engine)
+        self._watcher = ChainWatcher(engine.tasks)
+        self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
+        self.setWindowTitle(f"{engine.db_path.name} — trackdesk")
+        self._show_db_path(engine.db_path)
+        self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
+        self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
+        self.update_actions()
+
+    def _show_db_path(self, path: Path) -> None:
+        # Elided in the middle: a long path crowded out the status bar's messages at
+        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
+        self.db_label.setText(self.db_label.fontMetrics().elidedText(
+            str(path), Qt.TextElideMode.ElideMiddle, 240))
 
     def _on_engine_event(self, event: Event) -> None:
         if self._watcher is not None and self._watcher.on_event(event) and \
@@ -549,42 +548,6 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                 QSystemTrayIcon.MessageIcon.Warning
             self.tray.showMessage(title, text, icon, 8000)
         self.last_notification = (title, text)
-
-    # ================================================================ REST API ======
-    def _start_api(self) -> None:
-        if not (self.settings.serve_api and self.engine is not None and api_available()):
-            return
-        spawn(self._start_api_async(), "starting the REST API", self._user_error)
-
-    async def _start_api_async(self) -> None:
-        from trackdesk.api.server import start_api
-
-        port = self.settings.api_port
-        try:
-            result = start_api(self.engine, "127.0.0.1", port, None)
-            if asyncio.iscoroutine(result):
-                result = await result
-        except (OSError, ValueError) as exc:  # port taken, or a refused configuration
-            self.show_message(QMessageBox.Icon.Warning, "REST API not started",
-                              f"The REST API could not listen on 127.0.0.1:{port}:\n\n{exc}"
-                              "\n\nChoose another port in Settings.")
-            return
-        self._api = result
-        port = getattr(result, "port", port)
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.statusBar().showMessage(f"REST API on {self.api_url}", 6000)
-
-    async def _stop_api(self) -> None:
-        api, self._api = self._api, None
-        if api is None:
-            return
-        for name in ("stop", "close", "cleanup", "shutdown"):
-            fn = getattr(api, name, None)
-            if callable(fn):
-                result = fn()
-                if asyncio.iscoroutine(result):
-                    await result
-                return
 
     # ================================================================ selection =====
     def selected_ids(self) -> list[int]:
@@ -684,7 +647,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         if self.commands is None:
             return
         sel = self.selection(ids)
-        spawn(self.commands.resume(sel), "resuming the interrupted tasks", self._user_error,
+        spawn(self.commands.resume(sel), "resuming the interrupted tasks", self.user_error,
               lambda done: self.statusBar().showMessage(
                   f"Resumed {len(done)} task{'s' if len(done) != 1 else ''}", 4000))
 
@@ -693,7 +656,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             return
         sel = self.selection(ids)
         spawn(self.commands.cancel(sel), "discarding the interrupted tasks",
-              self._user_error, lambda done: self.statusBar().showMessage(
+              self.user_error, lambda done: self.statusBar().showMessage(
                   f"Discarded {len(done)} interrupted task{'s' if len(done) != 1 else ''}",
                   4000))
 
@@ -753,14 +716,14 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                     f"{spec.title.replace('&', '')}: task{'s' if len(ids) != 1 else ''} "
                     f"{', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''}", 4000)
 
-        spawn(spec.run(self.commands, sel), title, self._user_error, done)
+        spawn(spec.run(self.commands, sel), title, self.user_error, done)
 
     def set_priority(self, level: Priority, _checked: bool = False) -> None:
         sel = self.selection()
         if self.commands is None or not any(reprioritisable(t) for t in sel.tasks):
             return
         spawn(self.commands.set_priority(sel, level), "setting the priority",
-              self._user_error)
+              self.user_error)
 
     def _task_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
@@ -794,7 +757,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
         def go() -> None:
             spawn(engine.run_chain(task_type=task_type), "running the default chain",
-                  self._user_error,
+                  self.user_error,
                   lambda recs: self.statusBar().showMessage(
                       f"Chain run {recs[0].chain_run_id if recs else ''} queued: "
                       f"{len(recs)} tasks", 6000))
@@ -820,7 +783,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         paths = [Path(p) for p in paths]
         if not paths or self.engine is None:
             return None
-        return spawn(self._import(self.engine, paths), "importing tracks", self._user_error)
+        return spawn(self._import(self.engine, paths), "importing tracks", self.user_error)
 
     async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
         loop = asyncio.get_running_loop()
@@ -912,7 +875,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self._schedule_counts()
 
     # ================================================================ dialogs =======
-    def _user_error(self, what: str, exc: BaseException) -> None:
+    def user_error(self, what: str, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Could not finish {what}: {exc}", 8000)
         self.show_message(QMessageBox.Icon.Warning, "trackdesk", f"Could not finish {what}:"
                           f"\n\n{exc}")
@@ -922,7 +885,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         return file_dialog(
             self, "New tracks.db" if new else "Open a tracks.db", "save" if new else "open",
             lambda files: spawn(self.switch_db(files[0]), "opening the tracks.db",
-                                self._user_error),
+                                self.user_error),
             directory=start, filters=["tracks.db (*.db)", "All files (*)"],
             select="tracks.db" if new else "", suffix="db" if new else "")
 
@@ -933,12 +896,11 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         return open_images_dialog(self)
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, self, api_available(),
-                                open_db=self.engine.db_path if self.engine else None)
+        dialog = SettingsDialog(self.settings, self, api_available(), self.session)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.value(),
                                                             dialog.switch_to()))
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.open()
         return dialog
 
@@ -948,20 +910,10 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         The tracks.db in the settings is the one to open at the next start; the open one
         changes only when the user chose another in the dialog (``switch_to``) and
         confirms, never because some other setting changed."""
-        old = self.settings
-        self.settings = new
         app_settings.save(self.store, new)
-        if getattr(self, "views", None) is not None:
-            self.views.configure(new)  # issue 21: basemap, local days, countries
-        if self.engine is not None:
-            new.apply(self.engine.settings)
-        api_changed = (old.serve_api, old.api_port) != (new.serve_api, new.api_port)
-        if api_changed and self.engine is not None:
-            async def restart_api() -> None:
-                await self._stop_api()
-                if new.serve_api:
-                    await self._start_api_async()
-            spawn(restart_api(), "restarting the REST API", self._user_error)
+        # The engine and whoever follows the settings (the views' basemap, local days
+        # and countries; the REST API) hear it from the session.
+        self.session.update_settings(new)
         current = self.engine.db_path if self.engine is not None else None
         wanted = switch_to.expanduser().resolve() if switch_to is not None else None
         if wanted is not None and wanted != current:
@@ -969,7 +921,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                          f"the current tracks.db are "
                          f"{'stopped' if new.on_quit == 'stop' else 'left running'}.",
                          lambda: spawn(self.switch_db(wanted), "opening the tracks.db",
-                                       self._user_error))
+                                       self.user_error))
         self.statusBar().showMessage("Settings saved", 3000)
 
     def show_shortcuts(self) -> Any:
@@ -978,7 +930,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
         dialog = ShortcutsDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.open()
         return dialog
 
@@ -1000,7 +952,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                                      "The documentation is not part of this installation.")
         dialog = DocsDialog(self, folder)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.show()
         return dialog
 
@@ -1016,7 +968,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                                "the window to import them; run the default chain to analyse "
                                "them.")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(box)
+        self.remember(box)
         box.open()
 
     # ================================================================ columns =======
@@ -1150,20 +1102,6 @@ class TaskTableView(QTableView):
                 region += QRect(header.sectionViewportPosition(col), y0,
                                 header.sectionSize(col), y1 - y0)
         vp.update(region)
-
-
-def _load_engine() -> None:
-    # Importing the engine (and SQLAlchemy with it) takes a good part of a second: done
-    # in a worker thread so the window paints and answers meanwhile.
-    import trackdesk.engine.engine  # noqa: F401
-    import trackdesk.tracks.db  # noqa: F401
-
-
-def _default_engine(path: Path) -> Engine:
-    from trackdesk.engine.engine import Engine
-
-    return Engine(path)
-
 
 
 __all__ = ["MainWindow", "QApplication"]
