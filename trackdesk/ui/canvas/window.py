@@ -957,7 +957,10 @@ def open_canvas(window: WindowHost) -> CanvasWindow:
         me = canvas
 
         def follow(engine: Engine | None) -> None:
-            if dialogs.alive(me):  # the session may outlive a closed canvas
+            # Only the next engine, not the gap between two: the canvas's template
+            # coroutines read ``self.engine`` again after each await, and a None
+            # in between failed them. The session may outlive a closed canvas.
+            if engine is not None and dialogs.alive(me):
                 me.set_engine(engine)
 
         canvas.destroyed.connect(session.subscribe(follow))
