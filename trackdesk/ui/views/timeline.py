@@ -95,8 +95,8 @@ class TimelineStrip(QWidget):
     def _clock(self, ts: float, fmt: str = "%a %d %b %H:%M") -> str:
         # The hover text's own format and zone (the period's zone when the timeline
         # carries one).
-        zone = getattr(self.timeline, "zone", None)
-        tz = data._zone(zone) if zone is not None and hasattr(data, "_zone") else None
+        zone = self.timeline.zone if self.timeline is not None else None
+        tz = data._zone(zone) if zone is not None else None
         return datetime.fromtimestamp(ts, tz).strftime(fmt)
 
     def label_text(self, item: tuple) -> str:
