@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QRect, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -27,16 +27,13 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
-    QRegion,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,  # the type only: filedialogs makes them
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -44,7 +41,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QSystemTrayIcon,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -55,7 +51,7 @@ from trackdesk.engine.events import Event
 from trackdesk.engine.lock import EngineLockedError
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Priority, Status
-from trackdesk.session import Session
+from trackdesk.session import Session, load_engine_modules
 from trackdesk.ui import dialogs
 from trackdesk.ui import format as fmt
 from trackdesk.ui import settings as app_settings
@@ -68,7 +64,6 @@ from trackdesk.ui.actions import (
     reprioritisable,
 )
 from trackdesk.ui.aio import spawn
-from trackdesk.ui.delegates import TaskCellDelegate
 from trackdesk.ui.detail import DetailPane
 from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_import
 from trackdesk.ui.filedialogs import file_dialog
@@ -76,6 +71,7 @@ from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
 from trackdesk.ui.settings import AppSettings, default_db_path
 from trackdesk.ui.settings_dialog import SettingsDialog
+from trackdesk.ui.table_view import TaskTableView
 from trackdesk.ui.task_model import (
     COLUMNS,
     LIVE_COLUMNS,
@@ -193,36 +189,10 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
     # ================================================================ building ======
     def _build_table(self) -> None:
-        view = TaskTableView()
-        view.setModel(self.proxy)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.setSortingEnabled(True)
-        view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        view.setWordWrap(False)
-        view.setShowGrid(False)
-        view.setAlternatingRowColors(True)
-        view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        vh = view.verticalHeader()
-        vh.hide()
-        # Fixed, uniform row heights: the view never measures rows.
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(view.fontMetrics().height() + 10)
+        view = TaskTableView(self.proxy)
         header = view.horizontalHeader()
-        header.setSectionsMovable(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for i, col in enumerate(COLUMNS):
-            header.resizeSection(i, col.width)
         header.sortIndicatorChanged.connect(self._on_sort_changed)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
-        view.setItemDelegate(TaskCellDelegate(view))
-        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._task_menu)
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.detail.show_log())
@@ -459,7 +429,10 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
         self._show_db_path(path)
-        from trackdesk.tracks.db import NotATracksDb  # loads SQLAlchemy: after the paint
+        # The engine and SQLAlchemy load on a worker thread while the window paints; the
+        # error class below comes with them.
+        await asyncio.get_running_loop().run_in_executor(None, load_engine_modules)
+        from trackdesk.tracks.db import NotATracksDb
 
         try:
             await self.session.open(path)
@@ -1069,39 +1042,6 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         # coroutine to do it (it closes us afterwards).
         event.ignore()
         self.request_quit()
-
-
-class TaskTableView(QTableView):
-    """A table view that repaints only the visible cells a change touched.
-
-    QAbstractItemView repaints the whole viewport for any multi-cell dataChanged; with
-    progress arriving ten times a second that is most of the GUI thread's work. Here a
-    change outside the visible rows costs nothing and one inside repaints its columns."""
-
-    def dataChanged(self, top_left: Any, bottom_right: Any,  # noqa: N802 - Qt's name
-                    roles: Any = ()) -> None:
-        if top_left == bottom_right or not self.isVisible() or not top_left.isValid():
-            super().dataChanged(top_left, bottom_right, roles)
-            return
-        vp = self.viewport()
-        first = self.rowAt(0)
-        if first < 0:
-            return  # nothing visible
-        last = self.rowAt(vp.height() - 1)
-        if last < 0:
-            last = self.model().rowCount() - 1
-        top, bottom = max(top_left.row(), first), min(bottom_right.row(), last)
-        if top > bottom:
-            return
-        y0 = self.rowViewportPosition(top)
-        y1 = self.rowViewportPosition(bottom) + self.rowHeight(bottom)
-        header = self.horizontalHeader()
-        region = QRegion()
-        for col in range(top_left.column(), bottom_right.column() + 1):
-            if not header.isSectionHidden(col):
-                region += QRect(header.sectionViewportPosition(col), y0,
-                                header.sectionSize(col), y1 - y0)
-        vp.update(region)
 
 
 __all__ = ["MainWindow", "QApplication"]
