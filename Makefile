@@ -36,7 +36,7 @@ test-headless:
 	PYTHONPATH=. $(HEADLESS)/bin/python -m pytest -q -p no:qt tests/engine tests/test_layers.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check trackdesk tests bench
+	$(BIN)/ruff check trackdesk tests bench devtools
 	# the engine and the protocol (issue 22)
 	$(BIN)/python -m mypy trackdesk/engine trackdesk/protocol.py
 	# the worker runtime, its spec and its old names (issue 22): strict, stdlib only
@@ -49,11 +49,11 @@ sysdeps-x11:
 	bash scripts/sysdeps-x11.sh
 
 screenshots: $(STAMP) sysdeps-x11
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.screenshots docs/screenshots
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.monitor_screenshots docs/screenshots
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.live_screenshots docs/screenshots
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.views.place_screenshots docs/screenshots
-	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m trackdesk.ui.views.zone_screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m devtools.screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m devtools.monitor_screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m devtools.live_screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m devtools.place_screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m devtools.zone_screenshots docs/screenshots
 
 ## a one-folder app in dist/trackdesk that runs without the venv
 bundle: $(STAMP)

@@ -15,5 +15,5 @@ bash scripts/sysdeps-x11.sh || echo "Xvfb/xdotool could not be installed: the re
 if [ -x scripts/docker-setup.sh ] && [ "${TRACKDESK_SKIP_DOCKER_SETUP:-0}" != 1 ]; then
   bash scripts/docker-setup.sh
 fi
-.venv/bin/ruff check trackdesk tests bench
+.venv/bin/ruff check trackdesk tests bench devtools
 exec .venv/bin/python -m pytest -q -ra "$@"

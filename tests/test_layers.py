@@ -56,3 +56,18 @@ def test_a_worker_starts_with_only_the_standard_library_numpy_and_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_session_and_the_api_host_never_import_qt():
+    """The composition's model half (napari's split): the open tracks.db, its engine and
+    the REST API host are plain Python; only trackdesk.ui is Qt."""
+    found = imports_of(ROOT)
+    bad = [f"{p.name}: {n}" for p in (ROOT / "session.py", ROOT / "api" / "host.py")
+           for n in sorted(found[p]) if n.split(".")[0] in QT or n.startswith("trackdesk.ui")]
+    assert bad == []
+    code = ("import sys, trackdesk.session, trackdesk.api.host; "
+            "print([m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'shiboken6', 'qasync')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

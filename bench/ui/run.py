@@ -97,7 +97,7 @@ def probe(db: str, store_file: str, t_launch: float, views: bool = True) -> None
 
     import qasync
 
-    from trackdesk.ui.app import main, make_app
+    from trackdesk.ui.app import Desktop, compose, main, make_app
     from trackdesk.ui.main_window import MainWindow
 
     app = make_app()
@@ -112,8 +112,9 @@ def probe(db: str, store_file: str, t_launch: float, views: bool = True) -> None
     spy = FirstPaint()
     holder: dict[str, MainWindow] = {}
 
-    def factory() -> MainWindow:
-        w = MainWindow(QSettings(store_file, QSettings.Format.IniFormat))
+    def factory() -> Desktop:
+        desktop = compose(QSettings(store_file, QSettings.Format.IniFormat))
+        w = desktop.window
         w.installEventFilter(spy)
         holder["w"] = w
 
@@ -128,7 +129,7 @@ def probe(db: str, store_file: str, t_launch: float, views: bool = True) -> None
             w.request_quit()
 
         asyncio.ensure_future(watch())
-        return w
+        return desktop
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         runner.run(main(Path(db), factory))
@@ -193,15 +194,14 @@ def measure_load(db: Path, work: Path, sort_column: str | None) -> dict[str, flo
 
     from trackdesk.engine.events import TaskChanged
     from trackdesk.engine.states import Status
-    from trackdesk.ui.app import make_app
-    from trackdesk.ui.main_window import MainWindow
+    from trackdesk.ui.app import compose, make_app
     from trackdesk.ui.task_model import COLUMN_INDEX
 
     app = make_app()
     result: dict[str, float] = {}
 
     async def scenario() -> None:
-        w = MainWindow(QSettings(str(work / "load.ini"), QSettings.Format.IniFormat))
+        w = compose(QSettings(str(work / "load.ini"), QSettings.Format.IniFormat)).window
         w.resize(1280, 800)
         w.show()
         assert await w.open_db(db)

@@ -21,6 +21,7 @@ from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Status
 from trackdesk.engine.store import TaskStore
 from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
+from trackdesk.ui.app import Desktop, compose
 from trackdesk.ui.main_window import MainWindow
 from trackdesk.ui.settings import AppSettings
 
@@ -99,12 +100,13 @@ def store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_window(loop: Any, db_path: Path, store_path: Path) -> Any:
-    """make(hold=skills) -> an opened MainWindow; held skills never start."""
-    windows: list[MainWindow] = []
+def make_desktop(loop: Any, db_path: Path, store_path: Path) -> Any:
+    """make(hold=skills) -> the app composed as trackdesk.ui.app does it (session, REST
+    API host, window), its tracks.db open; held skills never start."""
+    desktops: list[Desktop] = []
 
     def make(hold: Iterable[str] = (), settings: AppSettings | None = None,
-             open_db: bool = True, path: Path | None = None, **engine: Any) -> MainWindow:
+             open_db: bool = True, path: Path | None = None, **engine: Any) -> Desktop:
         held = {name: 0 for name in hold}
 
         def factory(p: Path) -> Engine:
@@ -114,20 +116,33 @@ def make_window(loop: Any, db_path: Path, store_path: Path) -> Any:
             return Engine(p, registry=registry(), settings=EngineSettings(**base))
 
         store = QSettings(str(store_path), QSettings.Format.IniFormat)
-        w = MainWindow(store, settings or AppSettings(), factory)
-        windows.append(w)
-        w.show()
+        desktop = compose(store, settings or AppSettings(), factory)
+        desktops.append(desktop)
+        desktop.window.show()
         if open_db:
-            assert run(loop, w.open_db(path or db_path))
-        return w
+            assert run(loop, desktop.window.open_db(path or db_path))
+        return desktop
 
     yield make
-    for w in windows:
+    for desktop in desktops:
+        w = desktop.window
         if not _valid(w):
+            run(loop, desktop.api.stop())
             continue  # main() already closed and deleted it
         if not w._may_close:
-            run(loop, w.shutdown("stop"), timeout=30)
+            run(loop, desktop.shutdown("stop"), timeout=30)
         w.deleteLater()
+
+
+@pytest.fixture
+def make_window(make_desktop: Any) -> Any:
+    """make(hold=skills) -> an opened MainWindow (of a composed app); held skills never
+    start."""
+
+    def make(*args: Any, **kwargs: Any) -> MainWindow:
+        return make_desktop(*args, **kwargs).window
+
+    return make
 
 
 def insert(db: Path, *records: TaskRecord, deps: list[list[int]] | None = None

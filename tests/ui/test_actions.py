@@ -224,6 +224,6 @@ def test_an_engine_refusal_is_shown_as_a_message_not_a_traceback(scene, loop):
     failing = w.commands.engine.pause(ids["completed"])
     from trackdesk.ui.aio import spawn
 
-    spawn(failing, "pausing", w._user_error)
+    spawn(failing, "pausing", w.user_error)
     run(loop, until(lambda: boxes(w), what="the refusal message"))
     assert "only a running or pending task can be paused" in boxes(w)[0].text()

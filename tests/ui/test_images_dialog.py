@@ -170,7 +170,7 @@ def test_an_image_a_pending_task_needs_is_removed_only_when_forcing(
     w = make_window(hold=["count"])  # the task stays pending: it needs count's image
     registry = SkillRegistry([SkillSpec("count", "1.0", kind="test")])
     dialog = ImagesDialog(w, lambda: ImageManager(docker_engine, registry, prefix=PREFIX))
-    w._remember(dialog)
+    w.remember(dialog)
     dialog.show()
     dialog.refresh()
     settle(loop, dialog)
@@ -237,7 +237,7 @@ def test_build_selected_shows_its_lines_and_keeps_the_window_responsive(
     registry = SkillRegistry([SkillSpec("count", "1.0", kind="test"),
                               SkillSpec("other", "1.0", kind="test")])
     dialog = ImagesDialog(w, lambda: ImageManager(docker_engine, registry, prefix=PREFIX))
-    w._remember(dialog)
+    w.remember(dialog)
     dialog.show()
     dialog.refresh()
     settle(loop, dialog)

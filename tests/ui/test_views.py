@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 
+from devtools import views_demo as demo
 from tests.ui.conftest import run, until
 from trackdesk.engine.events import EventBus, TaskChanged
 from trackdesk.engine.states import Status
-from trackdesk.ui.views import data, demo
+from trackdesk.ui.views import data
 from trackdesk.ui.views.coverage import CoverageView
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.map_view import MapView

@@ -19,6 +19,7 @@ from trackdesk.engine.events import LogLine
 from trackdesk.engine.states import Status
 from trackdesk.engine.store import TaskStore
 from trackdesk.ui import settings as app_settings
+from trackdesk.ui.app import compose
 from trackdesk.ui.detail import LOG_MAX_LINES
 from trackdesk.ui.main_window import MainWindow
 from trackdesk.ui.notify import ChainWatcher, summary
@@ -164,7 +165,7 @@ def test_an_exception_in_a_slot_or_an_engine_call_is_reported_not_swallowed(
     from trackdesk.ui.aio import spawn
 
     with qtbot.capture_exceptions() as caught:
-        spawn(broken(), "testing", w._user_error)
+        spawn(broken(), "testing", w.user_error)
         QTimer.singleShot(0, broken_slot)
         run(loop, until(lambda: len(caught) >= 2, what="both errors at sys.excepthook"))
     messages = sorted(str(exc) for _t, exc, _tb in caught)
@@ -199,8 +200,8 @@ def test_column_layout_is_remembered(make_window, loop, store_path):
     w.view.sortByColumn(COLUMN_INDEX["progress"], Qt.SortOrder.AscendingOrder)
     assert w.model.hold_progress  # sorted by a live column: progress goes out at 1 Hz
     run(loop, w.shutdown())
-    again = MainWindow(QSettings(str(store_path), QSettings.Format.IniFormat), AppSettings(),
-                       lambda p: Engine(p, registry=registry()))
+    again = compose(QSettings(str(store_path), QSettings.Format.IniFormat), AppSettings(),
+                    lambda p: Engine(p, registry=registry())).window
     try:
         h = again.view.horizontalHeader()
         assert h.isSectionHidden(COLUMN_INDEX["launcher"])
@@ -249,10 +250,11 @@ def test_settings_dialog_applies_to_the_engine_and_is_stored(make_window, loop, 
 @pytest.mark.parametrize("on_quit, expected", [("stop", Status.INTERRUPTED),
                                                ("leave", Status.RUNNING)])
 def test_quitting_stops_or_leaves_running_tasks_as_the_settings_say(
-        make_window, loop, db_path, on_quit, expected):
+        make_desktop, loop, db_path, on_quit, expected):
     from trackdesk.ui.app import main
 
-    w = make_window(settings=AppSettings(on_quit=on_quit), open_db=False)
+    desktop = make_desktop(settings=AppSettings(on_quit=on_quit), open_db=False)
+    w = desktop.window
 
     async def scenario() -> None:
         async def drive() -> None:
@@ -263,7 +265,7 @@ def test_quitting_stops_or_leaves_running_tasks_as_the_settings_say(
             w.close()  # closing the window is quitting
 
         driver = asyncio.ensure_future(drive())
-        assert await main(db_path, lambda: w) == 0
+        assert await main(db_path, lambda: desktop) == 0
         await driver
 
     run(loop, scenario(), timeout=40)
@@ -334,7 +336,7 @@ def test_search_and_status_filter_narrow_the_table(make_window, loop, db_path):
     assert w.shown_label.text() == "1 of 3 tasks"
 
 
-def test_the_settings_switch_serves_the_rest_api_from_the_app(make_window, loop):
+def test_the_settings_switch_serves_the_rest_api_from_the_app(make_desktop, loop):
     server = pytest.importorskip("trackdesk.api.server")
     API_PREFIX = server.API_PREFIX  # noqa: N806
     import socket
@@ -343,17 +345,19 @@ def test_the_settings_switch_serves_the_rest_api_from_the_app(make_window, loop)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    w = make_window()
+    desktop = make_desktop()
+    w = desktop.window
     w.apply_settings(AppSettings(serve_api=True, api_port=port))
-    run(loop, until(lambda: w._api is not None, what="the API to listen"))
+    run(loop, until(lambda: desktop.api.server is not None, what="the API to listen"))
 
     async def fetch() -> int:
         def get() -> int:
-            with urllib.request.urlopen(f"{w.api_url}{API_PREFIX}/tasks", timeout=5) as r:
+            with urllib.request.urlopen(f"{desktop.api.url}{API_PREFIX}/tasks",
+                                        timeout=5) as r:
                 return r.status
         return await asyncio.get_running_loop().run_in_executor(None, get)
 
     assert run(loop, fetch()) == 200
     w.apply_settings(AppSettings(serve_api=False, api_port=port))
-    run(loop, until(lambda: w._api is None, what="the API to stop"))
+    run(loop, until(lambda: desktop.api.server is None, what="the API to stop"))
 

@@ -1,5 +1,5 @@
 """Travel histories across time zones: the local-day tests (skills and views) and the
-timeline screenshot across zones (``trackdesk.ui.views.zone_screenshots``).
+timeline screenshot across zones (``devtools.zone_screenshots``).
 
 Built from plain arithmetic: stays with GPS noise at real places and flights along the
 great circle at airliner speed, one fix a minute (phones log in flight by the window).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import ACTIVE, RERUNNABLE, TERMINAL, Priority, Status
@@ -82,58 +83,77 @@ def can_rerun_from_here(sel: Selection) -> bool:
 
 
 # ---------------------------------------------------------------- commands ----------
+class TaskEngine(Protocol):
+    """What the actions ask of the engine (``trackdesk.engine.engine.Engine``)."""
+
+    async def cancel(self, task_id: int) -> Any: ...
+
+    async def pause(self, task_id: int) -> Any: ...
+
+    async def resume(self, task_id: int) -> Any: ...
+
+    async def rerun(self, task_id: int, full: bool = False,
+                    downstream: bool = False) -> list[int]: ...
+
+    async def retry_failed(self, chain_run_id: str) -> list[int]: ...
+
+    async def remove(self, task_ids: list[int]) -> Any: ...
+
+    async def set_priority(self, task_id: int, level: str) -> Any: ...
+
+
 class Commands:
     """What each action asks of the engine, for the tasks it applies to. No Qt here."""
 
-    def __init__(self, engine: object) -> None:
+    def __init__(self, engine: TaskEngine) -> None:
         self.engine = engine
 
     async def cancel(self, sel: Selection) -> list[int]:
         ids = [t.id for t in sel.where(cancellable)]
         for i in ids:
-            await self.engine.cancel(i)  # type: ignore[attr-defined]
+            await self.engine.cancel(i)
         return ids
 
     async def rerun(self, sel: Selection, full: bool = False) -> list[int]:
         ids: list[int] = []
         for t in sel.where(rerunnable):
-            ids += await self.engine.rerun(t.id, full=full)  # type: ignore[attr-defined]
+            ids += await self.engine.rerun(t.id, full=full)
         return ids
 
     async def rerun_full(self, sel: Selection) -> list[int]:
         return await self.rerun(sel, full=True)
 
     async def rerun_from_here(self, sel: Selection) -> list[int]:
-        return await self.engine.rerun(sel.tasks[0].id, downstream=True)  # type: ignore[attr-defined]
+        return await self.engine.rerun(sel.tasks[0].id, downstream=True)
 
     async def retry_failed(self, sel: Selection) -> list[int]:
         ids: list[int] = []
         for run in sel.failed_chains():
-            ids += await self.engine.retry_failed(run)  # type: ignore[attr-defined]
+            ids += await self.engine.retry_failed(run)
         return ids
 
     async def pause(self, sel: Selection) -> list[int]:
         ids = [t.id for t in sel.where(pausable)]
         for i in ids:
-            await self.engine.pause(i)  # type: ignore[attr-defined]
+            await self.engine.pause(i)
         return ids
 
     async def resume(self, sel: Selection) -> list[int]:
         ids = [t.id for t in sel.where(resumable)]
         for i in ids:
-            await self.engine.resume(i)  # type: ignore[attr-defined]
+            await self.engine.resume(i)
         return ids
 
     async def remove(self, sel: Selection) -> list[int]:
         ids = [t.id for t in sel.where(removable)]
         if ids:
-            await self.engine.remove(ids)  # type: ignore[attr-defined]
+            await self.engine.remove(ids)
         return ids
 
     async def set_priority(self, sel: Selection, level: Priority) -> list[int]:
         ids = [t.id for t in sel.where(reprioritisable)]
         for i in ids:
-            await self.engine.set_priority(i, level.value)  # type: ignore[attr-defined]
+            await self.engine.set_priority(i, level.value)
         return ids
 
 

@@ -1,8 +1,14 @@
 """Start the desktop app: one asyncio loop on the Qt main thread (qasync), the engine on it.
 
+This is the composition root. ``compose`` makes the parts and wires them: the session
+(``trackdesk.session.Session``: the open tracks.db and its engine), the REST API host
+(``trackdesk.api.host.ApiHost``) and the main window, whose panes follow the session.
+Nothing else makes them or knows all of them.
+
 ``run_app`` is what ``trackdesk`` without a command calls. The main coroutine shows the
 window at once, then opens the tracks.db (a long history fills the table in batches),
-waits until the user quits, stops the engine as the settings say and returns.
+waits until the user quits, stops the REST API and the engine as the settings say and
+returns.
 """
 
 from __future__ import annotations
@@ -17,10 +23,18 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from trackdesk.api.host import ApiHost, api_available
+from trackdesk.session import EngineFactory, Session
+
+if TYPE_CHECKING:
+    from trackdesk.engine.engine import Engine
+    from trackdesk.ui.main_window import MainWindow
+    from trackdesk.ui.settings import AppSettings
 
 log = logging.getLogger("trackdesk.ui")
 
@@ -133,7 +147,67 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = None,
+class Desktop:
+    """The app's parts, owned in one place: the session, the REST API host, the window.
+
+    The API follows the session (a listener awaited before the old engine stops, so it
+    never serves a stopped engine) and the settings' "serve the REST API, port"."""
+
+    def __init__(self, session: Session, window: MainWindow,
+                 api: ApiHost | None = None) -> None:
+        self.session = session
+        self.window = window
+        self.api = api or ApiHost()
+        # Subscribed after the panes: the API serves an engine the window already shows.
+        session.subscribe(self._serve_api)
+        session.subscribe_settings(self._settings_changed)
+
+    async def _serve_api(self, engine: Engine | None) -> None:
+        settings = self.session.settings
+        wanted = engine if engine is not None and settings.serve_api and api_available() \
+            else None
+        port = settings.api_port
+        try:
+            server = await self.api.serve(wanted, port)
+        except (OSError, ValueError) as exc:  # port taken, or a refused configuration
+            self.window.show_message(
+                QMessageBox.Icon.Warning, "REST API not started",
+                f"The REST API could not listen on 127.0.0.1:{port}:\n\n{exc}"
+                "\n\nChoose another port in Settings.")
+            return
+        if server is not None:
+            self.window.statusBar().showMessage(f"REST API on {server.url}", 6000)
+
+    def _settings_changed(self, old: AppSettings, new: AppSettings) -> None:
+        if (old.serve_api, old.api_port) == (new.serve_api, new.api_port):
+            return
+        from trackdesk.ui.aio import spawn
+
+        spawn(self._serve_api(self.session.engine), "restarting the REST API",
+              self.window.user_error)
+
+    async def shutdown(self, running: str | None = None) -> None:
+        """Stop the REST API and the engine, then close the window for good."""
+        try:
+            await self.window.shutdown(running)  # the session's close stops the API
+        finally:
+            await self.api.stop()
+
+
+def compose(store: QSettings | None = None, settings: AppSettings | None = None,
+            engine_factory: EngineFactory | None = None) -> Desktop:
+    """Make the app's parts and wire them (``store``: where settings and the window
+    layout live; default: the user's trackdesk.ini)."""
+    from trackdesk.ui import settings as app_settings
+    from trackdesk.ui.main_window import MainWindow
+
+    store = store if store is not None else app_settings.qsettings()
+    session = Session(settings if settings is not None else app_settings.load(store),
+                      engine_factory)
+    return Desktop(session, MainWindow(session, store))
+
+
+async def main(db_path: Path | None, desktop_factory: Callable[[], Desktop] | None = None,
                reporter: ErrorReporter | None = None, files: list[Path] | None = None,
                instance: Any = None) -> int:
     """Show the window, open the tracks.db, run until the user quits, stop the engine.
@@ -141,11 +215,11 @@ async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = 
     ``files`` are imported once the tracks.db is open; ``instance`` (an InstanceServer)
     brings files that later starts hand over."""
     from trackdesk.ui.icons import app_icon
-    from trackdesk.ui.main_window import MainWindow
 
     loop = asyncio.get_running_loop()
     QApplication.setWindowIcon(app_icon())
-    window = window_factory() if window_factory is not None else MainWindow()
+    desktop = desktop_factory() if desktop_factory is not None else compose()
+    window = desktop.window
     if reporter is not None:
         reporter.parent = lambda: window
         reporter.install(loop)
@@ -161,7 +235,7 @@ async def main(db_path: Path | None, window_factory: Callable[[], Any] | None = 
     if files:
         window.import_paths(files)
     await window.quit_requested.wait()
-    await window.shutdown()
+    await desktop.shutdown()
     window.deleteLater()
     return 0
 

@@ -60,14 +60,19 @@ class DialogHost:
 
     def confirm(self, title: str, text: str, on_yes: Callable[[], None]) -> QMessageBox:
         box = ask(self, title, text, on_yes)  # type: ignore[arg-type]
-        self._remember(box)
+        self.remember(box)
         return box
 
     def show_message(self, icon: QMessageBox.Icon, title: str, text: str,
                      detail: str = "") -> QMessageBox:
         box = tell(self, icon, title, text, detail)  # type: ignore[arg-type]
-        self._remember(box)
+        self.remember(box)
         return box
 
-    def _remember(self, widget: QWidget) -> None:
+    def remember(self, widget: QWidget) -> None:
+        """Keep ``widget`` (a non-modal dialog) alive while it is open."""
         self.open_dialogs = [d for d in self.open_dialogs[-9:] if alive(d)] + [widget]
+
+    # The chain canvas still calls it by this name (its module is being reworked in
+    # parallel); new code calls ``remember``.
+    _remember = remember

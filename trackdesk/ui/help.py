@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMainWindow,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -52,9 +53,8 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
             elif not act.isSeparator():
                 add(title, act)
 
-    menu_bar = getattr(window, "menuBar", None)
-    if callable(menu_bar):
-        for top in menu_bar().actions():
+    if isinstance(window, QMainWindow):  # a dialog has no menu bar: its actions only
+        for top in window.menuBar().actions():
             if top.menu() is not None:
                 walk(top.text().replace("&", ""), top.menu().actions())
     for act in window.findChildren(QAction):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -42,6 +42,9 @@ from PySide6.QtWidgets import (
 
 from trackdesk.ui import dialogs
 from trackdesk.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from trackdesk.ui.host import WindowHost
 
 TIP = "Skill images for the docker launcher: what is built, missing, outdated, orphaned"
 SKILL_COLUMNS = ("Skill", "Version", "Image", "State", "Detail")
@@ -78,9 +81,9 @@ def _failures() -> tuple[type[BaseException], ...]:
     return (RuntimeError, ValueError, KeyError, OSError, docker.errors.DockerException)
 
 
-def open_images_dialog(window: Any) -> ImagesDialog:
+def open_images_dialog(window: WindowHost) -> ImagesDialog:
     """Show the window's images dialog (one at a time), refreshed."""
-    dialog = getattr(window, "images_dialog", None)
+    dialog = window.images_dialog
     if dialog is not None and _alive(dialog) and dialog.isVisible():
         dialog.raise_()
         dialog.activateWindow()
@@ -88,9 +91,7 @@ def open_images_dialog(window: Any) -> ImagesDialog:
         return dialog
     dialog = ImagesDialog(window)
     window.images_dialog = dialog
-    remember = getattr(window, "_remember", None)
-    if remember is not None:
-        remember(dialog)
+    window.remember(dialog)
     dialog.show()
     dialog.refresh()
     return dialog
@@ -99,8 +100,9 @@ def open_images_dialog(window: Any) -> ImagesDialog:
 class ImagesDialog(QDialog):
     """The sync listing and the build / purge actions, off the GUI thread."""
 
-    def __init__(self, window: Any = None,
+    def __init__(self, window: WindowHost | None = None,
                  manager_factory: Callable[[], Any] | None = None) -> None:
+        assert window is None or isinstance(window, QWidget)
         super().__init__(window)
         self.window_ = window
         self.setWindowTitle("Skill images")
@@ -193,7 +195,7 @@ class ImagesDialog(QDialog):
 
     # ---------------------------------------------------------------- state ----------
     def _engine(self) -> Any:
-        return getattr(self.window_, "engine", None)
+        return self.window_.engine if self.window_ is not None else None
 
     def _make_manager(self) -> Any:
         """On the executor thread: ImageManager over the open engine's registry."""

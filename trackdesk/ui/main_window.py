@@ -1,7 +1,9 @@
 """The main window: the live task table, the detail pane, menus, toolbar and status bar.
 
-It owns one engine at a time (``open_db`` / ``close_db``) and never blocks: engine calls
-run as asyncio tasks on the qasync loop (``spawn``), dialogs open with ``open()``.
+It composes widgets and actions. The engine belongs to the session
+(``trackdesk.session.Session``): File → New/Open and Settings ask the session to switch,
+and every pane follows the session's announcements. The window never blocks: engine
+calls run as asyncio tasks on the qasync loop (``spawn``), dialogs open with ``open()``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QRect, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QItemSelection, QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -25,16 +27,13 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
-    QRegion,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,  # the type only: filedialogs makes them
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -42,16 +41,17 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QSystemTrayIcon,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from trackdesk.api.host import api_available
 from trackdesk.engine.events import Event
 from trackdesk.engine.lock import EngineLockedError
 from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.states import Priority, Status
+from trackdesk.session import Session, load_engine_modules
 from trackdesk.ui import dialogs
 from trackdesk.ui import format as fmt
 from trackdesk.ui import settings as app_settings
@@ -64,7 +64,6 @@ from trackdesk.ui.actions import (
     reprioritisable,
 )
 from trackdesk.ui.aio import spawn
-from trackdesk.ui.delegates import TaskCellDelegate
 from trackdesk.ui.detail import DetailPane
 from trackdesk.ui.dropzone import DropOverlay, local_paths, plan_import
 from trackdesk.ui.filedialogs import file_dialog
@@ -72,6 +71,7 @@ from trackdesk.ui.icons import app_icon, std_icon
 from trackdesk.ui.notify import ChainWatcher, summary
 from trackdesk.ui.settings import AppSettings, default_db_path
 from trackdesk.ui.settings_dialog import SettingsDialog
+from trackdesk.ui.table_view import TaskTableView
 from trackdesk.ui.task_model import (
     COLUMNS,
     LIVE_COLUMNS,
@@ -85,7 +85,6 @@ if TYPE_CHECKING:  # loaded in a thread once the window shows (SQLAlchemy is slo
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[Path], "Engine"]
 # Rows added per event-loop turn when a tracks.db with a long history opens.
 LOAD_BATCH = 1000
 NOTIFY_BATCH_MS = 2000
@@ -93,22 +92,16 @@ LAYOUT_VERSION = 1
 CANVAS_TIP = "Build chains from skills, keep them as templates and watch them run"
 
 
-def api_available() -> bool:
-    try:
-        from trackdesk.api.server import start_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class MainWindow(dialogs.DialogHost, QMainWindow):
-    def __init__(self, store: QSettings | None = None, settings: AppSettings | None = None,
-                 engine_factory: EngineFactory | None = None) -> None:
+    """The window of one session (``trackdesk.ui.host.WindowHost`` is what its panes use).
+
+    ``store`` keeps the settings and the layout; the composition root
+    (``trackdesk.ui.app.compose``) makes the session and the window together."""
+
+    def __init__(self, session: Session, store: QSettings | None = None) -> None:
         super().__init__()
+        self.session = session
         self.store = store or app_settings.qsettings()
-        self.settings = settings or app_settings.load(self.store)
-        self._factory = engine_factory or _default_engine
-        self.engine: Engine | None = None
         self.commands: Commands | None = None
         self.quit_requested = asyncio.Event()
         self._may_close = False
@@ -117,7 +110,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self._open_confirms: list[tuple[Any, TaskAction, list[int]]] = []
         self._unsubscribe_watch: Callable[[], None] | None = None
         self._watcher: ChainWatcher | None = None
-        self._api: Any = None
+        self.chain_canvas: Any = None  # made on first use (trackdesk.ui.canvas)
+        self.images_dialog: Any = None
         self.open_dialogs: list[QWidget] = []  # the latest non-modal boxes (tests use them)
         self.last_context_menu: QMenu | None = None
 
@@ -130,6 +124,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.proxy.setSourceModel(self.model)
         self._build_table()
         self.detail = DetailPane()
+        session.subscribe(self._set_table_source)
+        session.subscribe(self.detail.set_engine)
         self._build_filter_bar()
 
         top = QWidget()
@@ -169,6 +165,9 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         from trackdesk.ui.monitor import install_monitor
 
         self.monitor = install_monitor(self)
+        # Who follows the open tracks.db, in this order (the table first: the detail
+        # pane reads its live state): the panes above subscribed themselves.
+        session.subscribe(self._follow_engine)
 
         self.model.tasksChanged.connect(self._on_tasks_changed)
         self.model.countsChanged.connect(self._schedule_counts)
@@ -190,36 +189,10 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
     # ================================================================ building ======
     def _build_table(self) -> None:
-        view = TaskTableView()
-        view.setModel(self.proxy)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.setSortingEnabled(True)
-        view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        view.setWordWrap(False)
-        view.setShowGrid(False)
-        view.setAlternatingRowColors(True)
-        view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        vh = view.verticalHeader()
-        vh.hide()
-        # Fixed, uniform row heights: the view never measures rows.
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(view.fontMetrics().height() + 10)
+        view = TaskTableView(self.proxy)
         header = view.horizontalHeader()
-        header.setSectionsMovable(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for i, col in enumerate(COLUMNS):
-            header.resizeSection(i, col.width)
         header.sortIndicatorChanged.connect(self._on_sort_changed)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
-        view.setItemDelegate(TaskCellDelegate(view))
-        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._task_menu)
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.detail.show_log())
@@ -441,20 +414,28 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         self.activateWindow()
 
     # ================================================================ the engine ====
+    @property
+    def engine(self) -> Engine | None:
+        """The engine of the open tracks.db: the session's."""
+        return self.session.engine
+
+    @property
+    def settings(self) -> AppSettings:
+        return self.session.settings
+
     async def open_db(self, path: Path | None = None) -> bool:
-        """Start an engine on ``path`` (default: the settings', else the default one)."""
-        if self.engine is not None:
-            await self.close_db()
+        """Ask the session to open ``path`` (default: the settings', else the default
+        one); say why when it cannot. The panes follow the session."""
         path = Path(path) if path is not None else (self.settings.db or default_db_path())
         self.statusBar().showMessage(f"Opening {path}…")
         self._show_db_path(path)
-        await asyncio.get_running_loop().run_in_executor(None, _load_engine)
+        # The engine and SQLAlchemy load on a worker thread while the window paints; the
+        # error class below comes with them.
+        await asyncio.get_running_loop().run_in_executor(None, load_engine_modules)
         from trackdesk.tracks.db import NotATracksDb
 
         try:
-            engine = self._factory(path)
-            self.settings.apply(engine.settings)
-            await engine.start()
+            await self.session.open(path)
         except EngineLockedError as exc:
             self.statusBar().showMessage("This tracks.db is in use by another trackdesk")
             self.show_message(QMessageBox.Icon.Warning, "tracks.db in use",
@@ -466,70 +447,61 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self.statusBar().showMessage("Could not open the tracks.db")
             self.show_message(QMessageBox.Icon.Critical, "Cannot open tracks.db", str(exc))
             return False
-        self.engine = engine
-        self.commands = Commands(engine)
-        self.model.set_source(engine, batch=LOAD_BATCH)
-        self.detail.live = self.model.live
-        self.detail.set_engine(engine)
-        self._announce_interrupted(engine)
-        self.welcome.set_engine(engine)
-        self.monitor.set_engine(engine)
-        self.views.set_engine(engine)
-        self._watcher = ChainWatcher(engine.tasks)
-        self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
-        self.setWindowTitle(f"{path.name} — trackdesk")
-        self._show_db_path(engine.db_path)
-        self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
-        self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
-        for act in (self.act_import, self.act_import_dir, self.act_chain,
-                    self.act_chain_full):
-            act.setEnabled(True)
-        self._start_api()
-        self.update_actions()
         return True
 
-    def _show_db_path(self, path: Path) -> None:
-        # Elided in the middle: a long path crowded out the status bar's messages at
-        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
-        self.db_label.setText(self.db_label.fontMetrics().elidedText(
-            str(path), Qt.TextElideMode.ElideMiddle, 240))
-
     async def close_db(self, running: str | None = None) -> None:
-        """Stop the engine: running tasks stop or go on, as the settings say."""
-        engine, self.engine = self.engine, None
+        """Close the open tracks.db: running tasks stop or go on, as the settings say."""
+        engine = self.engine
         if engine is None:
             return
-        self.commands = None
-        if self._unsubscribe_watch is not None:
-            self._unsubscribe_watch()
-            self._unsubscribe_watch = None
-        self._watcher = None
-        self.model.set_source(None)
-        self.detail.live = self.model.live
-        self.detail.set_engine(None)
-        self.interrupted_bar.announce(())
-        self.welcome.set_engine(None)
-        self.monitor.set_engine(None)
-        self.views.set_engine(None)
-        for act in (self.act_import, self.act_import_dir, self.act_chain,
-                    self.act_chain_full):
-            act.setEnabled(False)
-        self.update_actions()
-        await self._stop_api()
         how = running or self.settings.on_quit
         busy = sum(1 for t in engine.tasks.values() if t.status == Status.RUNNING)
         if busy:
             self.statusBar().showMessage(
                 f"Stopping {busy} running task{'s' if busy != 1 else ''}…" if how == "stop"
                 else f"Leaving {busy} task{'s' if busy != 1 else ''} running…")
-        await engine.stop(running=how)
+        await self.session.close(how)
 
     async def switch_db(self, path: Path) -> bool:
+        """File → New/Open: open ``path`` and remember it for the next start."""
         ok = await self.open_db(path)
         if ok:
             self.settings.db_path = str(path)
             app_settings.save(self.store, self.settings)
         return ok
+
+    def _set_table_source(self, engine: Engine | None) -> None:
+        self.model.set_source(engine, batch=LOAD_BATCH)
+        self.detail.live = self.model.live
+
+    def _follow_engine(self, engine: Engine | None) -> None:
+        """The window's own part of a switch: commands, notifications, title, actions."""
+        if self._unsubscribe_watch is not None:
+            self._unsubscribe_watch()
+            self._unsubscribe_watch = None
+        self._watcher = None
+        self.commands = Commands(engine) if engine is not None else None
+        for act in (self.act_import, self.act_import_dir, self.act_chain,
+                    self.act_chain_full):
+            act.setEnabled(engine is not None)
+        if engine is None:
+            self.interrupted_bar.announce(())
+            self.update_actions()
+            return
+        self._announce_interrupted(engine)
+        self._watcher = ChainWatcher(engine.tasks)
+        self._unsubscribe_watch = engine.events.subscribe(self._on_engine_event)
+        self.setWindowTitle(f"{engine.db_path.name} — trackdesk")
+        self._show_db_path(engine.db_path)
+        self.db_label.setToolTip(f"The tracks.db of this window: {engine.db_path}")
+        self.statusBar().showMessage(f"Opened {engine.db_path}", 4000)
+        self.update_actions()
+
+    def _show_db_path(self, path: Path) -> None:
+        # Elided in the middle: a long path crowded out the status bar's messages at
+        # 1000 px ("Import ta…"); the full path is in the tooltip and the title.
+        self.db_label.setText(self.db_label.fontMetrics().elidedText(
+            str(path), Qt.TextElideMode.ElideMiddle, 240))
 
     def _on_engine_event(self, event: Event) -> None:
         if self._watcher is not None and self._watcher.on_event(event) and \
@@ -549,42 +521,6 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                 QSystemTrayIcon.MessageIcon.Warning
             self.tray.showMessage(title, text, icon, 8000)
         self.last_notification = (title, text)
-
-    # ================================================================ REST API ======
-    def _start_api(self) -> None:
-        if not (self.settings.serve_api and self.engine is not None and api_available()):
-            return
-        spawn(self._start_api_async(), "starting the REST API", self._user_error)
-
-    async def _start_api_async(self) -> None:
-        from trackdesk.api.server import start_api
-
-        port = self.settings.api_port
-        try:
-            result = start_api(self.engine, "127.0.0.1", port, None)
-            if asyncio.iscoroutine(result):
-                result = await result
-        except (OSError, ValueError) as exc:  # port taken, or a refused configuration
-            self.show_message(QMessageBox.Icon.Warning, "REST API not started",
-                              f"The REST API could not listen on 127.0.0.1:{port}:\n\n{exc}"
-                              "\n\nChoose another port in Settings.")
-            return
-        self._api = result
-        port = getattr(result, "port", port)
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.statusBar().showMessage(f"REST API on {self.api_url}", 6000)
-
-    async def _stop_api(self) -> None:
-        api, self._api = self._api, None
-        if api is None:
-            return
-        for name in ("stop", "close", "cleanup", "shutdown"):
-            fn = getattr(api, name, None)
-            if callable(fn):
-                result = fn()
-                if asyncio.iscoroutine(result):
-                    await result
-                return
 
     # ================================================================ selection =====
     def selected_ids(self) -> list[int]:
@@ -684,7 +620,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         if self.commands is None:
             return
         sel = self.selection(ids)
-        spawn(self.commands.resume(sel), "resuming the interrupted tasks", self._user_error,
+        spawn(self.commands.resume(sel), "resuming the interrupted tasks", self.user_error,
               lambda done: self.statusBar().showMessage(
                   f"Resumed {len(done)} task{'s' if len(done) != 1 else ''}", 4000))
 
@@ -693,7 +629,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             return
         sel = self.selection(ids)
         spawn(self.commands.cancel(sel), "discarding the interrupted tasks",
-              self._user_error, lambda done: self.statusBar().showMessage(
+              self.user_error, lambda done: self.statusBar().showMessage(
                   f"Discarded {len(done)} interrupted task{'s' if len(done) != 1 else ''}",
                   4000))
 
@@ -753,14 +689,14 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                     f"{spec.title.replace('&', '')}: task{'s' if len(ids) != 1 else ''} "
                     f"{', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''}", 4000)
 
-        spawn(spec.run(self.commands, sel), title, self._user_error, done)
+        spawn(spec.run(self.commands, sel), title, self.user_error, done)
 
     def set_priority(self, level: Priority, _checked: bool = False) -> None:
         sel = self.selection()
         if self.commands is None or not any(reprioritisable(t) for t in sel.tasks):
             return
         spawn(self.commands.set_priority(sel, level), "setting the priority",
-              self._user_error)
+              self.user_error)
 
     def _task_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
@@ -794,7 +730,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
         def go() -> None:
             spawn(engine.run_chain(task_type=task_type), "running the default chain",
-                  self._user_error,
+                  self.user_error,
                   lambda recs: self.statusBar().showMessage(
                       f"Chain run {recs[0].chain_run_id if recs else ''} queued: "
                       f"{len(recs)} tasks", 6000))
@@ -820,7 +756,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         paths = [Path(p) for p in paths]
         if not paths or self.engine is None:
             return None
-        return spawn(self._import(self.engine, paths), "importing tracks", self._user_error)
+        return spawn(self._import(self.engine, paths), "importing tracks", self.user_error)
 
     async def _import(self, engine: Engine, paths: list[Path]) -> TaskRecord | None:
         loop = asyncio.get_running_loop()
@@ -912,7 +848,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
             self._schedule_counts()
 
     # ================================================================ dialogs =======
-    def _user_error(self, what: str, exc: BaseException) -> None:
+    def user_error(self, what: str, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Could not finish {what}: {exc}", 8000)
         self.show_message(QMessageBox.Icon.Warning, "trackdesk", f"Could not finish {what}:"
                           f"\n\n{exc}")
@@ -922,7 +858,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         return file_dialog(
             self, "New tracks.db" if new else "Open a tracks.db", "save" if new else "open",
             lambda files: spawn(self.switch_db(files[0]), "opening the tracks.db",
-                                self._user_error),
+                                self.user_error),
             directory=start, filters=["tracks.db (*.db)", "All files (*)"],
             select="tracks.db" if new else "", suffix="db" if new else "")
 
@@ -933,12 +869,11 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         return open_images_dialog(self)
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, self, api_available(),
-                                open_db=self.engine.db_path if self.engine else None)
+        dialog = SettingsDialog(self.settings, self, api_available(), self.session)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.value(),
                                                             dialog.switch_to()))
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.open()
         return dialog
 
@@ -948,22 +883,13 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         The tracks.db in the settings is the one to open at the next start; the open one
         changes only when the user chose another in the dialog (``switch_to``) and
         confirms, never because some other setting changed."""
-        old = self.settings
-        self.settings = new
         app_settings.save(self.store, new)
-        if getattr(self, "views", None) is not None:
-            self.views.configure(new)  # issue 21: basemap, local days, countries
-        if self.engine is not None:
-            new.apply(self.engine.settings)
-            if old.day_start_hour != new.day_start_hour:
-                self._recount_days()
-        api_changed = (old.serve_api, old.api_port) != (new.serve_api, new.api_port)
-        if api_changed and self.engine is not None:
-            async def restart_api() -> None:
-                await self._stop_api()
-                if new.serve_api:
-                    await self._start_api_async()
-            spawn(restart_api(), "restarting the REST API", self._user_error)
+        old = self.session.settings
+        # The engine and whoever follows the settings (the views' basemap, local days
+        # and countries; the REST API) hear it from the session.
+        self.session.update_settings(new)
+        if self.engine is not None and old.day_start_hour != new.day_start_hour:
+            self._recount_days()  # footprint_stats counts the days again (issue 21)
         current = self.engine.db_path if self.engine is not None else None
         wanted = switch_to.expanduser().resolve() if switch_to is not None else None
         if wanted is not None and wanted != current:
@@ -971,7 +897,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                          f"the current tracks.db are "
                          f"{'stopped' if new.on_quit == 'stop' else 'left running'}.",
                          lambda: spawn(self.switch_db(wanted), "opening the tracks.db",
-                                       self._user_error))
+                                       self.user_error))
         self.statusBar().showMessage("Settings saved", 3000)
 
     def _recount_days(self) -> None:
@@ -982,7 +908,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                                      for t in engine.tasks.values()):
             return
         spawn(engine.create_task("footprint_stats", created_by="settings"),
-              "counting the days again", self._user_error)
+              "counting the days again", self.user_error)
 
     def show_shortcuts(self) -> Any:
         """Help > Keyboard shortcuts: generated from the window's actions."""
@@ -990,7 +916,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
 
         dialog = ShortcutsDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.open()
         return dialog
 
@@ -1012,7 +938,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                                      "The documentation is not part of this installation.")
         dialog = DocsDialog(self, folder)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(dialog)
+        self.remember(dialog)
         dialog.show()
         return dialog
 
@@ -1028,7 +954,7 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
                                "the window to import them; run the default chain to analyse "
                                "them.")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._remember(box)
+        self.remember(box)
         box.open()
 
     # ================================================================ columns =======
@@ -1129,53 +1055,6 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         # coroutine to do it (it closes us afterwards).
         event.ignore()
         self.request_quit()
-
-
-class TaskTableView(QTableView):
-    """A table view that repaints only the visible cells a change touched.
-
-    QAbstractItemView repaints the whole viewport for any multi-cell dataChanged; with
-    progress arriving ten times a second that is most of the GUI thread's work. Here a
-    change outside the visible rows costs nothing and one inside repaints its columns."""
-
-    def dataChanged(self, top_left: Any, bottom_right: Any,  # noqa: N802 - Qt's name
-                    roles: Any = ()) -> None:
-        if top_left == bottom_right or not self.isVisible() or not top_left.isValid():
-            super().dataChanged(top_left, bottom_right, roles)
-            return
-        vp = self.viewport()
-        first = self.rowAt(0)
-        if first < 0:
-            return  # nothing visible
-        last = self.rowAt(vp.height() - 1)
-        if last < 0:
-            last = self.model().rowCount() - 1
-        top, bottom = max(top_left.row(), first), min(bottom_right.row(), last)
-        if top > bottom:
-            return
-        y0 = self.rowViewportPosition(top)
-        y1 = self.rowViewportPosition(bottom) + self.rowHeight(bottom)
-        header = self.horizontalHeader()
-        region = QRegion()
-        for col in range(top_left.column(), bottom_right.column() + 1):
-            if not header.isSectionHidden(col):
-                region += QRect(header.sectionViewportPosition(col), y0,
-                                header.sectionSize(col), y1 - y0)
-        vp.update(region)
-
-
-def _load_engine() -> None:
-    # Importing the engine (and SQLAlchemy with it) takes a good part of a second: done
-    # in a worker thread so the window paints and answers meanwhile.
-    import trackdesk.engine.engine  # noqa: F401
-    import trackdesk.tracks.db  # noqa: F401
-
-
-def _default_engine(path: Path) -> Engine:
-    from trackdesk.engine.engine import Engine
-
-    return Engine(path)
-
 
 
 __all__ = ["MainWindow", "QApplication"]

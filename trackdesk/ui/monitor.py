@@ -10,7 +10,7 @@ on screen, a health check when a task starts, stops or is flagged stuck.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -18,6 +18,11 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollAr
 
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from trackdesk.engine.engine import Engine
+    from trackdesk.ui.host import WindowHost
+    from trackdesk.ui.settings import AppSettings
 
 REFRESH_MS = 2000
 SLOW_REFRESH_MS = 30_000
@@ -34,10 +39,11 @@ def _menu(window: QMainWindow, title: str) -> QMenu | None:
 class Monitor(QObject):
     """Owns the two docks and keeps them (and the status-bar figure) fresh."""
 
-    def __init__(self, window: QMainWindow) -> None:
+    def __init__(self, window: WindowHost) -> None:
+        assert isinstance(window, QMainWindow)
         super().__init__(window)
         self.window = window
-        self.engine: Any = None
+        self.engine: Engine | None = None
         self.metrics_panel: Any = None  # built on first show (pyqtgraph loads then)
         self.health_view: Any = None
         self.last_metrics: dict[str, Any] | None = None
@@ -149,7 +155,7 @@ class Monitor(QObject):
                 self._check_health()
 
     # ---------------------------------------------------------------- engine ---------
-    def set_engine(self, engine: Any) -> None:
+    def set_engine(self, engine: Engine | None) -> None:
         """Follow this engine (None: the tracks.db was closed)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -169,8 +175,8 @@ class Monitor(QObject):
         self.refresh()
         if self.health_dock.isVisible():
             self._check_health()
-        settings = getattr(self.window, "settings", None)
-        if settings is not None and settings.history_at_start:
+        settings = self.window.settings
+        if settings.history_at_start:
             self.prune_history(settings)
 
     def _on_event(self, event: Event) -> None:
@@ -227,12 +233,12 @@ class Monitor(QObject):
                 await engine.restart(task_id)
             return ids
 
-        spawn(go(), "restarting stuck tasks", getattr(self.window, "_user_error", None),
+        spawn(go(), "restarting stuck tasks", self.window.user_error,
               lambda done: bar.showMessage(
                   "Restarted task" + ("s " if len(done) != 1 else " ") +
                   ", ".join(map(str, done)), 5000))
 
-    def prune_history(self, settings: Any) -> Any:
+    def prune_history(self, settings: AppSettings) -> Any:
         """Archive or remove old finished tasks as ``settings`` say (results stay)."""
         args = settings.prune_args()
         if self.engine is None or args is None:
@@ -246,7 +252,7 @@ class Monitor(QObject):
                                 f"{len(ids):,} old finished tasks", 6000)
 
         return spawn(self.engine.prune(**args), "cleaning up the task history",
-                     getattr(self.window, "_user_error", None), done)
+                     self.window.user_error, done)
 
 
 def _scrolled(panel: QWidget) -> QScrollArea:
@@ -261,8 +267,10 @@ def _scrolled(panel: QWidget) -> QScrollArea:
     return area
 
 
-def install_monitor(window: QMainWindow) -> Monitor:
+def install_monitor(window: WindowHost) -> Monitor:
     """Add the metrics and health docks, the menu entries and the status-bar figure.
 
-    The window calls ``monitor.set_engine`` when it opens or closes a tracks.db."""
-    return Monitor(window)
+    The monitor follows the session's engine."""
+    monitor = Monitor(window)
+    window.session.subscribe(monitor.set_engine)
+    return monitor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -28,16 +28,21 @@ from trackdesk.ui.aio import spawn
 from trackdesk.ui.filedialogs import file_dialog
 from trackdesk.ui.settings import AppSettings, default_db_path
 
+if TYPE_CHECKING:
+    from trackdesk.session import Session
+
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, parent: QWidget | None = None,
-                 api_available: bool = False, open_db: Path | None = None) -> None:
+                 api_available: bool = False, session: Session | None = None) -> None:
         super().__init__(parent)
+        self.session = session  # the open tracks.db (Clean up now acts on its engine)
         self.setWindowTitle("trackdesk settings")
         self.setMinimumWidth(560)
         self._base = settings
         # The field shows the tracks.db open now (not the one remembered for the next
         # start); only an edit of it asks to switch (see ``switch_to``).
+        open_db = session.db_path if session is not None else None
         self._shown_db = str(open_db) if open_db is not None else settings.db_path
 
         self.db = QLineEdit(self._shown_db)
@@ -172,8 +177,8 @@ class SettingsDialog(QDialog):
         return box
 
     def prune_now(self) -> Any:
-        """Prune the open tracks.db (the window's engine) with the limits as edited."""
-        engine = getattr(self.parent(), "engine", None)
+        """Prune the open tracks.db (the session's engine) with the limits as edited."""
+        engine = self.session.engine if self.session is not None else None
         args = self.value().prune_args()
         if engine is None:
             self.prune_result.setText("No tracks.db is open.")

@@ -8,7 +8,7 @@ reason; the others load anyway.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
@@ -16,11 +16,15 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 from trackdesk.skills.user import LoadReport, reload_async, skills_dir
 from trackdesk.ui.aio import spawn
 
+if TYPE_CHECKING:
+    from trackdesk.ui.host import WindowHost
+
 TIP = "Load the user skills folder again: new, edited and removed skills"
 
 
-def reload_action(window: QMainWindow) -> QAction:
-    """The menu action, bound to ``window`` (a MainWindow: ``engine``, ``statusBar()``)."""
+def reload_action(window: WindowHost) -> QAction:
+    """The menu action, bound to ``window``."""
+    assert isinstance(window, QMainWindow)
     act = QAction("Re&load skills", window)
     act.setToolTip(TIP)
     act.setStatusTip(TIP)
@@ -28,23 +32,25 @@ def reload_action(window: QMainWindow) -> QAction:
     return act
 
 
-def reload_skills(window: Any) -> None:
-    engine = getattr(window, "engine", None)
+def reload_skills(window: WindowHost) -> None:
+    engine = window.engine
     if engine is not None:
         registry = engine.registry
     else:  # no tracks.db open: still worth checking the folder
         from trackdesk.skills.registry import load_registry
 
         registry = load_registry(user_skills=False)
-    spawn(reload_async(registry), "reloading the skills",
-          getattr(window, "_user_error", None), lambda report: _done(window, registry, report))
+    spawn(reload_async(registry), "reloading the skills", window.user_error,
+          lambda report: _done(window, registry, report))
 
 
-def _done(window: Any, registry: Any, report: dict[str, Any]) -> None:
-    canvases = [*QApplication.topLevelWidgets(), getattr(window, "chain_canvas", None)]
-    for widget in canvases:  # open chain canvases show the new palette at once
-        palette = getattr(widget, "palette", None)
-        if hasattr(palette, "set_registry") and getattr(palette, "registry", None) is registry:
+def _done(window: WindowHost, registry: Any, report: dict[str, Any]) -> None:
+    from trackdesk.ui.canvas.palette import SkillPalette
+
+    # Open chain canvases show the new palette at once (a canvas is a top-level window).
+    for palette in {id(p): p for w in QApplication.topLevelWidgets()
+                    for p in w.findChildren(SkillPalette)}.values():
+        if palette.registry is registry:
             palette.set_registry(registry)
     problems = [p for p in report["problems"] if p["fatal"]]
     n = len(report["skills"])

@@ -36,6 +36,7 @@ from trackdesk.resources import resource
 if TYPE_CHECKING:
     from trackdesk.engine.engine import Engine
     from trackdesk.engine.records import TaskRecord
+    from trackdesk.ui.host import WindowHost
 
 DEMO_SUFFIXES = (".gpx", ".csv", ".geojson", ".kml", ".fit", ".tcx")
 FORMATS_LINE = "GPX, KML/KMZ, GeoJSON, CSV, FIT, TCX, Google exports, zips or whole folders"
@@ -218,8 +219,9 @@ class WelcomePage(QWidget):
 class Welcome(QObject):
     """Switches the window's central area between the welcome page and the task tabs."""
 
-    def __init__(self, window: QMainWindow, stack: QStackedWidget, page: WelcomePage,
+    def __init__(self, window: WindowHost, stack: QStackedWidget, page: WelcomePage,
                  tasks: QWidget) -> None:
+        assert isinstance(window, QMainWindow)
         super().__init__(window)
         self.window = window
         self.stack = stack
@@ -237,7 +239,7 @@ class Welcome(QObject):
         return self.stack.currentWidget() is self.page
 
     def set_engine(self, engine: Engine | None) -> None:
-        """Called by the window when it opens (or closes) a tracks.db."""
+        """Follow the session's engine (None: the tracks.db was closed)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -297,17 +299,16 @@ class Welcome(QObject):
 
         def failed(what: str, exc: BaseException) -> None:
             self.page.demo_button.setEnabled(True)
-            user_error = getattr(self.window, "_user_error", None)
-            if user_error is not None:
-                user_error(what, exc)
+            self.window.user_error(what, exc)
 
         return spawn(start_demo(engine), "starting the demo", failed, done)
 
 
-def install_welcome(window: QMainWindow) -> Welcome:
+def install_welcome(window: WindowHost) -> Welcome:
     """Put a welcome page beside the window's central widget (a stack of the two).
 
-    The window calls ``welcome.set_engine`` when it opens or closes a tracks.db."""
+    The page follows the session's engine."""
+    assert isinstance(window, QMainWindow)
     tasks = window.takeCentralWidget()
     stack = QStackedWidget(window)
     page = WelcomePage()
@@ -315,7 +316,9 @@ def install_welcome(window: QMainWindow) -> Welcome:
     stack.addWidget(page)
     stack.setCurrentWidget(tasks)
     window.setCentralWidget(stack)
-    return Welcome(window, stack, page, tasks)
+    welcome = Welcome(window, stack, page, tasks)
+    window.session.subscribe(welcome.set_engine)
+    return welcome
 
 
 __all__ = ["Welcome", "WelcomePage", "demo_files", "install_welcome", "start_demo"]

@@ -76,12 +76,12 @@ class SkillPalette(QWidget):
                 self._item(group, spec)
             group.setExpanded(True)
         # User skills that did not load: listed (not draggable) so the user sees why.
-        broken = [p for p in getattr(registry, "problems", []) if getattr(p, "fatal", True)]
+        broken = [p for p in registry.problems if p.fatal]
         if broken:
             group = QTreeWidgetItem(self.tree, ["Skills that did not load"])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             for problem in broken:
-                name = Path(str(getattr(problem, "folder", "") or problem)).name or "?"
+                name = Path(problem.folder or str(problem)).name or "?"
                 item = QTreeWidgetItem(group, [f"⚠ {name}"])
                 item.setFlags(Qt.ItemFlag.NoItemFlags)
                 item.setToolTip(0, f"{problem}\n\nFix the file, then Chains → Reload "

@@ -32,6 +32,7 @@ class ChainScene(QGraphicsScene):
         self.links: dict[tuple[str, str], LinkItem] = {}
         self._drag_from: NodeItem | None = None
         self._drag_line: QGraphicsPathItem | None = None
+        self._refusal_tip = False  # a "Link refused" tooltip of ours is showing
         self._drag_target: PortItem | None = None
         self._press_positions: dict[str, tuple[float, float]] = {}
         self.last_refusal = ""
@@ -239,7 +240,7 @@ class ChainScene(QGraphicsScene):
 
     def end_link_feedback(self) -> None:
         """Hide the "Link refused" tooltip once the user moves on."""
-        if getattr(self, "_refusal_tip", False):
+        if self._refusal_tip:
             self._refusal_tip = False
             if QToolTip.isVisible() and QToolTip.text().startswith("Link refused"):
                 QToolTip.hideText()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -57,6 +57,9 @@ from trackdesk.ui.canvas.scene import ChainScene
 from trackdesk.ui.canvas.view import ChainView
 from trackdesk.ui.filedialogs import file_dialog, fit_title
 from trackdesk.ui.icons import std_icon
+
+if TYPE_CHECKING:
+    from trackdesk.ui.host import WindowHost
 
 log = logging.getLogger(__name__)
 
@@ -940,14 +943,27 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
                           f"Could not finish {what}:\n\n{exc}")
 
 
-def open_canvas(window: Any) -> CanvasWindow:
-    """Show the main window's chain canvas (made on first use, then reused)."""
-    canvas = getattr(window, "chain_canvas", None)
+def open_canvas(window: WindowHost) -> CanvasWindow:
+    """Show the main window's chain canvas (made on first use, then reused); it follows
+    the session's engine from then on."""
+    canvas = window.chain_canvas
     if canvas is None or not dialogs.alive(canvas):
-        engine = getattr(window, "engine", None)
+        assert isinstance(window, QWidget)
+        session = window.session
+        engine = session.engine
         canvas = CanvasWindow(engine.registry if engine is not None else None, None,
                               RecoveryFile(default_recovery_path()), window,
-                              engine_provider=lambda: getattr(window, "engine", None))
+                              engine_provider=lambda: session.engine)
+        me = canvas
+
+        def follow(engine: Engine | None) -> None:
+            # Only the next engine, not the gap between two: the canvas's template
+            # coroutines read ``self.engine`` again after each await, and a None
+            # in between failed them. The session may outlive a closed canvas.
+            if engine is not None and dialogs.alive(me):
+                me.set_engine(engine)
+
+        canvas.destroyed.connect(session.subscribe(follow))
 
         def reveal(task_id: int) -> None:
             window.select_tasks([task_id])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -19,6 +19,11 @@ from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
 
 from trackdesk.engine.events import Event, TaskChanged
 from trackdesk.ui.views.loader import Loader
+
+if TYPE_CHECKING:
+    from trackdesk.engine.engine import Engine
+    from trackdesk.ui.host import WindowHost
+    from trackdesk.ui.settings import AppSettings
 
 REFRESH_MS = 400
 # Which completed skills change what each view shows.
@@ -56,7 +61,8 @@ class ViewsPanel(QTabWidget):
             self.addTab(holder, TITLES[name])
         self.stale: set[str] = set()
         self.refresh_count: dict[str, int] = dict.fromkeys(TITLES, 0)
-        self._engine: Any = None
+        self.app_settings: AppSettings | None = None
+        self._engine: Engine | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -96,21 +102,21 @@ class ViewsPanel(QTabWidget):
         return got
 
     # -- issue 21: the settings the views follow (basemap, local days, countries) --------
-    def configure(self, settings: Any) -> None:
+    def configure(self, settings: AppSettings) -> None:
         """Follow these AppSettings (at start and whenever Settings is saved)."""
         self.app_settings = settings
         for name, view in self.views.items():
             self._apply_options(name, view)
 
     def _apply_options(self, name: str, view: Any) -> None:
-        settings = getattr(self, "app_settings", None)
+        settings = self.app_settings
         if settings is None:
             return
         if name == "map":
             view.set_basemap(settings.basemap_config())
-        elif name in ("timeline", "coverage") and hasattr(view, "set_day_start"):
+        elif name in ("timeline", "coverage"):
             view.set_day_start(settings.day_start_hour)
-        elif name == "statistics" and hasattr(view, "set_dwell_options"):
+        elif name == "statistics":
             view.set_dwell_options(settings.country_min_minutes, settings.day_start_hour)
 
     @property
@@ -137,7 +143,7 @@ class ViewsPanel(QTabWidget):
         self._refresh_stale()
 
     # ------------------------------------------------------------------ database ------
-    def set_engine(self, engine: Any) -> None:
+    def set_engine(self, engine: Engine | None) -> None:
         """Follow this engine's tracks.db and events (None: the db was closed)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -159,8 +165,7 @@ class ViewsPanel(QTabWidget):
         if not isinstance(event, TaskChanged) or event.changes.get("status") != "completed":
             return
         task = self._engine.tasks.get(event.task_id) if self._engine is not None else None
-        skill = getattr(task, "skill_name", None)
-        self.task_completed(skill)
+        self.task_completed(task.skill_name if task is not None else None)
 
     def task_completed(self, skill: str | None) -> None:
         hit = {name for name, skills in FEEDS.items() if skill is None or skill in skills}
@@ -196,14 +201,16 @@ class ViewsPanel(QTabWidget):
         self.loader.shutdown()
 
 
-def install_views(window: QMainWindow) -> ViewsPanel:
+def install_views(window: WindowHost) -> ViewsPanel:
     """Put the views next to the window's central widget (as tabs) and add their menu
-    items. The window calls ``panel.set_engine`` when it opens or closes a tracks.db."""
+    items. The panel follows the session's engine and settings."""
+    assert isinstance(window, QMainWindow)
     central = window.takeCentralWidget()
     panel = ViewsPanel(central, "Tasks", window)
     window.setCentralWidget(panel)
-    if getattr(window, "settings", None) is not None:
-        panel.configure(window.settings)
+    panel.configure(window.settings)
+    window.session.subscribe(panel.set_engine)
+    window.session.subscribe_settings(lambda _old, new: panel.configure(new))
     _add_export_action(window, panel)
     view_menu = next((a.menu() for a in window.menuBar().actions()
                       if a.text().replace("&", "") == "View" and a.menu() is not None), None)
@@ -218,8 +225,8 @@ def install_views(window: QMainWindow) -> ViewsPanel:
         failed.setToolTip("Highlight where the points the selected task could not use are")
 
         def show_failed() -> None:
-            ids = window.selected_ids() if hasattr(window, "selected_ids") else []
-            engine = getattr(window, "engine", None)
+            ids = window.selected_ids()
+            engine = window.engine
             if not ids or engine is None or ids[0] not in engine.tasks:
                 return
             panel.show_failed_points(engine.tasks[ids[0]].skill_name)

@@ -1,7 +1,7 @@
 """A demo tracks.db for screenshots and for trying the window: a history of chain runs in
 every state, and stand-in workers that count points slowly under the real skill names.
 
-Run as a worker: ``python -m trackdesk.ui.demo SKILL --task-id N --db-path PATH ...``
+Run as a worker: ``python -m devtools.demo SKILL --task-id N --db-path PATH ...``
 (no Qt is imported here; it is a worker like any other, it only pretends to analyse).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN, SkillRegistry
 from trackdesk.skills.sdk import WorkerContext, run_worker
 
-MODULE = "trackdesk.ui.demo"
+MODULE = "devtools.demo"
 DEMO_SPECS = [replace(s, module=MODULE, docker=False, kind="demo", retries=0)
               for s in BUILTIN_SPECS]
 

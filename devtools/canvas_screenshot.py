@@ -1,8 +1,8 @@
 """The chain canvas photographed with a running chain (docs/screenshots/canvas.png).
 
-``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m trackdesk.ui.canvas.screenshot
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m devtools.canvas_screenshot
 docs/screenshots``. It opens the demo tracks.db (a history of chain runs; stand-in workers
-under the real skill names, see trackdesk.ui.demo), shows the default chain with the
+under the real skill names, see devtools.demo), shows the default chain with the
 tasks of its latest run, reruns it from stay detection and shoots while that runs.
 """
 
@@ -12,17 +12,17 @@ import asyncio
 import sys
 from pathlib import Path
 
-from trackdesk.ui.shots import demo_workspace, shot_app, wait_for
+from devtools.shots import demo_workspace, shot_app, wait_for
 
 
 def main(out_dir: Path) -> int:
     import qasync
 
+    from devtools.demo import demo_registry
     from trackdesk.engine.chains import RecoveryFile
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
     from trackdesk.ui.canvas.window import CanvasWindow
-    from trackdesk.ui.demo import demo_registry
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp, db = demo_workspace("trackdesk-canvas-shot-")

@@ -22,8 +22,8 @@ async def wait_for(pred: Callable[[], Any], timeout: float = 30.0) -> None:
 
 
 def demo_workspace(prefix: str) -> tuple[Path, Path]:
-    """A new folder and the demo tracks.db in it (ui.demo.fill_demo_db)."""
-    from trackdesk.ui.demo import fill_demo_db
+    """A new folder and the demo tracks.db in it (devtools.demo.fill_demo_db)."""
+    from devtools.demo import fill_demo_db
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     db = tmp / "tracks.db"

@@ -2,7 +2,7 @@
 timeline of a trip Tokyo (1-3 July 2026) → the 17:00 flight → San Francisco (3-6 July):
 3 July is one 40-hour row from Tokyo's midnight to San Francisco's, the zone change
 marked. Run under Xvfb: ``xvfb-run -a -s "-screen 0 1280x800x24" python -m
-trackdesk.ui.views.zone_screenshots docs/screenshots``. Built with this computer's zone
+devtools.zone_screenshots docs/screenshots``. Built with this computer's zone
 set to America/New_York, to show that it does not matter.
 """
 
@@ -23,10 +23,10 @@ SIZE = (1280, 520)
 
 
 def travel_db(folder: Path) -> Path:
+    from devtools.views_demo import run_skill
     from trackdesk.skills import travel
     from trackdesk.skills.registry import DEFAULT_CHAIN
     from trackdesk.tracks.db import open_db
-    from trackdesk.ui.views.demo import run_skill
 
     db = folder / "tracks.db"
     open_db(db).dispose()

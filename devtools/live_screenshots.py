@@ -1,7 +1,7 @@
 """Screenshots of the live monitor (issue 18) at two sizes: a 1280×800 screen filled by
 the window, and a 1000×700 window.
 
-``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m trackdesk.ui.live_screenshots
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m devtools.live_screenshots
 docs/screenshots``. The demo tracks.db, stand-in workers for the analysis skills (they
 report progress and log lines as real ones do) and the REAL import skill on a folder of
 real GPX files (gpxpy's test files, in ``tests/data`` or the shared corpus) plus two
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trackdesk.ui.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
+from devtools.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
 
 SIZES = ((1280, 800), (1000, 700))
 KINDS = ("table", "import-summary", "live-log", "settings", "health-dock")
@@ -32,7 +32,7 @@ GPX_FILES = ("Mojstrovka.gpx", "korita-zbevnica.gpx", "cerknicko-jezero.gpx",
 
 
 def _corpus() -> Path | None:
-    here = Path(__file__).resolve().parents[2]
+    here = Path(__file__).resolve().parents[1]
     for c in (here / "tests" / "data" / "gpx", here.parent / "shared" / "corpus" / "gpx",
               Path("/work/shared/corpus/gpx")):
         if all((c / f).is_file() for f in GPX_FILES):
@@ -69,11 +69,12 @@ def main(out_dir: Path) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtGui import QGuiApplication
 
+    from devtools.demo import DEMO_SPECS
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
     from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
+    from trackdesk.ui.app import Desktop, compose
     from trackdesk.ui.app import main as app_main
-    from trackdesk.ui.demo import DEMO_SPECS
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
 
@@ -104,9 +105,10 @@ def main(out_dir: Path) -> int:
         folder = import_folder(tmp)
         tag = f"{width}x{height}"
 
-        def make_window() -> MainWindow:
-            w = MainWindow(QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat),
-                           AppSettings(concurrency=4, on_quit="stop"), factory)
+        def make_window() -> Desktop:
+            store = QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat)
+            desktop = compose(store, AppSettings(concurrency=4, on_quit="stop"), factory)
+            w = desktop.window
             screen = QGuiApplication.primaryScreen().availableGeometry()
             if (width, height) == (screen.width(), screen.height()):
                 # The whole 1280×800 screen (without a window manager, by its geometry).
@@ -116,7 +118,7 @@ def main(out_dir: Path) -> int:
                 w.resize(width, height)
                 w.move(10, 10)
             asyncio.ensure_future(shoot(w))
-            return w
+            return desktop
 
         async def shoot(w: MainWindow) -> None:
             try:

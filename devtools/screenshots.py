@@ -1,9 +1,9 @@
 """``make screenshots``: the real app on a demo tracks.db, photographed.
 
 Run under a virtual screen (it needs a real window system for menus and the screen grab):
-``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m trackdesk.ui.screenshots
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m devtools.screenshots
 docs/screenshots``. The demo db holds a history of chain runs in every state; a chain
-run, an import and a full recompute run live with stand-in workers (trackdesk.ui.demo).
+run, an import and a full recompute run live with stand-in workers (devtools.demo).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from trackdesk.ui.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
+from devtools.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
 
 SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
          "drop-overlay.png", "settings.png", "welcome.png")
@@ -23,10 +23,11 @@ def main(out_dir: Path) -> int:
     from PySide6.QtCore import QPoint, QSettings
     from PySide6.QtGui import QGuiApplication
 
+    from devtools.demo import demo_registry
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
+    from trackdesk.ui.app import Desktop, compose
     from trackdesk.ui.app import main as app_main
-    from trackdesk.ui.demo import demo_registry
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
 
@@ -38,13 +39,14 @@ def main(out_dir: Path) -> int:
         return Engine(path, registry=demo_registry(),
                       settings=EngineSettings(poll_interval_s=0.2, flush_interval_s=0.2))
 
-    def make_window() -> MainWindow:
-        w = MainWindow(QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat),
-                       AppSettings(concurrency=3, on_quit="stop"), factory)
+    def make_window() -> Desktop:
+        store = QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat)
+        desktop = compose(store, AppSettings(concurrency=3, on_quit="stop"), factory)
+        w = desktop.window
         w.resize(1240, 760)
         w.move(20, 16)
         asyncio.ensure_future(shoot(w))
-        return w
+        return desktop
 
     def save(widget, name: str) -> None:  # noqa: ANN001
         widget.grab().save(str(out_dir / name))
@@ -57,9 +59,10 @@ def main(out_dir: Path) -> int:
             str(out_dir / name))
         print("saved", out_dir / name)
 
-    def make_welcome_window() -> MainWindow:
-        w = MainWindow(QSettings(str(tmp / "first-run.ini"), QSettings.Format.IniFormat),
-                       AppSettings(), factory)
+    def make_welcome_window() -> Desktop:
+        store = QSettings(str(tmp / "first-run.ini"), QSettings.Format.IniFormat)
+        desktop = compose(store, AppSettings(), factory)
+        w = desktop.window
         w.resize(1240, 760)
         w.move(20, 16)
 
@@ -72,7 +75,7 @@ def main(out_dir: Path) -> int:
                 w.request_quit()
 
         asyncio.ensure_future(shoot_welcome())
-        return w
+        return desktop
 
     async def shoot(w: MainWindow) -> None:
         try:

@@ -1,9 +1,9 @@
-"""Screenshots of the four views on demo data: ``python -m trackdesk.ui.views.screenshots
+"""Screenshots of the four views on demo data: ``python -m devtools.views_screenshots
 OUTDIR [--db PATH]``.
 
 The demo tracks.db (two months of one person, analysed by the real chain) is built once
 into a cache folder. Run under a real (virtual) X server for real fonts:
-``xvfb-run -a -s "-screen 0 1280x800x24" python -m trackdesk.ui.views.screenshots docs/screenshots``.
+``xvfb-run -a -s "-screen 0 1280x800x24" python -m devtools.views_screenshots docs/screenshots``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from trackdesk.ui.views import demo
+from devtools import views_demo as demo
 from trackdesk.ui.views.panel import ViewsPanel
 
 SIZE = (1280, 800)

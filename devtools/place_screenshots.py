@@ -1,5 +1,5 @@
 """Screenshots of issue 21's map and statistics on real logs from Beijing:
-``python -m trackdesk.ui.views.place_screenshots OUTDIR``.
+``python -m devtools.place_screenshots OUTDIR``.
 
 Writes ``basemap-tiles.png`` (the map with raster tiles from a tile server started here
 on 127.0.0.1, which draws its tiles from the shipped Natural Earth data in an OSM-like
@@ -7,7 +7,7 @@ palette with each tile's z/x/y, so nothing is asked of a public server),
 ``basemap-offline.png`` (the Natural Earth fallback, zoomed out to show where on Earth),
 ``places-map.png`` (named places), ``timeline-tooltip.png`` (the hover text naming a
 stay's place) and ``countries.png`` (Statistics → Countries). Run under Xvfb:
-``xvfb-run -a -s "-screen 0 1280x800x24" python -m trackdesk.ui.views.place_screenshots
+``xvfb-run -a -s "-screen 0 1280x800x24" python -m devtools.place_screenshots
 docs/screenshots``.
 """
 
@@ -31,7 +31,7 @@ from trackdesk.ui.views.basemap import BasemapConfig, NaturalEarth
 from trackdesk.ui.views.panel import ViewsPanel
 
 SIZE = (1280, 800)
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 BEIJING = ROOT / "tests" / "data" / "geolife" / "beijing_001.csv"
 
 
@@ -43,11 +43,11 @@ def beijing_db() -> Path:
         return db
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)
+    from devtools.views_demo import run_skill
     from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN
     from trackdesk.skills.sdk import WorkerContext
     from trackdesk.tracks import worker
     from trackdesk.tracks.db import open_db
-    from trackdesk.ui.views.demo import run_skill
 
     open_db(db).dispose()
     spec = next(s for s in BUILTIN_SPECS if s.name == "import")

@@ -1,5 +1,5 @@
 """Screenshot of the timeline with "Your labels" (issue 19): ``python -m
-trackdesk.ui.views.label_screenshots OUTDIR [--days N]``.
+devtools.label_screenshots OUTDIR [--days N]``.
 
 The demo history (``demo.build``, analysed by the real chain) plus a Google Semantic
 Location History export of part of it, written from the generator's own truth (its
@@ -8,7 +8,7 @@ and imported by ``trackdesk import``, exactly as a user imports a Takeout file. 
 labels then say what the person really did; the rows what trackdesk's analysis found.
 Run under a (virtual) X server for real fonts::
 
-    xvfb-run -a -s "-screen 0 1280x800x24" python -m trackdesk.ui.views.label_screenshots \\
+    xvfb-run -a -s "-screen 0 1280x800x24" python -m devtools.label_screenshots \\
         docs/screenshots
 """
 
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devtools import views_demo as demo
 from trackdesk.skills.groundtruth import generate
-from trackdesk.ui.views import demo
 
 SIZE = (1280, 800)
 GOOGLE_ACTIVITY = {"walk": "WALKING", "bike": "CYCLING", "car": "IN_PASSENGER_VEHICLE",
@@ -102,7 +102,7 @@ def build(db: Path, days: int = 21, seed: int = 21) -> Path:
     f = db.parent / "Takeout" / "2026_JANUARY.json"
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", ""))
                                         if p)

@@ -21,7 +21,7 @@ STRETCH_DAYS = 35  # ~1M points at 1-4.6 s sampling
 
 def run_skill(skill: str, db: Path, task_type: str = "FULL_RECOMPUTE") -> None:
     """One skill as a worker process; raises with its stderr when it fails."""
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     res = subprocess.run([sys.executable, "-m", "trackdesk.skills", skill, "--task-id", "0",

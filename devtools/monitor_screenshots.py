@@ -1,7 +1,7 @@
 """Screenshots of the metrics panel and the health view (docs/screenshots).
 
-``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m trackdesk.ui.monitor_screenshots
-docs/screenshots``. The demo tracks.db of ``trackdesk.ui.screenshots`` plus a day of
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m devtools.monitor_screenshots
+docs/screenshots``. The demo tracks.db of ``devtools.screenshots`` plus a day of
 finished tasks (so the charts have bars); three demo workers run, and one of them is
 frozen with SIGSTOP so that it really goes silent and the engine flags it stuck.
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trackdesk.ui.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
+from devtools.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
 
 SHOTS = ("metrics.png", "health.png")
 STUCK_SKILL = "trip_construction"
@@ -61,11 +61,12 @@ def add_recent_history(db: Path, now: datetime | None = None) -> None:
 def main(out_dir: Path) -> int:
     from PySide6.QtCore import QSettings
 
+    from devtools.demo import DEMO_SPECS
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
     from trackdesk.skills.registry import SkillRegistry
+    from trackdesk.ui.app import Desktop, compose
     from trackdesk.ui.app import main as app_main
-    from trackdesk.ui.demo import DEMO_SPECS
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
 
@@ -82,13 +83,14 @@ def main(out_dir: Path) -> int:
                       settings=EngineSettings(poll_interval_s=0.2, flush_interval_s=0.2,
                                               concurrency=3))
 
-    def make_window() -> MainWindow:
-        w = MainWindow(QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat),
-                       AppSettings(concurrency=3, on_quit="stop"), factory)
+    def make_window() -> Desktop:
+        store = QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat)
+        desktop = compose(store, AppSettings(concurrency=3, on_quit="stop"), factory)
+        w = desktop.window
         w.resize(1240, 760)
         w.move(20, 16)
         asyncio.ensure_future(shoot(w))
-        return w
+        return desktop
 
     def save(widget: Any, name: str) -> None:
         widget.grab().save(str(out_dir / name))
