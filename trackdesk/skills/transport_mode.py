@@ -449,11 +449,14 @@ class PersonalModel:
 
     @staticmethod
     def _combine(model: np.ndarray, rules: np.ndarray | None) -> np.ndarray:
-        """The model moves a segment only within its family (walk/bike, or motorised):
-        a few labels calibrate the borders the rules drew, they do not redraw them."""
+        """The model moves a segment only between walk and bike: a few labels calibrate
+        where one person's walking ends and cycling begins (pace is personal), they do not
+        redraw motorised from human-powered, nor car, bus and train, which the rules read
+        from the vehicle's physics (stops, line speed, lost fix): with a handful of
+        labelled rides a five-feature model moved whole car rides to train."""
         if rules is None:
             return model
-        human = np.isin(rules, HUMAN) == np.isin(model, HUMAN)
+        human = np.isin(rules, HUMAN) & np.isin(model, HUMAN)
         return np.where(human, model, rules)
 
     @classmethod
