@@ -145,8 +145,8 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("excursion_s", "float", 180.0, 0.0, 3600.0, "s",
                   "A trip away that returns to the stay within this time does not end it"),
             Param("transit_wait_s", "float", 600.0, 0.0, 3600.0, "s",
-                  "A stay this short, reached on foot and left by bus or train, is the "
-                  "wait for the ride (part of the trip), not a stay"),
+                  "A stay this short, reached on foot and left directly by a vehicle, is "
+                  "the wait for the ride (part of the trip), not a stay"),
         ),
         timeout_s=1800.0,
         retries=1,

@@ -532,14 +532,24 @@ def drop_transit_stops(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
 WAIT_EDGE_S = 180.0
 
 
+WAIT_MODES = ("train", "bus", "car")
+# Leaving a place with no fix and reappearing at least this far away, faster than a
+# cyclist, is a ride the phone did not see (a subway underground).
+VANISH_M = 1000.0
+VANISH_MPS = 7.5
+
+
 def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
-                       wait_s: float) -> list[tuple[int, int, bool, bool]]:
+                       lat: np.ndarray, lon: np.ndarray, wait_s: float
+                       ) -> list[tuple[int, int, bool, bool]]:
     """Without the waits for a ride: a stay of at most ``wait_s``, reached on foot and
-    left by bus or train, is the person at a stop or on a platform, part of the trip
-    (the walk to the stop, the wait and the ride are one journey; Zheng et al. 2008
-    segment trips at walks for the same reason). A visit that lasts longer, or that
-    the person leaves on foot or by car or bike, stays a stay. Decided from the stay's
-    own times and the mode segments just around it."""
+    left directly by a vehicle (a bus, a train, a taxi or a lift), or left with no fix
+    to reappear kilometres away faster than a cyclist (a subway underground), is the
+    person at a stop or on a platform, part of the trip: the walk to the stop, the wait
+    and the ride are one journey (Zheng et al. 2008 segment trips at walks for the same
+    reason). A visit that lasts longer, or that the person leaves on foot or by bike,
+    stays a stay. Decided from the stay's own points, the first point after it and the
+    mode segments just around it."""
     if not stays or wait_s <= 0:
         return stays
     short = [k for k, st in enumerate(stays)
@@ -565,7 +575,13 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
         if i < 0 or j >= len(segs):
             continue
         arrived = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
-        rode = modes[j] in RIDE_MODES and s0[j] <= b + WAIT_EDGE_S
+        rode = modes[j] in WAIT_MODES and s0[j] <= b + WAIT_EDGE_S
+        e = stays[k][1]
+        if not rode and e < len(ts):
+            gap = float(ts[e] - ts[e - 1])
+            far = float(haversine_one(float(lat[e - 1]), float(lon[e - 1]), float(lat[e]),
+                                      float(lon[e])))
+            rode = gap > 0 and far >= VANISH_M and far / gap >= VANISH_MPS
         if arrived and rode:
             drop.add(k)
     return [st for k, st in enumerate(stays) if k not in drop]
@@ -607,7 +623,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
                                          pts.lat, pts.lon, ctx.params, pts.acc)
     run.computing(0.6)
     stays = drop_transit_stops(conn, stays, pts.ts)
-    stays = drop_transit_waits(conn, stays, pts.ts, float(ctx.params["transit_wait_s"]))
+    stays = drop_transit_waits(conn, stays, pts.ts, pts.lat, pts.lon,
+                               float(ctx.params["transit_wait_s"]))
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded)
