@@ -153,12 +153,9 @@ def test_import_round_trip_keeps_every_point(small_db) -> None:
     assert np.allclose([acc[i] for i in ids], gt.accuracy)
 
 
-# Measured on today's chain (commit d6b5234) by bench/gen2_scores.py --seeds 207 --days 14.
-@pytest.mark.xfail(strict=False, reason=(
-    "today's skills score below the floors on gen2 seed 207 (14 days): stays F1 0.63, "
-    "trips F1 0.61, mode accuracy 0.48 -- long stays are cut at single wide or jumping "
-    "fixes, waits on platforms and at stops become stays, bus reads as bike, rail as "
-    "bike/car"))
+# The floors an xfail used to mark, reached by stay_detection and transport_mode 1.3:
+# on seed 207 (14 days) stays F1 0.63 -> 0.95, trips F1 0.61 -> 0.95, modes 0.48 -> 0.69
+# (bench/gen2_scores.py --seeds 207 --days 14).
 def test_chain_scores_above_floors(small_db) -> None:
     gt, db = small_db
     run_chain(db)

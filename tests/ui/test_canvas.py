@@ -233,7 +233,8 @@ def test_palette_search_and_the_inspector_mark_invalid_values(make_canvas, loop)
     node = c.add_skill_at_centre("stay_detection")
     assert c.inspector.node_id == node  # the new node is selected and inspected
     assert set(c.inspector.rows) == {"dist_threshold_m", "time_threshold_s", "gap_threshold_s",
-                                     "merge_back_to_back", "departure_speed_mps"}
+                                     "merge_back_to_back", "departure_speed_mps",
+                                     "excursion_points", "excursion_s", "transit_wait_s"}
     assert "Points within this distance" in c.inspector.rows["dist_threshold_m"].editor.toolTip()
     c.inspector.set_value("dist_threshold_m", "2")
     assert c.inspector.invalid_params() == ["dist_threshold_m"]

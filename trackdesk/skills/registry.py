@@ -75,7 +75,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="transport_mode",
-        version="1.2.0",
+        version="1.3.0",
         title="Transport mode",
         description="Labels movement segments stationary, walk, bike, car, bus, train or "
         "plane; takes the user's labels and calibrates itself on them.",
@@ -90,8 +90,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("stationary_mps", "float", 0.5, 0.05, 5.0, "m/s", "Below: stationary"),
             Param("walk_max_mps", "float", 2.5, 0.5, 10.0, "m/s", "Below: walk"),
             Param("bike_max_mps", "float", 7.5, 1.0, 20.0, "m/s", "Below: bike"),
-            Param("train_min_mps", "float", 36.0, 10.0, 150.0, "m/s",
-                  "A motorised segment whose 85th percentile speed reaches this is a train"),
+            Param("train_min_mps", "float", 42.0, 10.0, 150.0, "m/s",
+                  "A motorised ride with no traffic stops whose 85th percentile speed "
+                  "reaches this is a train (road traffic rarely holds ~150 km/h)"),
             Param("plane_min_mps", "float", 100.0, 40.0, 400.0, "m/s", "From here: plane"),
             Param("transit_stop_s", "float", 420.0, 0.0, 3600.0, "s",
                   "A stop up to this long between two motorised stretches is part of the "
@@ -103,7 +104,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.2.0",
+        version="1.3.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -121,6 +122,14 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
                   "A logging gap of over a minute before the first point away counts "
                   "as time at the stay only beyond going there at this speed (0: all "
                   "of it, as trackintel)"),
+            Param("excursion_points", "int", 3, 0, 100, "",
+                  "Up to this many stray fixes away from a stay (a jump, a Wi-Fi fix) "
+                  "between its fixes, within 30 minutes, do not end it"),
+            Param("excursion_s", "float", 180.0, 0.0, 3600.0, "s",
+                  "A trip away that returns to the stay within this time does not end it"),
+            Param("transit_wait_s", "float", 600.0, 0.0, 3600.0, "s",
+                  "A stay this short, reached on foot and left directly by a vehicle, is "
+                  "the wait for the ride (part of the trip), not a stay"),
         ),
         timeout_s=1800.0,
         retries=1,

@@ -55,7 +55,9 @@ from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.2.0"  # 1.2: no stays inside a train or bus ride; the user's corrections
+VERSION = "1.3.0"  # 1.3: stray fixes and brief excursions do not cut a stay; waits for
+# a bus or train are part of the trip
+# 1.2: no stays inside a train or bus ride; the user's corrections
 PROBES = 3
 FAST = 8  # steps: points whose escape is this close are probed all at once
 BLOCK = 256  # points sharing one cosine in the path bound
@@ -63,6 +65,10 @@ CHUNK = 1 << 16  # points per pass over the data with small, cache-resident scra
 # A departure gap up to this long counts whole, as in trackintel: at continuous logging
 # the step out of a stay is seconds, and the same stays come out as trackintel's.
 FULL_GAP_S = 60.0
+# Fixes away from a stay between two of its fixes are an excursion it tolerates (see
+# merge_back_to_back) only within this time: 3 stray fixes of a phone logging every
+# 5-10 minutes at a place span up to half an hour.
+EXCURSION_SPARSE_S = 1800.0
 
 
 class _Dist:
@@ -299,30 +305,63 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
 
 
 def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
-                       lat: np.ndarray, lon: np.ndarray, params: dict[str, Any]
-                       ) -> list[tuple[int, int, bool, bool]]:
-    """Join stays that follow each other with no point in between and centres within D.
+                       lat: np.ndarray, lon: np.ndarray, params: dict[str, Any],
+                       acc: np.ndarray | None = None
+                       ) -> tuple[list[tuple[int, int, bool, bool]], dict[int, list[tuple[int, int]]]]:
+    """Join consecutive stays at one place that only a brief excursion separates.
 
-    The sliding window anchors a stay at the first point after the previous one, which
-    can be a point still arriving; with rare fixes at the place, the window then ends
-    early and one visit comes out as two back-to-back stays. Joining them needs nothing
-    but the two stays, so restarts stay exact (see ``_body``).
+    Two consecutive stays whose centres lie within the distance threshold are one visit
+    when what lies between them is
+
+    * nothing (the sliding window anchors a stay at the first point after the previous
+      one, which can be a point still arriving; with rare fixes one visit otherwise comes
+      out as two back-to-back stays: ``merge_back_to_back``);
+    * at most ``excursion_points`` fixes that are *away* (farther than the threshold from
+      both centres, beyond their reported accuracy), within ``EXCURSION_SPARSE_S``: a
+      jump or a Wi-Fi/cell fix between two fixes a phone logs minutes apart at a place
+      (Montoliu et al. 2013 and Hariharan & Toyama 2004 cluster stays with the same
+      tolerance for a stray fix; the sliding window alone ends the stay at it);
+    * or an excursion of at most ``excursion_s`` (a step outside and back).
+
+    Returns the stays and, per merged stay (keyed by its first index), the index ranges
+    of the fixes away, which stay out of its centre and radius. Each decision needs only
+    the two stays and the points between them, so restarts stay exact (see ``_body``).
     """
     if len(stays) < 2 or not params["merge_back_to_back"]:
-        return stays
+        return stays, {}
     a = np.array([s[0] for s in stays], dtype=np.int64)
     b = np.array([s[1] for s in stays], dtype=np.int64)
     clat, clon = centres(lat, lon, a, b)
+    d_thr = float(params["dist_threshold_m"])
     d = haversine(clat[:-1], clon[:-1], clat[1:], clon[1:])
-    join = ((b[:-1] == a[1:]) & (d <= params["dist_threshold_m"])
-            & ((ts[a[1:]] - ts[b[:-1] - 1]) <= params["gap_threshold_s"]))
+    gap_t = ts[a[1:]] - ts[b[:-1] - 1]
+    between = a[1:] - b[:-1]
+    join = (d <= d_thr) & (gap_t <= params["gap_threshold_s"]) & (between >= 0)
+    k_max = int(params.get("excursion_points", 0))
+    short_s = float(params.get("excursion_s", 0.0))
+    for k in np.flatnonzero(join & (between > 0)).tolist():
+        if gap_t[k] <= short_s:
+            continue
+        if between[k] > k_max or gap_t[k] > EXCURSION_SPARSE_S:
+            join[k] = False
+            continue
+        i = np.arange(b[k], a[k + 1])
+        # Away from both stays, beyond what the fix itself claims as its error.
+        slack = d_thr + (np.maximum(acc[i], 0.0) if acc is not None else 0.0)
+        away = ((haversine(lat[i], lon[i], clat[k], clon[k]) > slack)
+                & (haversine(lat[i], lon[i], clat[k + 1], clon[k + 1]) > slack))
+        join[k] = int(away.sum()) <= k_max
     out = [stays[0]]
+    excluded: dict[int, list[tuple[int, int]]] = {}
     for k in range(1, len(stays)):
         if join[k - 1]:
-            out[-1] = (out[-1][0], stays[k][1], stays[k][2], stays[k][3])
+            first = out[-1][0]
+            if between[k - 1] > 0:
+                excluded.setdefault(first, []).append((int(b[k - 1]), int(a[k])))
+            out[-1] = (first, stays[k][1], stays[k][2], stays[k][3])
         else:
             out.append(stays[k])
-    return out
+    return out, excluded
 
 
 def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
@@ -391,8 +430,15 @@ def centres(lat: np.ndarray, lon: np.ndarray, a: np.ndarray, b: np.ndarray
 
 
 def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
-              stays: list[tuple[int, int, bool, bool]]) -> list[tuple]:
-    """Result rows of the stays: times, centre, size, first and last point, radius."""
+              stays: list[tuple[int, int, bool, bool]],
+              excluded: dict[int, list[tuple[int, int]]] | None = None) -> list[tuple]:
+    """Result rows of the stays: times, centre, size, first and last point, radius.
+
+    ``excluded``: per stay (by first index) the ranges of fixes of an excursion it
+    tolerated (merge_back_to_back); they are not where the person was, so they count
+    neither in its centre nor in its radius (they do in its point count: the stay's
+    time span holds them).
+    """
     if not stays:
         return []
     a = np.array([s[0] for s in stays], dtype=np.int64)
@@ -430,6 +476,18 @@ def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
         d = np.zeros(len(q))
         d[near] = k * np.hypot(dy[near], dx[near])
         radius[small] = np.maximum.reduceat(d, first)
+    for k, st in enumerate(stays):
+        gaps = (excluded or {}).get(st[0])
+        if not gaps:
+            continue
+        keep = np.ones(st[1] - st[0], dtype=bool)
+        for g0, g1 in gaps:
+            keep[max(g0 - st[0], 0):max(min(g1, st[1]) - st[0], 0)] = False
+        if not keep.any():
+            continue
+        sl_lat, sl_lon = lat[st[0]:st[1]][keep], lon[st[0]:st[1]][keep]
+        mlat[k], mlon[k] = sl_lat.mean(), sl_lon.mean()
+        radius[k] = float(haversine(sl_lat, sl_lon, mlat[k], mlon[k]).max())
     rows = []
     n = len(ts)
     for k, (s, e, moved, is_open) in enumerate(stays):
@@ -469,6 +527,66 @@ def drop_transit_stops(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
     return out
 
 
+# How far before a stay's first and after its last fix the arriving and departing
+# movement is looked for (a bus pulls away, a walker's last steps are slow).
+WAIT_EDGE_S = 180.0
+
+
+WAIT_MODES = ("train", "bus", "car")
+# Leaving a place with no fix and reappearing at least this far away, faster than a
+# cyclist, is a ride the phone did not see (a subway underground).
+VANISH_M = 1000.0
+VANISH_MPS = 7.5
+
+
+def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                       lat: np.ndarray, lon: np.ndarray, wait_s: float
+                       ) -> list[tuple[int, int, bool, bool]]:
+    """Without the waits for a ride: a stay of at most ``wait_s``, reached on foot and
+    left directly by a vehicle (a bus, a train, a taxi or a lift), or left with no fix
+    to reappear kilometres away faster than a cyclist (a subway underground), is the
+    person at a stop or on a platform, part of the trip: the walk to the stop, the wait
+    and the ride are one journey (Zheng et al. 2008 segment trips at walks for the same
+    reason). A visit that lasts longer, or that the person leaves on foot or by bike,
+    stays a stay. Decided from the stay's own points, the first point after it and the
+    mode segments just around it."""
+    if not stays or wait_s <= 0:
+        return stays
+    short = [k for k, st in enumerate(stays)
+             if st[2] and float(ts[st[1] - 1]) - float(ts[st[0]]) <= wait_s]
+    if not short:
+        return stays
+    t0 = float(ts[stays[short[0]][0]]) - WAIT_EDGE_S
+    segs = conn.execute(
+        "SELECT start_ts, end_ts, mode FROM mode_segments WHERE end_ts >= ? "
+        "AND mode != 'stationary' ORDER BY start_ts", (t0,)).fetchall()
+    if not segs:
+        return stays
+    s0 = np.array([r[0] for r in segs])
+    s1 = np.array([r[1] for r in segs])
+    modes = [r[2] for r in segs]
+    drop = set()
+    for k in short:
+        a, b = float(ts[stays[k][0]]), float(ts[stays[k][1] - 1])
+        # The last moving segment starting before the stay, the first one still going
+        # at its last fix or starting after it (segments are in order and tile time).
+        i = int(np.searchsorted(s0, a, side="left")) - 1
+        j = int(np.searchsorted(s1, b, side="left"))
+        if i < 0 or j >= len(segs):
+            continue
+        arrived = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
+        rode = modes[j] in WAIT_MODES and s0[j] <= b + WAIT_EDGE_S
+        e = stays[k][1]
+        if not rode and e < len(ts):
+            gap = float(ts[e] - ts[e - 1])
+            far = float(haversine_one(float(lat[e - 1]), float(lon[e - 1]), float(lat[e]),
+                                      float(lon[e])))
+            rode = gap > 0 and far >= VANISH_M and far / gap >= VANISH_MPS
+        if arrived and rode:
+            drop.add(k)
+    return [st for k, st in enumerate(stays) if k not in drop]
+
+
 def apply_corrections(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
                       corrections: list[Any]) -> list[tuple[int, int, bool, bool]]:
     """The user's merge_stays and split_stay corrections, in the order they were made."""
@@ -499,15 +617,17 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         rows = conn.execute("SELECT start_ts FROM stay_detections WHERE start_ts < ? "
                             "ORDER BY start_ts DESC LIMIT 2", (plan.t0,)).fetchall()
         restart = float(rows[1][0]) if len(rows) == 2 else None
-    pts = kept_points(conn, plan.watermark, restart, acc=False, on_chunk=run.reading)
+    pts = kept_points(conn, plan.watermark, restart, on_chunk=run.reading)
     run.loaded(len(pts))
-    stays = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts, pts.lat,
-                               pts.lon, ctx.params)
+    stays, excluded = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts,
+                                         pts.lat, pts.lon, ctx.params, pts.acc)
     run.computing(0.6)
     stays = drop_transit_stops(conn, stays, pts.ts)
+    stays = drop_transit_waits(conn, stays, pts.ts, pts.lat, pts.lon,
+                               float(ctx.params["transit_wait_s"]))
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
-    rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays)
+    rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded)
     run.computing(1.0)
     run.begin()
     if restart is None:

@@ -1,0 +1,227 @@
+"""Public transport and stays as people live them (issue 20), from physics, not from a
+generator: vehicles accelerate and brake within their limits, stop where their stops
+are, and a phone logs them with GPS noise.
+
+- a long stay survives a few stray fixes between sparse fixes (a jump, a Wi-Fi fix);
+- a short wait at a bus stop between a walk and the bus is part of the trip, not a stay,
+  while a real short visit (15 minutes, then walking on) is one;
+- a city bus stopping every 400 m at 15-40 km/h is a bus, not a bike;
+- a car on an open motorway at 120 km/h with no stop is a car, not a train.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tests.skills.chain import connect, new_db, run_chain
+from tests.skills.helpers import T0, insert, offset
+
+Track = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _ride(rng: np.random.Generator, cruise_mps: tuple[float, float], accel: float,
+          brake: float, stops_m: list[float], dwell_s: tuple[float, float],
+          length_m: float, drift_s: tuple[float, float] = (30.0, 120.0)
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, metres along the way) at 1 s steps for a vehicle that cruises at a speed
+    drawn anew every ``drift_s`` (traffic, overtaking), accelerates and brakes at the
+    given rates and stands ``dwell_s`` at each stop in ``stops_m`` (and at the end)."""
+    t_out, x_out = [0.0], [0.0]
+    t, x = 0.0, 0.0
+    for target in [*stops_m, length_m]:
+        v = 0.0
+        cruise = rng.uniform(*cruise_mps)
+        redraw = t + rng.uniform(*drift_s)
+        while x < target - 0.5:
+            if t >= redraw:
+                cruise = rng.uniform(*cruise_mps)
+                redraw = t + rng.uniform(*drift_s)
+            # Towards the cruise speed, gently when it drops (easing off, not braking);
+            # brake in time for the stop: v^2 = 2 * brake * distance left.
+            v = max(cruise, v - brake / 3) if v > cruise else min(v + accel, cruise)
+            v = min(v, np.sqrt(max(2.0 * brake * (target - x), 0.0)))
+            v = max(v, 0.5)
+            x = min(x + v, target)
+            t += 1.0
+            t_out.append(t)
+            x_out.append(x)
+        for _ in range(int(rng.uniform(*dwell_s))):
+            t += 1.0
+            t_out.append(t)
+            x_out.append(x)
+    return np.array(t_out), np.array(x_out)
+
+
+def _log(t0: float, t: np.ndarray, east: np.ndarray, north: np.ndarray,
+         rng: np.random.Generator, every: tuple[float, float], noise_m: float) -> Track:
+    """A phone's fixes along a 1 s path: one every ``every`` seconds, ``noise_m`` error
+    per axis, correlated over ~10 s as GPS error is."""
+    keep = [0]
+    while True:
+        nxt = keep[-1] + max(1, int(round(rng.uniform(*every))))
+        if nxt >= len(t):
+            break
+        keep.append(nxt)
+    k = np.array(keep)
+    err = np.zeros((len(k), 2))
+    for i in range(1, len(k)):
+        err[i] = 0.8 * err[i - 1] + rng.normal(0, noise_m * 0.6, 2)
+    lat, lon = offset(east[k] + err[:, 0], north[k] + err[:, 1])
+    return t0 + t[k], lat, lon
+
+
+def _still(t0: float, duration: float, east: float, north: float, rng: np.random.Generator,
+           every: tuple[float, float] = (60.0, 300.0), noise_m: float = 10.0) -> Track:
+    ts = [t0]
+    while ts[-1] + every[1] < t0 + duration:
+        ts.append(ts[-1] + rng.uniform(*every))
+    ts.append(t0 + duration)
+    n = len(ts)
+    lat, lon = offset(east + rng.normal(0, noise_m, n), north + rng.normal(0, noise_m, n))
+    return np.array(ts), lat, lon
+
+
+def _walk(t0: float, east0: float, north0: float, east1: float, north1: float,
+          rng: np.random.Generator, speed: float = 1.35) -> Track:
+    dist = float(np.hypot(east1 - east0, north1 - north0))
+    t = np.arange(0.0, dist / speed + 1.0)
+    f = np.minimum(t * speed / max(dist, 1e-9), 1.0)
+    return _log(t0, t, east0 + f * (east1 - east0), north0 + f * (north1 - north0), rng,
+                (2.0, 5.0), 5.0)
+
+
+def _cat(*parts: Track) -> Track:
+    ts = np.concatenate([p[0] for p in parts])
+    order = np.argsort(ts, kind="stable")
+    keep = np.ones(len(ts), dtype=bool)
+    keep[1:] = np.diff(ts[order]) > 0.5  # one fix per second at most
+    idx = order[keep]
+    return tuple(np.concatenate([p[k] for p in parts])[idx] for k in range(3))  # type: ignore[return-value]
+
+
+def _db(tmp_path: Path, track: Track, accuracy: float | None = 10.0) -> Path:
+    path = new_db(tmp_path / "tracks.db")
+    conn = connect(path)
+    insert(conn, *track, accuracy=accuracy)
+    conn.close()
+    run_chain(path)
+    return path
+
+
+def _rows(path: Path, sql: str, *args: float) -> list[tuple]:
+    conn = connect(path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def _modes_between(path: Path, t0: float, t1: float) -> dict[str, int]:
+    rows = _rows(path, "SELECT transport_mode, COUNT(*) FROM point_analysis "
+                 "WHERE ts >= ? AND ts <= ? AND is_outlier = 0 GROUP BY 1", t0, t1)
+    return {m: n for m, n in rows}
+
+
+def _share(counts: dict[str, int], mode: str) -> float:
+    return counts.get(mode, 0) / max(sum(counts.values()), 1)
+
+
+def _bus_commute(seed: int, wait_s: float) -> tuple[Track, dict[str, float]]:
+    """Home (40 min), a 7-minute walk to the stop, ``wait_s`` at the stop, a 5.6 km city
+    bus (stops every ~400 m for 20-40 s, 15-40 km/h between), a 3-minute walk, then an
+    hour at the office. Fixes every 1-5 s on the move, every 1-5 min at a place."""
+    rng = np.random.default_rng(seed)
+    home = T0
+    walk0 = home + 2400.0
+    w1 = _walk(walk0, 0.0, 0.0, 560.0, 0.0, rng)
+    stop_at = float(w1[0][-1]) + 1.0
+    wait = _still(stop_at, wait_s, 560.0, 0.0, rng, every=(5.0, 30.0), noise_m=6.0)
+    bus_t0 = stop_at + wait_s + 1.0
+    stops = list(np.cumsum(rng.uniform(330.0, 470.0, 13)))
+    t, x = _ride(rng, (15 / 3.6, 40 / 3.6), 1.0, 1.2, stops[:-1], (20.0, 40.0), stops[-1])
+    # City streets: the route turns a corner every ~800 m (an L-shaped zig-zag).
+    leg = (x // 800.0).astype(int)
+    along = x - leg * 800.0
+    east = 560.0 + np.where(leg % 2 == 0, (leg // 2) * 800.0 + along, (leg // 2 + 1) * 800.0)
+    north = np.where(leg % 2 == 0, (leg // 2) * 800.0, (leg // 2) * 800.0 + along)
+    bus = _log(bus_t0, t, east, north, rng, (1.0, 5.0), 6.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(bus[0][-1]) + 5.0, e1, n1, e1, n1 + 230.0, rng)
+    office = _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + 230.0, rng)
+    track = _cat(_still(home, 2400.0, 0.0, 0.0, rng), w1, wait, bus, w2, office)
+    times = {"wait0": stop_at, "wait1": stop_at + wait_s, "bus0": bus_t0,
+             "bus1": float(bus[0][-1]), "office0": float(office[0][0])}
+    return track, times
+
+
+def test_a_three_hour_stay_with_three_jumpy_fixes_is_one_stay(tmp_path: Path) -> None:
+    # A phone on a desk logs every 3-8 minutes; three of its fixes jump 250-400 m away
+    # (multipath, a Wi-Fi fix) and come back, each claiming a fine accuracy.
+    rng = np.random.default_rng(5)
+    t_in = T0 + 600.0
+    arrive = _walk(T0, -700.0, 0.0, 0.0, 0.0, rng)
+    desk = _still(float(arrive[0][-1]) + 1.0, 3 * 3600.0, 0.0, 0.0, rng, every=(180.0, 480.0))
+    ts, lat, lon = desk
+    for k, (east, north) in zip((len(ts) // 4, len(ts) // 2, 3 * len(ts) // 4),
+                                ((300.0, 120.0), (-250.0, 200.0), (90.0, -380.0)), strict=True):
+        lat[k], lon[k] = offset(east, north)
+    leave = _walk(float(ts[-1]) + 1.0, 0.0, 0.0, 900.0, 0.0, rng)
+    path = _db(tmp_path, _cat(arrive, desk, leave))
+    stays = _rows(path, "SELECT start_ts, end_ts, lat, lon FROM stays WHERE end_ts > ? "
+                  "AND start_ts < ? ORDER BY start_ts", t_in, float(ts[-1]))
+    desk_stays = [s for s in stays if s[1] - s[0] > 600.0]
+    assert len(desk_stays) == 1, stays
+    s0, s1, la, lo = desk_stays[0]
+    assert s1 - s0 >= 0.95 * 3 * 3600.0, (s0, s1)
+    # Its centre is the desk, not pulled towards the stray fixes.
+    lat0, lon0 = offset(0.0, 0.0)
+    assert abs(la - lat0) * 111_000 < 25 and abs(lo - lon0) * 111_000 * 0.67 < 25
+
+
+def test_a_six_minute_wait_at_a_bus_stop_is_part_of_the_trip(tmp_path: Path) -> None:
+    track, at = _bus_commute(seed=11, wait_s=360.0)
+    path = _db(tmp_path, track)
+    stays = _rows(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
+    at_stop = [s for s in stays if s[1] > at["wait0"] + 30 and s[0] < at["wait1"] - 30]
+    assert at_stop == [], f"the wait at the stop became a stay: {at_stop} of {stays}"
+    assert len(stays) == 2, stays  # home and office
+    trips = _rows(path, "SELECT start_ts, end_ts, main_mode FROM trips ORDER BY start_ts")
+    assert len(trips) == 1 and trips[0][2] == "bus", trips
+
+
+def test_a_fifteen_minute_visit_then_walking_on_is_still_a_stay(tmp_path: Path) -> None:
+    # The counterpart: walk to a kiosk, 15 minutes there, walk on. A visit.
+    rng = np.random.default_rng(4)
+    w1 = _walk(T0, 0.0, 0.0, 600.0, 0.0, rng)
+    kiosk = _still(float(w1[0][-1]) + 1.0, 900.0, 600.0, 0.0, rng, every=(20.0, 90.0))
+    w2 = _walk(float(kiosk[0][-1]) + 1.0, 600.0, 0.0, 600.0, 700.0, rng)
+    path = _db(tmp_path, _cat(_still(T0 - 1800.0, 1799.0, 0.0, 0.0, rng), w1, kiosk, w2,
+                              _still(float(w2[0][-1]) + 1.0, 1800.0, 600.0, 700.0, rng)))
+    stays = _rows(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
+    at_kiosk = [s for s in stays if s[0] < kiosk[0][-1] and s[1] > kiosk[0][0]]
+    assert len(at_kiosk) == 1 and at_kiosk[0][1] - at_kiosk[0][0] >= 800.0, stays
+
+
+def test_a_bus_stopping_every_400_m_at_15_to_40_kmh_is_a_bus_not_a_bike(tmp_path: Path
+                                                                          ) -> None:
+    track, at = _bus_commute(seed=12, wait_s=120.0)
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, at["bus0"] + 60.0, at["bus1"] - 60.0)
+    assert _share(counts, "bus") >= 0.8, counts
+
+
+def test_a_motorway_drive_at_120_kmh_without_stops_is_a_car(tmp_path: Path) -> None:
+    # Out of a car park, 40 minutes on an open motorway at 110-130 km/h (a new cruise
+    # speed every stretch: overtaking, traffic), no stop; fixes every 1-5 s.
+    rng = np.random.default_rng(8)
+    home = _still(T0, 1800.0, 0.0, 0.0, rng)
+    t, x = _ride(rng, (110 / 3.6, 130 / 3.6), 2.5, 3.0, [], (0.0, 1.0), 80_000.0)
+    # Gentle curves: a motorway's radius is kilometres.
+    north = 1500.0 * np.sin(x / 9000.0)
+    drive = _log(T0 + 1801.0, t, x, north, rng, (1.0, 5.0), 5.0)
+    away = _still(float(drive[0][-1]) + 1.0, 3600.0, float(x[-1]), float(north[-1]), rng)
+    path = _db(tmp_path, _cat(home, drive, away))
+    counts = _modes_between(path, float(drive[0][0]) + 120.0, float(drive[0][-1]) - 120.0)
+    assert _share(counts, "car") >= 0.9, counts
