@@ -60,8 +60,9 @@ def test_merged_trips_are_one_trip_after_every_recompute_and_undo_restores_two(
         assert (start, end, origin, dest) == (before[0][1], before[1][2], before[0][3],
                                               before[1][4])
         assert tid == before[1][0]
-        # the stop in between adds no distance: it was standing, not travel
-        assert dist == pytest.approx(before[0][5] + before[1][5], rel=0.01)
+        # both rides; the half hour standing in between adds no jitter (360 fixes 4 m
+        # apart would add ~2 km), only the edges of the rides transport_mode puts in it
+        assert before[0][5] + before[1][5] <= dist < 1.05 * (before[0][5] + before[1][5])
     conn = connect(path)
     corrections.undo(conn, c["id"])
     conn.close()

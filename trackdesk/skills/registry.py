@@ -145,7 +145,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.1.0",
+        version="1.2.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),
@@ -179,16 +179,22 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="footprint_stats",
-        version="1.0.0",
+        version="1.1.0",
         title="Footprint statistics",
         description="Explored area, distance and time per mode, per day, month and year.",
         upstream=("grid_system",),
         params=(
             Param("timezone", "str", "local", help="IANA time zone for days, or 'local'"),
             Param("max_step_gap_s", "float", 600.0, 1.0, 86400.0, "s",
-                  "Steps across a longer logging gap count as no travel"),
+                  "Steps across a longer logging gap count as no moving time"),
             Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
                   "Place radius used for the home guess (as in stay_stats)"),
+            # Distance: travel.py's rule with trip_construction's defaults, so that every
+            # trip's km are in the totals (keep both skills' values equal).
+            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+                  "A step across a longer logging gap adds no distance (as trip_construction)"),
+            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+                  "A step faster than this adds no distance (as trip_construction)"),
         ),
         timeout_s=1800.0,
         retries=1,
@@ -196,7 +202,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_stats",
-        version="1.0.0",
+        version="1.1.0",
         title="Stay statistics",
         description="Places (stays clustered within a radius), visits, dwell, home and work.",
         upstream=("grid_system",),
