@@ -361,3 +361,25 @@ def test_statistics_reconcile_on_a_real_gpx(tmp_path: Path) -> None:
     run_chain(path)
     s = _assert_statistics_reconcile(path)
     assert s["distance_m"] > 1000.0
+
+
+def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
+        tmp_path: Path) -> None:
+    # At the airport, no fix for 2 h 30 min, then 1,200 km away: a taxi ride to a hotel.
+    far = 1_200_000.0
+    track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
+                line(T0 + 4200 + 9000, 900, 5, 5.5, east0=far, seed=2),
+                stay(T0 + 4200 + 9900, 3600, 10, east=far + 5.5 * 900, seed=3))
+    path = new_db(tmp_path / "tracks.db")
+    conn = connect(path)
+    insert(conn, *track)
+    conn.close()
+    run_chain(path)
+    conn = connect(path)
+    plane = conn.execute("SELECT distance_m FROM footprint_period_modes WHERE "
+                         "period_type = 'all' AND mode = 'plane'").fetchone()
+    trips = conn.execute("SELECT main_mode, distance_m FROM trips").fetchall()
+    conn.close()
+    assert plane is not None and plane[0] == pytest.approx(far, rel=0.01)
+    assert [m for m, _ in trips] == ["plane"], trips
+    _assert_statistics_reconcile(path)

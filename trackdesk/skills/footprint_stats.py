@@ -66,7 +66,8 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     # every trip's kilometres are in these totals (issue 20). Moving time: steps no longer
     # than max_step_gap_s. A step belongs to the day of its later point, midnight or not
     # (an INCREMENTAL run loads the points before its first day for that: see _body).
-    travel = travel_steps(ts, lat, lon, modes, params["max_gap_s"], params["max_speed_mps"])
+    travel, travel_modes = travel_steps(ts, lat, lon, modes, params["max_gap_s"],
+                                        params["max_speed_mps"])
     ok = dts <= params["max_step_gap_s"]
     ok[0] = False
     mcode = np.where(modes < 0, 0, modes)
@@ -84,7 +85,7 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
         t = dts[a:b] * ok[a:b]
         mc = mcode[a:b]
         moving = mc > 0
-        dist = np.bincount(mc, weights=d, minlength=len(MODES))
+        dist = np.bincount(travel_modes[a:b], weights=d, minlength=len(MODES))
         dur = np.bincount(mc, weights=t, minlength=len(MODES))
         day_rows.append((names[k], _local_midnight(int(udays[k]), params["timezone"]), b - a,
                          len(cells), len(cells) * area, float(np.sum(dist)),

@@ -10,6 +10,11 @@ point when all of these hold:
   no fix in the air);
 * the implied speed is at most ``max_speed_mps`` (a jump of the fix, not travel).
 
+A step across a logging gap (more than ``GAP_S`` between the fixes) that averaged more
+than ``GAP_PLANE_MPS`` was a flight, whatever the first fix after landing looks like
+(standing at the belt, a taxi read as a bike): it counts, as plane. Without this, a
+1,270 km flight with no fix in the air went to "bike" in the totals.
+
 trip_construction measures each trip with it and footprint_stats the days, months, years
 and the total, with the same defaults: every trip's kilometres are in the total, per mode
 too, so the longest trip can never be longer than the distance travelled (issue 20).
@@ -24,21 +29,29 @@ from trackdesk.skills.geo import Local
 
 MAX_GAP_S = 4 * 3600.0  # the defaults of both skills' max_gap_s and max_speed_mps
 MAX_SPEED_MPS = 350.0
+GAP_S = 600.0  # transport_mode's gap: no mode segment spans a longer one
+GAP_PLANE_MPS = 75.0  # 270 km/h on average across a gap: no timetable's train or car
+PLANE = 5  # geo.MODES.index("plane")
 
 
 def travel_steps(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
-                 max_gap_s: float, max_speed_mps: float) -> np.ndarray:
-    """Metres travelled into each point from the one before it (0 for the first).
+                 max_gap_s: float, max_speed_mps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Metres travelled into each point from the one before it (0 for the first), and
+    the mode index each step's metres count for (the later point's, or plane for a
+    flight across a gap).
 
     ``modes``: mode index per point (0 stationary, -1 unknown: both add nothing)."""
     n = len(ts)
     out = np.zeros(n)
+    step_modes = np.where(modes < 0, 0, modes).astype(np.int64)
     if n < 2:
-        return out
+        return out, step_modes
     steps = Local(lat, lon).steps()
     dts = np.diff(ts)
-    with np.errstate(invalid="ignore"):
-        ok = (dts <= max_gap_s) & (steps <= max_speed_mps * np.maximum(dts, 1e-9)) \
-            & (modes[1:] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fine = (dts <= max_gap_s) & (steps <= max_speed_mps * np.maximum(dts, 1e-9))
+        flight = fine & (dts > GAP_S) & (steps > GAP_PLANE_MPS * dts)
+    step_modes[1:][flight] = PLANE
+    ok = fine & (step_modes[1:] > 0)
     out[1:] = np.where(ok, steps, 0.0)
-    return out
+    return out, step_modes

@@ -164,7 +164,8 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
         with np.errstate(divide="ignore", invalid="ignore"):
             fast = path[1:] > params["max_speed_mps"] * np.maximum(dts, 1e-9)
         path[1:][fast] = 0.0
-    steps = travel_steps(ts, lat, lon, modes, params["max_gap_s"], params["max_speed_mps"])
+    steps, step_modes = travel_steps(ts, lat, lon, modes, params["max_gap_s"],
+                                     params["max_speed_mps"])
     a = np.array([leg[1] for leg in legs], dtype=np.int64)
     b = np.array([leg[2] for leg in legs], dtype=np.int64)
     # Step j (into point j) belongs to the leg when a < j <= b.
@@ -174,7 +175,7 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
     length = np.bincount(owner, weights=path[j], minlength=len(legs))
     d = steps[j]
     total = np.bincount(owner, weights=d, minlength=len(legs))
-    mj = np.where(modes[j] < 0, 0, modes[j])
+    mj = step_modes[j]
     per_mode = np.bincount(owner * len(MODES) + mj, weights=d,
                            minlength=len(legs) * len(MODES)).reshape(len(legs), len(MODES))
     rows = []
