@@ -24,7 +24,7 @@ SIZE = (1280, 520)
 
 def travel_db(folder: Path) -> Path:
     from devtools.views_demo import run_skill
-    from trackdesk.skills import travel
+    from devtools import travel_history as travel
     from trackdesk.skills.registry import DEFAULT_CHAIN
     from trackdesk.tracks.db import open_db
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.skills.chain import connect, new_db, run_chain, snapshot
 from trackdesk.skills.groundtruth import Truth, generate, insert_points
+from trackdesk.tracks import corrections
 
 # One day and a half, thinned to every other fix to keep each example quick; sparse
 # stays, spikes, duplicates and bad accuracies are all in it.
@@ -38,12 +39,23 @@ def _batches(n: int, cuts: list[int], scatter: bool, order_seed: int) -> list[np
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(cuts=st.lists(st.floats(0.0, 1.0, exclude_min=True, exclude_max=True), min_size=1,
                      max_size=4),
-       scatter=st.booleans(), order_seed=st.integers(0, 2**16))
+       scatter=st.booleans(), order_seed=st.integers(0, 2**16), corrected=st.booleans())
 def test_incremental_chain_after_each_batch_equals_one_full_recompute(
-        truth: Truth, cuts: list[float], scatter: bool, order_seed: int) -> None:
+        truth: Truth, cuts: list[float], scatter: bool, order_seed: int,
+        corrected: bool) -> None:
     n = len(truth)
     with tempfile.TemporaryDirectory() as tmp:
         path = new_db(Path(tmp) / "tracks.db")
+        if corrected:
+            # The user's trip corrections in force while the data they speak about comes
+            # in batches: each INCREMENTAL run must apply them where a full one does.
+            conn = connect(path)
+            trips = truth.trips
+            corrections.add(conn, "merge_trips", trips[1][0], trips[2][1], author="test")
+            corrections.add(conn, "split_trip", (trips[3][0] + trips[3][1]) / 2, author="test")
+            corrections.add(conn, "merge_stays", truth.stays[4][0], truth.stays[5][1],
+                            author="test")
+            conn.close()
         for batch in _batches(n, [max(1, min(n - 1, int(c * n))) for c in cuts], scatter,
                               order_seed):
             conn = connect(path)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.skills.chain import DEFAULT_CHAIN, connect, new_db, run_chain, run_skill
-from trackdesk.skills import travel
+from devtools import travel_history as travel
 
 NEW_YORK_MACHINE = {"TZ": "America/New_York"}
 

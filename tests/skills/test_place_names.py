@@ -19,7 +19,9 @@ def beijing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = new_db(tmp_path_factory.mktemp("bj") / "tracks.db")
     outcome = run_import(path, [BEIJING])
     assert outcome.ok, outcome.error
-    run_chain(path)
+    # Nights and working days in the person's own time (Beijing's), not the UTC the other
+    # tests use: home is where the nights are (issue 20).
+    run_chain(path, params={"stay_stats": {"timezone": "auto"}})
     return path
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.skills.chain import connect, new_db, run_chain
-from trackdesk.skills import travel
+from devtools import travel_history as travel
 from trackdesk.ui.views.coverage import CoverageView
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.statistics import StatisticsView

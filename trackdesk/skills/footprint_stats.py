@@ -16,14 +16,16 @@ IANA name or ``local`` puts every point in that one zone. Days start at
 * ``footprint_summary``: days with data, total explored km², total distance, longest
   trip, home and the farthest place from it (a level-0 cell centre, so within one cell).
 
-Distance and time come from consecutive kept points no more than ``max_step_gap_s``
-apart (a logging gap is not travel), attributed to the mode and day of the later point.
+Distance comes from travel.py's rule, the one trips are measured with (moving steps at
+most ``max_gap_s`` apart and no faster than ``max_speed_mps``), so every trip's km are in
+the totals; moving time from moving steps at most ``max_step_gap_s`` apart. Both go to the
+mode and day of the later point, across midnight too.
 
 INCREMENTAL: days from the one holding two days before the earliest change are
 recomputed from their points (a day's end can depend on the next day's zone: flying east
-over the date line makes the hours before landing part of the landing's date); the
-months and years from there on, and the summary, are re-aggregated from the day tables
-in SQL.
+over the date line makes the hours before landing part of the landing's date), reading
+the points up to ``max_gap_s`` before for the first step; the months and years from
+there on, and the summary, are re-aggregated from the day tables in SQL.
 """
 
 from __future__ import annotations
@@ -33,15 +35,18 @@ from typing import Any
 import numpy as np
 
 from trackdesk.geodata.localdays import LOCAL, LivedDays, flights_from, valid_zone
-from trackdesk.skills.geo import MODES, Local, haversine
+from trackdesk.skills.geo import MODES, haversine
 from trackdesk.skills.grid import Grid
+from trackdesk.skills.labels import active_corrections
 from trackdesk.skills.places import build_places, day_strings
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.skills.travel import travel_steps
 from trackdesk.skills.trip_construction import point_modes
 from trackdesk.worker import SkillError, WorkerContext
 
 NAME = "footprint_stats"
-VERSION = "1.1.0"  # 1.1: days where you were (issue 21), day_start_hour
+VERSION = "1.1.0"  # 1.1: days where you were (issue 21), day_start_hour; distance by
+# travel.py (the trips' rule), steps across midnight (issue 20)
 AUTO = "auto"
 MARGIN_S = 2 * 86400.0  # an incremental run redoes the days from t0 - MARGIN_S
 
@@ -72,18 +77,17 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     row0, col0 = grid.level0(lat, lon)
     cell = Grid.cell_id(0, row0, col0)
     n = len(ts)
-    steps = np.zeros(n)
     dts = np.zeros(n)
     if n > 1:
-        steps[1:] = Local(lat, lon).steps()
         dts[1:] = ts[1:] - ts[:-1]
+    # Distance: travel.py's rule, the one trip_construction measures trips with, so that
+    # every trip's kilometres are in these totals (issue 20). Moving time: steps no longer
+    # than max_step_gap_s. A step belongs to the day of its later point, midnight or not
+    # (an INCREMENTAL run loads the points before its first day for that: see _body).
+    travel, travel_modes = travel_steps(ts, lat, lon, modes, params["max_gap_s"],
+                                        params["max_speed_mps"])
     ok = dts <= params["max_step_gap_s"]
     ok[0] = False
-    # Only steps inside one local day count for that day (the first point of a day has
-    # no step in it): a day's figures then depend on that day's points alone.
-    same_day = np.zeros(n, dtype=bool)
-    same_day[1:] = days[1:] == days[:-1]
-    ok &= same_day
     mcode = np.where(modes < 0, 0, modes)
     # Points are time-sorted and lived days never go back: runs, not a sort.
     dstart = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]])) if n else \
@@ -95,16 +99,14 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
     names = day_strings(udays)
     for k, (a, b) in enumerate(zip(dstart.tolist(), dstop.tolist(), strict=True)):
         cells = np.unique(cell[a:b])
-        d = steps[a:b] * ok[a:b]
+        d = travel[a:b]  # zero for standing still (GPS jitter is no travel)
         t = dts[a:b] * ok[a:b]
         mc = mcode[a:b]
         moving = mc > 0
-        # Standing still covers no distance: the steps between its points are GPS
-        # jitter, which over months adds up to thousands of phantom kilometres.
-        dist = np.bincount(mc, weights=np.where(moving, d, 0.0), minlength=len(MODES))
+        dist = np.bincount(travel_modes[a:b], weights=d, minlength=len(MODES))
         dur = np.bincount(mc, weights=t, minlength=len(MODES))
         day_rows.append((names[k], lived.start(int(udays[k])), b - a,
-                         len(cells), len(cells) * area, float(np.sum(d[moving])),
+                         len(cells), len(cells) * area, float(np.sum(dist)),
                          float(np.sum(t[moving]))))
         mode_rows.extend((names[k], MODES[c], float(dist[c]), float(dur[c]))
                          for c in range(len(MODES)) if dur[c] > 0 or dist[c] > 0)
@@ -162,8 +164,8 @@ def _summary(conn: Any, params: dict[str, Any], grid: Grid) -> dict[str, Any]:
         out.update(longest_trip_id=trip[0], longest_trip_m=trip[1])
     stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
                          "ORDER BY start_ts").fetchall()
-    # the home guess is stay_stats' (both default to each stay's own zone)
-    places, _ = build_places(stays, params["place_radius_m"], params["timezone"])
+    merges = [c.target_ids for c in active_corrections(conn, ("merge_places",))]
+    places, _ = build_places(stays, params["place_radius_m"], params["timezone"], merges)
     home = next((p for p in places if p[7] == "home"), None)
     if home:
         out.update(home_lat=home[1], home_lon=home[2])
@@ -192,11 +194,19 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         d0 = lived.day(plan.t0 - MARGIN_S)
         from_ts = lived.start(d0)
         first_day = day_strings(np.array([d0]))[0]
-    pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
+    # The first day's first step comes from the point before it: load far enough back
+    # for any step that can count, and keep only the days from the first one on.
+    back = None if from_ts is None else from_ts - max(params["max_gap_s"],
+                                                       params["max_step_gap_s"])
+    pts = kept_points(conn, plan.watermark, back, on_chunk=run.reading)
     run.loaded(len(pts))
-    modes = point_modes(conn, pts.ts, from_ts)
+    modes = point_modes(conn, pts.ts, back)
     day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params,
                                                 lived)
+    if first_day is not None:
+        day_rows = [r for r in day_rows if r[0] >= first_day]
+        mode_rows = [r for r in mode_rows if r[0] >= first_day]
+        cell_rows = [r for r in cell_rows if r[0] >= first_day]
     run.computing(1.0)
     run.begin()
     for table in ("footprint_days", "footprint_day_modes", "footprint_day_cells"):

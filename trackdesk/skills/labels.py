@@ -28,6 +28,11 @@ from trackdesk.skills.geo import MODES
 # vocabulary, kept by its owner (stdlib only, so the workers import it too).
 from trackdesk.tracks.corrections import KINDS
 
+# Skills that read another skill's corrections too (their fingerprint includes them).
+ALSO_READS = {
+    "footprint_stats": ("merge_places",),  # its home guess is stay_stats' (places.py)
+}
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -81,7 +86,7 @@ def activity_labels(conn: sqlite3.Connection) -> list[tuple[float, float, str]]:
 
 def fingerprint(conn: sqlite3.Connection, skill: str) -> str:
     """A digest of everything of the user's that ``skill`` reads (empty: nothing)."""
-    kinds = tuple(k for k, s in KINDS.items() if s == skill)
+    kinds = tuple(k for k, s in KINDS.items() if s == skill) + ALSO_READS.get(skill, ())
     parts: list = [[c.id, c.kind, c.start_ts, c.end_ts, c.value, list(c.target_ids)]
                    for c in active_corrections(conn, kinds)]
     if skill == "transport_mode" and _has_table(conn, "annotations"):

@@ -137,7 +137,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.1.0",
+        version="1.2.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),
@@ -182,9 +182,15 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("day_start_hour", "int", 0, 0, 23, "h",
                   "Local hour a day starts (4: a night out counts on the evening it began)"),
             Param("max_step_gap_s", "float", 600.0, 1.0, 86400.0, "s",
-                  "Steps across a longer logging gap count as no travel"),
+                  "Steps across a longer logging gap count as no moving time"),
             Param("place_radius_m", "float", 150.0, 10.0, 5000.0, "m",
                   "Place radius used for the home guess (as in stay_stats)"),
+            # Distance: travel.py's rule with trip_construction's defaults, so that every
+            # trip's km are in the totals (keep both skills' values equal).
+            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+                  "A step across a longer logging gap adds no distance (as trip_construction)"),
+            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+                  "A step faster than this adds no distance (as trip_construction)"),
         ),
         timeout_s=1800.0,
         retries=1,

@@ -2,10 +2,13 @@
 
 Stays are clustered in time order: a stay joins the nearest place whose centre (running
 mean of its stays) is within ``place_radius_m``, else it founds a new place. A place's id
-is the id of its first stay. ``home`` is the place with the most dwell between 22:00 and
-06:00 local time (with ``timezone`` = ``auto``, the default: the zone where each stay
-is, so a Tokyo home has Tokyo's nights on any computer), ``work`` the other place with the most weekday 09:00-17:00 dwell (at
-least an hour).
+is the id of its first stay; the user's merge_places corrections join places (the first
+id of the group stays). ``home`` is the place where the person spent the most distinct
+nights (at least 3 h of 22:00-06:00 local time), if that is at least 2 nights and a fifth
+of the nights we know of; ``work`` the other place with the most distinct working days
+(at least 2 h of weekday 09:00-17:00), at least 2 and a fifth of the known working days.
+Local time is the zone where each stay is (``timezone`` 'auto', the default: a Tokyo home
+has Tokyo's nights on any computer), a fixed IANA zone, or this computer's ('local').
 
 Places are few (hundreds for years of data) and a new stay can move a place's centre, so
 every run, INCREMENTAL too, re-clusters all stays from ``stay_detections``: it never
@@ -16,13 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from trackdesk.skills.labels import active_corrections
 from trackdesk.skills.place_naming import name_places_and_zones, warm_up
 from trackdesk.skills.places import build_places
 from trackdesk.skills.store import Plan, SkillRun, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
-VERSION = "1.1.0"  # 1.1: night and work hours in each stay's own zone (issue 21)
+VERSION = "1.1.0"  # 1.1: home/work from many nights and working days in each stay's
+# own zone (issues 20, 21); merge_places
 
 
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
@@ -30,7 +35,9 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     stays = conn.execute("SELECT id, start_ts, end_ts, lat, lon FROM stay_detections "
                          "ORDER BY start_ts").fetchall()
     run.loaded(len(stays))
-    places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"])
+    merges = [c.target_ids for c in active_corrections(conn, ("merge_places",))]
+    places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"],
+                                 merges)
     run.computing(0.5)
     warm_up()
     run.computing(1.0)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from trackdesk.skills.geo import big_empty
-from trackdesk.skills.labels import KINDS, fingerprint
+from trackdesk.skills.labels import ALSO_READS, KINDS, fingerprint
 from trackdesk.skills.registry import BUILTIN_SPECS
 from trackdesk.worker import PhaseProgress, StopRequested, WorkerContext
 
@@ -345,7 +345,8 @@ class SkillRun:
         self.prog: PhaseProgress | None = None
         # The user's labels and corrections this skill reads (labels.py): a change of
         # them makes the next run a full one.
-        self.inputs = fingerprint(self.conn, name) if name in KINDS.values() else ""
+        self.inputs = fingerprint(self.conn, name) if (name in KINDS.values()
+                                                       or name in ALSO_READS) else ""
 
     # -- progress ------------------------------------------------------------------------
     def reading(self, done: int, of: int) -> None:
