@@ -23,8 +23,8 @@ SIZE = (1280, 520)
 
 
 def travel_db(folder: Path) -> Path:
-    from devtools.views_demo import run_skill
     from devtools import travel_history as travel
+    from devtools.views_demo import run_skill
     from trackdesk.skills.registry import DEFAULT_CHAIN
     from trackdesk.tracks.db import open_db
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.skills.chain import DEFAULT_CHAIN, connect, new_db, run_chain, run_skill
 from devtools import travel_history as travel
+from tests.skills.chain import DEFAULT_CHAIN, connect, new_db, run_chain, run_skill
 
 NEW_YORK_MACHINE = {"TZ": "America/New_York"}
 

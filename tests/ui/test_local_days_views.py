@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.skills.chain import connect, new_db, run_chain
 from devtools import travel_history as travel
+from tests.skills.chain import connect, new_db, run_chain
 from trackdesk.ui.views.coverage import CoverageView
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.statistics import StatisticsView
