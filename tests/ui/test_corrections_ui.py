@@ -24,7 +24,11 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox
 from tests.ui.conftest import run, until
 from trackdesk.engine.states import Status
 from trackdesk.ui.views import data, demo
-from trackdesk.ui.views.corrections_ui import CorrectionsController, PlacePicker
+from trackdesk.ui.views.corrections_ui import (
+    CorrectionsController,
+    CorrectionsList,
+    PlacePicker,
+)
 from trackdesk.ui.views.panel import ViewsPanel
 from trackdesk.ui.views.timeline import LEFT, ROW_H
 
@@ -281,4 +285,70 @@ def test_a_failed_write_shows_one_message_and_changes_nothing(qtbot: Any,
     assert db.read_bytes() == before
     assert q(db, "SELECT COUNT(*) FROM corrections") == [(0,)]
     assert not ctl.rows and not ctl.act_undo.isEnabled()
+    panel.shutdown()
+
+
+def test_points_selected_on_the_map_are_marked_wrong_and_the_list_undoes_it(
+        qtbot: Any, demo_db: Path, tmp_path: Path) -> None:
+    from PySide6.QtTest import QTest
+
+    db = tmp_path / "tracks.db"
+    shutil.copy(demo_db, db)
+    tid, a, b = car_trip(db)
+    chosen = q(db, "SELECT id, lat, lon FROM points WHERE ts BETWEEN ? AND ? ORDER BY ts "
+               "LIMIT 5 OFFSET 20", a, b)
+    panel = ViewsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1400, 800)
+    panel.show()
+    ctl = CorrectionsController(panel)
+    lst = CorrectionsList(ctl)
+    qtbot.addWidget(lst)
+    panel.set_db(db)
+    view = panel.map
+    panel.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.basics is not None, timeout=WAIT)
+    c = view.canvas
+    xs, ys = data.mercator([r[1] for r in chosen], [r[2] for r in chosen])
+    pad = 2e-8
+    c.fit((min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad))
+    sx0, sy0 = c.to_screen(min(xs), min(ys))
+    sx1, sy1 = c.to_screen(max(xs), max(ys))
+    p0 = QPoint(round(float(min(sx0, sx1))) - 4, round(float(min(sy0, sy1))) - 4)
+    p1 = QPoint(round(float(max(sx0, sx1))) + 4, round(float(max(sy0, sy1))) + 4)
+    # Shift+drag a box: the points in it are selected and ringed.
+    shift = Qt.KeyboardModifier.ShiftModifier
+    QTest.mousePress(c, Qt.MouseButton.LeftButton, shift, p0)
+    QTest.mouseMove(c, p1)
+    QTest.mouseRelease(c, Qt.MouseButton.LeftButton, shift, p1)
+    qtbot.waitUntil(lambda: len(ctl.selected_points) >= 5, timeout=WAIT)
+    picked = set(ctl.selected_points)
+    assert {r[0] for r in chosen} <= picked
+    qtbot.waitUntil(lambda: len(c.highlight) == len(picked), timeout=WAIT)
+    menu = right_click(c, QPoint(5, 5))
+    n = len(picked)
+    choose(menu, f"Mark {n:,} selected points as wrong")
+    qtbot.waitUntil(lambda: q(db, "SELECT kind, target_ids FROM corrections") ==
+                    [("bad_points", json.dumps(sorted(picked)))], timeout=WAIT)
+    assert not ctl.selected_points and len(c.highlight) == 0
+    # outlier_detection (run here as its worker, the engine's way) flags exactly them.
+    demo.run_skill("outlier_detection", db, "INCREMENTAL")
+    flagged = {r[0] for r in q(db, "SELECT point_id FROM outlier_flags WHERE reasons & 64")}
+    assert flagged == picked
+    # "Your corrections" lists it; its Undo button takes it back (the row stays).
+    qtbot.waitUntil(lambda: lst.tree.topLevelItemCount() == 1, timeout=WAIT)
+    item = lst.tree.topLevelItem(0)
+    assert item.text(2) == f"{n} points marked as wrong" and item.text(3) == "in force"
+    item.setSelected(True)
+    assert lst.undo_button.isEnabled() and not lst.redo_button.isEnabled()
+    lst.undo_button.click()
+    qtbot.waitUntil(lambda: lst.tree.topLevelItemCount() == 1 and
+                    lst.tree.topLevelItem(0).text(3).startswith("undone"), timeout=WAIT)
+    demo.run_skill("outlier_detection", db, "INCREMENTAL")
+    assert not q(db, "SELECT point_id FROM outlier_flags WHERE reasons & 64")
+    # Redo puts it in force again.
+    assert ctl.act_redo.isEnabled()
+    ctl.act_redo.trigger()
+    qtbot.waitUntil(lambda: q(db, "SELECT undone_at FROM corrections") == [(None,)],
+                    timeout=WAIT)
     panel.shutdown()
