@@ -15,6 +15,7 @@ import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -137,6 +138,10 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
     assert [a_.text() for a_ in menu.actions() if a_.text()][1:] == [
         "This was a…", "Split trip here", "Merge with next trip",
         "Mark this stretch's points as wrong"]
+    # Its first line names the stretch in the timeline's zone (where you were).
+    start = datetime.fromtimestamp(a, ZoneInfo(view.strip.timeline.zone or "UTC"))
+    assert menu.actions()[0].text().startswith(f"Trip {tid}: ")
+    assert f"{start:%H:%M}–" in menu.actions()[0].text()
     choose(menu, "This was a…", "train")
     # Stored: one row saying so, by this user, now.
     run(loop, until(lambda: q(db_path, "SELECT COUNT(*) FROM corrections")[0][0] == 1,
@@ -160,7 +165,7 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
                                           Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
                                           Qt.KeyboardModifier.NoModifier))
     assert "(train)" in view.strip.toolTip()
-    assert "corrected by you: This was a train" in view.strip.toolTip()
+    assert view.strip.toolTip().endswith("— corrected by you: was a train")
     # Edit → Undo correction: the row stays, marked undone; the next run restores car.
     undo = w.views.corrections.act_undo
     assert undo.isEnabled() and "This was a train" in undo.text()

@@ -80,27 +80,53 @@ class CorrectionRefused(Exception):
     """A correction that cannot be made (no next trip, ...): the message is for a person."""
 
 
-def _clock(ts: float | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+def _tz(zone: str | None) -> Any:
+    if zone is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _clock(ts: float | None, fmt: str = "%a %d %b %Y %H:%M", zone: str | None = None) -> str:
+    """``ts`` in ``zone`` (the timeline's: where you were), else this computer's."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts).strftime(fmt)
+    return datetime.fromtimestamp(ts, _tz(zone)).strftime(fmt)
 
 
-def _span(a: float | None, b: float | None) -> str:
+def _span_in(a: float | None, b: float | None, zone: str | None = None) -> str:
     if a is None:
         return ""
-    first = _clock(a)
+    first = _clock(a, zone=zone)
     if b is None or b == a:
         return first
-    last = _clock(b)
+    last = _clock(b, zone=zone)
     return first + "–" + (last[-5:] if first[:15] == last[:15] else last)
 
 
-def describe(row: dict[str, Any]) -> str:
+def short(row: dict[str, Any]) -> str:
+    """A few words for the timeline's hover text: 'was a train', 'split here'."""
+    if row["kind"] == "mode":
+        return "was " + ("stationary" if row.get("value") == "stationary"
+                         else f"a {row.get('value')}")
+    return {"split_trip": "trip split here", "split_stay": "stay split here",
+            "merge_trips": "trips merged", "merge_stays": "stays merged",
+            "bad_points": "points marked wrong"}.get(row["kind"], row["kind"])
+
+
+def describe(row: dict[str, Any], zone: str | None = None) -> str:
     """What a correction said, as a person reads it: 'This was a train, Thu 08 Jan
-    2026 07:53–08:28'."""
+    2026 07:53–08:28' (times in ``zone``, else this computer's)."""
     kind, value, ids = row["kind"], row.get("value"), list(row.get("target_ids") or [])
     a, b = row.get("start_ts"), row.get("end_ts")
+
+    def _span(x: float | None, y: float | None) -> str:
+        return _span_in(x, y, zone)
+
     if kind == "mode":
         return f"This was {'stationary' if value == 'stationary' else 'a ' + str(value)}, " \
             + _span(a, b)
@@ -301,6 +327,14 @@ class CorrectionsController(QObject):
     def engine(self) -> Any:
         return self.panel.engine
 
+    @property
+    def zone(self) -> str | None:
+        """The zone the timeline shows its days in (where you were), for the times of
+        corrections; None (this computer's) before the timeline has loaded."""
+        view = self.panel.views.get("timeline")
+        tl = view.strip.timeline if view is not None else None
+        return getattr(tl, "zone", None)
+
     def _engine_changed(self, _engine: Any) -> None:
         self.rows, self.redo_ids, self.selected_points = [], [], []
         self._update_actions()
@@ -355,17 +389,17 @@ class CorrectionsController(QObject):
             if r["start_ts"] is None or r["kind"] in ("rename_place", "merge_places"):
                 continue
             end = r["end_ts"] if r["end_ts"] is not None else r["start_ts"]
-            marks.append((float(r["start_ts"]), float(end), describe(r)))
+            marks.append((float(r["start_ts"]), float(end), short(r)))
         view.strip.corrected = marks
         view.strip.update()
 
     def _update_actions(self) -> None:
         live = self.in_force()
         self.act_undo.setEnabled(bool(live) and self.loader.path is not None)
-        self.act_undo.setText("&Undo correction" + (f": {describe(live[-1])}" if live else ""))
+        self.act_undo.setText("&Undo correction" + (f": {describe(live[-1], self.zone)}" if live else ""))
         redo = self._redo_row()
         self.act_redo.setEnabled(redo is not None)
-        self.act_redo.setText("&Redo correction" + (f": {describe(redo)}" if redo else ""))
+        self.act_redo.setText("&Redo correction" + (f": {describe(redo, self.zone)}" if redo else ""))
 
     def _redo_row(self) -> dict[str, Any] | None:
         by_id = {r["id"]: r for r in self.rows}
@@ -420,7 +454,7 @@ class CorrectionsController(QObject):
         """Run ``job(conn)`` (which stores one correction and returns its row)."""
         def done(row: dict[str, Any]) -> None:
             self.redo_ids.clear()  # a new correction: what was undone stays undone
-            self._after_write(row, f"Stored: {describe(row)}")
+            self._after_write(row, f"Stored: {describe(row, self.zone)}")
 
         return self.writer.submit(job, done, self._fail)
 
@@ -429,7 +463,7 @@ class CorrectionsController(QObject):
 
         def done(row: dict[str, Any]) -> None:
             self.redo_ids.append(row["id"])
-            self._after_write(row, f"Undone: {describe(row)}")
+            self._after_write(row, f"Undone: {describe(row, self.zone)}")
 
         return self.writer.submit(lambda conn: corr.undo(conn, correction_id), done,
                                   self._fail)
@@ -440,7 +474,7 @@ class CorrectionsController(QObject):
         def done(row: dict[str, Any]) -> None:
             if row["id"] in self.redo_ids:
                 self.redo_ids.remove(row["id"])
-            self._after_write(row, f"In force again: {describe(row)}")
+            self._after_write(row, f"In force again: {describe(row, self.zone)}")
 
         return self.writer.submit(lambda conn: corr.redo(conn, correction_id), done,
                                   self._fail)
@@ -510,11 +544,12 @@ class CorrectionsController(QObject):
         if view is None or hit is None or (hit.trip is None and hit.stay is None):
             return None
         menu = self._new_menu(view.strip)
+        zone = self.zone
         if hit.trip is not None:
             a, b, main, tid = hit.trip
             seg = hit.segment or (a, b, main or "")
             sa, sb = max(seg[0], a), min(seg[1], b)
-            title = menu.addAction(f"Trip {tid}: {_span(sa, sb)} ({seg[2] or 'unknown'})")
+            title = menu.addAction(f"Trip {tid}: {_span_in(sa, sb, zone)} ({seg[2] or 'unknown'})")
             title.setEnabled(False)
             sub = menu.addMenu("This was a…")
             sub.setToolTip("Say how you travelled this stretch: the analysis takes your word "
@@ -531,7 +566,7 @@ class CorrectionsController(QObject):
                         lambda _c=False, m=mode: self.add("mode", a, b, m))
             menu.addSeparator()
             split = menu.addAction("Split trip here")
-            split.setToolTip("The trip ends at " + _clock(hit.t, "%H:%M") +
+            split.setToolTip("The trip ends at " + _clock(hit.t, "%H:%M", zone) +
                              " and a new one begins")
             split.triggered.connect(lambda _c=False, t=hit.t: self.add("split_trip", t))
             menu.addAction("Merge with next trip").triggered.connect(
@@ -543,7 +578,7 @@ class CorrectionsController(QObject):
             assert hit.stay is not None
             a, b, label, sid = hit.stay
             where = view.strip.timeline.stay_places.get(sid) or label or "no place"
-            title = menu.addAction(f"Stay {sid} at {where}: {_span(a, b)}")
+            title = menu.addAction(f"Stay {sid} at {where}: {_span_in(a, b, zone)}")
             title.setEnabled(False)
             menu.addAction("Merge with next stay").triggered.connect(
                 lambda _c=False: self.merge_with_next("stays", a, b, sid))
@@ -642,7 +677,8 @@ class CorrectionsController(QObject):
         return dialog
 
     # -- the map ----------------------------------------------------------------------
-    def _place_at(self, canvas: Any, pos: QPointF) -> tuple[int, str] | None:
+    def _place_at(self, canvas: Any, pos: QPointF) -> tuple[int, str, str] | None:
+        """The place drawn under ``pos`` (within 10 px): id, title, name."""
         m = canvas.markers
         if not canvas.layers["places"] or len(m.place_xy) == 0:
             return None
@@ -652,7 +688,8 @@ class CorrectionsController(QObject):
         if d2[i] > 10 ** 2:
             return None
         name = m.place_name[i] if i < len(m.place_name) else ""
-        return int(m.place_id[i]), data.place_title(name, m.place_label[i], int(m.place_id[i]))
+        return (int(m.place_id[i]), data.place_title(name, m.place_label[i], int(m.place_id[i])),
+                name)
 
     def map_menu(self, pos: QPoint | QPointF) -> QMenu | None:
         view = self.panel.views.get("map")
@@ -663,12 +700,11 @@ class CorrectionsController(QObject):
         menu = self._new_menu(canvas)
         place = self._place_at(canvas, pos)
         if place is not None:
-            pid, title = place
+            pid, title, name = place
             head = menu.addAction(f"Place {pid}: {title}")
             head.setEnabled(False)
-            current = title if not title.startswith("place ") else ""
             menu.addAction("Rename place…").triggered.connect(
-                lambda _c=False: self.ask_rename_place(pid, current.split(" · ")[-1]))
+                lambda _c=False: self.ask_rename_place(pid, name))
             menu.addAction("Merge place with…").triggered.connect(
                 lambda _c=False: self.ask_merge_place(pid))
         if self.selected_points:
@@ -869,7 +905,8 @@ class CorrectionsList(QWidget):
             state = "in force" if r["undone_at"] is None else \
                 f"undone {_clock(r['undone_at'], '%d %b %H:%M')}"
             item = QTreeWidgetItem([_clock(r["created_at"], "%Y-%m-%d %H:%M"),
-                                    str(r["author"]), describe(r), state])
+                                    str(r["author"]), describe(r, self.controller.zone),
+                                    state])
             item.setData(0, Qt.ItemDataRole.UserRole, r["id"])
             item.setToolTip(2, f"correction {r['id']} ({r['kind']}); applied by "
                                f"{r.get('skill') or '—'}")
@@ -908,7 +945,7 @@ class CorrectionsList(QWidget):
         panel = self.controller.panel
         view = panel.timeline
         panel.setCurrentWidget(view)
-        d = datetime.fromtimestamp(r["start_ts"]).date()
+        d = datetime.fromtimestamp(r["start_ts"], _tz(self.controller.zone)).date()
         first = date(d.year, d.month, 1)
         month = first.strftime("%Y-%m")
         if month in view.months:
