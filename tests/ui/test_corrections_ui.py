@@ -183,6 +183,7 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
     lst = w.views.corrections.dock.widget()
     item = lst.tree.topLevelItem(0)
     assert item.text(2).startswith("This was a train") and item.text(3).startswith("undone")
+    assert f"{start:%H:%M}–" in item.text(2)  # in the timeline's zone, as the strip
     assert w.views.corrections.act_redo.isEnabled()
     w.views.shutdown()
 

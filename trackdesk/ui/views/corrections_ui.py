@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QListWidget,
@@ -347,6 +348,8 @@ class CorrectionsController(QObject):
             strip.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             strip.customContextMenuRequested.connect(
                 lambda pos: self._popup(self.timeline_menu(pos), strip, pos))
+            # Times are written in the timeline's zone, known once its data arrived.
+            strip.periodShown.connect(lambda _a, _b: self._zone_known())
             self._push_to_views()
         elif name == "map":
             canvas = view.canvas
@@ -354,6 +357,10 @@ class CorrectionsController(QObject):
             canvas.customContextMenuRequested.connect(
                 lambda pos: self._popup(self.map_menu(pos), canvas, pos))
             canvas.installEventFilter(self)
+
+    def _zone_known(self) -> None:
+        self._update_actions()
+        self.changed.emit()
 
     def _view_refreshed(self, name: str) -> None:
         if name in ("timeline", "map"):
@@ -456,6 +463,7 @@ class CorrectionsController(QObject):
             self.redo_ids.clear()  # a new correction: what was undone stays undone
             self._after_write(row, f"Stored: {describe(row, self.zone)}")
 
+        self._status("Storing your correction…")  # a busy tracks.db may take a while
         return self.writer.submit(job, done, self._fail)
 
     def undo(self, correction_id: int) -> bool:
@@ -871,6 +879,12 @@ class CorrectionsList(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(list(self.COLUMNS))
         self.tree.setRootIsDecorated(False)
+        # "What" takes the room; the others fit their text.
+        head = self.tree.header()
+        head.setStretchLastSection(False)
+        for c in range(len(self.COLUMNS)):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.itemSelectionChanged.connect(self._selection)
         self.tree.itemDoubleClicked.connect(lambda _i, _c: self.show_selected())
@@ -915,8 +929,6 @@ class CorrectionsList(QWidget):
                 item.setSelected(True)
         self.empty.setVisible(not rows)
         self.tree.setVisible(bool(rows))
-        for c in range(len(self.COLUMNS)):
-            self.tree.resizeColumnToContents(c)
         self._selection()
 
     def selected_id(self) -> int | None:
@@ -975,7 +987,9 @@ def install_corrections(window: QMainWindow, panel: Any) -> CorrectionsControlle
     dock = QDockWidget("Your corrections", window)
     dock.setObjectName("corrections_dock")
     dock.setWidget(CorrectionsList(controller, dock))
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    # At the bottom, as the metrics and health docks: a side dock made the window wider
+    # than a 1400 px screen next to the timeline's bar.
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     dock.hide()
     show = dock.toggleViewAction()
     show.setText("Your &corrections")
