@@ -295,7 +295,8 @@ class TimelineStrip(QWidget):
 
     # -- your corrections (issue 20) ------------------------------------------------------
     def corrected_note(self, t: float) -> str:
-        """' — corrected by you: This was a train, …' when a correction covers ``t``."""
+        """' — corrected by you: was a train' when a correction covers ``t`` (a minute
+        either side: a split is an instant)."""
         hits = [what for a, b, what in self.corrected if a - 60 <= t <= b + 60]
         return f" — corrected by you: {hits[-1]}" if hits else ""
 
