@@ -139,9 +139,9 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
         "This was a…", "Split trip here", "Merge with next trip",
         "Mark this stretch's points as wrong"]
     # Its first line names the stretch in the timeline's zone (where you were).
-    start = datetime.fromtimestamp(a, ZoneInfo(view.strip.timeline.zone or "UTC"))
+    begins = datetime.fromtimestamp(a, ZoneInfo(view.strip.timeline.zone or "UTC"))
     assert menu.actions()[0].text().startswith(f"Trip {tid}: ")
-    assert f"{start:%H:%M}–" in menu.actions()[0].text()
+    assert f"{begins:%H:%M}–" in menu.actions()[0].text()
     choose(menu, "This was a…", "train")
     # Stored: one row saying so, by this user, now.
     run(loop, until(lambda: q(db_path, "SELECT COUNT(*) FROM corrections")[0][0] == 1,
@@ -183,7 +183,7 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
     lst = w.views.corrections.dock.widget()
     item = lst.tree.topLevelItem(0)
     assert item.text(2).startswith("This was a train") and item.text(3).startswith("undone")
-    assert f"{start:%H:%M}–" in item.text(2)  # in the timeline's zone, as the strip
+    assert f"{begins:%H:%M}–" in item.text(2)  # in the timeline's zone, as the strip
     assert w.views.corrections.act_redo.isEnabled()
     w.views.shutdown()
 
