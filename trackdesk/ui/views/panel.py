@@ -43,6 +43,8 @@ class ViewsPanel(QTabWidget):
     """Tabs: whatever ``first`` is (the task table), then the four views."""
 
     refreshed = Signal(str)  # view name, after it asked for fresh data
+    viewBuilt = Signal(str, object)  # name, view: built on first use (corrections_ui)
+    engineChanged = Signal(object)  # the engine followed now, or None
 
     def __init__(self, first: QWidget | None = None, first_title: str = "Tasks",
                  parent: QWidget | None = None) -> None:
@@ -99,6 +101,7 @@ class ViewsPanel(QTabWidget):
         if self.currentWidget() is got:
             # It replaced the tab on screen: no tab change will tell it to load.
             QTimer.singleShot(0, self._refresh_stale)
+        self.viewBuilt.emit(name, got)
         return got
 
     # -- issue 21: the settings the views follow (basemap, local days, countries) --------
@@ -152,6 +155,12 @@ class ViewsPanel(QTabWidget):
         self.set_db(engine.db_path if engine is not None else None)
         if engine is not None:
             self._unsubscribe = engine.events.subscribe(self.on_event)
+        self.engineChanged.emit(engine)
+
+    @property
+    def engine(self) -> Any:
+        """The engine whose tracks.db the views show (None: no db open)."""
+        return self._engine
 
     def set_db(self, path: Path | str | None) -> None:
         self.loader.set_path(path)
@@ -198,6 +207,9 @@ class ViewsPanel(QTabWidget):
 
     def shutdown(self) -> None:
         self.set_engine(None)
+        corrections = getattr(self, "corrections", None)
+        if corrections is not None:
+            corrections.shutdown()  # a correction being written is finished first
         self.loader.shutdown()
 
 
@@ -212,6 +224,10 @@ def install_views(window: WindowHost) -> ViewsPanel:
     window.session.subscribe(panel.set_engine)
     window.session.subscribe_settings(lambda _old, new: panel.configure(new))
     _add_export_action(window, panel)
+    # Corrections (issue 20): Edit menu, "Your corrections" dock, the views' context menus.
+    from trackdesk.ui.views.corrections_ui import install_corrections
+
+    panel.corrections = install_corrections(window, panel)
     view_menu = next((a.menu() for a in window.menuBar().actions()
                       if a.text().replace("&", "") == "View" and a.menu() is not None), None)
     if view_menu is not None:

@@ -59,6 +59,9 @@ class TimelineStrip(QWidget):
         # period: labels read for another month are not drawn.
         self.labels: list[tuple] = []
         self.labels_period: tuple[date, date] | None = None
+        # The user's corrections in force (start, end, what): marked on the strip and
+        # named in the hover text (set by corrections_ui).
+        self.corrected: list[tuple[float, float, str]] = []
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
@@ -246,6 +249,7 @@ class TimelineStrip(QWidget):
             p.setPen(QPen(QColor("#c4c9d0"), 1))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(row)
+            self._paint_corrected(p, d, row)
             weekend = d.weekday() >= 5
             p.setPen(QColor("#a33") if weekend else QColor("#333"))
             p.drawText(QRectF(4, top, LEFT - 10, ROW_H), Qt.AlignmentFlag.AlignVCenter |
@@ -318,8 +322,30 @@ class TimelineStrip(QWidget):
             else:
                 if not any(a <= t <= b for a, b in tl.covered):
                     text += " — no data"
+        text += self.corrected_note(t)
         self.setToolTip(text)
         self.hovered.emit(text)
+
+    # -- your corrections (issue 20) ------------------------------------------------------
+    def corrected_note(self, t: float) -> str:
+        """' — corrected by you: was a train' when a correction covers ``t`` (a minute
+        either side: a split is an instant)."""
+        hits = [what for a, b, what in self.corrected if a - 60 <= t <= b + 60]
+        return f" — corrected by you: {hits[-1]}" if hits else ""
+
+    def _paint_corrected(self, p: QPainter, d: date, row: QRectF) -> None:
+        """A dark tick along the top of each corrected stretch: what you said, not what
+        the analysis guessed (the colour below shows the result of the last run)."""
+        if not self.corrected:
+            return
+        p.setPen(Qt.PenStyle.NoPen)
+        for f0, f1, *_ in self._spans(d, self.corrected, 0):
+            x0, x1 = self._x(f0), max(self._x(f1), self._x(f0) + 3)
+            p.fillRect(QRectF(x0, row.top() - 2, x1 - x0, 3), QColor("#111"))
+            p.setBrush(QColor("#111"))
+            p.drawPolygon([QPointF(x0, row.top() - 2), QPointF(x0 + 5, row.top() - 2),
+                           QPointF(x0, row.top() + 4)])
+        p.setBrush(Qt.BrushStyle.NoBrush)
 
 
 class TimelineView(QWidget):
