@@ -22,9 +22,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox
 
+from devtools import views_demo as demo
 from tests.ui.conftest import run, until
 from trackdesk.engine.states import Status
-from trackdesk.ui.views import data, demo
+from trackdesk.ui.views import data
 from trackdesk.ui.views.corrections_ui import (
     CorrectionsController,
     CorrectionsList,
