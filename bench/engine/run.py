@@ -52,7 +52,7 @@ async def through_engine(n: int, concurrency: int, db: Path) -> tuple[float, int
                     settings=EngineSettings(concurrency=concurrency))
     await engine.start(schedule=False)
     records = [Engine.new_record(registry, "noop") for _ in range(n)]
-    await engine._call(engine.store.insert_tasks, records)
+    await engine.call(engine.store.insert_tasks, records)
     await engine.stop()
     engine = Engine(db, registry=registry, launchers={"local": LocalLauncher()},
                     settings=EngineSettings(concurrency=concurrency))

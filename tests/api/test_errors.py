@@ -154,7 +154,7 @@ def test_error(shared: BackgroundServer, method: str, path: str, code: int, word
     run(main())
     # An error never changes anything.
     assert shared.engine is not None and not shared.engine.tasks
-    templates = shared.call(shared.engine._call(shared.engine.store.list_templates))
+    templates = shared.call(shared.engine.call(shared.engine.store.list_templates))
     assert [t["name"] for t in templates] == ["default"]
 
 

@@ -149,11 +149,11 @@ def test_failed_task_log_opens_at_the_top_left_wraps_and_takes_ctrl_home_end(
                                                           "fail_at": 5}))
     run(loop, until(lambda: w.engine.tasks[rec.id].status == Status.FAILED, timeout=30))
     for i in range(300):
-        w.engine._note(rec.id, "engine", f"line {i} reading {long_path}")
+        w.engine.note(rec.id, "engine", f"line {i} reading {long_path}")
 
     async def stored() -> None:  # the engine writes logs in batches on its own thread
         while len(await w.engine.read_log(rec.id, limit=5000)) < 300:
-            await w.engine._flush()
+            await w.engine.flush()
             await asyncio.sleep(0.05)
 
     run(loop, stored())

@@ -158,15 +158,12 @@ class Engine:
         """Run a blocking call (e.g. of :attr:`store`) on the engine's database thread."""
         return await self._db.call(fn, *args, **kwargs)
 
-    _call = call  # the name tests and older callers know
-
     async def flush(self) -> None:
         """Write every pending change now."""
         await self._db.flush()
 
-    _flush = flush
-
-    def _note(self, task_id: int, stream: str, message: str) -> None:
+    def note(self, task_id: int, stream: str, message: str) -> None:
+        """Add a line to a task's log (shown live in the detail pane)."""
         self._book.note(task_id, stream, message)
 
     async def check_db(self) -> None:

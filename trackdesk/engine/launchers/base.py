@@ -72,6 +72,12 @@ class Launcher(ABC):
                     env: dict[str, str]) -> WorkerHandle:
         """Start ``python ARGV...`` for ``task_id``; raise LauncherUnavailable if it can't."""
 
+    async def ensure_available(self) -> None:
+        """Raise LauncherUnavailable (saying what is missing and how to get it) when this
+        launcher cannot run anything now; asked before a run, off the GUI thread. A local
+        process launcher is always available."""
+        return None
+
     async def recover(self, db_path: Path) -> list[RecoveredWorker]:
         """Workers of this launcher left running by a dead app (none by default)."""
         return []

@@ -764,11 +764,10 @@ class CanvasWindow(dialogs.DialogHost, QMainWindow):
                 problems.append("a skill runs in Docker, but the Docker launcher is not "
                                 "available in this app")
             else:
-                check = getattr(launcher, "ensure_available", None)
                 try:
-                    if check is not None:
-                        # Runs on the launcher's own threads: the GUI stays live.
-                        await asyncio.wait_for(check(), DOCKER_CHECK_TIMEOUT_S)
+                    # Runs on the launcher's own threads: the GUI stays live.
+                    await asyncio.wait_for(launcher.ensure_available(),
+                                           DOCKER_CHECK_TIMEOUT_S)
                 except LauncherUnavailable as exc:
                     problems.append(f"Docker: {exc}")
                 except TimeoutError:

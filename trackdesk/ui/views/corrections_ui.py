@@ -334,7 +334,7 @@ class CorrectionsController(QObject):
         corrections; None (this computer's) before the timeline has loaded."""
         view = self.panel.views.get("timeline")
         tl = view.strip.timeline if view is not None else None
-        return getattr(tl, "zone", None)
+        return tl.zone if tl is not None else None
 
     def _engine_changed(self, _engine: Any) -> None:
         self.rows, self.redo_ids, self.selected_points = [], [], []
@@ -433,7 +433,7 @@ class CorrectionsController(QObject):
         self.errors.append(message)
         self.failed.emit(message)
         host = self.window
-        if host is not None and hasattr(host, "show_message"):
+        if host is not None:
             host.show_message(QMessageBox.Icon.Warning, "Correction not stored", message)
         else:
             from trackdesk.ui.dialogs import tell
@@ -721,9 +721,9 @@ class CorrectionsController(QObject):
             act.triggered.connect(lambda _c=False, ids=list(self.selected_points):
                                   self.mark_points(ids))
             menu.addAction("Clear the selection").triggered.connect(self.clear_selection)
-        sel = getattr(view, "selected", None)
+        sel = view.selected
         if sel is not None and sel[0] == "trip" and len(canvas.selection_path):
-            d = getattr(view, "selected_details", {}) or {}
+            d = view.selected_details
             if d.get("id") == sel[1] and d.get("start_ts") is not None:
                 menu.addAction(f"Mark the points of trip {sel[1]} as wrong").triggered.connect(
                     lambda _c=False, a=d["start_ts"], b=d["end_ts"]:

@@ -51,6 +51,8 @@ class ViewsPanel(QTabWidget):
         super().__init__(parent)
         self.setDocumentMode(True)
         self.loader = Loader(parent=self)
+        # The corrections controller (install_panel sets it: issue 20's Edit menu and dock).
+        self.corrections: Any = None
         # Each view is built the first time it is shown (or asked for): numpy, QtCharts
         # and the views' modules cost a good part of a second the window need not wait.
         self.views: dict[str, Any] = {}
@@ -207,9 +209,8 @@ class ViewsPanel(QTabWidget):
 
     def shutdown(self) -> None:
         self.set_engine(None)
-        corrections = getattr(self, "corrections", None)
-        if corrections is not None:
-            corrections.shutdown()  # a correction being written is finished first
+        if self.corrections is not None:
+            self.corrections.shutdown()  # a correction being written is finished first
         self.loader.shutdown()
 
 
