@@ -362,3 +362,14 @@ def test_points_selected_on_the_map_are_marked_wrong_and_the_list_undoes_it(
     qtbot.waitUntil(lambda: q(db, "SELECT undone_at FROM corrections") == [(None,)],
                     timeout=WAIT)
     panel.shutdown()
+
+
+def test_merging_places_reruns_every_skill_that_shows_them() -> None:
+    """footprint_stats' home guess follows merged places: a merge from the window must rerun
+    it too, not only stay_stats, or Statistics keeps the old home until the next run."""
+    from trackdesk.skills.registry import load_registry
+    from trackdesk.ui.views.corrections_ui import affected_skills
+
+    names = affected_skills(load_registry(), {"merge_places"})
+    assert {"stay_stats", "footprint_stats", "rendering_metadata"} <= set(names)
+    assert "stay_detection" not in names

@@ -155,10 +155,14 @@ def affected_skills(registry: Any, kinds: set[str]) -> list[str]:
     """The default chain's skills a change of these correction kinds touches: those that
     apply them and everything downstream of them, in chain order."""
     from trackdesk.engine.chains import default_chain
-    from trackdesk.skills.labels import KINDS
+    from trackdesk.skills.labels import ALSO_READS, KINDS
 
     chain = default_chain(registry)
-    keep = {KINDS[k] for k in kinds if k in KINDS} & {n.id for n in chain.nodes}
+    keep = {KINDS[k] for k in kinds if k in KINDS}
+    # Skills that read a kind another skill applies (footprint_stats' home guess follows
+    # merged places) rerun too, or they would show the old answer until the next run.
+    keep |= {skill for skill, read in ALSO_READS.items() if set(read) & kinds}
+    keep &= {n.id for n in chain.nodes}
     grew = True
     while grew:
         more = {b for a, b in chain.links if a in keep and b not in keep}
