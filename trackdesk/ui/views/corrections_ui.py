@@ -53,6 +53,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trackdesk.ui.views.data import zone_info
+
 log = logging.getLogger(__name__)
 
 # The modes a person picks from, in the order they think of them (MODES is storage order).
@@ -81,22 +83,11 @@ class CorrectionRefused(Exception):
     """A correction that cannot be made (no next trip, ...): the message is for a person."""
 
 
-def _tz(zone: str | None) -> Any:
-    if zone is None:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def _clock(ts: float | None, fmt: str = "%a %d %b %Y %H:%M", zone: str | None = None) -> str:
     """``ts`` in ``zone`` (the timeline's: where you were), else this computer's."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, _tz(zone)).strftime(fmt)
+    return datetime.fromtimestamp(ts, zone_info(zone)).strftime(fmt)
 
 
 def _span_in(a: float | None, b: float | None, zone: str | None = None) -> str:
@@ -961,7 +952,7 @@ class CorrectionsList(QWidget):
         panel = self.controller.panel
         view = panel.timeline
         panel.setCurrentWidget(view)
-        d = datetime.fromtimestamp(r["start_ts"], _tz(self.controller.zone)).date()
+        d = datetime.fromtimestamp(r["start_ts"], zone_info(self.controller.zone)).date()
         first = date(d.year, d.month, 1)
         month = first.strftime("%Y-%m")
         if month in view.months:

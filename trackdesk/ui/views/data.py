@@ -476,7 +476,8 @@ def trip_at(conn: sqlite3.Connection, ts: float) -> int | None:
 
 
 # ------------------------------------------------------------------ local days --------
-def _zone(zone: str | None) -> Any:
+def zone_info(zone: str | None) -> Any:
+    """The ZoneInfo of an IANA name; None (this computer's zone) for None or an unknown name."""
     if zone is None:
         return None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -490,11 +491,11 @@ def _zone(zone: str | None) -> Any:
 def local_day(ts: float, zone: str | None = None, hour: int = 0) -> date:
     """The day ``ts`` belongs to: in ``zone`` (None: this computer's), days starting at
     ``hour`` (issue 21: a night owl's 02:00 belongs to the evening before)."""
-    return datetime.fromtimestamp(ts - hour * 3600.0, _zone(zone)).date()
+    return datetime.fromtimestamp(ts - hour * 3600.0, zone_info(zone)).date()
 
 
 def day_start(d: date, zone: str | None = None, hour: int = 0) -> float:
-    return datetime(d.year, d.month, d.day, hour, tzinfo=_zone(zone)).timestamp()
+    return datetime(d.year, d.month, d.day, hour, tzinfo=zone_info(zone)).timestamp()
 
 
 def main_zone(conn: sqlite3.Connection, t0: float, t1: float) -> str | None:

@@ -100,7 +100,7 @@ class TimelineStrip(QWidget):
         # carries one).
         tl = self.timeline
         zone = tl.zone_at(ts) if tl is not None else None  # where you were then
-        return datetime.fromtimestamp(ts, data._zone(zone)).strftime(fmt)
+        return datetime.fromtimestamp(ts, data.zone_info(zone)).strftime(fmt)
 
     def label_text(self, item: tuple) -> str:
         """'train — IN_SUBWAY, from Google, Sun 13 Sep 14:26–14:56'."""
