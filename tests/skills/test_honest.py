@@ -235,6 +235,22 @@ def test_one_long_weekday_somewhere_is_not_work_but_ten_working_days_are() -> No
     assert labels["work"] == pytest.approx(_at(0, north=8000.0), abs=1e-5)
 
 
+def test_the_hotel_of_a_business_trip_is_not_work() -> None:
+    # A week at home, then a business trip: the hotel from 15:00 to 10:00 (three hours of
+    # office hours a day, more than the office's two and a half), the office 11:00-13:30.
+    # A place where the person sleeps is lodging, not where they work.
+    monday = T0 + 4 * DAY  # 2026-01-05
+    home = [(k + 2, monday + k * DAY - 3 * HOUR, monday + k * DAY + 8 * HOUR, *_at(0))
+            for k in range(-1, 6)]
+    hotel = [(100 + k, monday + k * DAY + 15 * HOUR, monday + (k + 1) * DAY + 10 * HOUR,
+              *_at(0, east=9000.0)) for k in range(7, 11)]  # nights Mon-Thu
+    office = [(200 + k, monday + k * DAY + 11 * HOUR, monday + k * DAY + 13.5 * HOUR,
+               *_at(0, north=9000.0)) for k in range(8, 11)]  # Tue-Thu
+    labels = _labels(sorted(home + hotel + office, key=lambda s: s[1]))
+    assert labels["home"] == pytest.approx(_at(0), abs=1e-5)
+    assert labels.get("work") == pytest.approx(_at(0, north=9000.0), abs=1e-5)
+
+
 def test_home_is_where_the_nights_are_in_the_local_time_of_the_place(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Someone in Tokyo (UTC+9): asleep at home 22:00-07:00 JST (13:00-22:00 UTC), at the
