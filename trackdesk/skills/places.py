@@ -233,9 +233,11 @@ def build_places(stays: list[tuple], radius_m: float, timezone: str,
     home = max(rows, key=lambda r: (r["nights"], r["night"], r["dwell"], -r["id"]))
     if home["nights"] >= max(HOME_MIN_NIGHTS, HOME_MIN_SHARE * known_nights):
         home["label"] = "home"
-    # A place where the person slept at least as many nights as they spent working days
-    # there is lodging (a hotel on a business trip, a friend's flat), not their work.
-    others = [r for r in rows if r["label"] is None and r["nights"] < r["workdays"]
+    # A place where the person slept on at least two nights, and on at least one night
+    # for every two working days there, is lodging (the hotel of a business trip, a
+    # friend's flat), not their work: an office sees a night at most now and then.
+    others = [r for r in rows if r["label"] is None
+              and r["nights"] < max(HOME_MIN_NIGHTS, r["workdays"] / 2)
               and r["workdays"] >= max(WORK_MIN_DAYS, WORK_MIN_SHARE * known_workdays)]
     if others:
         max(others, key=lambda r: (r["workdays"], r["work"], r["dwell"], -r["id"]))["label"] = \
