@@ -399,3 +399,37 @@ def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
     assert plane is not None and plane[0] == pytest.approx(far, rel=0.01)
     assert [m for m, _ in trips] == ["plane"], trips
     _assert_statistics_reconcile(path)
+
+
+def _ride_underground(tmp_path: Path, gap_s: float, gap_m: float, speed: float) -> tuple:
+    """Walk 10 min east, lose the fix for ``gap_s``, reappear ``gap_m`` further on and
+    move on at ``speed`` for 10 min, between two long stays: (trips, per-mode km)."""
+    path = new_db(tmp_path / "tracks.db")
+    walk_end = 600 * 1.3
+    track = cat(stay(T0, 3600, 10),
+                line(T0 + 3600, 600, 5, speed, east0=0.0, seed=1),
+                line(T0 + 4200 + gap_s, 600, 5, speed, east0=walk_end + gap_m, seed=2),
+                stay(T0 + 4800 + gap_s, 3600, 10, east=walk_end + gap_m + 600 * speed,
+                     seed=3))
+    conn = connect(path)
+    insert(conn, *track)
+    run_chain(path)
+    trips = conn.execute("SELECT main_mode, distance_m FROM trips").fetchall()
+    modes = dict(conn.execute("SELECT mode, distance_m / 1000 FROM footprint_period_modes "
+                              "WHERE period_type = 'all'").fetchall())
+    return trips, modes
+
+
+def test_a_subway_ride_with_no_fix_underground_is_a_train_trip(tmp_path: Path) -> None:
+    # Walking to the station, 6 minutes underground, 4 km on, walking out: the kilometres
+    # under the city were a ride, not the walk out of the station.
+    trips, modes = _ride_underground(tmp_path, 360.0, 4000.0, 1.3)
+    assert [t[0] for t in trips] == ["train"]
+    assert modes.get("train", 0) > 3.5
+    assert modes.get("walk", 0) < 3.0  # 1.6 km walked and GPS noise; the ride is not in it
+
+
+def test_a_cyclist_who_loses_the_fix_for_a_while_stays_a_cyclist(tmp_path: Path) -> None:
+    trips, modes = _ride_underground(tmp_path, 180.0, 1200.0, 5.5)
+    assert [t[0] for t in trips] == ["bike"]
+    assert "train" not in modes

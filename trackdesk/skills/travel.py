@@ -32,6 +32,18 @@ MAX_SPEED_MPS = 350.0
 GAP_S = 600.0  # transport_mode's gap: no mode segment spans a longer one
 GAP_PLANE_MPS = 75.0  # 270 km/h on average across a gap: no timetable's train or car
 PLANE = 5  # geo.MODES.index("plane")
+TRAIN = 4  # geo.MODES.index("train")
+MOTORISED = (3, 4, 6)  # car, train, bus
+# A fix lost for a while and found again far away, faster than anyone walks: the person
+# rode underground (a subway, a tunnel), as transport_mode's underground rule says. The
+# first fix after it is often walking out of the station; crediting the ride's kilometres
+# to that walk made a subway trip a "walk" trip.
+UNDERGROUND_MIN_S = 60.0
+UNDERGROUND_MAX_S = 1800.0
+UNDERGROUND_MIN_M = 1000.0
+UNDERGROUND_MPS = 7.5
+BIKE = 2  # geo.MODES.index("bike")
+BIKE_GAP_MPS = 12.0  # a cyclist who lost the fix: their own ride, unless faster than this
 
 
 def travel_steps(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
@@ -52,6 +64,14 @@ def travel_steps(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.nda
         fine = (dts <= max_gap_s) & (steps <= max_speed_mps * np.maximum(dts, 1e-9))
         flight = fine & (dts > GAP_S) & (steps > GAP_PLANE_MPS * dts)
     step_modes[1:][flight] = PLANE
+    before = step_modes[:-1].copy()
+    later = step_modes[1:]
+    ride = (fine & ~flight & (dts >= UNDERGROUND_MIN_S) & (dts <= UNDERGROUND_MAX_S)
+            & (steps >= UNDERGROUND_MIN_M) & (steps > UNDERGROUND_MPS * dts)
+            & ~np.isin(later, MOTORISED)
+            & ~(((before == BIKE) | (later == BIKE)) & (steps <= BIKE_GAP_MPS * dts)))
+    # The ride's mode: the vehicle the person was in just before, else a train.
+    step_modes[1:][ride] = np.where(np.isin(before[ride], MOTORISED), before[ride], TRAIN)
     ok = fine & (step_modes[1:] > 0)
     out[1:] = np.where(ok, steps, 0.0)
     return out, step_modes
