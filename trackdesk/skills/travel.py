@@ -33,7 +33,7 @@ GAP_S = 600.0  # transport_mode's gap: no mode segment spans a longer one
 GAP_PLANE_MPS = 75.0  # 270 km/h on average across a gap: no timetable's train or car
 PLANE = 5  # geo.MODES.index("plane")
 TRAIN = 4  # geo.MODES.index("train")
-MOTORISED = (3, 4, 6)  # car, train, bus
+MOTORISED = (3, 4, 5, 6)  # car, train, plane, bus: a vehicle already
 # A fix lost for a while and found again far away, faster than anyone walks: the person
 # rode underground (a subway, a tunnel), as transport_mode's underground rule says. The
 # first fix after it is often walking out of the station; crediting the ride's kilometres
@@ -68,7 +68,7 @@ def travel_steps(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.nda
     later = step_modes[1:]
     ride = (fine & ~flight & (dts >= UNDERGROUND_MIN_S) & (dts <= UNDERGROUND_MAX_S)
             & (steps >= UNDERGROUND_MIN_M) & (steps > UNDERGROUND_MPS * dts)
-            & ~np.isin(later, MOTORISED)
+            & ~np.isin(later, MOTORISED) & (before != PLANE)  # (a landing is not a ride)
             & ~(((before == BIKE) | (later == BIKE)) & (steps <= BIKE_GAP_MPS * dts)))
     # The ride's mode: the vehicle the person was in just before, else a train.
     step_modes[1:][ride] = np.where(np.isin(before[ride], MOTORISED), before[ride], TRAIN)
