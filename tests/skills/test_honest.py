@@ -4,6 +4,7 @@ from dwell over many nights and working days, statistics that reconcile."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -433,3 +434,22 @@ def test_a_cyclist_who_loses_the_fix_for_a_while_stays_a_cyclist(tmp_path: Path)
     trips, modes = _ride_underground(tmp_path, 180.0, 1200.0, 5.5)
     assert [t[0] for t in trips] == ["bike"]
     assert "train" not in modes
+
+
+def test_without_tzfpy_home_is_read_in_this_computers_zone_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker image built without tzfpy: 'auto' falls back to this computer's zone
+    # (Tokyo here), as stay_stats' docs promise, instead of failing the chain.
+    monkeypatch.setitem(sys.modules, "tzfpy", None)  # `import tzfpy` raises ImportError
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    tokyo = (35.6812, 139.7671)
+    monday = T0 + 4 * DAY
+    stays = [(k + 1, monday + k * DAY - 11 * HOUR, monday + k * DAY - 2 * HOUR, *tokyo)
+             for k in range(10)]
+    try:
+        labels = _labels(stays, "auto")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert labels["home"] == pytest.approx(tokyo, abs=1e-4)

@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from trackdesk.geodata.localdays import LOCAL, offsets, valid_zone
+from trackdesk.geodata.timezones import zone_at
 from trackdesk.skills.geo import haversine
 from trackdesk.worker import SkillError
 
-QUARTER = 900.0
 NIGHT = (22, 6)  # local hours of "at home" (22:00-06:00)
 WORK = (9, 17)  # local hours of "at work" on weekdays
 
 
 def utc_offsets(ts: np.ndarray, timezone: str) -> np.ndarray:
-    """UTC offset in seconds at each instant, for an IANA zone or the machine's 'local'.
-
-    Offsets only change on quarter-hours (UTC) in every real zone, so they are looked up
-    once per distinct quarter-hour, not once per point.
-    """
-    if len(ts) == 0:
-        return np.zeros(0)
-    q = np.floor(ts / QUARTER).astype(np.int64)
-    if len(q) > 1 and np.all(q[1:] >= q[:-1]):
-        # Time-sorted input (the usual case): distinct values without sorting a million.
-        first = np.concatenate([[True], q[1:] != q[:-1]])
-        uq = q[first]
-        inv = np.cumsum(first) - 1
-    else:
-        uq, inv = np.unique(q, return_inverse=True)
-    if timezone in ("", "local"):
-        offs = [float(time.localtime(int(x) * QUARTER).tm_gmtoff) for x in uq.tolist()]
-    else:
-        try:
-            tz = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise SkillError(f"unknown time zone {timezone!r}: use an IANA name such as "
-                             f"Europe/Berlin, or 'local'") from exc
-        offs = [datetime.fromtimestamp(int(x) * QUARTER, tz).utcoffset().total_seconds()
-                for x in uq.tolist()]
-    return np.asarray(offs, dtype=np.float64)[inv.reshape(-1)]
+    """UTC offset in seconds at each instant, for an IANA zone or the machine's 'local'
+    (geodata.localdays.offsets, which would quietly use 'local' for a name it does not
+    know: a zone the user typed is checked here instead)."""
+    if not valid_zone(timezone):
+        raise SkillError(f"unknown time zone {timezone!r}: use an IANA name such as "
+                         f"Europe/Berlin, or 'local'")
+    return offsets(ts, timezone)
 
 
 AUTO = "auto"  # each stay in its own zone, from its position (issue 21)
@@ -53,26 +32,19 @@ AUTO = "auto"  # each stay in its own zone, from its position (issue 21)
 def stay_offsets(start: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """UTC offset at each stay's start in the zone where the stay is (tzfpy, offline):
     a night in Tokyo is Tokyo's night whatever this computer's zone. Without tzfpy (a
-    worker image built without it), this computer's zone."""
+    worker image built without it), or in a zone this Python's tzdata lacks, this
+    computer's zone."""
     try:
-        from trackdesk.geodata.timezones import zone_at
-    except ImportError:
-        return utc_offsets(start, "local")
-    zones = [zone_at(float(a), float(o)) for a, o in zip(lat.tolist(), lon.tolist(),
-                                                          strict=True)]
+        zones = [zone_at(float(a), float(o)) for a, o in zip(lat.tolist(), lon.tolist(),
+                                                              strict=True)]
+    except ImportError:  # zone_at imports tzfpy on its first call
+        return offsets(start, LOCAL)
+    names, which = np.unique(zones, return_inverse=True)
     out = np.zeros(len(start))
-    for z in set(zones):
-        sel = np.array([x == z for x in zones])
-        try:
-            out[sel] = utc_offsets(start[sel], z)
-        except SkillError:  # a zone this Python's tzdata lacks
-            out[sel] = utc_offsets(start[sel], "local")
+    for i, z in enumerate(names.tolist()):
+        sel = which == i
+        out[sel] = offsets(start[sel], z)
     return out
-
-
-def local_days(ts: np.ndarray, timezone: str) -> np.ndarray:
-    """Local day number (days since 1970-01-01 in local time) of each instant."""
-    return np.floor((ts + utc_offsets(ts, timezone)) / 86400.0).astype(np.int64)
 
 
 def day_strings(days: np.ndarray) -> list[str]:
@@ -125,12 +97,6 @@ def _window_days(start: float, end: float, off: float, h0: int, h1: int,
         if sec > 0:
             out.append((d, sec))
     return out
-
-
-def _window_overlap(start: float, end: float, off: float, h0: int, h1: int,
-                    weekdays_only: bool) -> float:
-    """Seconds of [start, end] inside local hours [h0, h1) (wrapping midnight if h0 > h1)."""
-    return float(sum(sec for _, sec in _window_days(start, end, off, h0, h1, weekdays_only)))
 
 
 # Home and work need evidence across many nights and working days (issue 20): never one
