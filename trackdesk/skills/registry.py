@@ -13,6 +13,13 @@ import os
 from trackdesk.tracks.spec import IMPORT_SPEC
 from trackdesk.worker.spec import Param, SkillSpec
 
+# Defaults shared between skills. travel.py's flight rule relies on transport_mode's
+# gap (no mode segment spans a longer one); trips and the footprint totals measure
+# distance with the same rule and limits, so every trip's km are in the totals.
+TRACK_GAP_S = 600.0
+TRAVEL_MAX_GAP_S = 4 * 3600.0
+TRAVEL_MAX_SPEED_MPS = 350.0
+
 DEFAULT_CHAIN = (
     "outlier_detection",
     "trajectory_completion",
@@ -85,7 +92,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
                   "Speed is the displacement across this window (robust to GPS jitter)"),
             Param("min_segment_s", "float", 120.0, 10.0, 7200.0, "s",
                   "Labels are the majority within this span: shorter blips are absorbed"),
-            Param("gap_s", "float", 600.0, 10.0, 86400.0, "s",
+            Param("gap_s", "float", TRACK_GAP_S, 10.0, 86400.0, "s",
                   "A logging gap longer than this cuts the track"),
             Param("stationary_mps", "float", 0.5, 0.05, 5.0, "m/s", "Below: stationary"),
             Param("walk_max_mps", "float", 2.5, 0.5, 10.0, "m/s", "Below: walk"),
@@ -144,9 +151,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
         params=(
             Param("min_distance_m", "float", 100.0, 0.0, 100000.0, "m",
                   "Trips shorter than this are dropped"),
-            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+            Param("max_gap_s", "float", TRAVEL_MAX_GAP_S, 600.0, 30 * 86400.0, "s",
                   "A logging gap longer than this ends a trip"),
-            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+            Param("max_speed_mps", "float", TRAVEL_MAX_SPEED_MPS, 10.0, 1000.0, "m/s",
                   "A step faster than this adds no distance (a jump, not travel)"),
         ),
         timeout_s=1800.0,
@@ -187,9 +194,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
                   "Place radius used for the home guess (as in stay_stats)"),
             # Distance: travel.py's rule with trip_construction's defaults, so that every
             # trip's km are in the totals (keep both skills' values equal).
-            Param("max_gap_s", "float", 4 * 3600.0, 600.0, 30 * 86400.0, "s",
+            Param("max_gap_s", "float", TRAVEL_MAX_GAP_S, 600.0, 30 * 86400.0, "s",
                   "A step across a longer logging gap adds no distance (as trip_construction)"),
-            Param("max_speed_mps", "float", 350.0, 10.0, 1000.0, "m/s",
+            Param("max_speed_mps", "float", TRAVEL_MAX_SPEED_MPS, 10.0, 1000.0, "m/s",
                   "A step faster than this adds no distance (as trip_construction)"),
         ),
         timeout_s=1800.0,

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from trackdesk.skills.geo import Local
+from trackdesk.skills.geo import MODE_INDEX, Local
+from trackdesk.skills.registry import TRACK_GAP_S as GAP_S  # transport_mode's gap_s
 
-MAX_GAP_S = 4 * 3600.0  # the defaults of both skills' max_gap_s and max_speed_mps
-MAX_SPEED_MPS = 350.0
-GAP_S = 600.0  # transport_mode's gap: no mode segment spans a longer one
 GAP_PLANE_MPS = 75.0  # 270 km/h on average across a gap: no timetable's train or car
-PLANE = 5  # geo.MODES.index("plane")
-TRAIN = 4  # geo.MODES.index("train")
-MOTORISED = (3, 4, 5, 6)  # car, train, plane, bus: a vehicle already
+PLANE = MODE_INDEX["plane"]
+TRAIN = MODE_INDEX["train"]
+MOTORISED = tuple(MODE_INDEX[m] for m in ("car", "train", "plane", "bus"))  # a vehicle already
 # A fix lost for a while and found again far away, faster than anyone walks: the person
 # rode underground (a subway, a tunnel), as transport_mode's underground rule says. The
 # first fix after it is often walking out of the station; crediting the ride's kilometres
@@ -42,7 +40,7 @@ UNDERGROUND_MIN_S = 60.0
 UNDERGROUND_MAX_S = 1800.0
 UNDERGROUND_MIN_M = 1000.0
 UNDERGROUND_MPS = 7.5
-BIKE = 2  # geo.MODES.index("bike")
+BIKE = MODE_INDEX["bike"]
 BIKE_GAP_MPS = 12.0  # a cyclist who lost the fix: their own ride, unless faster than this
 
 
