@@ -15,8 +15,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from trackdesk.geodata.localdays import _zone  # one cached ZoneInfo per name
 
 
 @dataclass
@@ -35,14 +35,6 @@ class DwellRow:
         d = asdict(self)
         d.pop("day_list")
         return d
-
-
-@lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 def _local_pieces(start: float, end: float, tz: str, day_start_hour: int
