@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 
+from tests.skills.chain import connect, new_db
 from trackdesk.skills.geo import DEG, EARTH_RADIUS_M
 
 T0 = 1_767_225_600.0
@@ -48,3 +50,24 @@ def line(t0: float, duration: float, step: float, speed: float, east0: float = 0
 def cat(*parts: tuple[np.ndarray, np.ndarray, np.ndarray]
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+
+
+def track_db(path: Path, track: tuple[np.ndarray, np.ndarray, np.ndarray],
+             accuracy: float | None = 5.0) -> Path:
+    """A fresh tracks.db at ``path`` holding ``track``'s points."""
+    new_db(path)
+    conn = connect(path)
+    try:
+        insert(conn, *track, accuracy=accuracy)
+    finally:
+        conn.close()
+    return path
+
+
+def query(path: Path, sql: str, *args: object) -> list[tuple]:
+    """All rows of one query on the tracks.db at ``path``."""
+    conn = connect(path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.skills.chain import connect, new_db, run_chain
-from tests.skills.helpers import T0, cat, insert, line, offset, stay
+from tests.skills.helpers import T0, cat, line, offset, query, stay, track_db
 from trackdesk.skills.geo import MODES, haversine
 from trackdesk.skills.places import build_places
 from trackdesk.tracks import corrections
@@ -28,20 +28,12 @@ def _three_stays(tmp_path: Path) -> Path:
                 stay(T0 + 2700, 1800, 5, east=4500.0, seed=2),
                 line(T0 + 4500, 900, 3, 5.0, east0=4500.0, seed=3),
                 stay(T0 + 5400, 1800, 5, east=9000.0, seed=4))
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
-    return path
+    return track_db(tmp_path / "tracks.db", track)
 
 
 def _trips(path: Path) -> list[tuple]:
-    conn = connect(path)
-    try:
-        return conn.execute("SELECT id, start_ts, end_ts, origin_stay_id, destination_stay_id, "
-                            "distance_m FROM trips ORDER BY start_ts").fetchall()
-    finally:
-        conn.close()
+    return query(path, "SELECT id, start_ts, end_ts, origin_stay_id, destination_stay_id, "
+                 "distance_m FROM trips ORDER BY start_ts")
 
 
 def test_merged_trips_are_one_trip_after_every_recompute_and_undo_restores_two(
@@ -75,10 +67,7 @@ def test_merged_trips_are_one_trip_after_every_recompute_and_undo_restores_two(
 def test_a_split_trip_is_two_trips_that_add_up_and_undo_joins_them(tmp_path: Path) -> None:
     track = cat(stay(T0, 1800, 5), line(T0 + 1800, 1800, 3, 5.0, seed=1),
                 stay(T0 + 3600, 1800, 5, east=9000.0, seed=2))
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
+    path = track_db(tmp_path / "tracks.db", track)
     run_chain(path)
     before = _trips(path)
     assert len(before) == 1, before
@@ -104,11 +93,7 @@ def test_a_split_trip_is_two_trips_that_add_up_and_undo_joins_them(tmp_path: Pat
 
 
 def _places(path: Path) -> list[tuple]:
-    conn = connect(path)
-    try:
-        return conn.execute("SELECT id, n_visits FROM places ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return query(path, "SELECT id, n_visits FROM places ORDER BY id")
 
 
 def test_merged_places_are_one_place_after_every_recompute_and_undo_restores_them(
@@ -118,10 +103,7 @@ def test_merged_places_are_one_place_after_every_recompute_and_undo_restores_the
                 stay(T0 + 2400, 1800, 5, east=800.0, seed=2),
                 line(T0 + 4200, 600, 3, -800 / 600, east0=800.0, seed=3),
                 stay(T0 + 4800, 1800, 5, seed=4))
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
+    path = track_db(tmp_path / "tracks.db", track)
     run_chain(path)
     before = _places(path)
     assert [n for _, n in before] == [2, 1], before
@@ -188,7 +170,7 @@ def test_incremental_equals_full_with_trip_and_place_corrections_in_force(
 
 
 # ------------------------------------------------------------------ home and work -----
-def _at(k: int, east: float = 0.0, north: float = 0.0) -> tuple[float, float]:
+def _at(east: float = 0.0, north: float = 0.0) -> tuple[float, float]:
     lat, lon = offset(east, north)
     return float(lat), float(lon)
 
@@ -201,9 +183,9 @@ def _labels(stays: list[tuple], timezone: str = "UTC") -> dict[str, tuple[float,
 def test_an_eleven_minute_stop_on_a_two_day_train_journey_is_never_home() -> None:
     # Day 1 08:00 board (an hour at the station), a stop at 01:00 in the night, arrival
     # day 2 at 20:00 and a hotel evening: no night was spent anywhere twice.
-    stays = [(1, T0 + 7 * HOUR, T0 + 8 * HOUR, *_at(0)),
-             (2, T0 + DAY + 1 * HOUR, T0 + DAY + 1 * HOUR + 660, *_at(0, east=600_000.0)),
-             (3, T0 + DAY + 20 * HOUR, T0 + DAY + 23 * HOUR, *_at(0, east=1_200_000.0))]
+    stays = [(1, T0 + 7 * HOUR, T0 + 8 * HOUR, *_at()),
+             (2, T0 + DAY + 1 * HOUR, T0 + DAY + 1 * HOUR + 660, *_at(east=600_000.0)),
+             (3, T0 + DAY + 20 * HOUR, T0 + DAY + 23 * HOUR, *_at(east=1_200_000.0))]
     assert "home" not in _labels(stays)
 
 
@@ -212,28 +194,28 @@ def test_twenty_nights_at_a_and_one_at_b_give_home_a() -> None:
     for d in range(21):
         east = 30_000.0 if d == 10 else 0.0
         stays.append((d + 1, T0 + d * DAY - 2 * HOUR, T0 + d * DAY + 7 * HOUR,
-                      *_at(0, east=east)))
+                      *_at(east=east)))
     labels = _labels(stays)
-    assert labels["home"] == pytest.approx(_at(0), abs=1e-5)
+    assert labels["home"] == pytest.approx(_at(), abs=1e-5)
 
 
 def test_nights_each_in_another_place_give_no_home() -> None:
     # A cycling tour: every night at another campsite 60 km on.
     stays = [(d + 1, T0 + d * DAY - 2 * HOUR, T0 + d * DAY + 7 * HOUR,
-              *_at(0, east=60_000.0 * d)) for d in range(12)]
+              *_at(east=60_000.0 * d)) for d in range(12)]
     assert "home" not in _labels(stays)
 
 
 def test_one_long_weekday_somewhere_is_not_work_but_ten_working_days_are() -> None:
     monday = T0 + 4 * DAY  # 2026-01-05
-    home = [(k + 1, monday + k * DAY - 2 * HOUR, monday + k * DAY + 7 * HOUR, *_at(0))
+    home = [(k + 1, monday + k * DAY - 2 * HOUR, monday + k * DAY + 7 * HOUR, *_at())
             for k in range(14)]
-    conference = [(100, monday + 9 * HOUR, monday + 17 * HOUR, *_at(0, east=5000.0))]
+    conference = [(100, monday + 9 * HOUR, monday + 17 * HOUR, *_at(east=5000.0))]
     assert set(_labels(home + conference)) == {"home"}
     office = [(200 + k, monday + k * DAY + 9 * HOUR, monday + k * DAY + 16 * HOUR,
-               *_at(0, north=8000.0)) for k in range(14) if (k % 7) < 5]
+               *_at(north=8000.0)) for k in range(14) if (k % 7) < 5]
     labels = _labels(home + conference + office)
-    assert labels["work"] == pytest.approx(_at(0, north=8000.0), abs=1e-5)
+    assert labels["work"] == pytest.approx(_at(north=8000.0), abs=1e-5)
 
 
 def test_the_hotel_of_a_business_trip_is_not_work() -> None:
@@ -241,15 +223,15 @@ def test_the_hotel_of_a_business_trip_is_not_work() -> None:
     # office hours a day, more than the office's two and a half), the office 11:00-13:30.
     # A place where the person sleeps is lodging, not where they work.
     monday = T0 + 4 * DAY  # 2026-01-05
-    home = [(k + 2, monday + k * DAY - 3 * HOUR, monday + k * DAY + 8 * HOUR, *_at(0))
+    home = [(k + 2, monday + k * DAY - 3 * HOUR, monday + k * DAY + 8 * HOUR, *_at())
             for k in range(-1, 6)]
     hotel = [(100 + k, monday + k * DAY + 15 * HOUR, monday + (k + 1) * DAY + 10 * HOUR,
-              *_at(0, east=9000.0)) for k in range(7, 11)]  # nights Mon-Thu
+              *_at(east=9000.0)) for k in range(7, 11)]  # nights Mon-Thu
     office = [(200 + k, monday + k * DAY + 11 * HOUR, monday + k * DAY + 13.5 * HOUR,
-               *_at(0, north=9000.0)) for k in range(8, 11)]  # Tue-Thu
+               *_at(north=9000.0)) for k in range(8, 11)]  # Tue-Thu
     labels = _labels(sorted(home + hotel + office, key=lambda s: s[1]))
-    assert labels["home"] == pytest.approx(_at(0), abs=1e-5)
-    assert labels.get("work") == pytest.approx(_at(0, north=9000.0), abs=1e-5)
+    assert labels["home"] == pytest.approx(_at(), abs=1e-5)
+    assert labels.get("work") == pytest.approx(_at(north=9000.0), abs=1e-5)
 
 
 def test_home_is_where_the_nights_are_in_the_local_time_of_the_place(
@@ -387,10 +369,7 @@ def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
     track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
                 line(T0 + 4200 + 9000, 900, 5, 5.5, east0=far, seed=2),
                 stay(T0 + 4200 + 9900, 3600, 10, east=far + 5.5 * 900, seed=3))
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
+    path = track_db(tmp_path / "tracks.db", track)
     run_chain(path)
     conn = connect(path)
     plane = conn.execute("SELECT distance_m FROM footprint_period_modes WHERE "
@@ -405,19 +384,17 @@ def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
 def _ride_underground(tmp_path: Path, gap_s: float, gap_m: float, speed: float) -> tuple:
     """Walk 10 min east, lose the fix for ``gap_s``, reappear ``gap_m`` further on and
     move on at ``speed`` for 10 min, between two long stays: (trips, per-mode km)."""
-    path = new_db(tmp_path / "tracks.db")
     walk_end = 600 * 1.3
     track = cat(stay(T0, 3600, 10),
                 line(T0 + 3600, 600, 5, speed, east0=0.0, seed=1),
                 line(T0 + 4200 + gap_s, 600, 5, speed, east0=walk_end + gap_m, seed=2),
                 stay(T0 + 4800 + gap_s, 3600, 10, east=walk_end + gap_m + 600 * speed,
                      seed=3))
-    conn = connect(path)
-    insert(conn, *track)
+    path = track_db(tmp_path / "tracks.db", track)
     run_chain(path)
-    trips = conn.execute("SELECT main_mode, distance_m FROM trips").fetchall()
-    modes = dict(conn.execute("SELECT mode, distance_m / 1000 FROM footprint_period_modes "
-                              "WHERE period_type = 'all'").fetchall())
+    trips = query(path, "SELECT main_mode, distance_m FROM trips")
+    modes = dict(query(path, "SELECT mode, distance_m / 1000 FROM footprint_period_modes "
+                       "WHERE period_type = 'all'"))
     return trips, modes
 
 

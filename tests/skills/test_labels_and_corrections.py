@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.skills.chain import connect, new_db, run_chain, snapshot
-from tests.skills.helpers import T0, cat, insert, line, stay
+from tests.skills.helpers import T0, cat, insert, line, query, stay, track_db
 from trackdesk.skills.geo import MODE_INDEX
 from trackdesk.skills.groundtruth import generate, insert_points
 from trackdesk.tracks import corrections
@@ -66,20 +66,12 @@ def test_ten_percent_labelled_segments_make_the_rest_more_accurate(tmp_path: Pat
 def _car_then_stay(tmp_path: Path) -> Path:
     track = cat(stay(T0, 1800, 5), line(T0 + 1800, 1800, 2, 13.0, seed=1),
                 stay(T0 + 3600, 1800, 5, east=13.0 * 1800))
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
-    return path
+    return track_db(tmp_path / "tracks.db", track)
 
 
 def _modes_in(path: Path, t0: float, t1: float) -> set[str]:
-    conn = connect(path)
-    try:
-        return {r[0] for r in conn.execute(
-            "SELECT mode FROM mode_segments WHERE end_ts > ? AND start_ts < ?", (t0, t1))}
-    finally:
-        conn.close()
+    return {r[0] for r in query(
+        path, "SELECT mode FROM mode_segments WHERE end_ts > ? AND start_ts < ?", t0, t1)}
 
 
 def test_a_mode_correction_survives_full_recompute_and_undo_takes_it_back(

@@ -6,25 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.skills.chain import connect, new_db, run_chain, run_skill
-from tests.skills.helpers import T0, cat, insert, line, offset, stay
+from tests.skills.chain import run_chain, run_skill
+from tests.skills.helpers import T0, cat, line, offset, query, stay, track_db
 
 
 def _db(tmp_path: Path, track: tuple) -> Path:
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track)
-    conn.close()
-    return path
+    return track_db(tmp_path / "tracks.db", track)
 
 
 def _stays(path: Path) -> list[tuple]:
-    conn = connect(path)
-    try:
-        return conn.execute("SELECT start_ts, end_ts, n_points, is_open FROM stays "
-                            "ORDER BY start_ts").fetchall()
-    finally:
-        conn.close()
+    return query(path, "SELECT start_ts, end_ts, n_points, is_open FROM stays "
+                 "ORDER BY start_ts")
 
 
 def test_a_five_hour_stay_logged_every_20_minutes_is_not_lost(tmp_path: Path) -> None:

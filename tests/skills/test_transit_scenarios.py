@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.skills.chain import connect, new_db, run_chain
-from tests.skills.helpers import T0, insert, offset
+from tests.skills.chain import run_chain
+from tests.skills.helpers import T0, offset, query, track_db
 
 Track = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -102,24 +102,13 @@ def _cat(*parts: Track) -> Track:
 
 
 def _db(tmp_path: Path, track: Track, accuracy: float | None = 10.0) -> Path:
-    path = new_db(tmp_path / "tracks.db")
-    conn = connect(path)
-    insert(conn, *track, accuracy=accuracy)
-    conn.close()
+    path = track_db(tmp_path / "tracks.db", track, accuracy)
     run_chain(path)
     return path
 
 
-def _rows(path: Path, sql: str, *args: float) -> list[tuple]:
-    conn = connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def _modes_between(path: Path, t0: float, t1: float) -> dict[str, int]:
-    rows = _rows(path, "SELECT transport_mode, COUNT(*) FROM point_analysis "
+    rows = query(path, "SELECT transport_mode, COUNT(*) FROM point_analysis "
                  "WHERE ts >= ? AND ts <= ? AND is_outlier = 0 GROUP BY 1", t0, t1)
     return {m: n for m, n in rows}
 
@@ -169,7 +158,7 @@ def test_a_three_hour_stay_with_three_jumpy_fixes_is_one_stay(tmp_path: Path) ->
         lat[k], lon[k] = offset(east, north)
     leave = _walk(float(ts[-1]) + 1.0, 0.0, 0.0, 900.0, 0.0, rng)
     path = _db(tmp_path, _cat(arrive, desk, leave))
-    stays = _rows(path, "SELECT start_ts, end_ts, lat, lon FROM stays WHERE end_ts > ? "
+    stays = query(path, "SELECT start_ts, end_ts, lat, lon FROM stays WHERE end_ts > ? "
                   "AND start_ts < ? ORDER BY start_ts", t_in, float(ts[-1]))
     desk_stays = [s for s in stays if s[1] - s[0] > 600.0]
     assert len(desk_stays) == 1, stays
@@ -183,11 +172,11 @@ def test_a_three_hour_stay_with_three_jumpy_fixes_is_one_stay(tmp_path: Path) ->
 def test_a_six_minute_wait_at_a_bus_stop_is_part_of_the_trip(tmp_path: Path) -> None:
     track, at = _bus_commute(seed=11, wait_s=360.0)
     path = _db(tmp_path, track)
-    stays = _rows(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
+    stays = query(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
     at_stop = [s for s in stays if s[1] > at["wait0"] + 30 and s[0] < at["wait1"] - 30]
     assert at_stop == [], f"the wait at the stop became a stay: {at_stop} of {stays}"
     assert len(stays) == 2, stays  # home and office
-    trips = _rows(path, "SELECT start_ts, end_ts, main_mode FROM trips ORDER BY start_ts")
+    trips = query(path, "SELECT start_ts, end_ts, main_mode FROM trips ORDER BY start_ts")
     assert len(trips) == 1 and trips[0][2] == "bus", trips
 
 
@@ -199,7 +188,7 @@ def test_a_fifteen_minute_visit_then_walking_on_is_still_a_stay(tmp_path: Path) 
     w2 = _walk(float(kiosk[0][-1]) + 1.0, 600.0, 0.0, 600.0, 700.0, rng)
     path = _db(tmp_path, _cat(_still(T0 - 1800.0, 1799.0, 0.0, 0.0, rng), w1, kiosk, w2,
                               _still(float(w2[0][-1]) + 1.0, 1800.0, 600.0, 700.0, rng)))
-    stays = _rows(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
+    stays = query(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
     at_kiosk = [s for s in stays if s[0] < kiosk[0][-1] and s[1] > kiosk[0][0]]
     assert len(at_kiosk) == 1 and at_kiosk[0][1] - at_kiosk[0][0] >= 800.0, stays
 
