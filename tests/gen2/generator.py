@@ -21,6 +21,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -794,7 +795,13 @@ def import_into(gt: GroundTruth, db: str | os.PathLike, workdir: str | os.PathLi
 
 
 def point_ids(gt: GroundTruth, db: str | os.PathLike) -> np.ndarray:
-    """points.id of each truth fix (-1 when missing), matched on the import's normal form
+    """points.id of each truth fix (-1 when missing)."""
+    return fix_ids(gt.ts, gt.lat, gt.lon, db)
+
+
+def fix_ids(ts: Sequence[float], lat: Sequence[float], lon: Sequence[float],
+            db: str | os.PathLike) -> np.ndarray:
+    """points.id of each fix (-1 when missing), matched on the import's normal form
     (millisecond, 1e-7 degree)."""
     import sqlite3
 
@@ -805,4 +812,4 @@ def point_ids(gt: GroundTruth, db: str | os.PathLike) -> np.ndarray:
         con.close()
     key = {(round(ts * 1000), round(la * 1e7), round(lo * 1e7)): i for i, ts, la, lo in rows}
     return np.array([key.get((round(t * 1000), round(la * 1e7), round(lo * 1e7)), -1)
-                     for t, la, lo in zip(gt.ts, gt.lat, gt.lon, strict=True)], dtype=np.int64)
+                     for t, la, lo in zip(ts, lat, lon, strict=True)], dtype=np.int64)

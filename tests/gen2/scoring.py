@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.gen2.generator import MODE_NAMES, GroundTruth, haversine, point_ids, trackdesk_cmd
+from tests.gen2.generator import (
+    MODE_NAMES,
+    GroundTruth,
+    fix_ids,
+    haversine,
+    point_ids,
+    trackdesk_cmd,
+)
 
 STAY_MIN_OVERLAP = 0.5  # of the longer of the two intervals
 STAY_MAX_DIST_M = 100.0
@@ -224,19 +231,17 @@ def write_labelled_csv(truth: dict, path: Path) -> Path:
 
 def score_labelled(truth: dict, db: str | Path) -> dict:
     """Mode accuracy over the labelled fixes of one real person, and the longest trip."""
+    ids = fix_ids(truth["ts"], truth["lat"], truth["lon"], db)
     con = sqlite3.connect(str(db))
     try:
-        rows = con.execute("SELECT id, ts, lat, lon FROM points").fetchall()
+        imported = con.execute("SELECT COUNT(*) FROM points").fetchone()[0]
     finally:
         con.close()
-    key = {(round(t * 1000), round(a * 1e7), round(o * 1e7)): i for i, t, a, o in rows}
-    ids = np.array([key.get((round(t * 1000), round(a * 1e7), round(o * 1e7)), -1)
-                    for t, a, o in zip(truth["ts"], truth["lat"], truth["lon"], strict=True)])
     res = read_results(db)
     known = np.array([m is not None and m in MODE_NAMES for m in truth["mode"]])
     modes = mode_scores(truth["mode"], ids, res["points"], known & (ids > 0))
     longest = max((p[2] - p[1] for p in res["trips"]), default=0.0)
-    return dict(points=int(len(truth["ts"])), imported=int(len(rows)),
+    return dict(points=int(len(truth["ts"])), imported=int(imported),
                 labelled_points=int(known.sum()), modes=modes,
                 trips=len(res["trips"]), stays=len(res["stays"]),
                 longest_trip_h=round(longest / 3600, 2))
