@@ -52,6 +52,7 @@ from trackdesk.skills.geo import (
 )
 from trackdesk.skills.labels import active_corrections
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
@@ -534,9 +535,9 @@ WAIT_EDGE_S = 180.0
 
 WAIT_MODES = ("train", "bus", "car")
 # Leaving a place with no fix and reappearing at least this far away, faster than a
-# cyclist, is a ride the phone did not see (a subway underground).
-VANISH_M = 1000.0
-VANISH_MPS = 7.5
+# cyclist, is a ride the phone did not see (a subway underground): travel.py's rule.
+VANISH_M = UNDERGROUND_MIN_M
+VANISH_MPS = UNDERGROUND_MPS
 
 
 def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,

@@ -33,7 +33,7 @@ PLANE = MODE_INDEX["plane"]
 TRAIN = MODE_INDEX["train"]
 MOTORISED = tuple(MODE_INDEX[m] for m in ("car", "train", "plane", "bus"))  # a vehicle already
 # A fix lost for a while and found again far away, faster than anyone walks: the person
-# rode underground (a subway, a tunnel), as transport_mode's underground rule says. The
+# rode underground (a subway, a tunnel; stay_detection drops the wait before it). The
 # first fix after it is often walking out of the station; crediting the ride's kilometres
 # to that walk made a subway trip a "walk" trip.
 UNDERGROUND_MIN_S = 60.0
@@ -45,18 +45,21 @@ BIKE_GAP_MPS = 12.0  # a cyclist who lost the fix: their own ride, unless faster
 
 
 def travel_steps(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarray,
-                 max_gap_s: float, max_speed_mps: float) -> tuple[np.ndarray, np.ndarray]:
+                 max_gap_s: float, max_speed_mps: float, steps: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Metres travelled into each point from the one before it (0 for the first), and
     the mode index each step's metres count for (the later point's, or plane for a
     flight across a gap).
 
-    ``modes``: mode index per point (0 stationary, -1 unknown: both add nothing)."""
+    ``modes``: mode index per point (0 stationary, -1 unknown: both add nothing);
+    ``steps``: ``Local(lat, lon).steps()`` when the caller has it already."""
     n = len(ts)
     out = np.zeros(n)
     step_modes = np.where(modes < 0, 0, modes).astype(np.int64)
     if n < 2:
         return out, step_modes
-    steps = Local(lat, lon).steps()
+    if steps is None:
+        steps = Local(lat, lon).steps()
     dts = np.diff(ts)
     with np.errstate(invalid="ignore", divide="ignore"):
         fine = (dts <= max_gap_s) & (steps <= max_speed_mps * np.maximum(dts, 1e-9))
