@@ -159,13 +159,14 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
     # took for standing is still a trip). What it covered: travel.py's rule, the one the
     # footprint totals use, so no trip is longer than the distance travelled.
     path = np.zeros(n)
-    if n > 1:
-        path[1:] = Local(lat, lon).steps()
+    raw = Local(lat, lon).steps() if n > 1 else None  # one pass for both measures
+    if raw is not None:
+        path[1:] = raw
         with np.errstate(divide="ignore", invalid="ignore"):
             fast = path[1:] > params["max_speed_mps"] * np.maximum(dts, 1e-9)
         path[1:][fast] = 0.0
     steps, step_modes = travel_steps(ts, lat, lon, modes, params["max_gap_s"],
-                                     params["max_speed_mps"])
+                                     params["max_speed_mps"], raw)
     a = np.array([leg[1] for leg in legs], dtype=np.int64)
     b = np.array([leg[2] for leg in legs], dtype=np.int64)
     # Step j (into point j) belongs to the leg when a < j <= b.
