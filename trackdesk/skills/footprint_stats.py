@@ -38,7 +38,7 @@ from trackdesk.geodata.localdays import LOCAL, LivedDays, flights_from, valid_zo
 from trackdesk.skills.geo import MODES, haversine
 from trackdesk.skills.grid import Grid
 from trackdesk.skills.labels import active_corrections
-from trackdesk.skills.places import build_places, day_strings
+from trackdesk.skills.places import AUTO, build_places, day_strings
 from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
 from trackdesk.skills.travel import travel_steps
 from trackdesk.skills.trip_construction import point_modes
@@ -47,7 +47,6 @@ from trackdesk.worker import SkillError, WorkerContext
 NAME = "footprint_stats"
 VERSION = "1.1.0"  # 1.1: days where you were (issue 21), day_start_hour; distance by
 # travel.py (the trips' rule), steps across midnight (issue 20)
-AUTO = "auto"
 MARGIN_S = 2 * 86400.0  # an incremental run redoes the days from t0 - MARGIN_S
 
 
