@@ -28,7 +28,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -236,7 +236,3 @@ def lived_days(conn: sqlite3.Connection, hour: int = 0, fallback: str = LOCAL,
 
         spans = zones_for(conn)
     return LivedDays(spans, flights_from(conn), hour, fallback)
-
-
-def utc_date(ts: float) -> date:
-    return datetime.fromtimestamp(ts, UTC).date()
