@@ -139,7 +139,6 @@ def merge_owner(owner: np.ndarray, place_ids: np.ndarray,
             pid = alias[pid]
         return pid
 
-    names = {k: int(p) for k, p in enumerate(place_ids.tolist())}
     for group in merges:
         present = []
         for pid in group:
@@ -153,7 +152,7 @@ def merge_owner(owner: np.ndarray, place_ids: np.ndarray,
             owner[owner == index_of[other]] = index_of[keep]
             alias[other] = keep
             del index_of[other]
-    return owner, {k: v for k, v in names.items() if v in index_of}
+    return owner, {k: pid for pid, k in index_of.items()}
 
 
 def build_places(stays: list[tuple], radius_m: float, timezone: str,
@@ -194,7 +193,7 @@ def build_places(stays: list[tuple], radius_m: float, timezone: str,
             "dwell": float(np.sum(dwell[m])), "first": float(start[m].min()),
             "last": float(end[m].max()), "night": float(np.sum(night[m])),
             "work": float(np.sum(work[m])), "radius": float(d.max()) if len(d) else 0.0,
-            "nights": int(n_nights[k]), "workdays": int(n_workdays[k]), "k": k,
+            "nights": int(n_nights[k]), "workdays": int(n_workdays[k]),
             "label": None})
     home = max(rows, key=lambda r: (r["nights"], r["night"], r["dwell"], -r["id"]))
     if home["nights"] >= max(HOME_MIN_NIGHTS, HOME_MIN_SHARE * known_nights):
