@@ -73,7 +73,38 @@ def _ring_distance_deg(x: float, y: float, ring: np.ndarray) -> float:
 
 
 def _rings(flat_rings: list[list[int]], step: float) -> list[np.ndarray]:
-    return [np.asarray(r, dtype=np.float64).reshape(-1, 2) / step for r in flat_rings]
+    return [_unwrapped(np.asarray(r, dtype=np.float64).reshape(-1, 2) / step)
+            for r in flat_rings]
+
+
+def _unwrapped(ring: np.ndarray) -> np.ndarray:
+    """The ring with longitudes made continuous where it crosses the antimeridian.
+
+    Natural Earth cuts nothing there: Russia's (and Fiji's) rings step from +180 to -180
+    and back. Drawn or tested as they are, those two steps are edges across the whole
+    world (a band over the map at 65-72 N; a country lookup wrong along it). A ring that
+    steps across an even number of times is moved back by 360 degrees where it crossed;
+    a single step (Antarctica's, along the pole) closes the ring and stays."""
+    jumps = np.diff(ring[:, 0])
+    cross = np.abs(jumps) > 180.0
+    if not cross.any() or np.count_nonzero(cross) % 2:
+        return ring
+    shift = np.concatenate([[0.0], np.cumsum(np.where(cross, -360.0 * np.sign(jumps), 0.0))])
+    out = ring.copy()
+    out[:, 0] += shift
+    return out
+
+
+def _with_copies(polys: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Each polygon, plus its copy one turn west or east when it reaches past +-180 (the
+    part of Chukotka east of the antimeridian shows, and holds its points, at -170)."""
+    out = list(polys)
+    for poly in polys:
+        lon = poly[0][:, 0]
+        for turn in ((-360.0,) if lon.max() > 180.0 else ()) + \
+                ((360.0,) if lon.min() < -180.0 else ()):
+            out.append([r + np.array([turn, 0.0]) for r in poly])
+    return out
 
 
 @lru_cache(maxsize=2)
@@ -83,10 +114,10 @@ def load_world(path: str | None = None) -> World:
     step = float(doc["step"])
     countries = []
     for c in doc["countries"]:
-        polys = [_rings(p, step) for p in c["polys"]]
+        polys = _with_copies([_rings(p, step) for p in c["polys"]])
         bbox = np.array([[p[0][:, 0].min(), p[0][:, 1].min(), p[0][:, 0].max(),
                           p[0][:, 1].max()] for p in polys])
         countries.append(Country(c["cc"], c["name"], polys, bbox))
-    land = [_rings(p, step) for p in doc["land"]]
+    land = _with_copies([_rings(p, step) for p in doc["land"]])
     cities = [(n, float(a), float(o), int(pop), cc) for n, a, o, pop, cc in doc["cities"]]
     return World(countries, land, cities)
