@@ -381,6 +381,21 @@ def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
     _assert_statistics_reconcile(path)
 
 
+def test_a_flight_with_no_fix_in_the_air_takes_its_hours_as_plane(tmp_path: Path) -> None:
+    # The same flight: 1,200 km and 2 h 30 min with no fix. Statistics showed its
+    # kilometres as plane and no hour of plane: time moving per mode must have it.
+    far = 1_200_000.0
+    track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
+                line(T0 + 4200 + 9000, 900, 5, 5.5, east0=far, seed=2),
+                stay(T0 + 4200 + 9900, 3600, 10, east=far + 5.5 * 900, seed=3))
+    path = track_db(tmp_path / "tracks.db", track)
+    run_chain(path)
+    hours = dict(query(path, "SELECT mode, duration_s / 3600 FROM footprint_period_modes "
+                       "WHERE period_type = 'all'"))
+    assert hours.get("plane", 0) == pytest.approx(9000 / 3600, abs=0.05)
+    _assert_statistics_reconcile(path)
+
+
 def _ride_underground(tmp_path: Path, gap_s: float, gap_m: float, speed: float) -> tuple:
     """Walk 10 min east, lose the fix for ``gap_s``, reappear ``gap_m`` further on and
     move on at ``speed`` for 10 min, between two long stays: (trips, per-mode km)."""

@@ -81,13 +81,18 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
         dts[1:] = ts[1:] - ts[:-1]
     # Distance: travel.py's rule, the one trip_construction measures trips with, so that
     # every trip's kilometres are in these totals (issue 20). Moving time: steps no longer
-    # than max_step_gap_s. A step belongs to the day of its later point, midnight or not
+    # than max_step_gap_s, and the steps travel.py gives another mode. A step belongs to the day of its later point, midnight or not
     # (an INCREMENTAL run loads the points before its first day for that: see _body).
     travel, travel_modes = travel_steps(ts, lat, lon, modes, params["max_gap_s"],
                                         params["max_speed_mps"])
-    ok = dts <= params["max_step_gap_s"]
-    ok[0] = False
     mcode = np.where(modes < 0, 0, modes)
+    # A step whose kilometres count for another mode than its later point's (a flight or
+    # a ride underground with no fix: travel.py) counts its time for that mode too,
+    # however long the gap: 2,570 km of plane in no hour of plane was on screen.
+    ridden = (travel > 0) & (travel_modes != mcode)
+    tmode = np.where(ridden, travel_modes, mcode)
+    ok = (dts <= params["max_step_gap_s"]) | ridden
+    ok[0] = False
     # Points are time-sorted and lived days never go back: runs, not a sort.
     dstart = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]])) if n else \
         np.zeros(0, dtype=np.int64)
@@ -100,7 +105,7 @@ def day_tables(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, modes: np.ndarr
         cells = np.unique(cell[a:b])
         d = travel[a:b]  # zero for standing still (GPS jitter is no travel)
         t = dts[a:b] * ok[a:b]
-        mc = mcode[a:b]
+        mc = tmode[a:b]
         moving = mc > 0
         dist = np.bincount(travel_modes[a:b], weights=d, minlength=len(MODES))
         dur = np.bincount(mc, weights=t, minlength=len(MODES))
