@@ -373,3 +373,15 @@ def test_merging_places_reruns_every_skill_that_shows_them() -> None:
     names = affected_skills(load_registry(), {"merge_places"})
     assert {"stay_stats", "footprint_stats", "rendering_metadata"} <= set(names)
     assert "stay_detection" not in names
+
+
+def test_the_corrections_menus_load_no_numpy_at_window_start():
+    """The Edit menu and the dock are built at start, before any view: their module keeps
+    ``data`` (and so numpy) for first use, as the panel does."""
+    import sys
+
+    code = ("import sys, trackdesk.ui.views.panel, trackdesk.ui.views.corrections_ui; "
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -53,17 +53,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trackdesk.ui.views.data import zone_info
+from trackdesk.ui.dialogs import alive
 
 log = logging.getLogger(__name__)
 
 # The modes a person picks from, in the order they think of them (MODES is storage order).
 MENU_MODES = ("walk", "bike", "car", "bus", "train", "plane", "stationary")
 MAX_SELECTED_POINTS = 50_000  # a box selection larger than this asks to zoom in
-KIND_TITLES = {"mode": "mode", "bad_points": "wrong points", "merge_stays": "merge stays",
-               "split_stay": "split stay", "merge_trips": "merge trips",
-               "split_trip": "split trip", "rename_place": "rename place",
-               "merge_places": "merge places"}
 
 
 class _LazyData:
@@ -87,7 +83,7 @@ def _clock(ts: float | None, fmt: str = "%a %d %b %Y %H:%M", zone: str | None = 
     """``ts`` in ``zone`` (the timeline's: where you were), else this computer's."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, zone_info(zone)).strftime(fmt)
+    return datetime.fromtimestamp(ts, data.zone_info(zone)).strftime(fmt)
 
 
 def _span_in(a: float | None, b: float | None, zone: str | None = None) -> str:
@@ -416,7 +412,7 @@ class CorrectionsController(QObject):
             menu.popup(widget.mapToGlobal(pos))
 
     def _new_menu(self, parent: QWidget) -> QMenu:
-        if self.last_menu is not None and data_alive(self.last_menu):
+        if self.last_menu is not None and alive(self.last_menu):
             self.last_menu.close()
         menu = QMenu(parent)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -803,12 +799,6 @@ class CorrectionsController(QObject):
         self.writer.shutdown()
 
 
-def data_alive(obj: Any) -> bool:
-    from trackdesk.ui.dialogs import alive
-
-    return alive(obj)
-
-
 class PlacePicker(QDialog):
     """Merge place A with…: the other places, nearest first."""
 
@@ -888,8 +878,8 @@ class CorrectionsList(QWidget):
         self.show_button = QPushButton("Show in timeline")
         self.undo_button.setToolTip("Take this correction back (its history stays)")
         self.redo_button.setToolTip("Put this correction in force again")
-        self.undo_button.clicked.connect(lambda: self._act("undo"))
-        self.redo_button.clicked.connect(lambda: self._act("redo"))
+        self.undo_button.clicked.connect(lambda: self._act(controller.undo))
+        self.redo_button.clicked.connect(lambda: self._act(controller.redo))
         self.show_button.clicked.connect(self.show_selected)
         self.empty = QLabel("No corrections yet: right-click a trip or a stay in the "
                             "timeline, or a place on the map.")
@@ -940,10 +930,10 @@ class CorrectionsList(QWidget):
         self.redo_button.setEnabled(r is not None and r["undone_at"] is not None)
         self.show_button.setEnabled(r is not None and r["start_ts"] is not None)
 
-    def _act(self, what: str) -> None:
+    def _act(self, what: Callable[[int], bool]) -> None:
         r = self._row()
         if r is not None:
-            getattr(self.controller, what)(r["id"])
+            what(r["id"])
 
     def show_selected(self) -> None:
         r = self._row()
@@ -952,7 +942,7 @@ class CorrectionsList(QWidget):
         panel = self.controller.panel
         view = panel.timeline
         panel.setCurrentWidget(view)
-        d = datetime.fromtimestamp(r["start_ts"], zone_info(self.controller.zone)).date()
+        d = datetime.fromtimestamp(r["start_ts"], data.zone_info(self.controller.zone)).date()
         first = date(d.year, d.month, 1)
         month = first.strftime("%Y-%m")
         if month in view.months:
