@@ -13,7 +13,8 @@ take corrections back and put them in force again; the history stays in the tabl
 
 Writes never run on the GUI thread: ``CorrectionWriter`` is the write twin of the views'
 ``Loader`` (one worker thread, a short-lived writable sqlite3 connection per write, the
-result back through a queued signal, dropped when the database was switched meanwhile).
+result back through the Loader's queued delivery, dropped when the database was switched
+meanwhile).
 A write that fails (a read-only disk, a locked or broken database, a refused correction)
 is said once, in one message box, and nothing is stored.
 """
@@ -172,33 +173,27 @@ def rerun_chain(registry: Any, kinds: set[str]) -> Any:
 
 
 # ====================================================================== writing =======
-class CorrectionWriter(QObject):
+class CorrectionWriter:
     """Writes to tracks.db on one worker thread; results back on the GUI thread.
 
     ``submit(fn, done, failed)`` runs ``fn(conn)`` with a writable connection opened for
     that write (autocommit; ``fn`` makes its own transaction) and closed after it, so the
     window holds no write connection between corrections. ``failed(message)`` gets a
-    sentence for a person."""
+    sentence for a person. Results come back through the views' ``Loader`` (``later``):
+    dropped when another tracks.db was opened meanwhile."""
 
-    _delivered = Signal(object)
-
-    def __init__(self, path_of: Callable[[], Any], generation_of: Callable[[], int],
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._path_of = path_of
-        self._generation_of = generation_of
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corrections-db")
-        self.busy = 0
-        self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any], done: Callable[[Any], None],
                failed: Callable[[str], None]) -> bool:
-        path = self._path_of()
+        path = self.loader.path
         if path is None:
             failed("No tracks.db is open.")
             return False
-        gen = self._generation_of()
-        self.busy += 1
+        # (the callback, its argument): done with the result, or failed with a sentence
+        deliver = self.loader.later(lambda answer: answer[0](answer[1]))
 
         def job() -> None:
             from trackdesk.tracks.corrections import CorrectionError
@@ -218,33 +213,20 @@ class CorrectionWriter(QObject):
                 finally:
                     conn.close()
             except (CorrectionError, CorrectionRefused) as exc:
-                self._emit((gen, failed, str(exc)))
+                deliver((failed, str(exc)))
                 return
             except sqlite3.Error as exc:
                 log.warning("correction not stored: %s", exc)
-                self._emit((gen, failed, _sqlite_message(exc, path)))
+                deliver((failed, _sqlite_message(exc, path)))
                 return
             except Exception as exc:  # noqa: BLE001 - said once, logged with its traceback
                 log.exception("correction not stored")
-                self._emit((gen, failed, f"{type(exc).__name__}: {exc}"))
+                deliver((failed, f"{type(exc).__name__}: {exc}"))
                 return
-            self._emit((gen, done, result))
+            deliver((done, result))
 
         self._pool.submit(job)
         return True
-
-    def _emit(self, item: tuple[int, Callable[[Any], None], Any]) -> None:
-        try:
-            self._delivered.emit(item)
-        except RuntimeError:
-            pass  # the window closed while the write ran
-
-    def _deliver(self, item: tuple[int, Callable[[Any], None], Any]) -> None:
-        gen, callback, result = item
-        self.busy = max(0, self.busy - 1)
-        if gen != self._generation_of():
-            return  # another tracks.db is open now
-        callback(result)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -286,8 +268,7 @@ class CorrectionsController(QObject):
         self.panel = panel
         self.window = window
         self.loader = panel.loader
-        self.writer = CorrectionWriter(lambda: self.loader.path,
-                                       lambda: self.loader.generation, self)
+        self.writer = CorrectionWriter(self.loader)
         self.rows: list[dict[str, Any]] = []
         self.redo_ids: list[int] = []  # undone in this session, newest last
         self.errors: list[str] = []
