@@ -17,7 +17,8 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.test_views import WAIT, demo_db, loader, q  # noqa: F401 - shared fixtures
+from tests.ui.conftest import q
+from tests.ui.test_views import WAIT
 from trackdesk.ui.views import data
 from trackdesk.ui.views.basemap import (
     LAND,
@@ -124,18 +125,6 @@ def make_pmtiles(path: Path, colour: QColor, maxzoom: int = 3) -> Path:
                     "max_lat_e7": 850000000, "center_zoom": 0, "center_lon_e7": 0,
                     "center_lat_e7": 0}, {"attribution": "pm tiles"})
     return path
-
-
-@pytest.fixture
-def map_view(qtbot: Any, loader: Loader, demo_db: Path) -> MapView:  # noqa: F811
-    loader.set_path(demo_db)
-    view = MapView(loader)
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    view.refresh()
-    qtbot.waitUntil(lambda: view.basics is not None, timeout=WAIT)
-    return view
 
 
 def settle(qtbot: Any, view: MapView) -> QImage:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox
 
 from devtools import views_demo as demo
-from tests.ui.conftest import run, until
+from tests.ui.conftest import q, run, until
 from trackdesk.engine.states import Status
 from trackdesk.ui.views import data
 from trackdesk.ui.views.corrections_ui import (
@@ -34,23 +33,7 @@ from trackdesk.ui.views.corrections_ui import (
 from trackdesk.ui.views.panel import ViewsPanel
 from trackdesk.ui.views.timeline import LEFT, ROW_H
 
-DAYS = 3
 WAIT = 30_000
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("corrui") / "tracks.db"
-    demo.build(db, days=DAYS, seed=11)
-    return db
-
-
-def q(db: Path, sql: str, *args: Any) -> Any:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def car_trip(db: Path) -> tuple[int, float, float]:

@@ -62,13 +62,6 @@ def night_out_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def loader(qapp: Any) -> Any:
-    ld = Loader()
-    yield ld
-    ld.shutdown()
-
-
 def open_coverage(qtbot: Any, loader: Loader, db: Path, hour: int = 0) -> CoverageView:
     loader.set_path(db)
     view = CoverageView(loader)
