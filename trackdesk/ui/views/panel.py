@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
 
 from trackdesk.engine.events import Event, TaskChanged
+from trackdesk.ui.host import menu_named
 from trackdesk.ui.views.loader import Loader
 
 if TYPE_CHECKING:
@@ -229,8 +230,7 @@ def install_views(window: WindowHost) -> ViewsPanel:
     from trackdesk.ui.views.corrections_ui import install_corrections
 
     panel.corrections = install_corrections(window, panel)
-    view_menu = next((a.menu() for a in window.menuBar().actions()
-                      if a.text().replace("&", "") == "View" and a.menu() is not None), None)
+    view_menu = menu_named(window, "View")
     if view_menu is not None:
         view_menu.addSeparator()
         for i, (_name, title) in enumerate(TITLES.items()):
@@ -259,8 +259,7 @@ def install_views(window: WindowHost) -> ViewsPanel:
 
 def _add_export_action(window: QMainWindow, panel: ViewsPanel) -> None:
     """File → Export… (issue 21): the export runs on a reader thread, never the GUI's."""
-    file_menu = next((a.menu() for a in window.menuBar().actions()
-                      if a.text().replace("&", "") == "File" and a.menu() is not None), None)
+    file_menu = menu_named(window, "File")
     if file_menu is None:
         return
     act = QAction("Export…", window)
