@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QSize, Qt, Signal
@@ -498,19 +498,11 @@ class CorrectionsController(QObject):
         view = self.panel.views.get("timeline")
         if view is None or view.strip.timeline is None:
             return None
-        strip, tl = view.strip, view.strip.timeline
-        from trackdesk.ui.views.timeline import LEFT, ROW_H
-
-        pitch = strip.row_pitch()
-        i = int((pos.y() - 30) // pitch)
-        days = strip.days()
-        if not 0 <= i < len(days) or pos.y() - 30 - i * pitch >= ROW_H - 2:
+        tl = view.strip.timeline
+        # The moment the strip draws there: the day as it was lived (issue 21).
+        t = view.strip.time_at(QPointF(pos))
+        if t is None:
             return None
-        frac = (pos.x() - LEFT) / max(1, strip.width() - LEFT - 12)
-        if not 0 <= frac <= 1:
-            return None
-        t0 = data.day_start(days[i], tl.zone, tl.hour)
-        t = t0 + frac * (data.day_start(days[i] + timedelta(days=1), tl.zone, tl.hour) - t0)
         hit = Target(t)
         hit.trip = next((tr for tr in tl.trips if tr[0] <= t <= tr[1]), None)
         hit.segment = next((s for s in tl.segments if s[0] <= t <= s[1]), None)
