@@ -954,5 +954,4 @@ def install_corrections(window: QMainWindow, panel: Any) -> CorrectionsControlle
     show.setToolTip("Every correction you made: who, when, what; undo or redo any of them")
     edit.addAction(show)
     controller.dock = dock  # type: ignore[attr-defined]
-    controller.edit_menu = edit  # type: ignore[attr-defined]
     return controller

@@ -52,7 +52,7 @@ class ViewsPanel(QTabWidget):
         super().__init__(parent)
         self.setDocumentMode(True)
         self.loader = Loader(parent=self)
-        # The corrections controller (install_panel sets it: issue 20's Edit menu and dock).
+        # The corrections controller (install_views sets it: issue 20's Edit menu and dock).
         self.corrections: Any = None
         # Each view is built the first time it is shown (or asked for): numpy, QtCharts
         # and the views' modules cost a good part of a second the window need not wait.
@@ -267,7 +267,6 @@ def _add_export_action(window: QMainWindow, panel: ViewsPanel) -> None:
     act.triggered.connect(lambda: open_export_dialog(window, panel))
     actions = file_menu.actions()
     file_menu.insertAction(actions[1] if len(actions) > 1 else None, act)
-    panel.export_action = act
 
 
 def open_export_dialog(window: QMainWindow, panel: ViewsPanel) -> Any:
@@ -276,5 +275,4 @@ def open_export_dialog(window: QMainWindow, panel: ViewsPanel) -> Any:
     dialog = ExportDialog(panel.loader, window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
-    panel.export_dialog = dialog
     return dialog
