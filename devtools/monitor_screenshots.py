@@ -16,9 +16,16 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from devtools.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
+from devtools.shots import (
+    check_saved,
+    demo_workspace,
+    run_qt,
+    saver,
+    shot_app,
+    shot_desktop,
+    wait_for,
+)
 
 SHOTS = ("metrics.png", "health.png")
 STUCK_SKILL = "trip_construction"
@@ -59,13 +66,12 @@ def add_recent_history(db: Path, now: datetime | None = None) -> None:
 
 
 def main(out_dir: Path) -> int:
-    from PySide6.QtCore import QSettings
 
     from devtools.demo import DEMO_SPECS
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
     from trackdesk.skills.registry import SkillRegistry
-    from trackdesk.ui.app import Desktop, compose
+    from trackdesk.ui.app import Desktop
     from trackdesk.ui.app import main as app_main
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
@@ -84,17 +90,10 @@ def main(out_dir: Path) -> int:
                                               concurrency=3))
 
     def make_window() -> Desktop:
-        store = QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat)
-        desktop = compose(store, AppSettings(concurrency=3, on_quit="stop"), factory)
-        w = desktop.window
-        w.resize(1240, 760)
-        w.move(20, 16)
-        asyncio.ensure_future(shoot(w))
-        return desktop
+        return shot_desktop(tmp / "trackdesk.ini", AppSettings(concurrency=3, on_quit="stop"),
+                            factory, shoot)
 
-    def save(widget: Any, name: str) -> None:
-        widget.grab().save(str(out_dir / name))
-        print("saved", out_dir / name)
+    save = saver(out_dir)
 
     async def shoot(w: MainWindow) -> None:
         frozen: int | None = None

@@ -13,20 +13,28 @@ import os
 import sys
 from pathlib import Path
 
-from devtools.shots import check_saved, demo_workspace, run_qt, shot_app, wait_for
+from devtools.shots import (
+    check_saved,
+    demo_workspace,
+    run_qt,
+    saver,
+    shot_app,
+    shot_desktop,
+    wait_for,
+)
 
 SHOTS = ("main-window.png", "context-menu.png", "detail-pane.png", "log.png",
          "drop-overlay.png", "settings.png", "welcome.png")
 
 
 def main(out_dir: Path) -> int:
-    from PySide6.QtCore import QPoint, QSettings
+    from PySide6.QtCore import QPoint
     from PySide6.QtGui import QGuiApplication
 
     from devtools.demo import demo_registry
     from trackdesk.engine.engine import Engine, EngineSettings
     from trackdesk.engine.states import Status
-    from trackdesk.ui.app import Desktop, compose
+    from trackdesk.ui.app import Desktop
     from trackdesk.ui.app import main as app_main
     from trackdesk.ui.main_window import MainWindow
     from trackdesk.ui.settings import AppSettings
@@ -40,17 +48,10 @@ def main(out_dir: Path) -> int:
                       settings=EngineSettings(poll_interval_s=0.2, flush_interval_s=0.2))
 
     def make_window() -> Desktop:
-        store = QSettings(str(tmp / "trackdesk.ini"), QSettings.Format.IniFormat)
-        desktop = compose(store, AppSettings(concurrency=3, on_quit="stop"), factory)
-        w = desktop.window
-        w.resize(1240, 760)
-        w.move(20, 16)
-        asyncio.ensure_future(shoot(w))
-        return desktop
+        return shot_desktop(tmp / "trackdesk.ini", AppSettings(concurrency=3, on_quit="stop"),
+                            factory, shoot)
 
-    def save(widget, name: str) -> None:  # noqa: ANN001
-        widget.grab().save(str(out_dir / name))
-        print("saved", out_dir / name)
+    save = saver(out_dir)
 
     def screen_region(w: MainWindow, name: str) -> None:
         screen = QGuiApplication.primaryScreen()
@@ -59,23 +60,16 @@ def main(out_dir: Path) -> int:
             str(out_dir / name))
         print("saved", out_dir / name)
 
+    async def shoot_welcome(w: MainWindow) -> None:
+        try:
+            await wait_for(lambda: w.engine is not None and w.welcome.showing)
+            await asyncio.sleep(0.5)
+            save(w, "welcome.png")
+        finally:
+            w.request_quit()
+
     def make_welcome_window() -> Desktop:
-        store = QSettings(str(tmp / "first-run.ini"), QSettings.Format.IniFormat)
-        desktop = compose(store, AppSettings(), factory)
-        w = desktop.window
-        w.resize(1240, 760)
-        w.move(20, 16)
-
-        async def shoot_welcome() -> None:
-            try:
-                await wait_for(lambda: w.engine is not None and w.welcome.showing)
-                await asyncio.sleep(0.5)
-                save(w, "welcome.png")
-            finally:
-                w.request_quit()
-
-        asyncio.ensure_future(shoot_welcome())
-        return desktop
+        return shot_desktop(tmp / "first-run.ini", AppSettings(), factory, shoot_welcome)
 
     async def shoot(w: MainWindow) -> None:
         try:

@@ -40,6 +40,31 @@ def shot_app() -> Any:
     return app
 
 
+def shot_desktop(ini: Path, settings: Any, factory: Callable[[Path], Any],
+                 shoot: Callable[[Any], Any]) -> Any:
+    """The app composed as ``trackdesk.ui.app`` does it (its QSettings in ``ini``), its
+    window at the screenshots' size and place; ``shoot(window)`` runs on the loop."""
+    from PySide6.QtCore import QSettings
+
+    from trackdesk.ui.app import compose
+
+    desktop = compose(QSettings(str(ini), QSettings.Format.IniFormat), settings, factory)
+    w = desktop.window
+    w.resize(1240, 760)
+    w.move(20, 16)
+    asyncio.ensure_future(shoot(w))
+    return desktop
+
+
+def saver(out_dir: Path) -> Callable[[Any, str], None]:
+    """save(widget, name): the widget's grab as ``out_dir/name``, said on stdout."""
+    def save(widget: Any, name: str) -> None:
+        widget.grab().save(str(out_dir / name))
+        print("saved", out_dir / name)
+
+    return save
+
+
 def run_qt(app: Any, coro: Any) -> None:
     """Run ``coro`` to its end on a qasync loop over ``app`` (the app's own set-up)."""
     import qasync

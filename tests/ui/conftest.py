@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ import qasync
 from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from devtools import views_demo as demo
 from tests.engine.workers import SPECS
 from trackdesk.engine.engine import Engine, EngineSettings
 from trackdesk.engine.records import TaskRecord
@@ -24,6 +26,10 @@ from trackdesk.skills.registry import BUILTIN_SPECS, SkillRegistry
 from trackdesk.ui.app import Desktop, compose
 from trackdesk.ui.main_window import MainWindow
 from trackdesk.ui.settings import AppSettings
+from trackdesk.ui.views.loader import Loader
+from trackdesk.ui.views.map_view import MapView
+
+DEMO_DAYS = 3  # the days of the views' demo history (demo_db)
 
 
 def registry() -> SkillRegistry:
@@ -87,6 +93,41 @@ def no_leaked_widgets(qapp: QApplication) -> Any:
         w.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not leaked, f"widgets left behind: {[type(w).__name__ for w in leaked]}"
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The views' demo history (DEMO_DAYS days, seed 11), built once per test module."""
+    db = tmp_path_factory.mktemp("views") / "tracks.db"
+    demo.build(db, days=DEMO_DAYS, seed=11)
+    return db
+
+
+@pytest.fixture
+def loader(qapp: Any) -> Any:
+    ld = Loader()
+    yield ld
+    ld.shutdown()
+
+
+def q(db: Path, sql: str, *args: Any) -> Any:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def map_view(qtbot: Any, loader: Loader, demo_db: Path) -> MapView:
+    loader.set_path(demo_db)
+    view = MapView(loader)
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    view.refresh()
+    qtbot.waitUntil(lambda: view.basics is not None, timeout=30_000)
+    return view
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.test_views import WAIT, demo_db, loader, q  # noqa: F401 - shared fixtures
+from tests.ui.conftest import q
+from tests.ui.test_views import WAIT
 from trackdesk.ui.views import data
 from trackdesk.ui.views.basemap import (
     LAND,
@@ -124,18 +125,6 @@ def make_pmtiles(path: Path, colour: QColor, maxzoom: int = 3) -> Path:
                     "max_lat_e7": 850000000, "center_zoom": 0, "center_lon_e7": 0,
                     "center_lat_e7": 0}, {"attribution": "pm tiles"})
     return path
-
-
-@pytest.fixture
-def map_view(qtbot: Any, loader: Loader, demo_db: Path) -> MapView:  # noqa: F811
-    loader.set_path(demo_db)
-    view = MapView(loader)
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    view.refresh()
-    qtbot.waitUntil(lambda: view.basics is not None, timeout=WAIT)
-    return view
 
 
 def settle(qtbot: Any, view: MapView) -> QImage:
@@ -393,3 +382,36 @@ def test_file_export_writes_the_points_off_the_gui_thread(qtbot: Any, loader: Lo
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=WAIT)
     assert "no points in that period" in dialog.outcome
     assert not (tmp_path / "empty.gpx").exists()
+
+
+def test_city_labels_are_the_big_cities_on_screen(qtbot: Any) -> None:
+    """The offline map names cities: at a country's zoom only the big ones, nearer in
+    all of them, and none that lies off screen."""
+    from PySide6.QtGui import QPainter
+
+    from trackdesk.ui.views.basemap import paint_cities
+
+    bm = Basemap(BasemapConfig("offline"))
+    try:
+        bm.want_cities()  # the shipped cities, read off the GUI thread
+        qtbot.waitUntil(lambda: bm.cities is not None, timeout=WAIT)
+        assert len(bm.cities) > 1000 and bm.city_xy.shape == (len(bm.cities), 2)
+        bm._cities_loaded([("Big", 0.5, 0.5, 9_000_000), ("Far", 0.9, 0.9, 9_000_000),
+                           ("Small", 0.55, 0.55, 1_000)])
+
+        def to_screen(x: Any, y: Any) -> tuple[Any, Any]:
+            return (x - 0.5) * 1000 + 100, (y - 0.5) * 1000 + 100
+
+        def dots(zoom: float) -> list[bool]:
+            img = QImage(200, 200, QImage.Format.Format_RGB32)
+            img.fill(QColor("white"))
+            p = QPainter(img)
+            paint_cities(p, bm, zoom, to_screen, 200, 200)
+            p.end()
+            return [img.pixelColor(x, y).lightness() < 128 for x, y in ((100, 100),
+                                                                        (150, 150))]
+
+        assert dots(2.0) == [True, False]  # the small town waits for a nearer zoom
+        assert dots(7.0) == [True, True]
+    finally:
+        bm.shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox
 
 from devtools import views_demo as demo
-from tests.ui.conftest import run, until
+from tests.ui.conftest import q, run, until
 from trackdesk.engine.states import Status
 from trackdesk.ui.views import data
 from trackdesk.ui.views.corrections_ui import (
@@ -34,23 +33,7 @@ from trackdesk.ui.views.corrections_ui import (
 from trackdesk.ui.views.panel import ViewsPanel
 from trackdesk.ui.views.timeline import LEFT, ROW_H
 
-DAYS = 3
 WAIT = 30_000
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("corrui") / "tracks.db"
-    demo.build(db, days=DAYS, seed=11)
-    return db
-
-
-def q(db: Path, sql: str, *args: Any) -> Any:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def car_trip(db: Path) -> tuple[int, float, float]:
@@ -373,3 +356,15 @@ def test_merging_places_reruns_every_skill_that_shows_them() -> None:
     names = affected_skills(load_registry(), {"merge_places"})
     assert {"stay_stats", "footprint_stats", "rendering_metadata"} <= set(names)
     assert "stay_detection" not in names
+
+
+def test_the_corrections_menus_load_no_numpy_at_window_start():
+    """The Edit menu and the dock are built at start, before any view: their module keeps
+    ``data`` (and so numpy) for first use, as the panel does."""
+    import sys
+
+    code = ("import sys, trackdesk.ui.views.panel, trackdesk.ui.views.corrections_ui; "
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -66,13 +66,6 @@ def labelled_db(tmp_path: Path, google_file: Path) -> Path:
     return db
 
 
-@pytest.fixture
-def loader(qapp: Any) -> Any:
-    ld = Loader()
-    yield ld
-    ld.shutdown()
-
-
 def open_timeline(qtbot: Any, loader: Loader, db: Path) -> TimelineView:
     loader.set_path(db)
     view = TimelineView(loader)

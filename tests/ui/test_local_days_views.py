@@ -62,13 +62,6 @@ def night_out_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def loader(qapp: Any) -> Any:
-    ld = Loader()
-    yield ld
-    ld.shutdown()
-
-
 def open_coverage(qtbot: Any, loader: Loader, db: Path, hour: int = 0) -> CoverageView:
     loader.set_path(db)
     view = CoverageView(loader)
@@ -208,3 +201,32 @@ def test_a_new_day_start_in_settings_counts_the_days_again(make_window: Any, loo
                                 t.params.get("day_start_hour") == 4
                                 for t in w.engine.tasks.values()), what="a recount"))
     assert w.engine.settings.skill_params["footprint_stats"] == {"day_start_hour": 4}
+
+
+def test_a_right_click_in_the_timeline_acts_on_the_moment_drawn_there(
+        qtbot: Any, tokyo_sf_db: Path, new_york_computer: Any) -> None:
+    """San Francisco's afternoon of the 40-hour 3 July: the corrections menu (split here,
+    this was a…) acts on that moment, the one the strip draws and its hover names, not on
+    a 24-hour day of the period's main zone."""
+    from PySide6.QtCore import QPointF
+
+    from trackdesk.ui.views.corrections_ui import CorrectionsController
+    from trackdesk.ui.views.panel import ViewsPanel
+    from trackdesk.ui.views.timeline import ROW_H
+
+    panel = ViewsPanel()
+    qtbot.addWidget(panel)
+    ctl = CorrectionsController(panel)
+    panel.set_db(tokyo_sf_db)
+    view = panel.timeline
+    panel.setCurrentWidget(view)
+    view.resize(1100, 500)
+    view.show_period(date(2026, 7, 1), date(2026, 7, 4))
+    qtbot.waitUntil(lambda: view.strip.timeline is not None, timeout=WAIT)
+    strip, tl = view.strip, view.strip.timeline
+    a, b = tl.day_bounds(date(2026, 7, 3))
+    t = travel.at("America/Los_Angeles", 2026, 7, 3, 15)
+    pos = QPointF(strip._x((t - a) / (b - a)), 30 + 2 * strip.row_pitch() + ROW_H / 2)
+    hit = ctl.timeline_target(pos)
+    assert hit is not None and abs(hit.t - t) < 15 * 60
+    panel.shutdown()

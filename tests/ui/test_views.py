@@ -19,7 +19,7 @@ import pytest
 from PySide6.QtCore import QPointF
 
 from devtools import views_demo as demo
-from tests.ui.conftest import run, until
+from tests.ui.conftest import DEMO_DAYS, q, run, until
 from trackdesk.engine.events import EventBus, TaskChanged
 from trackdesk.engine.states import Status
 from trackdesk.ui.views import data
@@ -31,15 +31,8 @@ from trackdesk.ui.views.statistics import StatisticsView
 from trackdesk.ui.views.tiles import TileKey, TileSource
 from trackdesk.ui.views.timeline import TimelineView
 
-DAYS = 3
+DAYS = DEMO_DAYS
 WAIT = 30_000
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("views") / "tracks.db"
-    demo.build(db, days=DAYS, seed=11)
-    return db
 
 
 @pytest.fixture
@@ -49,37 +42,10 @@ def db_copy(demo_db: Path, tmp_path: Path) -> Path:
     return dst
 
 
-@pytest.fixture
-def loader(qapp: Any) -> Any:
-    ld = Loader()
-    yield ld
-    ld.shutdown()
-
-
-def q(db: Path, sql: str, *args: Any) -> Any:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def wait_tiles(qtbot: Any, view: MapView) -> None:
     c = view.canvas
     qtbot.waitUntil(lambda: c.source is not None and c.missing == 0 and not c._inflight,
                     timeout=WAIT)
-
-
-@pytest.fixture
-def map_view(qtbot: Any, loader: Loader, demo_db: Path) -> MapView:
-    loader.set_path(demo_db)
-    view = MapView(loader)
-    qtbot.addWidget(view)
-    view.resize(1000, 700)
-    view.show()
-    view.refresh()
-    qtbot.waitUntil(lambda: view.basics is not None, timeout=WAIT)
-    return view
 
 
 # ------------------------------------------------------------------ map ---------------

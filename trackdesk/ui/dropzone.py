@@ -27,32 +27,11 @@ class DropPlan:
     unsupported: list[tuple[str, str]]  # (name, reason)
 
 
-def plan_drop(paths: Sequence[Path]) -> DropPlan:
-    """Sort dropped paths with the importers' own ``trackdesk.tracks.formats.expand``.
-
-    Blocking (walks folders, peeks into zips): call it from an executor thread. Without
-    the formats module the paths go to the import task as they are."""
-    absolute = [Path(p).expanduser().resolve() for p in paths]
-    try:
-        from trackdesk.tracks import formats
-    except ImportError:
-        missing = [(str(p), "no such file or folder") for p in absolute if not p.exists()]
-        keep = [p for p in absolute if p.exists()]
-        return DropPlan(keep, len(keep), missing)
-    supported, skipped = formats.expand(absolute)
-    unsupported = [(s.name, s.reason) for s in skipped]
-    # A dropped path the importers refuse outright goes nowhere; a folder or zip with at
-    # least one importable file goes whole to the worker, which skips the rest itself.
-    sources = {f.path for f in supported}
-    keep = [p for p in absolute
-            if p in sources or (p.is_dir() and any(_under(s, p) for s in sources))]
-    return DropPlan(keep, len(supported), unsupported)
-
-
 def plan_import(paths: Sequence[Path], db: Path) -> DropPlan:
-    """``plan_drop`` for the window: the open tracks.db and its companions are refused by
-    ``stat`` alone, the rest is sorted by a child process (``drop_plan``), so the window
-    process never opens a file it imports. Blocking: call it from an executor thread."""
+    """Sort dropped or chosen paths with the importers' own ``formats.expand``: the open
+    tracks.db and its companions are refused by ``stat`` alone, the rest is sorted by a
+    child process (``drop_plan``), so the window process never opens a file it imports.
+    Blocking: call it from an executor thread."""
     from trackdesk.ui.drop_plan import plan_in_child
     from trackdesk.ui.filedialogs import companions, same_file_as_any
 
@@ -66,14 +45,6 @@ def plan_import(paths: Sequence[Path], db: Path) -> DropPlan:
     got = plan_in_child(rest, db_files)
     return DropPlan([Path(p) for p in got["paths"]], int(got["files"]),
                     refused + [(str(n), str(why)) for n, why in got["unsupported"]])
-
-
-def _under(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-    except ValueError:
-        return False
-    return True
 
 
 class DropOverlay(QWidget):

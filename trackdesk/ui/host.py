@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
+from PySide6.QtWidgets import QMenu, QMessageBox, QStatusBar, QWidget
 
 if TYPE_CHECKING:
     from trackdesk.engine.engine import Engine
@@ -68,4 +68,11 @@ class WindowHost(Protocol):
 
 UserError = Callable[[str, BaseException], None]
 
-__all__ = ["EnginePane", "UserError", "WindowHost"]
+
+def menu_named(window: Any, title: str) -> QMenu | None:
+    """The window's top-level menu ``title`` ("File", "View"...; its & ignored), if any."""
+    return next((a.menu() for a in window.menuBar().actions()
+                 if a.text().replace("&", "") == title and a.menu() is not None), None)
+
+
+__all__ = ["EnginePane", "UserError", "WindowHost", "menu_named"]

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QWidget
 
 from trackdesk.engine.events import Event, TaskAdded, TaskChanged, TaskRemoved
 from trackdesk.ui.aio import spawn
+from trackdesk.ui.host import menu_named
 
 if TYPE_CHECKING:
     from trackdesk.engine.engine import Engine
@@ -29,11 +30,6 @@ SLOW_REFRESH_MS = 30_000
 STATUS_WINDOW_H = 1.0
 # Changes that can alter a health report (not progress, which arrives all the time).
 _HEALTH_FIELDS = frozenset({"status", "status_reason"})
-
-
-def _menu(window: QMainWindow, title: str) -> QMenu | None:
-    return next((a.menu() for a in window.menuBar().actions()
-                 if a.text().replace("&", "") == title and a.menu() is not None), None)
 
 
 class Monitor(QObject):
@@ -74,11 +70,11 @@ class Monitor(QObject):
         self.act_restart_stuck.setStatusTip(tip)
         self.act_restart_stuck.setEnabled(False)
         self.act_restart_stuck.triggered.connect(lambda _c=False: self.restart_stuck())
-        tasks_menu = _menu(window, "Tasks")
+        tasks_menu = menu_named(window, "Tasks")
         if tasks_menu is not None:
             tasks_menu.addSeparator()
             tasks_menu.addAction(self.act_restart_stuck)
-        view_menu = _menu(window, "View")
+        view_menu = menu_named(window, "View")
         if view_menu is not None:
             view_menu.addSeparator()
             for dock, keys in ((self.metrics_dock, "Ctrl+Shift+M"),

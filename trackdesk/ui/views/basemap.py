@@ -157,7 +157,6 @@ class NaturalEarth:
         for c in w.countries:
             for poly in c.rings:
                 self.borders.addPolygon(_ring_polygon(poly[0]))
-        self.cities = [(n, *mercator(lat, lon), pop) for n, lat, lon, pop, _cc in w.cities]
 
     def draw(self, z: int, x: int, y: int) -> QImage:
         # opaque: RGB32 blits faster than ARGB, and every frame blits ~25 basemap tiles
@@ -240,6 +239,8 @@ class Basemap(QObject):
         # (the map), on this object's threads otherwise (a Basemap on its own, in tests).
         self.renderer = renderer
         self.cities: list[tuple[str, float, float, int]] | None = None
+        self.city_xy: Any = None   # (n, 2) world x, y of ``cities``, set with them
+        self.city_pop: Any = None  # (n,) their populations
         self._cities_asked = False
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="basemap")
         self._done.connect(self._arrived, Qt.ConnectionType.QueuedConnection)
@@ -368,16 +369,20 @@ class Basemap(QObject):
             return
         self._cities_asked = True
 
-        def got(rows: Any) -> None:
-            self.cities = rows
-            self.ready.emit()
-
-        if self.renderer is not None and self.renderer(ne_cities, (), got) is not None:
+        if self.renderer is not None and \
+                self.renderer(ne_cities, (), self._cities_loaded) is not None:
             return
         self._pool.submit(lambda: self._cities_done.emit(ne_cities()))
 
     def _cities_loaded(self, rows: Any) -> None:
+        import numpy as np
+
         self.cities = rows
+        # Their positions and populations as arrays, once: paint_cities picks the ones
+        # on screen with numpy instead of a Python call per city on every frame.
+        self.city_xy = np.array([(x, y) for _n, x, y, _p in rows or ()],
+                                dtype=float).reshape(-1, 2)
+        self.city_pop = np.array([p for *_r, p in rows or ()], dtype=float)
         self.ready.emit()
 
     def _arrived(self, key: tuple, img: QImage | None, fallback: bool) -> None:
@@ -533,16 +538,19 @@ def paint_cities(p: QPainter, basemap: Basemap, zoom: float, to_screen, width: i
         return
     min_pop = 8_000_000 if zoom < 3 else 3_000_000 if zoom < 4 else 1_000_000 if zoom < 5 \
         else 500_000 if zoom < 6 else 0
+    import numpy as np
+
+    # One numpy pass picks the cities big enough and on screen (1,800 of them: a Python
+    # call each per frame cost the frame tens of ms).
+    sxs, sys_ = to_screen(basemap.city_xy[:, 0], basemap.city_xy[:, 1])
+    shown = np.flatnonzero((basemap.city_pop >= min_pop) & (sxs >= 0) & (sxs <= width)
+                           & (sys_ >= 0) & (sys_ <= height))
     p.setPen(QPen(QColor(70, 70, 70)))
     fm = p.fontMetrics()
     taken: list[QRectF] = []  # biggest cities first; a label never covers another
-    for name, x, y, pop in cities:
-        if pop < min_pop:
-            continue
-        sx, sy = to_screen(x, y)
-        sx, sy = float(sx), float(sy)
-        if not (0 <= sx <= width and 0 <= sy <= height):
-            continue
+    for i in shown:
+        name = cities[i][0]
+        sx, sy = float(sxs[i]), float(sys_[i])
         box = QRectF(sx - 3, sy - 3 - fm.ascent(), fm.horizontalAdvance(name) + 10,
                      fm.height() + 3)
         if any(box.intersects(t) for t in taken):

@@ -13,7 +13,8 @@ take corrections back and put them in force again; the history stays in the tabl
 
 Writes never run on the GUI thread: ``CorrectionWriter`` is the write twin of the views'
 ``Loader`` (one worker thread, a short-lived writable sqlite3 connection per write, the
-result back through a queued signal, dropped when the database was switched meanwhile).
+result back through the Loader's queued delivery, dropped when the database was switched
+meanwhile).
 A write that fails (a read-only disk, a locked or broken database, a refused correction)
 is said once, in one message box, and nothing is stored.
 """
@@ -26,7 +27,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QSize, Qt, Signal
@@ -53,17 +54,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trackdesk.ui.views.data import zone_info
+from trackdesk.ui.dialogs import alive
 
 log = logging.getLogger(__name__)
 
 # The modes a person picks from, in the order they think of them (MODES is storage order).
 MENU_MODES = ("walk", "bike", "car", "bus", "train", "plane", "stationary")
 MAX_SELECTED_POINTS = 50_000  # a box selection larger than this asks to zoom in
-KIND_TITLES = {"mode": "mode", "bad_points": "wrong points", "merge_stays": "merge stays",
-               "split_stay": "split stay", "merge_trips": "merge trips",
-               "split_trip": "split trip", "rename_place": "rename place",
-               "merge_places": "merge places"}
 
 
 class _LazyData:
@@ -87,7 +84,7 @@ def _clock(ts: float | None, fmt: str = "%a %d %b %Y %H:%M", zone: str | None = 
     """``ts`` in ``zone`` (the timeline's: where you were), else this computer's."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, zone_info(zone)).strftime(fmt)
+    return datetime.fromtimestamp(ts, data.zone_info(zone)).strftime(fmt)
 
 
 def _span_in(a: float | None, b: float | None, zone: str | None = None) -> str:
@@ -176,33 +173,27 @@ def rerun_chain(registry: Any, kinds: set[str]) -> Any:
 
 
 # ====================================================================== writing =======
-class CorrectionWriter(QObject):
+class CorrectionWriter:
     """Writes to tracks.db on one worker thread; results back on the GUI thread.
 
     ``submit(fn, done, failed)`` runs ``fn(conn)`` with a writable connection opened for
     that write (autocommit; ``fn`` makes its own transaction) and closed after it, so the
     window holds no write connection between corrections. ``failed(message)`` gets a
-    sentence for a person."""
+    sentence for a person. Results come back through the views' ``Loader`` (``later``):
+    dropped when another tracks.db was opened meanwhile."""
 
-    _delivered = Signal(object)
-
-    def __init__(self, path_of: Callable[[], Any], generation_of: Callable[[], int],
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._path_of = path_of
-        self._generation_of = generation_of
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corrections-db")
-        self.busy = 0
-        self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any], done: Callable[[Any], None],
                failed: Callable[[str], None]) -> bool:
-        path = self._path_of()
+        path = self.loader.path
         if path is None:
             failed("No tracks.db is open.")
             return False
-        gen = self._generation_of()
-        self.busy += 1
+        # (the callback, its argument): done with the result, or failed with a sentence
+        deliver = self.loader.later(lambda answer: answer[0](answer[1]))
 
         def job() -> None:
             from trackdesk.tracks.corrections import CorrectionError
@@ -222,33 +213,20 @@ class CorrectionWriter(QObject):
                 finally:
                     conn.close()
             except (CorrectionError, CorrectionRefused) as exc:
-                self._emit((gen, failed, str(exc)))
+                deliver((failed, str(exc)))
                 return
             except sqlite3.Error as exc:
                 log.warning("correction not stored: %s", exc)
-                self._emit((gen, failed, _sqlite_message(exc, path)))
+                deliver((failed, _sqlite_message(exc, path)))
                 return
             except Exception as exc:  # noqa: BLE001 - said once, logged with its traceback
                 log.exception("correction not stored")
-                self._emit((gen, failed, f"{type(exc).__name__}: {exc}"))
+                deliver((failed, f"{type(exc).__name__}: {exc}"))
                 return
-            self._emit((gen, done, result))
+            deliver((done, result))
 
         self._pool.submit(job)
         return True
-
-    def _emit(self, item: tuple[int, Callable[[Any], None], Any]) -> None:
-        try:
-            self._delivered.emit(item)
-        except RuntimeError:
-            pass  # the window closed while the write ran
-
-    def _deliver(self, item: tuple[int, Callable[[Any], None], Any]) -> None:
-        gen, callback, result = item
-        self.busy = max(0, self.busy - 1)
-        if gen != self._generation_of():
-            return  # another tracks.db is open now
-        callback(result)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -290,8 +268,7 @@ class CorrectionsController(QObject):
         self.panel = panel
         self.window = window
         self.loader = panel.loader
-        self.writer = CorrectionWriter(lambda: self.loader.path,
-                                       lambda: self.loader.generation, self)
+        self.writer = CorrectionWriter(self.loader)
         self.rows: list[dict[str, Any]] = []
         self.redo_ids: list[int] = []  # undone in this session, newest last
         self.errors: list[str] = []
@@ -416,7 +393,7 @@ class CorrectionsController(QObject):
             menu.popup(widget.mapToGlobal(pos))
 
     def _new_menu(self, parent: QWidget) -> QMenu:
-        if self.last_menu is not None and data_alive(self.last_menu):
+        if self.last_menu is not None and alive(self.last_menu):
             self.last_menu.close()
         menu = QMenu(parent)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -521,19 +498,11 @@ class CorrectionsController(QObject):
         view = self.panel.views.get("timeline")
         if view is None or view.strip.timeline is None:
             return None
-        strip, tl = view.strip, view.strip.timeline
-        from trackdesk.ui.views.timeline import LEFT, ROW_H
-
-        pitch = strip.row_pitch()
-        i = int((pos.y() - 30) // pitch)
-        days = strip.days()
-        if not 0 <= i < len(days) or pos.y() - 30 - i * pitch >= ROW_H - 2:
+        tl = view.strip.timeline
+        # The moment the strip draws there: the day as it was lived (issue 21).
+        t = view.strip.time_at(QPointF(pos))
+        if t is None:
             return None
-        frac = (pos.x() - LEFT) / max(1, strip.width() - LEFT - 12)
-        if not 0 <= frac <= 1:
-            return None
-        t0 = data.day_start(days[i], tl.zone, tl.hour)
-        t = t0 + frac * (data.day_start(days[i] + timedelta(days=1), tl.zone, tl.hour) - t0)
         hit = Target(t)
         hit.trip = next((tr for tr in tl.trips if tr[0] <= t <= tr[1]), None)
         hit.segment = next((s for s in tl.segments if s[0] <= t <= s[1]), None)
@@ -803,12 +772,6 @@ class CorrectionsController(QObject):
         self.writer.shutdown()
 
 
-def data_alive(obj: Any) -> bool:
-    from trackdesk.ui.dialogs import alive
-
-    return alive(obj)
-
-
 class PlacePicker(QDialog):
     """Merge place A with…: the other places, nearest first."""
 
@@ -888,8 +851,8 @@ class CorrectionsList(QWidget):
         self.show_button = QPushButton("Show in timeline")
         self.undo_button.setToolTip("Take this correction back (its history stays)")
         self.redo_button.setToolTip("Put this correction in force again")
-        self.undo_button.clicked.connect(lambda: self._act("undo"))
-        self.redo_button.clicked.connect(lambda: self._act("redo"))
+        self.undo_button.clicked.connect(lambda: self._act(controller.undo))
+        self.redo_button.clicked.connect(lambda: self._act(controller.redo))
         self.show_button.clicked.connect(self.show_selected)
         self.empty = QLabel("No corrections yet: right-click a trip or a stay in the "
                             "timeline, or a place on the map.")
@@ -940,10 +903,10 @@ class CorrectionsList(QWidget):
         self.redo_button.setEnabled(r is not None and r["undone_at"] is not None)
         self.show_button.setEnabled(r is not None and r["start_ts"] is not None)
 
-    def _act(self, what: str) -> None:
+    def _act(self, what: Callable[[int], bool]) -> None:
         r = self._row()
         if r is not None:
-            getattr(self.controller, what)(r["id"])
+            what(r["id"])
 
     def show_selected(self) -> None:
         r = self._row()
@@ -952,7 +915,7 @@ class CorrectionsList(QWidget):
         panel = self.controller.panel
         view = panel.timeline
         panel.setCurrentWidget(view)
-        d = datetime.fromtimestamp(r["start_ts"], zone_info(self.controller.zone)).date()
+        d = datetime.fromtimestamp(r["start_ts"], data.zone_info(self.controller.zone)).date()
         first = date(d.year, d.month, 1)
         month = first.strftime("%Y-%m")
         if month in view.months:
@@ -991,5 +954,4 @@ def install_corrections(window: QMainWindow, panel: Any) -> CorrectionsControlle
     show.setToolTip("Every correction you made: who, when, what; undo or redo any of them")
     edit.addAction(show)
     controller.dock = dock  # type: ignore[attr-defined]
-    controller.edit_menu = edit  # type: ignore[attr-defined]
     return controller

@@ -137,6 +137,14 @@ class Loader(QObject):
         fut.add_done_callback(done)
         return fut
 
+    def later(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A function any thread may call once with a result: ``callback(result)`` then
+        runs on the GUI thread, unless another database was opened meanwhile (for work
+        on threads of its own, such as the corrections' writes)."""
+        gen = self.generation
+        self.busy += 1
+        return lambda result: self._emit((gen, callback, result))
+
     def _emit(self, item: tuple[int, Any, Any]) -> None:
         try:
             self._delivered.emit(item)

@@ -411,12 +411,14 @@ class MapCanvas(QWidget):
             taken: list[QRectF] = []
             texts: dict[int, str] = {}
             shown: dict[str, list[tuple[float, float]]] = {}
-            order = sorted(range(len(m.place_visits)), key=lambda k: (
+            # Only the places on screen (one numpy pass), not a Python step per place of
+            # the whole history on every frame.
+            on = np.flatnonzero((sx >= -20) & (sx <= self.width() + 20) & (sy >= -20)
+                                & (sy <= self.height() + 20)).tolist()
+            order = sorted(on, key=lambda k: (
                 not m.place_label[k], -int(m.place_visits[k])))  # home and work first
             for i in order:
                 x, y = float(sx[i]), float(sy[i])
-                if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
-                    continue
                 label = m.place_label[i]
                 name = m.place_name[i] if i < len(m.place_name) else ""
                 if not (label or (name and self.zoom >= 11)):
@@ -432,10 +434,8 @@ class MapCanvas(QWidget):
                     taken.append(box)
                     texts[i] = text
                     shown.setdefault(name, []).append((x, y))
-            for i in np.argsort(m.place_visits).tolist():
+            for i in np.asarray(on, dtype=np.int64)[np.argsort(m.place_visits[on])].tolist():
                 x, y = float(sx[i]), float(sy[i])
-                if not (-20 <= x <= self.width() + 20 and -20 <= y <= self.height() + 20):
-                    continue
                 r = 4.0 + 6.0 * math.sqrt(m.place_visits[i] / big)
                 label = m.place_label[i]
                 colour = QColor("#6a1b9a") if label == "home" else \

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
 
 from trackdesk.engine.events import Event, TaskChanged
+from trackdesk.ui.host import menu_named
 from trackdesk.ui.views.loader import Loader
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class ViewsPanel(QTabWidget):
         super().__init__(parent)
         self.setDocumentMode(True)
         self.loader = Loader(parent=self)
-        # The corrections controller (install_panel sets it: issue 20's Edit menu and dock).
+        # The corrections controller (install_views sets it: issue 20's Edit menu and dock).
         self.corrections: Any = None
         # Each view is built the first time it is shown (or asked for): numpy, QtCharts
         # and the views' modules cost a good part of a second the window need not wait.
@@ -229,8 +230,7 @@ def install_views(window: WindowHost) -> ViewsPanel:
     from trackdesk.ui.views.corrections_ui import install_corrections
 
     panel.corrections = install_corrections(window, panel)
-    view_menu = next((a.menu() for a in window.menuBar().actions()
-                      if a.text().replace("&", "") == "View" and a.menu() is not None), None)
+    view_menu = menu_named(window, "View")
     if view_menu is not None:
         view_menu.addSeparator()
         for i, (_name, title) in enumerate(TITLES.items()):
@@ -259,8 +259,7 @@ def install_views(window: WindowHost) -> ViewsPanel:
 
 def _add_export_action(window: QMainWindow, panel: ViewsPanel) -> None:
     """File → Export… (issue 21): the export runs on a reader thread, never the GUI's."""
-    file_menu = next((a.menu() for a in window.menuBar().actions()
-                      if a.text().replace("&", "") == "File" and a.menu() is not None), None)
+    file_menu = menu_named(window, "File")
     if file_menu is None:
         return
     act = QAction("Export…", window)
@@ -268,7 +267,6 @@ def _add_export_action(window: QMainWindow, panel: ViewsPanel) -> None:
     act.triggered.connect(lambda: open_export_dialog(window, panel))
     actions = file_menu.actions()
     file_menu.insertAction(actions[1] if len(actions) > 1 else None, act)
-    panel.export_action = act
 
 
 def open_export_dialog(window: QMainWindow, panel: ViewsPanel) -> Any:
@@ -277,5 +275,4 @@ def open_export_dialog(window: QMainWindow, panel: ViewsPanel) -> Any:
     dialog = ExportDialog(panel.loader, window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
-    panel.export_dialog = dialog
     return dialog

@@ -302,11 +302,9 @@ class TimelineStrip(QWidget):
         if event.position().y() - 30 - i * pitch >= ROW_H - 2:
             self._hover_lane(days[i], event.position().x())
             return
-        frac = (event.position().x() - LEFT) / max(1, self.width() - LEFT - 12)
-        if not 0 <= frac <= 1:
+        t = self.time_at(event.position())
+        if t is None:
             return
-        t0, t1 = tl.day_bounds(days[i])
-        t = t0 + frac * (t1 - t0)
         text = self._clock(t)
         for a, b, mode, tid in tl.trips:
             if a <= t <= b:
@@ -325,6 +323,23 @@ class TimelineStrip(QWidget):
         text += self.corrected_note(t)
         self.setToolTip(text)
         self.hovered.emit(text)
+
+    def time_at(self, pos: QPointF) -> float | None:
+        """The moment drawn at ``pos`` in a day's row, on that day as it was lived (its
+        own zone and length); None outside the rows and in the labels lanes."""
+        tl = self.timeline
+        if tl is None:
+            return None
+        pitch = self.row_pitch()
+        i = int((pos.y() - 30) // pitch)
+        days = self.days()
+        if not 0 <= i < len(days) or pos.y() - 30 - i * pitch >= ROW_H - 2:
+            return None
+        frac = (pos.x() - LEFT) / max(1, self.width() - LEFT - 12)
+        if not 0 <= frac <= 1:
+            return None
+        t0, t1 = tl.day_bounds(days[i])
+        return t0 + frac * (t1 - t0)
 
     # -- your corrections (issue 20) ------------------------------------------------------
     def corrected_note(self, t: float) -> str:
