@@ -137,6 +137,10 @@ class MapBasics:
     dlat_deg: float
     days: np.ndarray  # UTC day numbers of render_days
     day_boxes: np.ndarray  # (n, 4) world x0, y0, x1, y1 of each day's bounds
+    # The days you lived (footprint_stats' count, first and last, 'YYYY-MM-DD'), the ones
+    # Statistics and Coverage show; None before footprint_stats ran. render_days are UTC
+    # days (where to draw), a day more or less than the days lived.
+    lived: tuple[int, str, str] | None = None
 
 
 def map_basics(conn: sqlite3.Connection) -> MapBasics:
@@ -159,7 +163,12 @@ def map_basics(conn: sqlite3.Connection) -> MapBasics:
         g = conn.execute("SELECT cell_size_m, dlat_deg FROM grid_params").fetchone()
         if g:
             size, dlat = float(g[0]), float(g[1])
-    return MapBasics(bounds, n, zooms, size, dlat, days, boxes)
+    lived = None
+    if has_table(conn, "footprint_days"):
+        row = conn.execute("SELECT COUNT(*), MIN(day), MAX(day) FROM footprint_days").fetchone()
+        if row and row[0]:
+            lived = (int(row[0]), str(row[1]), str(row[2]))
+    return MapBasics(bounds, n, zooms, size, dlat, days, boxes, lived)
 
 
 @dataclass

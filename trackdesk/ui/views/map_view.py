@@ -15,7 +15,7 @@ import math
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
 
@@ -807,19 +807,28 @@ class MapView(QWidget):
             self.status.setText("Nothing to draw yet: import tracks and run the default "
                                 "chain (its last skill, rendering_metadata, prepares the map).")
         else:
-            self.status.setText(f"{basics.n_points:,} points on {len(basics.days):,} days; "
+            n_days, first, last = self._day_span(basics)
+            self.status.setText(f"{basics.n_points:,} points on {n_days:,} days; "
                                 f"{len(markers.place_id):,} places, {len(markers.stay_id):,} "
                                 "stays" + (f"\n{self.basemap_note}" if self.basemap_note
                                            else ""))
             if self.selected is None:
-                first = datetime.fromtimestamp(int(basics.days[0]) * 86400.0, UTC)
-                last = datetime.fromtimestamp(int(basics.days[-1]) * 86400.0, UTC)
                 self.info.setHtml(
                     f"<h3 style='margin:0 0 6px 0'>Your footprint</h3>"
-                    f"<p>{basics.n_points:,} points on {len(basics.days):,} days, "
+                    f"<p>{basics.n_points:,} points on {n_days:,} days, "
                     f"{first:%d %b %Y} to {last:%d %b %Y}.</p>"
                     "<p style='color:#555'>Click a place, a stay or a track for its details."
                     "<br>Drag to pan, wheel or +/- to zoom, double-click to zoom in.</p>")
+
+    @staticmethod
+    def _day_span(basics: MapBasics) -> tuple[int, date, date]:
+        """Days with data, first and last: the days you lived, as Statistics and Coverage
+        count them, once footprint_stats ran; else render_days' UTC days."""
+        if basics.lived is not None:
+            n, first, last = basics.lived
+            return n, date.fromisoformat(first), date.fromisoformat(last)
+        return (len(basics.days), datetime.fromtimestamp(int(basics.days[0]) * 86400.0, UTC).date(),
+                datetime.fromtimestamp(int(basics.days[-1]) * 86400.0, UTC).date())
 
     def clear(self) -> None:
         self._loaded_once = False
