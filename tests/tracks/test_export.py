@@ -111,3 +111,30 @@ def test_stats_countries_counts_days_from_stays(analysed: Path) -> None:
                           "--json").stdout) == []
     cities = json.loads(cli("--db", str(analysed), "stats", "cities", "--json").stdout)
     assert cities and all(c["country_code"] == "CN" and c["name"] for c in cities)
+
+
+@pytest.mark.parametrize("fmt", ["gpx", "csv"])
+def test_a_big_gpx_or_csv_export_streams_without_holding_the_points(
+        tmp_path: Path, fmt: str) -> None:
+    # A tracks.db not analysed yet is one run of points outside any trip: the GPX writer
+    # held that whole run (every point) in memory before writing its <trk>.
+    import tracemalloc
+
+    from trackdesk.tracks.export import export
+
+    db = new_db(tmp_path / "tracks.db")
+    n = 150_000
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO points (ts, lat, lon, altitude, source) "
+                         "VALUES (?, ?, ?, ?, 'csv')",
+                         ((1.6e9 + i, 39.9 + i * 1e-7, 116.3 + i * 1e-7, 50.0 + i % 7)
+                          for i in range(n)))
+    tracemalloc.start()
+    try:
+        res = export(db, tmp_path / f"all.{fmt}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.points == n
+    # Streaming holds one fetchmany batch (about 10 MB); all the rows are over 35 MB.
+    assert peak < 20_000_000, peak

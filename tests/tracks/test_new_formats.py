@@ -183,6 +183,30 @@ def test_gpx_track_types_cover_each_tracks_range(db: Path, tmp_path: Path, n: in
                                 "gpx")]
 
 
+@pytest.mark.parametrize("times, lo, hi", [
+    # Text order is time order only for times written alike: 12:00:00.5Z sorts before
+    # 12:00:00Z as text, and 12:00:01+02:00 is two hours earlier than it reads.
+    (["2020-09-13T12:00:00Z", "2020-09-13T12:00:00.5Z", "2020-09-13T11:59:59Z"],
+     1599998399.0, 1599998400.5),
+    (["2020-09-13T10:30:00.0000Z", "2020-09-13T12:00:01+02:00", "2020-09-13T11:00:00.0000Z"],
+     1599991201.0, 1599994800.0),
+    # An impossible date, the smallest as text, is passed over, not taken as the start.
+    (["2020-09-13T12:00:00Z", "2020-02-30T00:00:00Z", "2020-09-13T12:00:09Z"],
+     1599998400.0, 1599998409.0),
+])
+def test_a_gpx_types_range_is_its_earliest_and_latest_time(
+        times: list[str], lo: float, hi: float) -> None:
+    import io
+
+    data = ('<gpx><trk><type>running</type><trkseg>' + "".join(
+        f'<trkpt lat="46" lon="14"><time>{t}</time></trkpt>' for t in times)
+        + "</trkseg></trk></gpx>").encode()
+    w = gpxtype._Watch(io.BytesIO(data))
+    while w.read(1 << 16):
+        pass
+    assert w.found == [("running", lo, hi)]
+
+
 def test_gpx_type_survives_the_fast_path_restart(db: Path, tmp_path: Path) -> None:
     """A plain file that the fast path gives up on after writing (a waypoint far into
     the file): the full reader starts over, and each track's type is still kept once."""

@@ -452,7 +452,7 @@ _STRUCTURE = tuple(bytes([c]) for c in b'",:[]{}')
 _ESCAPED_QUOTES = re.compile(rb'\\+"')
 
 
-class JsonValueGuard:
+class JsonValueGuard(CountingReader):
     """A binary stream wrapper for JSON readers: fails the file as soon as one string,
     number or other bare value runs past ``limit`` bytes, having read at most one block
     past it.
@@ -465,31 +465,18 @@ class JsonValueGuard:
     """
 
     def __init__(self, raw: IO[bytes], limit: int = MAX_VALUE_BYTES) -> None:
-        self._raw = raw
+        super().__init__(raw)
         self._limit = limit
-        self.seen = 0            # bytes passed through
         self._in_string = False
         self._string_at = 0      # where the open string began (its quote)
         self._structure_at = 0   # the last structural byte outside a string
         self._backslashes = 0    # backslashes that ended the previous block
 
-    @property
-    def pos(self) -> Any:
-        return getattr(self._raw, "pos", self.seen)
-
     def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
+        data = super().read(n)
         if data:
             self._look(data)
         return data
-
-    def readinto(self, buf: Any) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def _unescaped_quotes(self, data: bytes) -> tuple[int, int]:
         """(count of unescaped quotes in ``data``, index of the last one or -1)."""
@@ -509,8 +496,7 @@ class JsonValueGuard:
         return total - len(escaped), last
 
     def _look(self, data: bytes) -> None:
-        start = self.seen
-        self.seen += len(data)
+        start = self.pos - len(data)  # CountingReader.read has counted this block
         quotes, last_quote = self._unescaped_quotes(data)
         if quotes % 2:
             self._in_string = not self._in_string
@@ -523,7 +509,7 @@ class JsonValueGuard:
         stripped = data.rstrip(b"\\")
         trailing = len(data) - len(stripped)
         self._backslashes = trailing + (self._backslashes if not stripped else 0)
-        run = self.seen - (self._string_at if self._in_string else self._structure_at)
+        run = self.pos - (self._string_at if self._in_string else self._structure_at)
         if run > self._limit:
             what = "a text value" if self._in_string else "a bare value"
             raise ImportFailure(

@@ -28,6 +28,7 @@ from trackdesk.tracks.base import (
     LineGuard,
     Points,
     epoch_number,
+    excerpt,
 )
 from trackdesk.tracks.lifetime import HEADER as LIFETIME_HEADER
 from trackdesk.tracks.lifetime import R_UNKNOWN_TIME, unknown_if_negative
@@ -560,8 +561,6 @@ def _override(cols: dict[str, int], header: list[str], field: str, option: str,
     else:
         normal = [normal_name(h) for h in header]
         if normal_name(name) not in normal:
-            from trackdesk.tracks.base import excerpt
-
             raise ImportFailure(f"{option}={excerpt(name, 40)}: no such column in the header "
                                 f"({excerpt(', '.join(plain[:12]), 120)})", "line 1")
         i = normal.index(normal_name(name))
@@ -576,8 +575,6 @@ def _override(cols: dict[str, int], header: list[str], field: str, option: str,
 def refusal(header: list[str], cols: dict[str, int], missing: list[str]) -> str:
     """Exactly what is missing, what was recognised, and how to say which column is
     which: a person can fix the file or the command from this line alone."""
-    from trackdesk.tracks.base import excerpt
-
     plain = [h.strip().strip("\ufeff").strip('"') for h in header]
     found = ", ".join(f"{_WHAT[k]} = {excerpt(plain[i], 30)!r}"
                       for k, i in sorted(cols.items(), key=lambda kv: kv[1]))

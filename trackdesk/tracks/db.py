@@ -46,7 +46,7 @@ def check_tracks_db(path: Path, create: bool, read_only: bool = False) -> None:
     if not path.exists():
         if not create:
             raise NotATracksDb(f"{path} does not exist")
-        if on_read_only_fs(path.parent) if path.parent.exists() else False:
+        if on_read_only_fs(path):  # probes the folder it would be in
             raise ReadOnlyTracksDb(f"cannot create {path}: the folder is on a read-only "
                                    "file system")
         if not path.parent.exists():

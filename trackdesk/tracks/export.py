@@ -11,7 +11,9 @@
 
 Every point in the range is written, outliers too: exporting then importing into a fresh
 tracks.db gives the same points. Streaming: rows are read in time order and written as
-they come, so a 10M-point export needs no more memory than a small one.
+they come, so a 10M-point GPX or CSV export needs no more memory than a small one; GeoJSON
+holds one LineString at a time (a trip, or the points between two trips: every point of
+a tracks.db not analysed yet).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -135,23 +138,11 @@ def _points(conn: sqlite3.Connection, lo: float, hi: float) -> Iterator[tuple]:
 
 
 def _runs(conn: sqlite3.Connection, lo: float, hi: float, trips: _Trips
-          ) -> Iterator[tuple[str, int | None, list[tuple]]]:
-    """(type, trip id, points) per run of points in one trip, or outside any trip."""
-    key: Any = object()
-    run: list[tuple] = []
-    typ, tid = "stay", None
-    for p in _points(conn, lo, hi):
-        t = trips.trip(p[1])
-        k = t[2] if t else None
-        if k != key and run:
-            yield typ, tid, run
-            run = []
-        if k != key:
-            key, tid = k, k
-            typ = (t[3] or "unknown") if t else "stay"
-        run.append(p)
-    if run:
-        yield typ, tid, run
+          ) -> Iterator[tuple[str, int | None, Iterator[tuple]]]:
+    """(type, trip id, points) per run of points in one trip, or outside any trip; the
+    points of a run are read as they are iterated (a run may be every point there is)."""
+    for t, run in groupby(_points(conn, lo, hi), key=lambda p: trips.trip(p[1])):
+        yield ((t[3] or "unknown") if t else "stay"), (t[2] if t else None), run
 
 
 def _num(v: Any) -> str:
@@ -206,8 +197,9 @@ def _write_geojson(conn: sqlite3.Connection, f: IO[str], lo: float, hi: float, t
                                                       separators=(",", ":")))
         first = False
 
-    for typ, tid, run in _runs(conn, lo, hi, trips):
+    for typ, tid, points in _runs(conn, lo, hi, trips):
         tracks += 1
+        run = list(points)  # one LineString: its positions and times, written together
         coords = [[p[3], p[2]] + ([p[4]] if p[4] is not None else []) for p in run]
         if any(len(c) == 2 for c in coords):
             coords = [c[:2] for c in coords]  # a LineString's positions share one dimension

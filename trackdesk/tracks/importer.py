@@ -352,7 +352,7 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EO
 
 def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReader,
                   out: Points, check_stop: Callable[[], None] | None,
-                  tick: Callable[[], None] | None = None) -> float:
+                  tick: Callable[[], None] | None = None) -> None:
     """``read_fn(counter, out)``, run in a forked child that sends ``out``'s batches
     back through a pipe; this process hands them to ``out``'s flush (SQLite writes) as
     they come, so reading the file and writing the points use both cores.
@@ -361,8 +361,8 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
     connection is left alone, and it leaves with ``os._exit``, running no finaliser).
     Whatever it meets comes back as the same exception the reader would have raised
     here: ImportFailure (with the same message and position), Restart, or a failure
-    naming the byte. A stop request here kills the child. Returns the child's peak
-    memory in MB (its own high-water mark, from wait4's rusage).
+    naming the byte. A stop request here kills the child. The child's peak memory (its
+    own high-water mark, from wait4's rusage) goes to CHILD_PEAK_MB.
     """
     from multiprocessing.connection import Connection
 
@@ -418,9 +418,7 @@ def read_in_child(read_fn: Callable[[Any, Points], None], counter: CountingReade
         if not done:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        peak = _reap(pid)
-        CHILD_PEAK_MB[0] = max(CHILD_PEAK_MB[0], peak)
-    return peak
+        CHILD_PEAK_MB[0] = max(CHILD_PEAK_MB[0], _reap(pid))
 
 
 # The highest peak memory (MB) of a reading child in this process: the worker reports it

@@ -10,11 +10,11 @@ others are rejected as having no time, rather than piling many places onto one i
 from __future__ import annotations
 
 import calendar
-import math
 import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from typing import IO
 
 from lxml import etree
@@ -78,11 +78,23 @@ def _coords(text: str) -> list[tuple[float, float, float | None]] | None:
     return pts
 
 
-def _dist(a: tuple, b: tuple) -> float:
-    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin(
-        (lo2 - lo1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(h)))
+def spread_times(t0: float, t1: float, lat: Sequence[float], lon: Sequence[float]
+                 ) -> list[float]:
+    """Times from ``t0`` to ``t1`` for the positions of a line, in proportion to the
+    (great-circle) distance along it, evenly when it does not move; in normal form (ms).
+    A KML LineString with a TimeSpan and a trackintel tripleg both have this shape."""
+    import numpy as np
+
+    if len(lat) == 1:
+        return [t0]
+    la, lo = np.radians(np.asarray(lat, dtype=float)), np.radians(np.asarray(lon, dtype=float))
+    h = np.sin(np.diff(la) / 2) ** 2 + np.cos(la[:-1]) * np.cos(la[1:]) * np.sin(
+        np.diff(lo) / 2) ** 2
+    cum = np.concatenate(([0.0], np.cumsum(2 * 6371008.8 * np.arcsin(np.minimum(1.0,
+                                                                             np.sqrt(h))))))
+    total = cum[-1]
+    frac = cum / total if total > 0 else np.arange(len(cum)) / (len(cum) - 1)
+    return (np.round((t0 + (t1 - t0) * frac) * 1000) / 1000).tolist()
 
 
 def _placemark(pm: etree._Element, out: Points) -> None:
@@ -143,13 +155,9 @@ def _placemark(pm: etree._Element, out: Points) -> None:
         t0 = times(begin) if begin else None
         t1 = times(end) if end else None
         if t0 is not None and t1 is not None and len(pts) > 1 and t1 >= t0:
-            cum = [0.0]
-            for a, b in zip(pts, pts[1:], strict=False):
-                cum.append(cum[-1] + _dist(a, b))
-            total = cum[-1]
-            for i, (lat, lon, alt) in enumerate(pts):
-                frac = cum[i] / total if total > 0 else i / (len(pts) - 1)
-                out.add(round((t0 + (t1 - t0) * frac) * 1000) / 1000, lat, lon, alt)
+            spread = spread_times(t0, t1, [p[0] for p in pts], [p[1] for p in pts])
+            for ts, (lat, lon, alt) in zip(spread, pts, strict=True):
+                out.add(ts, lat, lon, alt)
             out.notes[NOTE_INTERPOLATED] += len(pts)
         else:
             first = t_stamp if t_stamp not in (None, False) else t0

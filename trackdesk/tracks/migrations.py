@@ -194,6 +194,53 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
 # -- 3: analysis results (issue 3, the nine skills; documented in docs/SKILLS.md) ---------
 # Results are range or sparse tables keyed by time, never one row per point: a 1M-point
 # chain writes thousands of rows. The point_analysis view joins them back onto points.
+#
+# point_analysis, one row per point (real or synthetic) with its analysis results. SQLite
+# cannot ALTER a view: migration 7 drops and recreates it with a `tz` column, from this
+# same text, so the two versions differ only by that column.
+_TZ_POINT = """,
+       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= p.ts ORDER BY z.start_ts DESC LIMIT 1)
+         AS tz"""
+_TZ_SYNTHETIC = """,
+       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= sp.ts ORDER BY z.start_ts DESC LIMIT 1)"""
+
+
+def _point_analysis_view(with_tz: bool) -> str:
+    """The CREATE VIEW point_analysis statement, with the `tz` column from migration 7 on."""
+    return """CREATE VIEW point_analysis AS
+SELECT p.id AS point_id, p.ts AS ts, p.lat AS lat, p.lon AS lon,
+       CASE WHEN o.point_id IS NULL THEN 0 ELSE 1 END AS is_outlier,
+       0 AS is_synthetic,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN m.end_ts >= p.ts THEN m.mode END FROM mode_segments m
+          WHERE m.start_ts <= p.ts ORDER BY m.start_ts DESC LIMIT 1) END AS transport_mode,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN s.end_ts >= p.ts THEN s.id END FROM stay_detections s
+          WHERE s.start_ts <= p.ts ORDER BY s.start_ts DESC LIMIT 1) END AS stay_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CASE WHEN t.end_ts > p.ts THEN t.id END FROM trips t
+          WHERE t.start_ts < p.ts ORDER BY t.start_ts DESC LIMIT 1) END AS trip_id,
+       CASE WHEN o.point_id IS NULL THEN
+         (SELECT CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) * 536870912
+                 + MIN(CAST((p.lon + 180.0) / 360.0 * (b.n_cols << g.top_level) AS INTEGER),
+                       (b.n_cols << g.top_level) - 1)
+          FROM grid_params g JOIN grid_bands b
+            ON b.band = (CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) >> g.top_level)) END
+         AS grid_cell{tz_point}
+FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id
+UNION ALL
+SELECT -sp.id, sp.ts, sp.lat, sp.lon, 0, 1,
+       (SELECT CASE WHEN m.end_ts >= sp.ts THEN m.mode END FROM mode_segments m
+        WHERE m.start_ts <= sp.ts ORDER BY m.start_ts DESC LIMIT 1),
+       NULL,
+       (SELECT CASE WHEN t.end_ts > sp.ts THEN t.id END FROM trips t
+        WHERE t.start_ts < sp.ts ORDER BY t.start_ts DESC LIMIT 1),
+       NULL{tz_synthetic}
+FROM synthetic_points sp
+""".format(tz_point=_TZ_POINT if with_tz else "",
+           tz_synthetic=_TZ_SYNTHETIC if with_tz else "")
+
+
 V3 = """
 CREATE TABLE skill_state (
     skill VARCHAR(100) PRIMARY KEY,
@@ -397,37 +444,7 @@ CREATE TABLE render_zooms (
 CREATE VIEW render_bounds AS
 SELECT MIN(min_lat) AS min_lat, MAX(max_lat) AS max_lat, MIN(min_lon) AS min_lon,
        MAX(max_lon) AS max_lon, SUM(n_points) AS n_points FROM render_days;
-CREATE VIEW point_analysis AS
-SELECT p.id AS point_id, p.ts AS ts, p.lat AS lat, p.lon AS lon,
-       CASE WHEN o.point_id IS NULL THEN 0 ELSE 1 END AS is_outlier,
-       0 AS is_synthetic,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN m.end_ts >= p.ts THEN m.mode END FROM mode_segments m
-          WHERE m.start_ts <= p.ts ORDER BY m.start_ts DESC LIMIT 1) END AS transport_mode,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN s.end_ts >= p.ts THEN s.id END FROM stay_detections s
-          WHERE s.start_ts <= p.ts ORDER BY s.start_ts DESC LIMIT 1) END AS stay_id,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN t.end_ts > p.ts THEN t.id END FROM trips t
-          WHERE t.start_ts < p.ts ORDER BY t.start_ts DESC LIMIT 1) END AS trip_id,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) * 536870912
-                 + MIN(CAST((p.lon + 180.0) / 360.0 * (b.n_cols << g.top_level) AS INTEGER),
-                       (b.n_cols << g.top_level) - 1)
-          FROM grid_params g JOIN grid_bands b
-            ON b.band = (CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) >> g.top_level)) END
-         AS grid_cell
-FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id
-UNION ALL
-SELECT -sp.id, sp.ts, sp.lat, sp.lon, 0, 1,
-       (SELECT CASE WHEN m.end_ts >= sp.ts THEN m.mode END FROM mode_segments m
-        WHERE m.start_ts <= sp.ts ORDER BY m.start_ts DESC LIMIT 1),
-       NULL,
-       (SELECT CASE WHEN t.end_ts > sp.ts THEN t.id END FROM trips t
-        WHERE t.start_ts < sp.ts ORDER BY t.start_ts DESC LIMIT 1),
-       NULL
-FROM synthetic_points sp
-"""
+""" + _point_analysis_view(with_tz=False)
 
 MIGRATIONS.append(Migration(3, "analysis results: outliers, synthetic points, modes, stays, "
                                "trips, grid, footprint, places, rendering; point_analysis view",
@@ -449,7 +466,9 @@ CREATE INDEX ix_analysis_tasks_end_time ON analysis_tasks (end_time)
 
 MIGRATIONS.append(Migration(4, "task resources (cpu, memory), task archive", _sql(V4)))
 
-V5 = """
+# The shared annotations table: migrations 5, 6 and 7 each create it IF NOT EXISTS (whichever
+# of them runs first on a database), from this one text.
+ANNOTATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY,
     start_ts REAL NOT NULL, end_ts REAL NOT NULL,
@@ -463,6 +482,8 @@ CREATE TABLE IF NOT EXISTS annotations (
 );
 CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts)
 """
+
+V5 = ANNOTATIONS_DDL
 
 MIGRATIONS.append(Migration(5, "annotations: what the files know (activities, places, "
                                "semantic types) by time range", _sql(V5)))
@@ -505,57 +526,13 @@ V7 = """
 ALTER TABLE places ADD COLUMN name TEXT;
 ALTER TABLE places ADD COLUMN locality TEXT;
 ALTER TABLE places ADD COLUMN country_code VARCHAR(2);
-CREATE TABLE IF NOT EXISTS annotations (
-    id INTEGER PRIMARY KEY,
-    start_ts REAL NOT NULL, end_ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    raw TEXT,
-    source TEXT NOT NULL,
-    lat REAL, lon REAL, place_id TEXT,
-    import_file_id INTEGER,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts);
+""" + ANNOTATIONS_DDL + """;
 CREATE TABLE tz_spans (
     start_ts FLOAT PRIMARY KEY,
     tz VARCHAR(64) NOT NULL
 );
 DROP VIEW point_analysis;
-CREATE VIEW point_analysis AS
-SELECT p.id AS point_id, p.ts AS ts, p.lat AS lat, p.lon AS lon,
-       CASE WHEN o.point_id IS NULL THEN 0 ELSE 1 END AS is_outlier,
-       0 AS is_synthetic,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN m.end_ts >= p.ts THEN m.mode END FROM mode_segments m
-          WHERE m.start_ts <= p.ts ORDER BY m.start_ts DESC LIMIT 1) END AS transport_mode,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN s.end_ts >= p.ts THEN s.id END FROM stay_detections s
-          WHERE s.start_ts <= p.ts ORDER BY s.start_ts DESC LIMIT 1) END AS stay_id,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CASE WHEN t.end_ts > p.ts THEN t.id END FROM trips t
-          WHERE t.start_ts < p.ts ORDER BY t.start_ts DESC LIMIT 1) END AS trip_id,
-       CASE WHEN o.point_id IS NULL THEN
-         (SELECT CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) * 536870912
-                 + MIN(CAST((p.lon + 180.0) / 360.0 * (b.n_cols << g.top_level) AS INTEGER),
-                       (b.n_cols << g.top_level) - 1)
-          FROM grid_params g JOIN grid_bands b
-            ON b.band = (CAST((p.lat + 90.0) / g.dlat_deg AS INTEGER) >> g.top_level)) END
-         AS grid_cell,
-       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= p.ts ORDER BY z.start_ts DESC LIMIT 1)
-         AS tz
-FROM points p LEFT JOIN outlier_flags o ON o.point_id = p.id
-UNION ALL
-SELECT -sp.id, sp.ts, sp.lat, sp.lon, 0, 1,
-       (SELECT CASE WHEN m.end_ts >= sp.ts THEN m.mode END FROM mode_segments m
-        WHERE m.start_ts <= sp.ts ORDER BY m.start_ts DESC LIMIT 1),
-       NULL,
-       (SELECT CASE WHEN t.end_ts > sp.ts THEN t.id END FROM trips t
-        WHERE t.start_ts < sp.ts ORDER BY t.start_ts DESC LIMIT 1),
-       NULL,
-       (SELECT z.tz FROM tz_spans z WHERE z.start_ts <= sp.ts ORDER BY z.start_ts DESC LIMIT 1)
-FROM synthetic_points sp
-"""
+""" + _point_analysis_view(with_tz=True)
 
 MIGRATIONS.append(Migration(7, "place names, locality, country; annotations; tz_spans and "
                                "point_analysis.tz", _sql(V7)))
@@ -566,19 +543,7 @@ MIGRATIONS.append(Migration(7, "place names, locality, country; annotations; tz_
 # first creates it). skill_inputs remembers, per skill, a fingerprint of the labels and
 # corrections its last run used: a change forces that skill's next run to recompute in
 # full, so INCREMENTAL still equals FULL_RECOMPUTE after an edit.
-V6 = """
-CREATE TABLE IF NOT EXISTS annotations (
-    id INTEGER PRIMARY KEY,
-    start_ts REAL NOT NULL, end_ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    raw TEXT,
-    source TEXT NOT NULL,
-    lat REAL, lon REAL, place_id TEXT,
-    import_file_id INTEGER,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_annotations_time ON annotations (start_ts, end_ts);
+V6 = ANNOTATIONS_DDL + """;
 CREATE TABLE IF NOT EXISTS corrections (
     id INTEGER PRIMARY KEY,
     created_at REAL NOT NULL,

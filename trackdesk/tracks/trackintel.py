@@ -38,6 +38,7 @@ from trackdesk.tracks.base import (
     Points,
     opt_float,
 )
+from trackdesk.tracks.kml import spread_times
 
 MAX_ROW_BYTES = 16 << 20  # one CSV row: a tripleg's LINESTRING (about 500,000 positions)
 
@@ -77,27 +78,6 @@ def parse_wkt(text: str) -> tuple[str, list[tuple[float, ...]]] | None:
     except ValueError:
         return None
     return kind, coords
-
-
-def _dist(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    lo1, la1, lo2, la2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin(
-        (lo2 - lo1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(h)))
-
-
-def spread_times(t0: float, t1: float, coords: list[tuple[float, ...]]) -> list[float]:
-    """Times from ``t0`` to ``t1`` for the positions of a line, in proportion to the
-    distance along it (evenly when it does not move), in normal form (ms)."""
-    if len(coords) == 1:
-        return [t0]
-    cum = [0.0]
-    for a, b in zip(coords, coords[1:], strict=False):
-        cum.append(cum[-1] + _dist(a, b))
-    total = cum[-1]
-    n = len(coords) - 1
-    return [round((t0 + (t1 - t0) * (cum[i] / total if total > 0 else i / n)) * 1000) / 1000
-            for i in range(len(coords))]
 
 
 def _alt(c: tuple[float, ...]) -> float | None:
@@ -162,7 +142,8 @@ def read(stream: IO[bytes], out: Points) -> None:
                 if t0 is None or t1 is None or t1 < t0:
                     out.reject(R_NO_TIME, len(coords))
                     continue
-                for ts, c in zip(spread_times(t0, t1, coords), coords, strict=True):
+                spread = spread_times(t0, t1, [c[1] for c in coords], [c[0] for c in coords])
+                for ts, c in zip(spread, coords, strict=True):
                     out.add(ts, c[1], c[0], _alt(c))
                 out.notes[NOTE_SPREAD] += len(coords)
                 if i_mode is not None and i_mode < len(row):
