@@ -39,7 +39,6 @@ from trackdesk.engine.settings import EngineSettings
 from trackdesk.engine.states import TERMINAL, Status
 from trackdesk.engine.store import LogRecord, TaskStore
 from trackdesk.skills.registry import SkillRegistry, load_registry
-from trackdesk.skills.spec import SkillSpec
 
 __all__ = ["Engine", "EngineError", "EngineSettings", "UnknownChainError"]
 T = TypeVar("T")
@@ -316,9 +315,6 @@ class Engine:
 
     def running_handles(self) -> dict[int, WorkerHandle]:
         return {i: r.handle for i, r in self._book.running.items() if r.handle is not None}
-
-    def worker_argv(self, rec: TaskRecord, spec: SkillSpec) -> list[str]:
-        return self._runner.worker_argv(rec, spec)
 
     def sample_once(self) -> None:
         """CPU and memory of every running worker; flag the silent ones as stuck."""
