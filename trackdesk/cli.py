@@ -805,21 +805,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _when(text: str | None, what: str) -> float | None:
-    """ISO 8601 (UTC when no zone) or epoch seconds, for --from/--to."""
-    if text is None:
-        return None
-    from trackdesk.tracks.base import TimeParser
-
-    try:
-        return float(text)
-    except ValueError:
-        ts = TimeParser()(text)
-    if ts is None:
-        raise UsageError(f"{what} {text!r} is not a time (ISO 8601 or epoch seconds)")
-    return ts
-
-
 def cmd_annotations(args: argparse.Namespace) -> int:
     import sqlite3
     from datetime import UTC, datetime
@@ -827,7 +812,7 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     from trackdesk.tracks.annotations import annotations_between
 
     path = _db_path(args)
-    t0, t1 = _when(args.t_from, "--from"), _when(args.t_to, "--to")
+    t0, t1 = _moment(args.t_from, "--from"), _moment(args.t_to, "--to")
     if not path.exists():
         raise UsageError(f"no tracks.db at {path}")
     try:
@@ -928,8 +913,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _moment(text: str | None) -> float | None:
-    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+def _moment(text: str | None, flag: str = "") -> float | None:
+    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise); ``flag`` names
+    the option in the message."""
     if text is None:
         return None
     try:
@@ -941,8 +927,8 @@ def _moment(text: str | None) -> float | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{text!r} is not a time: give unix seconds or an ISO time such "
-                         "as 2026-01-05T08:30") from None
+        raise UsageError(f"{flag + ' ' if flag else ''}{text!r} is not a time: give unix "
+                         "seconds or an ISO time such as 2026-01-05T08:30") from None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
