@@ -457,8 +457,9 @@ def _exit_for(tasks: Sequence[Any]) -> int:
 
 def _ended(t: Any) -> bool:
     """Nothing more happens to this task without a person: finished, or interrupted."""
-    return t.status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
-                        Status.INTERRUPTED)
+    from trackdesk.engine.states import ENDED  # stdlib and the protocol only
+
+    return t.status in ENDED
 
 
 # How often a follower looks at its tasks and at the engine's lock (seconds).

@@ -36,7 +36,7 @@ from trackdesk.engine.runner import AttemptRunner
 from trackdesk.engine.scheduler import Scheduler
 from trackdesk.engine.services import Profiles, Templates
 from trackdesk.engine.settings import EngineSettings
-from trackdesk.engine.states import TERMINAL, Status
+from trackdesk.engine.states import ENDED, Status
 from trackdesk.engine.store import LogRecord, TaskStore
 from trackdesk.skills.registry import SkillRegistry, load_registry
 
@@ -298,7 +298,7 @@ class Engine:
     async def wait_for(self, task_ids: Iterable[int], poll: float = 1.0) -> list[TaskRecord]:
         ids = list(task_ids)
         await self._book.until(lambda: all(
-            self.tasks[i].status in TERMINAL | {Status.INTERRUPTED}
+            self.tasks[i].status in ENDED
             for i in ids if i in self.tasks), poll)
         await self._db.flush()
         return [self.tasks[i] for i in ids if i in self.tasks]

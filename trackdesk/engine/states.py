@@ -11,8 +11,11 @@ from trackdesk.protocol import Priority, Status, TaskType
 __all__ = ["Priority", "Status", "TaskType"]
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED})
+#: States in which a run is over and nothing more happens without a person: the time
+#: it ended is known.
+ENDED = TERMINAL | {Status.INTERRUPTED}
 # States a task can be rerun from.
-RERUNNABLE = TERMINAL | {Status.INTERRUPTED}
+RERUNNABLE = ENDED
 ACTIVE = frozenset({Status.RUNNING, Status.PAUSED})
 
 S = Status
