@@ -478,7 +478,7 @@ def follow(path: Path, ids: list[int]) -> int:
     store = _store(path)
     try:
         while True:
-            tasks = store.load_many(ids)
+            tasks = store.load_ids(ids)
             view.show(tasks)
             if all(_ended(t) for t in tasks):
                 break
@@ -549,7 +549,7 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
     try:
         store = TaskStore(engine.db_path, create=False)
         try:
-            tasks = store.load_many(ids)
+            tasks = store.load_ids(ids)
         finally:
             store.close()
     except Exception:  # noqa: BLE001 - the db cannot even be read: say what we know
