@@ -29,6 +29,15 @@ def offenders(package: Path, banned: tuple[str, ...]) -> list[str]:
             for n in sorted(names) if n.split(".")[0] in banned or n.startswith(banned)]
 
 
+def qt_loaded_by(modules: str) -> list[str]:
+    """The Qt modules a fresh interpreter holds after ``import modules``."""
+    code = (f"import sys, {modules}; print([m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'shiboken6', 'qasync')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return ast.literal_eval(out.stdout.strip())
+
+
 def test_the_engine_never_imports_qt():
     assert offenders(ROOT / "engine", QT + ("trackdesk.ui",)) == []
 
@@ -40,12 +49,7 @@ def test_workers_import_neither_engine_qt_nor_sqlalchemy():
 
 
 def test_importing_the_engine_loads_no_qt_module():
-    code = ("import sys, trackdesk.engine.engine, trackdesk.cli; "
-            "print([m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'shiboken6', 'qasync')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert qt_loaded_by("trackdesk.engine.engine, trackdesk.cli") == []
 
 
 def test_a_worker_starts_with_only_the_standard_library_numpy_and_pandas():
@@ -65,9 +69,4 @@ def test_the_session_and_the_api_host_never_import_qt():
     bad = [f"{p.name}: {n}" for p in (ROOT / "session.py", ROOT / "api" / "host.py")
            for n in sorted(found[p]) if n.split(".")[0] in QT or n.startswith("trackdesk.ui")]
     assert bad == []
-    code = ("import sys, trackdesk.session, trackdesk.api.host; "
-            "print([m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'shiboken6', 'qasync')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert qt_loaded_by("trackdesk.session, trackdesk.api.host") == []

@@ -457,8 +457,9 @@ def _exit_for(tasks: Sequence[Any]) -> int:
 
 def _ended(t: Any) -> bool:
     """Nothing more happens to this task without a person: finished, or interrupted."""
-    return t.status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED,
-                        Status.INTERRUPTED)
+    from trackdesk.engine.states import ENDED  # stdlib and the protocol only
+
+    return t.status in ENDED
 
 
 # How often a follower looks at its tasks and at the engine's lock (seconds).
@@ -477,7 +478,7 @@ def follow(path: Path, ids: list[int]) -> int:
     store = _store(path)
     try:
         while True:
-            tasks = store.load_many(ids)
+            tasks = store.load_ids(ids)
             view.show(tasks)
             if all(_ended(t) for t in tasks):
                 break
@@ -548,7 +549,7 @@ def _report_end(engine: Any, ids: list[int], view: ProgressView) -> int:
     try:
         store = TaskStore(engine.db_path, create=False)
         try:
-            tasks = store.load_many(ids)
+            tasks = store.load_ids(ids)
         finally:
             store.close()
     except Exception:  # noqa: BLE001 - the db cannot even be read: say what we know
@@ -805,21 +806,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _when(text: str | None, what: str) -> float | None:
-    """ISO 8601 (UTC when no zone) or epoch seconds, for --from/--to."""
-    if text is None:
-        return None
-    from trackdesk.tracks.base import TimeParser
-
-    try:
-        return float(text)
-    except ValueError:
-        ts = TimeParser()(text)
-    if ts is None:
-        raise UsageError(f"{what} {text!r} is not a time (ISO 8601 or epoch seconds)")
-    return ts
-
-
 def cmd_annotations(args: argparse.Namespace) -> int:
     import sqlite3
     from datetime import UTC, datetime
@@ -827,7 +813,7 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     from trackdesk.tracks.annotations import annotations_between
 
     path = _db_path(args)
-    t0, t1 = _when(args.t_from, "--from"), _when(args.t_to, "--to")
+    t0, t1 = _moment(args.t_from, "--from"), _moment(args.t_to, "--to")
     if not path.exists():
         raise UsageError(f"no tracks.db at {path}")
     try:
@@ -928,8 +914,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _moment(text: str | None) -> float | None:
-    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+def _moment(text: str | None, flag: str = "") -> float | None:
+    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise); ``flag`` names
+    the option in the message."""
     if text is None:
         return None
     try:
@@ -941,8 +928,8 @@ def _moment(text: str | None) -> float | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{text!r} is not a time: give unix seconds or an ISO time such "
-                         "as 2026-01-05T08:30") from None
+        raise UsageError(f"{flag + ' ' if flag else ''}{text!r} is not a time: give unix "
+                         "seconds or an ISO time such as 2026-01-05T08:30") from None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 

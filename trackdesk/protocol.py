@@ -85,7 +85,6 @@ class StopReason(StrEnum):
     TIMEOUT = "timeout"
     SHUTDOWN = "shutdown"
     RESTART = "restart"
-    PAUSE = "pause"
 
 
 class FailureKind(StrEnum):

@@ -7,9 +7,19 @@ import asyncio
 import json
 from pathlib import Path
 
-from tests.api.conftest import P, serving
+from tests.api.conftest import P, Served, serving
 from tests.engine.conftest import run
 from tests.tracks.test_import_safety import MARKER, secret_folder
+
+
+async def ended(s: Served, tid: int) -> dict:
+    """GET /tasks/ID until the task completed or failed (a minute at most): the body."""
+    for _ in range(600):
+        _, out = await s.call("GET", f"{P}/tasks/{tid}")
+        if out["data"]["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    return out
 
 
 def test_api_import_of_a_folder_with_a_link_out_leaks_nothing(tmp_path: Path) -> None:
@@ -24,11 +34,7 @@ def test_api_import_of_a_folder_with_a_link_out_leaks_nothing(tmp_path: Path) ->
             assert status == 200, out
             seen.append(json.dumps(out))
             tid = out["data"]["id"]
-            for _ in range(600):
-                status, out = await s.call("GET", f"{P}/tasks/{tid}")
-                if out["data"]["status"] in ("completed", "failed"):
-                    break
-                await asyncio.sleep(0.1)
+            out = await ended(s, tid)
             seen.append(json.dumps(out))
             assert out["data"]["status"] == "completed", out
             await asyncio.sleep(0.3)  # the engine's log flush
@@ -54,13 +60,7 @@ def test_api_import_takes_the_csv_column_options(tmp_path: Path) -> None:
                 "skill_name": "import",
                 "params": {"paths": ["odd.csv"], "time_column": "when_seen"}})
             assert status == 200, out
-            tid = out["data"]["id"]
-            for _ in range(600):
-                status, out = await s.call("GET", f"{P}/tasks/{tid}")
-                if out["data"]["status"] in ("completed", "failed"):
-                    break
-                await asyncio.sleep(0.1)
-            return out["data"]
+            return (await ended(s, out["data"]["id"]))["data"]
 
     task = run(main(), timeout=120)
     assert task["status"] == "completed", task

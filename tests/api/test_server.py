@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import P, serving
 from tests.engine.conftest import run
+from tests.test_layers import qt_loaded_by
 from trackdesk.api import start_api
 from trackdesk.api.sse import MAX_PENDING, EventHub
 from trackdesk.engine.events import TaskChanged
@@ -58,9 +57,4 @@ def test_a_client_that_falls_behind_is_told_to_reset() -> None:
 
 
 def test_the_api_and_serve_load_no_qt() -> None:
-    code = ("import sys, trackdesk.api, trackdesk.api.openapi, trackdesk.cli; "
-            "print([m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'shiboken6', 'qasync')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert qt_loaded_by("trackdesk.api, trackdesk.api.openapi, trackdesk.cli") == []

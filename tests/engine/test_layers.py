@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.test_layers import QT, offenders
+
 ROOT = Path(__file__).resolve().parents[2] / "trackdesk"
 ENGINE = ROOT / "engine"
 # Names that hold the engine or its task store wherever the code base uses them.
@@ -105,20 +107,5 @@ def test_the_check_sees_every_way_the_engine_is_held(tmp_path):
          "app._lock"]
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
 def test_the_engine_imports_neither_qt_nor_the_window_the_api_or_the_cli():
-    banned = ("PySide6", "shiboken6", "qasync", "pyqtgraph", "superqt", "trackdesk.ui",
-              "trackdesk.api", "trackdesk.cli")
-    offenders = [f"{p.relative_to(ROOT)}: {name}" for p in sorted(ENGINE.rglob("*.py"))
-                 for name in sorted(_imports(p))
-                 if name.split(".")[0] in banned or name.startswith(banned)]
-    assert offenders == []
+    assert offenders(ENGINE, QT + ("trackdesk.ui", "trackdesk.api", "trackdesk.cli")) == []

@@ -36,10 +36,9 @@ from trackdesk.engine.runner import AttemptRunner
 from trackdesk.engine.scheduler import Scheduler
 from trackdesk.engine.services import Profiles, Templates
 from trackdesk.engine.settings import EngineSettings
-from trackdesk.engine.states import TERMINAL, Status
+from trackdesk.engine.states import ENDED, Status
 from trackdesk.engine.store import LogRecord, TaskStore
 from trackdesk.skills.registry import SkillRegistry, load_registry
-from trackdesk.skills.spec import SkillSpec
 
 __all__ = ["Engine", "EngineError", "EngineSettings", "UnknownChainError"]
 T = TypeVar("T")
@@ -299,7 +298,7 @@ class Engine:
     async def wait_for(self, task_ids: Iterable[int], poll: float = 1.0) -> list[TaskRecord]:
         ids = list(task_ids)
         await self._book.until(lambda: all(
-            self.tasks[i].status in TERMINAL | {Status.INTERRUPTED}
+            self.tasks[i].status in ENDED
             for i in ids if i in self.tasks), poll)
         await self._db.flush()
         return [self.tasks[i] for i in ids if i in self.tasks]
@@ -316,9 +315,6 @@ class Engine:
 
     def running_handles(self) -> dict[int, WorkerHandle]:
         return {i: r.handle for i, r in self._book.running.items() if r.handle is not None}
-
-    def worker_argv(self, rec: TaskRecord, spec: SkillSpec) -> list[str]:
-        return self._runner.worker_argv(rec, spec)
 
     def sample_once(self) -> None:
         """CPU and memory of every running worker; flag the silent ones as stuck."""

@@ -21,7 +21,7 @@ from trackdesk.skills.user import reload_async
 if TYPE_CHECKING:
     from trackdesk.engine.engine import Engine
 
-log = logging.getLogger("trackdesk.engine.engine")
+log = logging.getLogger(__name__)
 
 
 class Inbox:

@@ -43,6 +43,7 @@ from trackdesk.engine.events import EventBus, LogLine, TaskAdded, TaskChanged, T
 from trackdesk.engine.records import TaskRecord, column_value, utcnow
 from trackdesk.engine.states import (
     ACTIVE,
+    ENDED,
     RERUNNABLE,
     TERMINAL,
     IllegalTransition,
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ENDED", "KEEP", "EngineError", "IllegalTransition", "Lifecycle"]
 
-#: States in which a run is over: the time it ended is known.
-ENDED = TERMINAL | {Status.INTERRUPTED}
 # Past this many stored lines per attempt a chatty worker's log is only counted.
 MAX_LOG_LINES = 50_000
 

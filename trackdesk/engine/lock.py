@@ -27,6 +27,15 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".engine.lock")
 
 
+def _pid_line(fh: IO[str]) -> dict:
+    """The holder's first line, {"pid", "host"} ({} when it wrote none: a probe)."""
+    fh.seek(0)
+    try:
+        return json.loads(fh.readline() or "{}")
+    except ValueError:
+        return {}
+
+
 def holder(db_path: Path) -> dict | None:
     """Who holds the engine lock of ``db_path`` (pid, host), or None when nobody does."""
     path = lock_path(db_path)
@@ -41,11 +50,7 @@ def holder(db_path: Path) -> dict | None:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            try:
-                return json.loads(fh.readline() or "{}")
-            except ValueError:
-                return {}
+            return _pid_line(fh)
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     return None
 
@@ -67,11 +72,7 @@ class EngineLock:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                fh.seek(0)
-                try:
-                    info = json.loads(fh.readline() or "{}")
-                except ValueError:
-                    info = {}
+                info = _pid_line(fh)
                 # No pid written: not an engine but holder() looking (a follower or
                 # `status` probing for a live engine holds the lock for a moment).
                 if "pid" not in info and time.monotonic() < deadline:

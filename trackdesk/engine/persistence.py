@@ -26,7 +26,7 @@ from trackdesk.engine.records import TaskRecord
 from trackdesk.engine.store import TaskStore
 from trackdesk.skills.registry import SkillRegistry
 
-log = logging.getLogger("trackdesk.engine.engine")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

@@ -39,7 +39,7 @@ from trackdesk.protocol import (
 from trackdesk.skills.registry import SkillRegistry
 from trackdesk.skills.spec import SkillSpec
 
-log = logging.getLogger("trackdesk.engine.engine")
+log = logging.getLogger(__name__)
 STDERR_TAIL_LINES = 20
 
 

@@ -19,7 +19,7 @@ from trackdesk.engine.settings import EngineSettings
 from trackdesk.engine.states import Status
 from trackdesk.skills.registry import SkillRegistry
 
-log = logging.getLogger("trackdesk.engine.engine")
+log = logging.getLogger(__name__)
 
 
 class Scheduler:

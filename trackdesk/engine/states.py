@@ -6,23 +6,16 @@ Every status change goes through :func:`check_transition`, driven by the declare
 
 from __future__ import annotations
 
-from trackdesk.protocol import FailureKind, Priority, Status, TaskType
+from trackdesk.protocol import Priority, Status, TaskType
 
 __all__ = ["Priority", "Status", "TaskType"]
 
-
-PRIORITIES = list(Priority)
-PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-
-# Why a task failed: the skill said so, or the infrastructure died under it.
-FAILURE_SKILL = FailureKind.SKILL
-FAILURE_CRASH = FailureKind.CRASH
-FAILURE_TIMEOUT = FailureKind.TIMEOUT
-FAILURE_LAUNCH = FailureKind.LAUNCH
-
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.SKIPPED})
+#: States in which a run is over and nothing more happens without a person: the time
+#: it ended is known.
+ENDED = TERMINAL | {Status.INTERRUPTED}
 # States a task can be rerun from.
-RERUNNABLE = TERMINAL | {Status.INTERRUPTED}
+RERUNNABLE = ENDED
 ACTIVE = frozenset({Status.RUNNING, Status.PAUSED})
 
 S = Status

@@ -191,9 +191,6 @@ class TaskStore:
         return self._records("SELECT * FROM analysis_tasks WHERE id > ? ORDER BY id",
                              (after_id,))
 
-    def load_many(self, ids: Iterable[int]) -> list[TaskRecord]:
-        return self.load_ids(list(ids))
-
     def max_id(self) -> int:
         return int(self.conn.execute(
             "SELECT COALESCE(MAX(id), 0) FROM analysis_tasks").fetchone()[0])

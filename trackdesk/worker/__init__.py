@@ -22,6 +22,7 @@ from trackdesk.protocol import (
     ExitCode,
 )
 from trackdesk.worker.runtime import (
+    TASK_TYPES,
     PhaseProgress,
     RunFunction,
     SkillError,
@@ -37,7 +38,7 @@ from trackdesk.worker.runtime import (
 from trackdesk.worker.spec import Param, ParamError, SkillSpec
 
 __all__ = [
-    "EXIT_COMPLETED", "EXIT_FAILED", "EXIT_STOPPED", "EXIT_USAGE", "ExitCode",
+    "EXIT_COMPLETED", "EXIT_FAILED", "EXIT_STOPPED", "EXIT_USAGE", "TASK_TYPES", "ExitCode",
     "Param", "ParamError", "PhaseProgress", "RunFunction",
     "SkillError", "SkillSpec", "StopRequested", "WorkerContext", "die_with_parent",
     "keep_freed_memory", "parent_death_signal", "parse_args", "run_worker",
