@@ -214,3 +214,99 @@ def test_a_motorway_drive_at_120_kmh_without_stops_is_a_car(tmp_path: Path) -> N
     path = _db(tmp_path, _cat(home, drive, away))
     counts = _modes_between(path, float(drive[0][0]) + 120.0, float(drive[0][-1]) - 120.0)
     assert _share(counts, "car") >= 0.9, counts
+
+
+def _along(x: np.ndarray, leg_m: float, x0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """East/north of a route that turns a corner every ``leg_m`` (city blocks)."""
+    leg = (x // leg_m).astype(int)
+    along = x - leg * leg_m
+    east = x0 + np.where(leg % 2 == 0, (leg // 2) * leg_m + along, (leg // 2 + 1) * leg_m)
+    north = np.where(leg % 2 == 0, (leg // 2) * leg_m, (leg // 2) * leg_m + along)
+    return east, north
+
+
+def test_a_metro_ride_at_line_speed_with_station_stops_is_a_train(tmp_path: Path) -> None:
+    # A metro line above ground (GeoLife's Beijing rides look like this): 66-70 km/h
+    # between stations 2.2-3.2 km apart, 40-70 s at each, the line bending through town.
+    # Never 72 km/h, so speed alone says "car on an urban motorway".
+    rng = np.random.default_rng(21)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 400.0, 0.0, rng)
+    stations = list(np.cumsum(rng.uniform(2200.0, 3200.0, 6)))
+    t, x = _ride(rng, (66 / 3.6, 70 / 3.6), 1.0, 1.0, stations[:-1], (40.0, 70.0),
+                 stations[-1], drift_s=(200.0, 400.0))
+    east = 400.0 + 6000.0 * np.sin(x / 6000.0)  # a 6 km radius: 2 rad over 12 km
+    north = 6000.0 * (1 - np.cos(x / 6000.0))
+    ride = _log(float(w1[0][-1]) + 60.0, t, east, north, rng, (1.0, 3.0), 6.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(ride[0][-1]) + 30.0, e1, n1, e1 + 300.0, n1, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n1, rng)))
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    assert _share(counts, "train") >= 0.8, counts
+
+
+def test_a_slow_city_bus_with_irregular_stops_is_a_bus(tmp_path: Path) -> None:
+    # A bus in a congested city: 15-35 km/h between stops, which come 250 m to 1.4 km
+    # apart (skipped stops, a jam, lights), 15-60 s each. Not the regular spacing the
+    # bus-stop rule looks for, but nothing a car does: a car in this traffic does not
+    # stop every few hundred metres for a minute at a time at a steady pace.
+    rng = np.random.default_rng(31)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 300.0, 0.0, rng)
+    stops = list(np.cumsum(rng.uniform(250.0, 1400.0, 10)))
+    t, x = _ride(rng, (15 / 3.6, 35 / 3.6), 0.8, 1.0, stops[:-1], (15.0, 60.0), stops[-1])
+    east, north = _along(x, 900.0, 300.0)
+    bus = _log(float(w1[0][-1]) + 240.0, t, east, north, rng, (1.0, 5.0), 6.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(bus[0][-1]) + 5.0, e1, n1, e1, n1 + 250.0, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, bus, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + 250.0, rng)))
+    counts = _modes_between(path, float(bus[0][0]) + 60.0, float(bus[0][-1]) - 60.0)
+    assert _share(counts, "bus") >= 0.8, counts
+
+
+def test_a_slow_cyclist_stays_a_cyclist_from_start_to_end(tmp_path: Path) -> None:
+    # A relaxed ride through a city at 7-11 km/h (GeoLife's cyclists: a median of 2.2-3.3
+    # m/s), down to walking pace for 20-50 s at each crossing every ~300 m. Before and
+    # after it, a six-minute walk to and from the bike, a minute to unlock and lock it.
+    rng = np.random.default_rng(41)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 490.0, 0.0, rng)
+    unlock = _still(float(w1[0][-1]) + 1.0, 60.0, 490.0, 0.0, rng, every=(3.0, 8.0),
+                    noise_m=4.0)
+    crossings = list(np.cumsum(rng.uniform(220.0, 380.0, 14)))
+    t, x = _ride(rng, (7 / 3.6, 11 / 3.6), 0.5, 0.8, crossings[:-1], (0.0, 1.0),
+                 crossings[-1])
+    # Walking pace at each crossing: stretch a bit of time around each crossing.
+    slow = np.zeros_like(t)
+    for c in crossings[:-1]:
+        slow += (np.abs(x - c) < 25.0) * rng.uniform(0.4, 0.9)
+    tt = np.cumsum(np.r_[0.0, np.diff(t) * (1.0 + 1.5 * slow[1:])])
+    east, north = _along(x, 700.0, 490.0)
+    ride = _log(float(unlock[0][-1]) + 5.0, tt, east, north, rng, (1.0, 5.0), 5.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    lock = _still(float(ride[0][-1]) + 1.0, 60.0, e1, n1, rng, every=(3.0, 8.0), noise_m=4.0)
+    w2 = _walk(float(lock[0][-1]) + 1.0, e1, n1, e1, n1 + 490.0, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, unlock, ride, lock,
+                              w2, _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + 490.0,
+                                         rng)))
+    counts = _modes_between(path, float(ride[0][0]) + 30.0, float(ride[0][-1]) - 30.0)
+    assert _share(counts, "bike") >= 0.9, counts
+    # The walks to and from the bike stay walks.
+    assert _share(_modes_between(path, float(w1[0][0]), float(w1[0][-1])), "walk") >= 0.8
+    assert _share(_modes_between(path, float(w2[0][0]), float(w2[0][-1])), "walk") >= 0.8
+
+
+def test_a_three_minute_pause_on_a_walk_is_part_of_the_walk(tmp_path: Path) -> None:
+    # Twelve minutes' walk, three minutes at a shop window, twelve minutes on: one walk,
+    # as the person would label it; shorter than a stay (5 minutes), so no place either.
+    rng = np.random.default_rng(51)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 970.0, 0.0, rng)
+    pause = _still(float(w1[0][-1]) + 1.0, 180.0, 970.0, 0.0, rng, every=(3.0, 10.0),
+                   noise_m=4.0)
+    w2 = _walk(float(pause[0][-1]) + 1.0, 970.0, 0.0, 970.0, 970.0, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, pause, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, 970.0, 970.0, rng)))
+    counts = _modes_between(path, float(pause[0][0]) + 10.0, float(pause[0][-1]) - 10.0)
+    assert _share(counts, "walk") >= 0.9, counts
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
+                  float(pause[0][-1]), float(pause[0][0]))
+    assert stays == [], stays

@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.3.0"  # 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
+VERSION = "1.4.0"  # 1.4: metro, slow city buses, cycling episodes, pauses on a walk
+# 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
 # 1.2: bus; car/bus/train from ride features; station stops; labels
 # The order of each row build_segments() makes.
 SEGMENT_COLUMNS = ("id", "start_ts", "end_ts", "mode", "n_points", "distance_m", "duration_s",
@@ -170,8 +171,10 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     absorb = np.zeros(len(starts), dtype=bool)
     if len(starts) > 2:
         inner = slice(1, -1)
-        limit = np.where((mode[inner] == MODE_INDEX["stationary"]) & (mode[:-2] == MOTOR),
-                         params["transit_stop_s"], params["min_segment_s"])
+        still = mode[inner] == MODE_INDEX["stationary"]
+        limit = np.where(still & (mode[:-2] == MOTOR), params["transit_stop_s"],
+                         np.where(still & (mode[:-2] == MODE_INDEX["walk"]), WALK_PAUSE_S,
+                                  params["min_segment_s"]))
         absorb[inner] = ((covered[inner] < limit)
                          & (mode[:-2] == mode[2:]) & ~track_start[starts[1:-1]]
                          & ~track_start[starts[2:]] & ~is_user[inner])
@@ -183,6 +186,8 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
     v_stop = smoothed_speed(ts, Local(pts.lat, pts.lon), first, last, STOP_WINDOW_S)
     mode = vehicle_episodes(ts, v_stop, starts, mode, fixed | track_start[starts], is_user,
                             params)
+    starts, mode, fixed, is_user = _join(starts, mode, fixed, is_user)
+    mode = cycling_episodes(ts, v, starts, mode, fixed | track_start[starts], is_user)
     starts, mode, fixed, is_user = _join(starts, mode, fixed, is_user)
     stops = np.append(starts[1:], n)
     keep = starts >= write_from
@@ -380,6 +385,21 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
            & (spacing >= 150.0) & (spacing <= 900.0) & (f[:, F_STOP_S] >= 8.0)
            & (f[:, F_STOP_S] <= 90.0) & (f[:, F_SPACING_CV] < 0.6))
 
+    # A metro or suburban line: cruising at its line speed between stations (p50 >= 12,
+    # p85 >= 15 and p95 < 23 m/s, speed CV < 0.4), a station dwell of 40 s or more and
+    # stations 1.2-6 km apart. Road traffic at those speeds is an urban motorway: no long
+    # stop, or stops farther apart (GeoLife: Beijing subway rides p50 13-17, p85 17-21,
+    # CV 0.20-0.38, 0.2-0.66 stops/km; cars above 12 m/s: no long stop or < 0.15/km).
+    rate, cv = f[:, F_STOP_RATE], f[:, F_CV]
+    metro = ((f[:, F_P50] >= 12.0) & (p85 >= 15.0) & (p95 < 23.0) & (cv < 0.4)
+             & (long_ >= 1) & (rate >= 0.15) & (rate <= 0.8))
+    train |= metro
+    # A city bus need not stop at regular spacing (a jam, skipped stops): slow (p50 < 5,
+    # p85 < 10 m/s) and stopping every 2 km or more often, at a speed that changes less
+    # than a car's (CV < 0.4). Real buses (GeoLife, 10 people) median p50 4.8, p85 7.9
+    # m/s, 1.3 stops/km; real cars p50 8.4, p85 16. docs/SKILLS.md gives the trade-off.
+    bus |= (~train & (rate >= 0.5) & (p85 < 10.0) & (f[:, F_P50] < 5.0) & (cv < 0.4)
+            & (p95 < 19.0))
     out[train] = MODE_INDEX["train"]
     out[bus] = MODE_INDEX["bus"]
     return out
@@ -527,6 +547,12 @@ def promoted_modes(v: np.ndarray, label: np.ndarray, starts: np.ndarray, stops: 
     return mode
 
 
+# A stationary piece between two walks shorter than a stay (stay_detection's default
+# time_threshold_s) is a pause on the walk: a crossing, a look at a shop window. GeoLife's
+# people label such walks as one walk.
+WALK_PAUSE_S = 300.0
+WALK_LEG_S = 300.0  # a walk this long before or after a ride is the walk to or from the bike
+CYCLING_MEDIAN_MPS = 1.8  # above brisk walking (1.2-1.5 m/s median): a ride; see cycling_episodes
 EPISODE_WALK_S = 120.0  # a walk-speed piece this short inside a ride is the vehicle crawling
 SUSTAINED_Q = 0.9  # "sustained" speed of a ride: this quantile of the 20 s speed
 
@@ -580,6 +606,48 @@ def vehicle_episodes(ts: np.ndarray, v20: np.ndarray, starts: np.ndarray, mode: 
                 float(np.quantile(v20[a:b], SUSTAINED_Q)) >= params["bike_max_mps"]:
             out[span] = MOTOR
         k = last_core + 1
+    return out
+
+
+def cycling_episodes(ts: np.ndarray, v: np.ndarray, starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray,
+                     is_user: np.ndarray) -> np.ndarray:
+    """A ride on a bike, whole: the modes of the pieces ``starts`` with each run of
+    neighbouring walk and bike pieces that holds a bike piece made bike when the run's
+    median 60 s speed reaches CYCLING_MEDIAN_MPS.
+
+    A slow cyclist (GeoLife: median 2.2-3.3 m/s) slows to walking pace at every crossing
+    and in a crowd, so per-point classes cut the ride into bike and walk pieces. Walking
+    has a median of 1.2-1.5 m/s; a run whose median is above brisk walking and that
+    cycles somewhere is one ride. Changing between walking and cycling means parking the
+    bike, a stop between the pieces, which ends the run; a walk-only run is never changed.
+    """
+    m = len(starts)
+    if m < 2:
+        return mode
+    bike, walk = MODE_INDEX["bike"], MODE_INDEX["walk"]
+    human = (mode == bike) | (mode == walk)
+    out = mode.copy()
+    stops = np.append(starts[1:], len(v))
+    k = 0
+    while k < m:
+        if not human[k] or is_user[k]:
+            k += 1
+            continue
+        j = k
+        while j + 1 < m and human[j + 1] and not fixed[j + 1] and not is_user[j + 1]:
+            j += 1
+        is_bike = np.flatnonzero(mode[k:j + 1] == bike) + k
+        if j > k and len(is_bike) and \
+                float(np.median(v[starts[k]:stops[j]])) >= CYCLING_MEDIAN_MPS:
+            # From the first to the last bike piece; a walk before or after it stays a
+            # walk unless it goes at cycling pace itself (the walk to the bike rack).
+            a, b = int(is_bike[0]), int(is_bike[-1])
+            out[a:b + 1] = bike
+            for e in (*range(k, a), *range(b + 1, j + 1)):
+                if ts[stops[e] - 1] - ts[starts[e]] < WALK_LEG_S or \
+                        float(np.median(v[starts[e]:stops[e]])) >= CYCLING_MEDIAN_MPS:
+                    out[e] = bike
+        k = j + 1
     return out
 
 
