@@ -310,3 +310,40 @@ def test_a_three_minute_pause_on_a_walk_is_part_of_the_walk(tmp_path: Path) -> N
     stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
                   float(pause[0][-1]), float(pause[0][0]))
     assert stays == [], stays
+
+
+def _town_ride(seed: int, cruise_kmh: tuple[float, float], gaps_m: tuple[float, float],
+               dwell_s: tuple[float, float], walk_before_m: float, walk_after_m: float
+               ) -> tuple[Track, Track]:
+    """Home, a walk of ``walk_before_m``, a ride through town, a walk of ``walk_after_m``,
+    an hour where it led. Returns (whole track, the ride's fixes)."""
+    rng = np.random.default_rng(seed)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, walk_before_m, 0.0, rng)
+    stops = list(np.cumsum(rng.uniform(*gaps_m, 9)))
+    t, x = _ride(rng, (cruise_kmh[0] / 3.6, cruise_kmh[1] / 3.6), 1.2, 1.5, stops[:-1],
+                 dwell_s, stops[-1])
+    east, north = _along(x, 900.0, walk_before_m)
+    ride = _log(float(w1[0][-1]) + 20.0, t, east, north, rng, (1.0, 5.0), 6.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(ride[0][-1]) + 10.0, e1, n1, e1, n1 + walk_after_m, rng)
+    end = _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + walk_after_m, rng)
+    return _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2, end), ride
+
+
+def test_a_ride_through_town_then_six_minutes_on_foot_was_a_bus(tmp_path: Path) -> None:
+    # 20-45 km/h, a stop every 0.6-2 km: in speed a car in town as much as a bus. What
+    # tells them apart is the walk after it: from a bus stop one walks on (GeoLife's
+    # people: a median of 5 minutes); a car is parked at the door.
+    track, ride = _town_ride(61, (20.0, 45.0), (600.0, 2000.0), (20.0, 50.0), 250.0, 480.0)
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    assert _share(counts, "bus") >= 0.8, counts
+
+
+def test_a_slow_ride_parked_at_the_door_was_a_car(tmp_path: Path) -> None:
+    # The same crawl as a city bus (15-35 km/h, stopping every 250 m-1.4 km), but the
+    # person walked 40 m to it and 30 m from it: a car (or a taxi) from door to door.
+    track, ride = _town_ride(71, (15.0, 35.0), (250.0, 1400.0), (15.0, 60.0), 40.0, 30.0)
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    assert _share(counts, "car") >= 0.8, counts
