@@ -347,3 +347,47 @@ def test_a_slow_ride_parked_at_the_door_was_a_car(tmp_path: Path) -> None:
     path = _db(tmp_path, track)
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     assert _share(counts, "car") >= 0.8, counts
+
+
+def test_one_fix_that_jumps_at_a_sparsely_logged_desk_is_not_a_place(tmp_path: Path
+                                                                      ) -> None:
+    # A phone on a desk logs every 8-12 minutes; one fix jumps 220 m and stays alone
+    # until the next fix, back at the desk, minutes later. That fix is not a visit: the
+    # afternoon is one stay, and no trip goes to the jump and back.
+    rng = np.random.default_rng(81)
+    arrive = _walk(T0, -700.0, 0.0, 0.0, 0.0, rng)
+    desk = _still(float(arrive[0][-1]) + 1.0, 3 * 3600.0, 0.0, 0.0, rng,
+                  every=(480.0, 720.0), noise_m=8.0)
+    ts, lat, lon = desk
+    k = len(ts) // 2
+    lat[k], lon[k] = offset(180.0, 125.0)
+    leave = _walk(float(ts[-1]) + 1.0, 0.0, 0.0, 900.0, 0.0, rng)
+    path = _db(tmp_path, _cat(arrive, desk, leave))
+    inside = query(path, "SELECT start_ts, end_ts FROM stays WHERE end_ts > ? AND start_ts < ?",
+                   float(ts[0]) + 60.0, float(ts[-1]) - 60.0)
+    assert len(inside) == 1, inside
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  float(ts[0]) + 60.0, float(ts[-1]) - 60.0)
+    assert trips == [], trips
+
+
+def test_a_seven_minute_walk_between_two_buildings_is_a_seven_minute_trip(tmp_path: Path
+                                                                          ) -> None:
+    # Out of an office through its courtyard (two minutes within 60 m of the desk), then
+    # 450 m to the building across the road: the trip is the whole walk, not the last
+    # two minutes of it. Fixes every 10-30 s, as a phone logs.
+    rng = np.random.default_rng(91)
+    office = _still(T0, 3600.0, 0.0, 0.0, rng, every=(10.0, 30.0), noise_m=5.0)
+    t_go = float(office[0][-1]) + 10.0
+    loop_t = np.arange(0.0, 120.0)
+    court = _log(t_go, loop_t, 45.0 * np.sin(loop_t / 120.0 * np.pi),
+                 30.0 * (1 - np.cos(loop_t / 120.0 * np.pi)), rng, (10.0, 30.0), 5.0)
+    road = _walk(t_go + 121.0, 0.0, 60.0, 450.0, 60.0, rng)
+    t_there = float(road[0][-1])
+    other = _still(t_there + 10.0, 3600.0, 450.0, 60.0, rng, every=(10.0, 30.0), noise_m=5.0)
+    path = _db(tmp_path, _cat(office, court, road, other))
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  t_go, t_there)
+    assert len(trips) == 1, trips
+    walked = t_there - t_go
+    assert trips[0][1] - trips[0][0] >= 0.75 * walked, (trips, walked)

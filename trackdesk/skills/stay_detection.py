@@ -56,7 +56,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.3.0"  # 1.3: stray fixes and brief excursions do not cut a stay; waits for
+VERSION = "1.4.0"  # 1.4: a lone stray fix is no stay; a stay ends when the person sets off
+# 1.3: stray fixes and brief excursions do not cut a stay; waits for
 # a bus or train are part of the trip
 # 1.2: no stays inside a train or bus ride; the user's corrections
 PROBES = 3
@@ -305,6 +306,34 @@ def detect(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, params: dict[str, A
     return stays
 
 
+def drop_stray_stays(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                     lat: np.ndarray, lon: np.ndarray, params: dict[str, Any]
+                     ) -> list[tuple[int, int, bool, bool]]:
+    """Leave out a "stay" of at most ``excursion_points`` fixes that lies between two stays
+    at one place (centres within the distance threshold), all three within
+    EXCURSION_SPARSE_S: its fixes are then the excursion ``merge_back_to_back`` judges.
+
+    A phone at a desk logs every few minutes; one fix that jumps 200 m (multipath, a Wi-Fi
+    fix) is anchored by the sliding window, and the next fix, back at the desk minutes
+    later, makes it last long enough to be a stay of its own: one stay cut in three
+    (gen2 seed 201: 10 of 20 false stays, each splitting a true trip in two).
+    """
+    k_max = int(params.get("excursion_points", 0))
+    if len(stays) < 3 or k_max <= 0:
+        return stays
+    a = np.array([s[0] for s in stays], dtype=np.int64)
+    b = np.array([s[1] for s in stays], dtype=np.int64)
+    clat, clon = centres(lat, lon, a, b)
+    d = haversine(clat[:-2], clon[:-2], clat[2:], clon[2:])
+    span = ts[a[2:]] - ts[b[:-2] - 1]
+    stray = np.zeros(len(stays), dtype=bool)
+    stray[1:-1] = ((b[1:-1] - a[1:-1] <= k_max) & (d <= float(params["dist_threshold_m"]))
+                   & (span <= EXCURSION_SPARSE_S))
+    # Not two in a row: each decision keeps a real stay on both sides.
+    stray[1:] &= ~stray[:-1]
+    return [st for st, s_ in zip(stays, stray, strict=True) if not s_]
+
+
 def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
                        lat: np.ndarray, lon: np.ndarray, params: dict[str, Any],
                        acc: np.ndarray | None = None
@@ -330,6 +359,7 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     """
     if len(stays) < 2 or not params["merge_back_to_back"]:
         return stays, {}
+    stays = drop_stray_stays(stays, ts, lat, lon, params)
     a = np.array([s[0] for s in stays], dtype=np.int64)
     b = np.array([s[1] for s in stays], dtype=np.int64)
     clat, clon = centres(lat, lon, a, b)
@@ -588,6 +618,45 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
     return [st for k, st in enumerate(stays) if k not in drop]
 
 
+CORE_M = 30.0  # at least this far from a stay's centre a fix may be on the way
+TRIM_MAX_S = 180.0  # the most of a stay's start or end that is trimmed as the way
+
+
+def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                     lat: np.ndarray, lon: np.ndarray,
+                     excluded: dict[int, list[tuple[int, int]]]
+                     ) -> tuple[list[tuple[int, int, bool, bool]], dict[int, list[tuple[int, int]]]]:
+    """A stay from when the person got there to when they set off.
+
+    The sliding window keeps every fix within ``dist_threshold_m`` of its anchor, so a
+    stay also holds the first 100 m of the walk away and the last of the walk there
+    (with a meandering start, minutes): a 7-minute walk between two buildings came out
+    as a 2-minute trip. Fixes at the start and at the end farther from the stay's centre
+    than its core (CORE_M, or twice the median distance of its fixes where the place is
+    noisier) are the way there or away, up to TRIM_MAX_S at each end; the stay keeps at
+    least half its fixes. Decided from the stay's own points: INCREMENTAL stays exact.
+    """
+    out = []
+    new_excluded: dict[int, list[tuple[int, int]]] = {}
+    for s, e, moved, is_open in stays:
+        a, b = s, e
+        if e - s >= 4:
+            clat, clon = centres(lat, lon, np.array([s]), np.array([e]))
+            d = haversine(lat[s:e], lon[s:e], clat[0], clon[0])
+            core = max(CORE_M, 2.0 * float(np.median(d)))
+            keep_min = (e - s + 1) // 2
+            while b - a > keep_min and d[b - 1 - s] > core and ts[e - 1] - ts[b - 2] <= TRIM_MAX_S \
+                    and not is_open:
+                b -= 1
+            while b - a > keep_min and d[a - s] > core and ts[a + 1] - ts[s] <= TRIM_MAX_S \
+                    and s not in excluded:
+                a += 1
+        if s in excluded:
+            new_excluded[a] = excluded[s]
+        out.append((a, b, moved, is_open))
+    return out, new_excluded
+
+
 def apply_corrections(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
                       corrections: list[Any]) -> list[tuple[int, int, bool, bool]]:
     """The user's merge_stays and split_stay corrections, in the order they were made."""
@@ -626,6 +695,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     stays = drop_transit_stops(conn, stays, pts.ts)
     stays = drop_transit_waits(conn, stays, pts.ts, pts.lat, pts.lon,
                                float(ctx.params["transit_wait_s"]))
+    stays, excluded = trim_moving_ends(stays, pts.ts, pts.lat, pts.lon, excluded)
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded)
