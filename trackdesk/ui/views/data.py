@@ -311,22 +311,40 @@ def tag_segments(x: np.ndarray, y: np.ndarray, bx: np.ndarray, by: np.ndarray,
     want = ((bcx << 32) + bcy)[:, None] + around[None, :]
     lo = np.searchsorted(skey, want, side="left")
     hi = np.searchsorted(skey, want, side="right")
-    cur, current = 0, 0
+    cands: list[np.ndarray | None] = [None]
     for k in range(1, len(bx)):
         if not np.isfinite(bx[k]) or not (hi[k] > lo[k]).any():
+            cands.append(None)
             continue
         cand = np.concatenate([sidx[a:b] for a, b in zip(lo[k], hi[k], strict=True) if b > a])
-        cand = cand[cand >= cur]
-        if len(cand) == 0:
-            continue
         d2 = (x[cand] - bx[k]) ** 2 + (y[cand] - by[k]) ** 2
-        cand = cand[d2 <= tol * tol]
-        if len(cand) == 0:
+        cand = np.sort(cand[d2 <= tol * tol])
+        cands.append(cand if len(cand) else None)
+
+    def first_from(k: int, cur: int) -> int | None:
+        c = cands[k] if k < len(cands) else None
+        if c is None:
+            return None
+        i = int(np.searchsorted(c, cur))
+        return int(c[i]) if i < len(c) else None
+
+    cur, current = 0, 0
+    lead: int | None = None  # the latest start passed over before the first match
+    matched = False
+    for k in range(1, len(bx)):
+        j = first_from(k, cur)
+        # A start whose own vertex was simplified away can match the same place passed
+        # again later in the day (home, a station): it must not come after the next
+        # start's vertex, or every start between would be lost and the whole day drawn
+        # in one mode.
+        nxt = first_from(k + 1, cur) if j is not None else None
+        if j is None or (nxt is not None and nxt < j):
+            if not matched:
+                lead = k
             continue
-        j = int(cand.min())
-        seg[cur:j] = current
-        cur, current = j, k
-    seg[cur:] = current
+        seg[cur:j] = current if matched or lead is None else lead
+        cur, current, matched = j, k, True
+    seg[cur:] = current if matched or lead is None else lead
     return seg
 
 
