@@ -636,21 +636,36 @@ def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     noisier) are the way there or away, up to TRIM_MAX_S at each end; the stay keeps at
     least half its fixes. Decided from the stay's own points: INCREMENTAL stays exact.
     """
-    out = []
+    out: list[tuple[int, int, bool, bool]] = []
     new_excluded: dict[int, list[tuple[int, int]]] = {}
-    for s, e, moved, is_open in stays:
+    if not stays:
+        return out, new_excluded
+    a0 = np.array([st[0] for st in stays], dtype=np.int64)
+    b0 = np.array([st[1] for st in stays], dtype=np.int64)
+    clat, clon = centres(lat, lon, a0, b0)
+    for k, (s, e, moved, is_open) in enumerate(stays):
         a, b = s, e
         if e - s >= 4:
-            clat, clon = centres(lat, lon, np.array([s]), np.array([e]))
-            d = haversine(lat[s:e], lon[s:e], clat[0], clon[0])
-            core = max(CORE_M, 2.0 * float(np.median(d)))
+            cla, clo = float(clat[k]), float(clon[k])
+            # The typical distance from the centre on up to 101 fixes spread over the stay
+            # (a stay of hours holds thousands; the ends are all that is trimmed).
+            probe = s + np.linspace(0, e - s - 1, min(e - s, 101)).astype(np.int64)
+            core = max(CORE_M, 2.0 * float(np.median(haversine(lat[probe], lon[probe],
+                                                                cla, clo))))
             keep_min = (e - s + 1) // 2
-            while b - a > keep_min and d[b - 1 - s] > core and ts[e - 1] - ts[b - 2] <= TRIM_MAX_S \
-                    and not is_open:
-                b -= 1
-            while b - a > keep_min and d[a - s] > core and ts[a + 1] - ts[s] <= TRIM_MAX_S \
-                    and s not in excluded:
-                a += 1
+            if not is_open:
+                lo = max(int(np.searchsorted(ts, ts[e - 1] - TRIM_MAX_S, side="left")) - 1,
+                         s + keep_min)
+                d = haversine(lat[lo:e], lon[lo:e], cla, clo)
+                while b - a > keep_min and b - 1 >= lo and d[b - 1 - lo] > core \
+                        and ts[e - 1] - ts[b - 2] <= TRIM_MAX_S:
+                    b -= 1
+            if s not in excluded:
+                hi = min(int(np.searchsorted(ts, ts[s] + TRIM_MAX_S, side="right")) + 1, b)
+                d = haversine(lat[s:hi], lon[s:hi], cla, clo)
+                while b - a > keep_min and a < hi and d[a - s] > core \
+                        and ts[a + 1] - ts[s] <= TRIM_MAX_S:
+                    a += 1
         if s in excluded:
             new_excluded[a] = excluded[s]
         out.append((a, b, moved, is_open))
