@@ -98,3 +98,19 @@ def test_a_correction_wins_over_the_imported_name(tmp_path: Path) -> None:
     corrections.undo(conn, undone["id"])
     run_skill(path, "stay_stats", "FULL_RECOMPUTE")
     assert conn.execute("SELECT name FROM places WHERE id = ?", (first,)).fetchone()[0] == "Oma"
+
+
+def test_places_sharing_a_town_name_are_told_apart_by_where_they_lie() -> None:
+    # Three places of one person in Beijing's Haidian district (its GeoNames point, 2.5
+    # km north-west of one, 3.5 km west of another) and one in Munich. A list of top
+    # places that says "Haidian" three times cannot be read; each says where it lies.
+    from trackdesk.geodata.naming import name_places
+
+    conn = sqlite3.connect(":memory:")
+    names = name_places(conn, [(1, 39.98126, 116.32791, 50.0), (2, 39.9905, 116.2890, 50.0),
+                               (3, 39.97, 116.30, 50.0), (4, 48.137, 11.575, 50.0)])
+    assert names[2].name == "Haidian"  # at the district's own point
+    assert names[1].name == "Haidian, 3.5 km E"
+    assert names[3].name == "Haidian, 2.5 km SE"
+    assert names[4].name == "Munich"  # alone under its name
+    assert {n.locality for k, n in names.items() if k != 4} == {"Haidian"}

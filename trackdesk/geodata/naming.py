@@ -98,6 +98,37 @@ def _annotation_names(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict
 _GEOCODE_DATA: Any = None
 
 
+SAME_SPOT_M = 300.0  # a place this close to its town's point is just the town
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def _set_apart(out: dict[int, PlaceName], places: Sequence[tuple],
+               nearest: dict[int, dict]) -> None:
+    """Gazetteer names that several places share get where they lie from the town: three
+    places all called "Haidian" become "Haidian", "Haidian, 1.2 km NE" and "Haidian,
+    3.4 km W" (a list of top places cannot otherwise be told apart). Names from the
+    user and the places alone under a name are left as they are."""
+    count: dict[str, int] = defaultdict(int)
+    for n in out.values():
+        if n.source == "gazetteer":
+            count[n.name] += 1
+    for pid, lat, lon, _radius in places:
+        pid = int(pid)
+        n, hit = out[pid], nearest.get(pid)
+        if n.source != "gazetteer" or count[n.name] < 2 or hit is None:
+            continue
+        tlat, tlon = float(hit["latitude"]), float(hit["longitude"])
+        north = (float(lat) - tlat) * 111_195.0
+        east = (float(lon) - tlon) * 111_195.0 * float(np.cos(np.radians(tlat)))
+        d = float(np.hypot(north, east))
+        if d <= SAME_SPOT_M:
+            continue
+        bearing = (np.degrees(np.arctan2(east, north)) + 360.0) % 360.0
+        where = COMPASS[int((bearing + 22.5) // 45.0) % 8]
+        out[pid] = PlaceName(f"{n.name}, {d / 1000.0:.1f} km {where}", n.locality,
+                             n.country_code, n.source)
+
+
 class Gazetteer:
     """Nearest GeoNames place. Loading costs about a second: once per process, and
     before the skill's write transaction (``warm_up``), never while it holds the lock."""
@@ -153,6 +184,7 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
             out[pid] = PlaceName(hit["city"], hit["city"], code, "gazetteer")
         else:
             out[pid] = PlaceName(country.name if country else "", "", code, "country")
+    _set_apart(out, places, nearest)
     # The locality of a user-named place: the gazetteer's town, looked up only if missing.
     missing = [p for p in places if out[int(p[0])].source in ("correction", "annotation")]
     if missing:
