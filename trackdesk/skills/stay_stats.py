@@ -26,7 +26,8 @@ from trackdesk.skills.store import Plan, SkillRun, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
-VERSION = "1.1.0"  # 1.1: home/work from many nights and working days in each stay's
+VERSION = "1.2.0"  # 1.2: places under one town name told apart by where they lie
+# 1.1: home/work from many nights and working days in each stay's
 # own zone (issues 20, 21); merge_places
 
 
