@@ -197,7 +197,11 @@ class StatisticsView(QWidget):
         self.places.setHorizontalHeaderLabels(["Top places", "Visits", "Hours there", "Where"])
         self.places.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.places.verticalHeader().hide()
-        self.places.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # The name takes the room ("home · Haidian, 3.5 km E"); the numbers and the town
+        # only what they need (a few dozen rows: sizing to contents costs nothing).
+        header = self.places.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         # issue 21: countries and cities by dwell (days from stays, not points)
         self.dwell_minutes, self.day_start_hour = 60, 0
         self.countries = self._dwell_table("Country")
