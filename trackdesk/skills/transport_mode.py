@@ -639,30 +639,21 @@ def vehicle_episodes(ts: np.ndarray, v20: np.ndarray, starts: np.ndarray, mode: 
              | ((mode == walk) & (dur <= EPISODE_WALK_S)))
     out = mode.copy()
     stops = np.append(starts[1:], len(ts))
-    k = 0
-    while k < m:
-        if not core[k] or is_user[k]:
-            k += 1
+    for k, j in _piece_runs(core | inner, fixed, is_user):
+        # From its first core piece to its last: inner pieces at the ends are not the ride.
+        cores = np.flatnonzero(core[k:j + 1]) + k
+        if len(cores) == 0:
             continue
-        # Grow from a core piece over inner and core pieces; end at the last core piece.
-        j = k
-        last_core = k
-        while j + 1 < m and not fixed[j + 1] and not is_user[j + 1] \
-                and (core[j + 1] or inner[j + 1]):
-            j += 1
-            if core[j]:
-                last_core = j
-        span = slice(k, last_core + 1)
-        a, b = int(starts[k]), int(stops[last_core])
+        span = slice(int(cores[0]), int(cores[-1]) + 1)
+        a, b = int(starts[span.start]), int(stops[span.stop - 1])
         if bool((mode[span] == MOTOR).any()) or \
                 float(np.quantile(v20[a:b], SUSTAINED_Q)) >= params["bike_max_mps"]:
             out[span] = MOTOR
-        k = last_core + 1
     return out
 
 
-def cycling_episodes(ts: np.ndarray, v: np.ndarray, starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray,
-                     is_user: np.ndarray) -> np.ndarray:
+def cycling_episodes(ts: np.ndarray, v: np.ndarray, starts: np.ndarray, mode: np.ndarray,
+                     fixed: np.ndarray, is_user: np.ndarray) -> np.ndarray:
     """A ride on a bike, whole: the modes of the pieces ``starts`` with each run of
     neighbouring walk and bike pieces that holds a bike piece made bike when the run's
     median 60 s speed reaches CYCLING_MEDIAN_MPS.
@@ -680,27 +671,34 @@ def cycling_episodes(ts: np.ndarray, v: np.ndarray, starts: np.ndarray, mode: np
     human = (mode == bike) | (mode == walk)
     out = mode.copy()
     stops = np.append(starts[1:], len(v))
-    k = 0
-    while k < m:
-        if not human[k] or is_user[k]:
-            k += 1
-            continue
-        j = k
-        while j + 1 < m and human[j + 1] and not fixed[j + 1] and not is_user[j + 1]:
-            j += 1
+    for k, j in _piece_runs(human, fixed, is_user):
         is_bike = np.flatnonzero(mode[k:j + 1] == bike) + k
-        if j > k and len(is_bike) and \
-                float(np.median(v[starts[k]:stops[j]])) >= CYCLING_MEDIAN_MPS:
-            # From the first to the last bike piece; a walk before or after it stays a
-            # walk unless it goes at cycling pace itself (the walk to the bike rack).
-            a, b = int(is_bike[0]), int(is_bike[-1])
-            out[a:b + 1] = bike
-            for e in (*range(k, a), *range(b + 1, j + 1)):
-                if ts[stops[e] - 1] - ts[starts[e]] < WALK_LEG_S or \
-                        float(np.median(v[starts[e]:stops[e]])) >= CYCLING_MEDIAN_MPS:
-                    out[e] = bike
-        k = j + 1
+        if j == k or len(is_bike) == 0 or \
+                float(np.median(v[starts[k]:stops[j]])) < CYCLING_MEDIAN_MPS:
+            continue
+        # From the first to the last bike piece; a walk before or after it stays a walk
+        # when it is long and at walking pace (the walk to the bike rack).
+        a, b = int(is_bike[0]), int(is_bike[-1])
+        out[a:b + 1] = bike
+        for e in (*range(k, a), *range(b + 1, j + 1)):
+            if ts[stops[e] - 1] - ts[starts[e]] < WALK_LEG_S or \
+                    float(np.median(v[starts[e]:stops[e]])) >= CYCLING_MEDIAN_MPS:
+                out[e] = bike
     return out
+
+
+def _piece_runs(member: np.ndarray, fixed: np.ndarray, is_user: np.ndarray
+                ) -> list[tuple[int, int]]:
+    """(first, last) of each maximal run of neighbouring ``member`` pieces that neither
+    crosses a ``fixed`` start nor holds a piece the user labelled: what one episode may
+    span (vehicle_episodes, cycling_episodes)."""
+    ok = member & ~is_user
+    first = ok.copy()
+    first[1:] &= ~ok[:-1] | fixed[1:]
+    last = ok.copy()
+    last[:-1] &= ~ok[1:] | fixed[1:]
+    return list(zip(np.flatnonzero(first).tolist(), np.flatnonzero(last).tolist(),
+                    strict=True))
 
 
 def _join(starts: np.ndarray, mode: np.ndarray, fixed: np.ndarray, is_user: np.ndarray
