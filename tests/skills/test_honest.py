@@ -362,21 +362,30 @@ def test_statistics_reconcile_on_a_real_gpx(tmp_path: Path) -> None:
     assert s["distance_m"] > 1000.0
 
 
+FLIGHT_M = 1_200_000.0
+
+
+def _flight_with_no_fix_in_the_air(tmp_path: Path) -> Path:
+    """An hour at the airport, a 10-minute walk, no fix for 2 h 30 min, then a 15-minute
+    taxi ride FLIGHT_M away and an hour at the hotel; analysed."""
+    track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
+                line(T0 + 4200 + 9000, 900, 5, 5.5, east0=FLIGHT_M, seed=2),
+                stay(T0 + 4200 + 9900, 3600, 10, east=FLIGHT_M + 5.5 * 900, seed=3))
+    path = track_db(tmp_path / "tracks.db", track)
+    run_chain(path)
+    return path
+
+
 def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
         tmp_path: Path) -> None:
     # At the airport, no fix for 2 h 30 min, then 1,200 km away: a taxi ride to a hotel.
-    far = 1_200_000.0
-    track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
-                line(T0 + 4200 + 9000, 900, 5, 5.5, east0=far, seed=2),
-                stay(T0 + 4200 + 9900, 3600, 10, east=far + 5.5 * 900, seed=3))
-    path = track_db(tmp_path / "tracks.db", track)
-    run_chain(path)
+    path = _flight_with_no_fix_in_the_air(tmp_path)
     conn = connect(path)
     plane = conn.execute("SELECT distance_m FROM footprint_period_modes WHERE "
                          "period_type = 'all' AND mode = 'plane'").fetchone()
     trips = conn.execute("SELECT main_mode, distance_m FROM trips").fetchall()
     conn.close()
-    assert plane is not None and plane[0] == pytest.approx(far, rel=0.01)
+    assert plane is not None and plane[0] == pytest.approx(FLIGHT_M, rel=0.01)
     assert [m for m, _ in trips] == ["plane"], trips
     _assert_statistics_reconcile(path)
 
@@ -384,12 +393,7 @@ def test_a_flight_with_no_fix_in_the_air_is_plane_kilometres_not_the_taxis(
 def test_a_flight_with_no_fix_in_the_air_takes_its_hours_as_plane(tmp_path: Path) -> None:
     # The same flight: 1,200 km and 2 h 30 min with no fix. Statistics showed its
     # kilometres as plane and no hour of plane: time moving per mode must have it.
-    far = 1_200_000.0
-    track = cat(stay(T0, 3600, 10), line(T0 + 3600, 600, 5, 1.4, seed=1),
-                line(T0 + 4200 + 9000, 900, 5, 5.5, east0=far, seed=2),
-                stay(T0 + 4200 + 9900, 3600, 10, east=far + 5.5 * 900, seed=3))
-    path = track_db(tmp_path / "tracks.db", track)
-    run_chain(path)
+    path = _flight_with_no_fix_in_the_air(tmp_path)
     hours = dict(query(path, "SELECT mode, duration_s / 3600 FROM footprint_period_modes "
                        "WHERE period_type = 'all'"))
     assert hours.get("plane", 0) == pytest.approx(9000 / 3600, abs=0.05)

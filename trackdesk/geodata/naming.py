@@ -108,6 +108,8 @@ def _set_apart(out: dict[int, PlaceName], places: Sequence[tuple],
     places all called "Haidian" become "Haidian", "Haidian, 1.2 km NE" and "Haidian,
     3.4 km W" (a list of top places cannot otherwise be told apart). Names from the
     user and the places alone under a name are left as they are."""
+    from trackdesk.skills.geo import haversine_one
+
     count: dict[str, int] = defaultdict(int)
     for n in out.values():
         if n.source == "gazetteer":
@@ -118,12 +120,11 @@ def _set_apart(out: dict[int, PlaceName], places: Sequence[tuple],
         if n.source != "gazetteer" or count[n.name] < 2 or hit is None:
             continue
         tlat, tlon = float(hit["latitude"]), float(hit["longitude"])
-        north = (float(lat) - tlat) * 111_195.0
-        east = (float(lon) - tlon) * 111_195.0 * float(np.cos(np.radians(tlat)))
-        d = float(np.hypot(north, east))
+        d = haversine_one(tlat, tlon, float(lat), float(lon))
         if d <= SAME_SPOT_M:
             continue
-        bearing = (np.degrees(np.arctan2(east, north)) + 360.0) % 360.0
+        east = (float(lon) - tlon) * float(np.cos(np.radians(tlat)))
+        bearing = (np.degrees(np.arctan2(east, float(lat) - tlat)) + 360.0) % 360.0
         where = COMPASS[int((bearing + 22.5) // 45.0) % 8]
         out[pid] = PlaceName(f"{n.name}, {d / 1000.0:.1f} km {where}", n.locality,
                              n.country_code, n.source)
