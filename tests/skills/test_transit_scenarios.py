@@ -391,3 +391,29 @@ def test_a_seven_minute_walk_between_two_buildings_is_a_seven_minute_trip(tmp_pa
     assert len(trips) == 1, trips
     walked = t_there - t_go
     assert trips[0][1] - trips[0][0] >= 0.75 * walked, (trips, walked)
+
+
+def test_a_day_long_slow_train_journey_is_a_train(tmp_path: Path) -> None:
+    # Twenty hours across a country on a slow long-distance train: 25-50 km/h between
+    # stations 10-30 km apart, 2-6 minutes at each, day and night. Nothing in its speed
+    # says rail, but no bus or car goes on for twenty hours without its passengers
+    # getting off (the two-day journey that read as car).
+    rng = np.random.default_rng(101)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 300.0, 0.0, rng)
+    stations = list(np.cumsum(rng.uniform(10_000.0, 30_000.0, 40)))
+    t, x = _ride(rng, (25 / 3.6, 50 / 3.6), 0.5, 0.5, stations[:-1], (120.0, 360.0),
+                 stations[-1], drift_s=(300.0, 900.0))
+    keep = t <= 20 * 3600.0
+    t, x = t[keep], x[keep]
+    east = 300.0 + 200_000.0 * np.sin(x / 200_000.0)
+    north = 200_000.0 * (1 - np.cos(x / 200_000.0))
+    ride = _log(float(w1[0][-1]) + 120.0, t, east, north, rng, (5.0, 15.0), 8.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(ride[0][-1]) + 60.0, e1, n1, e1 + 400.0, n1, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 400.0, n1, rng)))
+    counts = _modes_between(path, float(ride[0][0]) + 600.0, float(ride[0][-1]) - 600.0)
+    assert _share(counts, "train") >= 0.9, counts
+    trips = query(path, "SELECT main_mode FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  float(ride[0][0]), float(ride[0][-1]))
+    assert [m for (m,) in trips] == ["train"], trips

@@ -243,6 +243,7 @@ FEATURES = ("distance_m", "duration_s", "p50_mps", "p85_mps", "p95_mps", "stops_
 (F_DIST, F_DUR, F_P50, F_P85, F_P95, F_STOP_RATE, F_SHORT, F_LONG, F_STOP_S, F_GAP_SHARE,
  F_GAPS, F_ACCEL, F_STRAIGHT, F_CV, F_SPACING_CV) = range(len(FEATURES))
 STOP_MPS = 1.5  # a vehicle below this over STOP_WINDOW_S stands
+LONG_HAUL_S = 6 * 3600.0  # a vehicle ride this long without a stay is a train
 STOP_WINDOW_S = 20.0
 GAP_S = 60.0  # a step longer than this (and 4x the usual step) lost the fix
 
@@ -431,7 +432,12 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     # a station, a signal).
     road = ((f[:, F_STOP_RATE] >= 1.0).astype(int) + (short >= 3)
             + ((short >= 3) & (short > long_)))
-    train = ((rail - road >= 2)
+    # A ride of many hours with no stop long enough to leave it (a stay): no bus or car
+    # goes on that long without its passengers getting off, a long-distance or sleeper
+    # train does (a two-day journey read as car, issue 20; the longest real bus, car or
+    # coach ride among the ten GeoLife people lasted 3.5 h).
+    long_haul = f[:, F_DUR] >= LONG_HAUL_S
+    train = ((rail - road >= 2) | long_haul
              | ((p85 >= params["train_min_mps"]) & (road == 0)))
     bus = (~train & (p95 < 19.0) & (n_stops >= 3)
            & (spacing >= 150.0) & (spacing <= 900.0) & (f[:, F_STOP_S] >= 8.0)
