@@ -12,6 +12,8 @@ task's log as plain output, so a newer worker never breaks an older engine.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
@@ -188,3 +190,36 @@ def decode(line: str) -> Message | None:
         return Resources(peak_rss_mb=_num(raw.get("peak_rss_mb")),
                          cpu_time_s=_num(raw.get("cpu_time_s")))
     return None
+
+
+# -- the tracks.db settings every writer shares ----------------------------------------
+# Engine, CLI, window and workers are separate processes writing one SQLite file; they must
+# agree on these or one of them can undo another's (a rollback journal beside a WAL).
+BUSY_TIMEOUT_S = 60.0
+
+
+def writer_pragmas(conn: sqlite3.Connection) -> None:
+    """Put a writable connection in WAL mode with the shared busy timeout and pragmas.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without waiting for the busy timeout, when two connections try it
+    together (two ``chain run --wait`` creating one tracks.db; CI saw it). So the switch is
+    retried until the timeout, and skipped when another process has already made it."""
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.01
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")

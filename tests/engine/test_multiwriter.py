@@ -134,6 +134,34 @@ def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
                 proc.wait(10)
 
 
+OPEN_AT = """
+import sys, time
+from trackdesk.tracks.db import open_db
+start = float(sys.argv[2])
+while time.time() < start:  # every process reaches SQLite in the same millisecond
+    pass
+open_db(sys.argv[1]).dispose()
+"""
+
+
+def test_processes_creating_one_tracks_db_at_the_same_moment_all_open_it(tmp_path):
+    """CI saw `chain run --wait` fail with "cannot open ... as a tracks.db: database is
+    locked": SQLite refuses a second simultaneous switch of a new file to WAL at once,
+    without waiting. Four processes, started together on a new file, eight times."""
+    for round_no in range(8):
+        db = tmp_path / f"round{round_no}" / "tracks.db"
+        db.parent.mkdir()
+        start = time.time() + 1.0
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT, str(db), str(start)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_two_chain_runs_with_wait_at_once_both_return_0_and_leave_nothing_pending(tmp_path):
     """Issue 17: one exited 0, the other never returned and 9 tasks stayed pending.
     A fresh tracks.db each round: the two also race to create it."""

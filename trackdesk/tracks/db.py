@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
+from trackdesk.protocol import writer_pragmas
 from trackdesk.tracks.migrations import NotATracksDb, migrate
 
 __all__ = ["NotATracksDb", "ReadOnlyTracksDb", "check_tracks_db", "default_db_path",
@@ -101,10 +102,7 @@ def _pragmas(conn: sqlite3.Connection, read_only: bool = False) -> None:
         conn.execute("PRAGMA busy_timeout=60000")
         conn.execute("PRAGMA query_only=ON")
         return
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA busy_timeout=60000")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    writer_pragmas(conn)
 
 
 def open_db(path: Path | str, create: bool = True, read_only: bool = False) -> Engine:

@@ -34,6 +34,7 @@ from trackdesk.protocol import (
     Resources,
     Result,
     TaskType,
+    writer_pragmas,
 )
 from trackdesk.worker.spec import ParamError, SkillSpec
 
@@ -95,10 +96,7 @@ class WorkerContext:
     def connect(self) -> sqlite3.Connection:
         """A connection to the tracks.db with the settings every writer must share."""
         conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        writer_pragmas(conn)
         return conn
 
     # -- stopping -----------------------------------------------------------------------
