@@ -417,3 +417,51 @@ def test_a_day_long_slow_train_journey_is_a_train(tmp_path: Path) -> None:
     trips = query(path, "SELECT main_mode FROM trips WHERE end_ts > ? AND start_ts < ?",
                   float(ride[0][0]), float(ride[0][-1]))
     assert [m for (m,) in trips] == ["train"], trips
+
+
+def test_a_long_drive_on_cruise_control_with_a_rest_stop_and_a_tunnel_is_a_car(
+        tmp_path: Path) -> None:
+    # Two hours on a motorway at 89-91 km/h on cruise control (GeoLife 126's car: p50 25.1,
+    # p85 25.4 m/s for 222 km), as straight as a motorway runs, a ten-minute rest stop, a
+    # toll, five minutes in tunnels without a fix. Each is a clue a train gives too; none
+    # is more than a road gives, and 1.4 read the whole drive as train.
+    rng = np.random.default_rng(111)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 60.0, 0.0, rng)
+    t, x = _ride(rng, (89 / 3.6, 91 / 3.6), 1.5, 2.0, [60_000.0, 150_000.0],
+                 (120.0, 600.0), 200_000.0, drift_s=(600.0, 1200.0))
+    north = 4000.0 * np.sin(x / 40_000.0)  # long bends: straightness about 0.95
+    drive = _log(float(w1[0][-1]) + 30.0, t, 60.0 + x, north, rng, (1.0, 3.0), 5.0)
+    # The tunnels: no fix for 300 s, 40 km into the drive.
+    t_in = float(drive[0][0]) + 40_000.0 / 25.0
+    lost = (drive[0] > t_in) & (drive[0] < t_in + 300.0)
+    drive = (drive[0][~lost], drive[1][~lost], drive[2][~lost])
+    e1, n1 = 60.0 + float(x[-1]), float(north[-1])
+    w2 = _walk(float(drive[0][-1]) + 30.0, e1, n1, e1 + 80.0, n1, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, drive, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 80.0, n1, rng)))
+    counts = _modes_between(path, float(drive[0][0]) + 120.0, float(drive[0][-1]) - 120.0)
+    counts.pop("stationary", None)  # the rest stop and the toll: standing, rightly
+    assert _share(counts, "car") >= 0.9, counts
+
+
+def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_path: Path
+                                                                          ) -> None:
+    # Ten minutes on a bike at 14-18 km/h, four minutes at a closed level crossing (a
+    # freight train), ten minutes on: one ride, as the person would label it. Shorter than a stay, so no place.
+    rng = np.random.default_rng(121)
+    t, x = _ride(rng, (14 / 3.6, 18 / 3.6), 0.8, 1.0, [], (0.0, 1.0), 2600.0)
+    ride1 = _log(T0 + 1800.0, t, x, np.zeros_like(x), rng, (1.0, 4.0), 4.0)
+    e1 = float(x[-1])
+    wait = _still(float(ride1[0][-1]) + 1.0, 240.0, e1, 0.0, rng, every=(2.0, 6.0),
+                  noise_m=3.0)
+    t2, x2 = _ride(rng, (14 / 3.6, 18 / 3.6), 0.8, 1.0, [], (0.0, 1.0), 2600.0)
+    ride2 = _log(float(wait[0][-1]) + 1.0, t2, np.full_like(x2, e1), x2, rng, (1.0, 4.0),
+                 4.0)
+    n2 = float(x2[-1])
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), ride1, wait, ride2,
+                              _still(float(ride2[0][-1]) + 1.0, 3600.0, e1, n2, rng)))
+    counts = _modes_between(path, float(wait[0][0]) + 10.0, float(wait[0][-1]) - 10.0)
+    assert _share(counts, "bike") >= 0.9, counts
+    trips = query(path, "SELECT main_mode FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  float(ride1[0][0]), float(ride2[0][-1]))
+    assert [m for (m,) in trips] == ["bike"], trips

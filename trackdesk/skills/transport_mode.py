@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.4.0"  # 1.4: metro, slow city buses, walks to and from a ride, cycling
+VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride
+# 1.4: metro, slow city buses, walks to and from a ride, cycling
 # episodes, pauses on a walk
 # 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
 # 1.2: bus; car/bus/train from ride features; station stops; labels
@@ -174,7 +175,7 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
         inner = slice(1, -1)
         still = mode[inner] == MODE_INDEX["stationary"]
         limit = np.where(still & (mode[:-2] == MOTOR), params["transit_stop_s"],
-                         np.where(still & (mode[:-2] == MODE_INDEX["walk"]), WALK_PAUSE_S,
+                         np.where(still & np.isin(mode[:-2], HUMAN), WALK_PAUSE_S,
                                   params["min_segment_s"]))
         absorb[inner] = ((covered[inner] < limit)
                          & (mode[:-2] == mode[2:]) & ~track_start[starts[1:-1]]
@@ -419,14 +420,27 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     # motorway cruises at 90-135 km/h like a regional or intercity train. What a road
     # never shows is the rest: losing the fix for minutes (tunnels, underground), few
     # stops kilometres apart after fast running (stations), track-straight lines.
-    station = (n_stops >= 2) & (spacing >= 1500.0) & (p95 >= 20.0)
+    #
+    # Each clue below must be more than a motorway gives. Real coaches and cars (GeoLife
+    # 085, 126) cruise at 90-100 km/h, p85 <= 26 m/s, for 50-220 km, on roads as straight
+    # as a line (0.93), with one rest stop, one tunnel and a toll or two; every clue of
+    # 1.4 fired on them and a 3-hour drive read as train. So (1.5): a station pattern
+    # needs stations (stops 1.5-50 km apart on a straight line), straight running counts
+    # from 28 m/s (100 km/h, the coach limit), a held cruise from 27 m/s, a lost fix from
+    # 3 % of the ride, and long stops count when one comes every 50 km. Rail keeps its other
+    # clues (gen2: every train of five seeds reads as before).
+    straight = f[:, F_STRAIGHT] >= 0.9
+    station = ((n_stops >= 2) & (spacing >= 1500.0) & (spacing <= 50_000.0) & (p95 >= 20.0)
+               & straight)
     # Trains run at line speed: a cruise held within a few percent for the whole ride
-    # (Zheng et al. 2008: velocity change rate), where road traffic keeps changing speed.
-    steady = (f[:, F_P50] >= 20.0) & (f[:, F_P50] >= 0.95 * p95)
+    # (Zheng et al. 2008: velocity change rate), where road traffic keeps changing speed;
+    # a car on cruise control holds its speed too, below 27 m/s.
+    steady = (f[:, F_P50] >= 27.0) & (f[:, F_P50] >= 0.95 * p95)
+    lost_fix = (f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] >= 0.03) & (f[:, F_GAP_SHARE] < 0.25)
     rail = (2 * (p95 >= params["train_min_mps"]).astype(int)
-            + ((p85 >= 25.0) & (f[:, F_STRAIGHT] >= 0.9) & (f[:, F_DIST] >= 3000.0))
-            + 2 * (f[:, F_GAP_SHARE] >= 0.25) + ((f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] < 0.25))
-            + (long_ >= 1) + station + steady)
+            + ((p85 >= 28.0) & straight & (f[:, F_DIST] >= 3000.0))
+            + 2 * (f[:, F_GAP_SHARE] >= 0.25) + lost_fix
+            + (long_ >= np.maximum(1.0, f[:, F_DIST] / 50_000.0)) + station + steady)
     # Traffic: frequent stops, several short ones (lights, a jam), outnumbering the long
     # ones. One or two short stops over a long ride say nothing (a train slowing through
     # a station, a signal).
@@ -605,9 +619,9 @@ def promoted_modes(v: np.ndarray, label: np.ndarray, starts: np.ndarray, stops: 
     return mode
 
 
-# A stationary piece between two walks shorter than a stay (stay_detection's default
-# time_threshold_s) is a pause on the walk: a crossing, a look at a shop window. GeoLife's
-# people label such walks as one walk.
+# A stationary piece between two walks (or two rides on a bike) shorter than a stay
+# (stay_detection's default time_threshold_s) is a pause on the way: a crossing, a level
+# crossing, a look at a shop window. GeoLife's people label such walks and rides as one.
 WALK_PAUSE_S = 300.0
 WALK_LEG_S = 300.0  # a walk this long before or after a ride is the walk to or from the bike
 CYCLING_MEDIAN_MPS = 1.8  # above brisk walking (1.2-1.5 m/s median): a ride; see cycling_episodes
