@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.server
 import math
+import socket
 import sqlite3
 import threading
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from trackdesk.ui.views.basemap import (
     OSM_ATTRIBUTION,
     Basemap,
     BasemapConfig,
+    why_unreachable,
 )
 from trackdesk.ui.views.loader import Loader
 from trackdesk.ui.views.map_view import MapView
@@ -178,6 +181,9 @@ def test_an_unreachable_tile_server_falls_back_to_the_offline_map_and_says_so_on
     img = settle(qtbot, map_view)
     assert corner(img) in (LAND, OCEAN)
     assert "showing the offline map" in map_view.status.text()
+    # In words, not the socket's "[Errno 111] Connection refused".
+    assert "the tile server refused the connection" in map_view.status.text()
+    assert "Errno" not in map_view.status.text()
     assert map_view.status.text().count("basemap") == 1
     assert len(failures) <= 1
     assert "Natural Earth" in map_view.canvas.basemap.attribution()
@@ -415,3 +421,16 @@ def test_city_labels_are_the_big_cities_on_screen(qtbot: Any) -> None:
         assert dots(7.0) == [True, True]
     finally:
         bm.shutdown()
+
+
+@pytest.mark.parametrize("exc, words", [
+    (urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")),
+     "no internet connection"),
+    (urllib.error.URLError(TimeoutError("timed out")), "did not answer"),
+    (urllib.error.HTTPError("http://t/1/0/0.png", 403, "Forbidden", {}, None),  # type: ignore[arg-type]
+     "answered 403 Forbidden"),
+    (ValueError("unknown url type: 'tiles'"), "not a web address"),
+])
+def test_why_a_tile_server_failed_is_said_in_words(exc: Exception, words: str) -> None:
+    said = why_unreachable(exc)
+    assert words in said and "Errno" not in said

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import socket
 import sqlite3
+import ssl
 import threading
 import time
 import urllib.error
@@ -463,8 +465,8 @@ class Basemap(QObject):
                 data = resp.read()
                 max_age = _max_age(resp.headers.get("Cache-Control", ""))
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            self._fail(f"basemap tiles unavailable ({reason}); showing the offline map")
+            self._fail(f"basemap tiles unavailable ({why_unreachable(exc)}); showing the "
+                       "offline map")
             # a stale cached tile is better than none
             return path.read_bytes() if path.exists() else None
         try:
@@ -480,6 +482,26 @@ class Basemap(QObject):
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def why_unreachable(exc: BaseException) -> str:
+    """A tile server's failure as a person reads it, not as the socket says it
+    ("[Errno -3] Temporary failure in name resolution")."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the tile server answered {exc.code} {exc.reason}".rstrip()
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.gaierror):
+        return "no internet connection: the tile server's name cannot be looked up"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "the tile server did not answer in 10 s"
+    if isinstance(reason, ConnectionRefusedError):
+        return "the tile server refused the connection"
+    if isinstance(reason, ssl.SSLError):
+        return "the tile server's certificate could not be checked"
+    if isinstance(reason, OSError):
+        return "the tile server cannot be reached"
+    return "the tile server's address is not a web address" if isinstance(
+        exc, ValueError) else str(reason)
 
 
 def _image(raw: bytes) -> QImage:
