@@ -313,21 +313,35 @@ def test_a_three_minute_pause_on_a_walk_is_part_of_the_walk(tmp_path: Path) -> N
 
 
 def _town_ride(seed: int, cruise_kmh: tuple[float, float], gaps_m: tuple[float, float],
-               dwell_s: tuple[float, float], walk_before_m: float, walk_after_m: float
+               dwell_s: tuple[float, float], walk_before_m: float, walk_after_m: float,
+               wait_before_s: float = 0.0, wait_after_s: float = 0.0
                ) -> tuple[Track, Track]:
-    """Home, a walk of ``walk_before_m``, a ride through town, a walk of ``walk_after_m``,
-    an hour where it led. Returns (whole track, the ride's fixes)."""
+    """Home, a walk of ``walk_before_m``, ``wait_before_s`` standing, a ride through town,
+    ``wait_after_s`` standing, a walk of ``walk_after_m``, an hour where it led. Returns
+    (whole track, the ride's fixes)."""
     rng = np.random.default_rng(seed)
     w1 = _walk(T0 + 1800.0, 0.0, 0.0, walk_before_m, 0.0, rng)
+    parts = [_still(T0, 1800.0, 0.0, 0.0, rng), w1]
+    t_board = float(w1[0][-1]) + 20.0
+    if wait_before_s:
+        parts.append(_still(t_board, wait_before_s, walk_before_m, 0.0, rng,
+                            every=(5.0, 15.0), noise_m=4.0))
+        t_board += wait_before_s + 10.0
     stops = list(np.cumsum(rng.uniform(*gaps_m, 9)))
     t, x = _ride(rng, (cruise_kmh[0] / 3.6, cruise_kmh[1] / 3.6), 1.2, 1.5, stops[:-1],
                  dwell_s, stops[-1])
     east, north = _along(x, 900.0, walk_before_m)
-    ride = _log(float(w1[0][-1]) + 20.0, t, east, north, rng, (1.0, 5.0), 6.0)
+    ride = _log(t_board, t, east, north, rng, (1.0, 5.0), 6.0)
     e1, n1 = float(east[-1]), float(north[-1])
-    w2 = _walk(float(ride[0][-1]) + 10.0, e1, n1, e1, n1 + walk_after_m, rng)
+    t_off = float(ride[0][-1]) + 10.0
+    parts.append(ride)
+    if wait_after_s:
+        parts.append(_still(t_off, wait_after_s, e1, n1, rng, every=(5.0, 15.0),
+                            noise_m=4.0))
+        t_off += wait_after_s + 10.0
+    w2 = _walk(t_off, e1, n1, e1, n1 + walk_after_m, rng)
     end = _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + walk_after_m, rng)
-    return _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2, end), ride
+    return _cat(*parts, w2, end), ride
 
 
 def test_a_ride_through_town_then_six_minutes_on_foot_was_a_bus(tmp_path: Path) -> None:
@@ -347,6 +361,18 @@ def test_a_slow_ride_parked_at_the_door_was_a_car(tmp_path: Path) -> None:
     path = _db(tmp_path, track)
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     assert _share(counts, "car") >= 0.8, counts
+
+
+def test_a_slow_bus_with_a_wait_at_the_stop_and_on_the_pavement_was_a_bus(tmp_path: Path
+                                                                          ) -> None:
+    # The crawl of the test above, but from a stop: five minutes' walk to it, four minutes
+    # standing there, the ride, two minutes standing where it set the person down, six
+    # minutes' walk on. The standing is no door: the walks beyond it are what tell.
+    track, ride = _town_ride(71, (15.0, 35.0), (250.0, 1400.0), (15.0, 60.0), 400.0, 480.0,
+                             wait_before_s=240.0, wait_after_s=120.0)
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    assert _share(counts, "bus") >= 0.8, counts
 
 
 def test_one_fix_that_jumps_at_a_sparsely_logged_desk_is_not_a_place(tmp_path: Path

@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride
+VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
+# a short wait at a stop is no door
 # 1.4: metro, slow city buses, walks to and from a ride, cycling
 # episodes, pauses on a walk
 # 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
@@ -357,8 +358,14 @@ def segment_features(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, v: np.nda
 def walks_around(ts: np.ndarray, starts: np.ndarray, stops: np.ndarray, mode: np.ndarray,
                  track_start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per piece ``[starts[k], stops[k])``: seconds on foot just before it (the walk piece
-    before, in its track), just after it, and whether it has a piece on both sides in its
-    track (where the ride began and ended is known, not cut by a logging gap or the end)."""
+    before, in its track, or the one beyond a short wait), just after it, and whether it
+    has a piece on both sides in its track that is not a short wait (where the ride began
+    and ended is known, not cut by a logging gap or the end of the log).
+
+    A short wait is a standing piece under WALK_PAUSE_S: at the stop before the bus comes,
+    on the pavement after getting off. GeoLife's real buses often have one at an end; read
+    as "no walk", they made 1,600 bus fixes "car from door to door" (1.5), where gen2's
+    parked cars stand for hours at theirs."""
     m = len(starts)
     span = ts[stops - 1] - ts[starts]
     walk = mode == MODE_INDEX["walk"]
@@ -369,7 +376,14 @@ def walks_around(ts: np.ndarray, starts: np.ndarray, stops: np.ndarray, mode: np
         joined = ~track_start[1:]  # piece k+1 continues piece k's track
         access[1:] = np.where(walk[:-1] & joined, span[:-1], 0.0)
         egress[:-1] = np.where(walk[1:] & joined, span[1:], 0.0)
-        inside[1:-1] = joined[:-1] & joined[1:]
+        # A short standing piece next to the ride (a wait at a stop, the phone settling)
+        # says nothing of a door: look through it to the walk beyond, if any.
+        wait = (mode == MODE_INDEX["stationary"]) & (span < WALK_PAUSE_S)
+        if m > 2:
+            j2 = joined[:-1] & joined[1:]  # pieces k, k+1, k+2 in one track
+            access[2:] = np.where(wait[1:-1] & walk[:-2] & j2, span[:-2], access[2:])
+            egress[:-2] = np.where(wait[1:-1] & walk[2:] & j2, span[2:], egress[:-2])
+        inside[1:-1] = joined[:-1] & joined[1:] & ~wait[:-2] & ~wait[2:]
     return access, egress, inside
 
 
