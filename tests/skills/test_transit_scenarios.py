@@ -156,7 +156,9 @@ def test_a_three_hour_stay_with_three_jumpy_fixes_is_one_stay(tmp_path: Path) ->
     for k, (east, north) in zip((len(ts) // 4, len(ts) // 2, 3 * len(ts) // 4),
                                 ((300.0, 120.0), (-250.0, 200.0), (90.0, -380.0)), strict=True):
         lat[k], lon[k] = offset(east, north)
-    leave = _walk(float(ts[-1]) + 1.0, 0.0, 0.0, 900.0, 0.0, rng)
+    # Off after the last fix at the desk, as a phone logging every ten minutes would have
+    # it (a still fix seconds before setting off reads as the phone waking: stay 1.5).
+    leave = _walk(float(ts[-1]) + 90.0, 0.0, 0.0, 900.0, 0.0, rng)
     path = _db(tmp_path, _cat(arrive, desk, leave))
     stays = query(path, "SELECT start_ts, end_ts, lat, lon FROM stays WHERE end_ts > ? "
                   "AND start_ts < ? ORDER BY start_ts", t_in, float(ts[-1]))
@@ -387,7 +389,9 @@ def test_one_fix_that_jumps_at_a_sparsely_logged_desk_is_not_a_place(tmp_path: P
     ts, lat, lon = desk
     k = len(ts) // 2
     lat[k], lon[k] = offset(180.0, 125.0)
-    leave = _walk(float(ts[-1]) + 1.0, 0.0, 0.0, 900.0, 0.0, rng)
+    # Off after the last fix at the desk, as a phone logging every ten minutes would have
+    # it (a still fix seconds before setting off reads as the phone waking: stay 1.5).
+    leave = _walk(float(ts[-1]) + 90.0, 0.0, 0.0, 900.0, 0.0, rng)
     path = _db(tmp_path, _cat(arrive, desk, leave))
     inside = query(path, "SELECT start_ts, end_ts FROM stays WHERE end_ts > ? AND start_ts < ?",
                    float(ts[0]) + 60.0, float(ts[-1]) - 60.0)
@@ -491,3 +495,41 @@ def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_pat
     trips = query(path, "SELECT main_mode FROM trips WHERE end_ts > ? AND start_ts < ?",
                   float(ride1[0][0]), float(ride2[0][-1]))
     assert [m for (m,) in trips] == ["bike"], trips
+
+
+def _sparse_visit(seed: int, wake_m: float, step_s: float = 20.0, noise_m: float = 6.0
+                  ) -> tuple[Track, float, float]:
+    """Walk to a shop, stand there 12 minutes while the phone (an Android fused-location
+    logger) goes quiet: fixes on the way in, one when it settles, then nothing until it
+    wakes as the person sets off, its first fix ``wake_m`` from the shop, then the walk
+    away every ``step_s``. Returns (track, last fix at the shop, the wake fix)."""
+    rng = np.random.default_rng(seed)
+    w1 = _walk(T0 + 1800.0, -400.0, 0.0, 0.0, 0.0, rng)
+    t_in = float(w1[0][-1])
+    # Until the phone decides it is still, and once more when the person looks at it.
+    settle_t = np.array([t_in + 40.0, t_in + 95.0, t_in + 150.0, t_in + 300.0, t_in + 310.0])
+    settle = (settle_t, *offset(rng.normal(0, noise_m, 5), rng.normal(0, noise_m, 5)))
+    t_last = float(settle_t[-1])
+    t_wake = t_in + 720.0
+    wake = (np.array([t_wake]), *offset(np.array([wake_m]), np.array([0.0])))
+    away_t = t_wake + step_s * np.arange(1, 25)
+    away = (away_t, *offset(wake_m + 1.4 * (away_t - t_wake), np.zeros(len(away_t))))
+    x_end = wake_m + 1.4 * float(away_t[-1] - t_wake)
+    end = _still(float(away_t[-1]) + 5.0, 3600.0, x_end + 5.0, 0.0, rng)
+    return (_cat(_still(T0, 1800.0, -400.0, 0.0, rng), w1, settle, wake, away, end),
+            t_last, t_wake)
+
+
+def test_a_sparsely_logged_visit_ends_at_its_last_fix_not_where_the_phone_woke(
+        tmp_path: Path) -> None:
+    # Indoors the phone's Wi-Fi fixes scatter 12 m; its first fix as the person sets off
+    # lies 30 m from the shop: inside the place by distance, but the fixes after it walk
+    # away at once. It is the way out.
+    track, t_last, t_wake = _sparse_visit(131, 30.0, noise_m=12.0)
+    path = _db(tmp_path, track)
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
+                  t_wake, t_last - 200.0)
+    assert len(stays) == 1 and stays[0][1] == t_last, (stays, t_last)
+    trips = query(path, "SELECT start_ts FROM trips WHERE start_ts >= ?", t_last - 1.0)
+    assert trips and trips[0][0] == t_last, trips
+

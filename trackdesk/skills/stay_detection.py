@@ -56,7 +56,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.4.0"  # 1.4: a lone stray fix is no stay; a stay ends when the person sets off
+VERSION = "1.5.0"  # 1.5: a stay ends at its last fix, not where a quiet phone woke
+# 1.4: a lone stray fix is no stay; a stay ends when the person sets off
 # 1.3: stray fixes and brief excursions do not cut a stay; waits for
 # a bus or train are part of the trip
 # 1.2: no stays inside a train or bus ride; the user's corrections
@@ -619,7 +620,38 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
 
 
 CORE_M = 30.0  # at least this far from a stay's centre a fix may be on the way
+# A phone that logs rarely while still wakes when it moves (an Android fused-location
+# logger; gen3's phone): the fixes after a stay's last long silence, followed at once by
+# the walk away, are the person setting off, not the place, even inside its radius. The
+# stay ends at the last fix before them: its `end_ts` is its last point (docs/SKILLS.md),
+# and its trip starts there, as the truth of both independent generators has it.
+WAKE_GAP_S = 120.0
+WAKE_STEP_S = 60.0
+WAKE_MPS = 1.0
 TRIM_MAX_S = 180.0  # the most of a stay's start or end that is trimmed as the way
+
+
+def _wake_trim(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, first: int, b: int,
+               ) -> int:
+    """The new end of a stay ``[.., b)`` without the fixes logged as its person set off
+    after a long silence (WAKE_GAP_S): from the first of them to the fix after them, at
+    most TRIM_MAX_S, moving at WAKE_MPS or more, the last of them at most WAKE_STEP_S
+    before that fix. ``first``: the earliest end kept.
+
+    The price: a still fix logged seconds before the person walked off looks the same,
+    and that stay ends one logging interval early. Both independent generators' phones
+    wake after the person moves; their trips F1 rose on every seed (docs/SKILLS.md)."""
+    if b >= len(ts) or b - first < 1:
+        return b
+    gaps = np.flatnonzero(np.diff(ts[first - 1:b]) > WAKE_GAP_S)
+    if not len(gaps):
+        return b
+    j = first + int(gaps[-1])  # the first fix after the last long silence
+    span = float(ts[b] - ts[j])
+    if 0 < span <= TRIM_MAX_S and float(ts[b] - ts[b - 1]) <= WAKE_STEP_S \
+            and haversine_one(lat[j], lon[j], lat[b], lon[b]) >= WAKE_MPS * span:
+        return j
+    return b
 
 
 def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
@@ -633,8 +665,11 @@ def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     (with a meandering start, minutes): a 7-minute walk between two buildings came out
     as a 2-minute trip. Fixes at the start and at the end farther from the stay's centre
     than its core (CORE_M, or twice the median distance of its fixes where the place is
-    noisier) are the way there or away, up to TRIM_MAX_S at each end; the stay keeps at
-    least half its fixes. Decided from the stay's own points: INCREMENTAL stays exact.
+    noisier) are the way there or away, when they span up to TRIM_MAX_S at either end
+    (their own span: a silence before the last of them is the person still there, not
+    the way); so are the fixes after a long silence logged walking away (_wake_trim). The
+    stay keeps at least half its fixes. Decided from the stay's own points and the one
+    after it: INCREMENTAL stays exact.
     """
     out: list[tuple[int, int, bool, bool]] = []
     new_excluded: dict[int, list[tuple[int, int]]] = {}
@@ -650,21 +685,25 @@ def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
             # The typical distance from the centre on up to 101 fixes spread over the stay
             # (a stay of hours holds thousands; the ends are all that is trimmed).
             probe = s + np.linspace(0, e - s - 1, min(e - s, 101)).astype(np.int64)
-            core = max(CORE_M, 2.0 * float(np.median(haversine(lat[probe], lon[probe],
-                                                                cla, clo))))
+            spread = float(np.median(haversine(lat[probe], lon[probe], cla, clo)))
+            core = max(CORE_M, 2.0 * spread)
             keep_min = (e - s + 1) // 2
             if not is_open:
                 lo = max(int(np.searchsorted(ts, ts[e - 1] - TRIM_MAX_S, side="left")) - 1,
                          s + keep_min)
                 d = haversine(lat[lo:e], lon[lo:e], cla, clo)
                 while b - a > keep_min and b - 1 >= lo and d[b - 1 - lo] > core \
-                        and ts[e - 1] - ts[b - 2] <= TRIM_MAX_S:
+                        and ts[e - 1] - ts[b - 1] <= TRIM_MAX_S:
                     b -= 1
+                # Then where the phone woke: the fixes after the stay's last long silence,
+                # when from the first of them to the next fix (trimmed above, or the
+                # first after the stay) the person was already walking away.
+                b = _wake_trim(ts, lat, lon, a + keep_min, b)
             if s not in excluded:
                 hi = min(int(np.searchsorted(ts, ts[s] + TRIM_MAX_S, side="right")) + 1, b)
                 d = haversine(lat[s:hi], lon[s:hi], cla, clo)
                 while b - a > keep_min and a < hi and d[a - s] > core \
-                        and ts[a + 1] - ts[s] <= TRIM_MAX_S:
+                        and ts[a] - ts[s] <= TRIM_MAX_S:
                     a += 1
         if s in excluded:
             new_excluded[a] = excluded[s]
