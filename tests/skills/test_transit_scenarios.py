@@ -533,3 +533,29 @@ def test_a_sparsely_logged_visit_ends_at_its_last_fix_not_where_the_phone_woke(
     trips = query(path, "SELECT start_ts FROM trips WHERE start_ts >= ?", t_last - 1.0)
     assert trips and trips[0][0] == t_last, trips
 
+
+
+def test_a_commuter_train_with_short_station_stops_that_loses_the_fix_is_a_train(
+        tmp_path: Path) -> None:
+    # A suburban line: 90-100 km/h between stations 1.4-3 km apart, 20-45 s at each
+    # (too short for a metro's "long stop"), a phone logging every 8-20 s that loses the
+    # fix twice for a minute and a half in cuttings. No road ride stops that regularly
+    # and keeps losing its fix.
+    rng = np.random.default_rng(141)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 350.0, 0.0, rng)
+    stations = list(np.cumsum(rng.uniform(1400.0, 3000.0, 9)))
+    t, x = _ride(rng, (90 / 3.6, 100 / 3.6), 0.75, 0.95, stations[:-1], (20.0, 45.0),
+                 stations[-1], drift_s=(300.0, 600.0))
+    east = 350.0 + 30_000.0 * np.sin(x / 30_000.0)
+    north = 30_000.0 * (1 - np.cos(x / 30_000.0))
+    ride = _log(float(w1[0][-1]) + 240.0, t, east, north, rng, (8.0, 20.0), 10.0)
+    rt = ride[0] - ride[0][0]
+    lost = ((rt > 300.0) & (rt < 390.0)) | ((rt > 700.0) & (rt < 790.0))
+    ride = (ride[0][~lost], ride[1][~lost], ride[2][~lost])
+    e1, n1 = float(east[-1]), float(north[-1])
+    w2 = _walk(float(ride[0][-1]) + 30.0, e1, n1, e1 + 300.0, n1, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n1, rng)))
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    assert _share(counts, "train") >= 0.8, counts
+

@@ -57,7 +57,7 @@ from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
 VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
-# a short wait at a stop is no door
+# a short wait at a stop is no door; commuter lines that lose the fix
 # 1.4: metro, slow city buses, walks to and from a ride, cycling
 # episodes, pauses on a walk
 # 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
@@ -480,6 +480,16 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     metro = ((f[:, F_P50] >= 12.0) & (p85 >= 15.0) & (p95 < 23.0) & (cv < 0.4)
              & (long_ >= 1) & (rate >= 0.15) & (rate <= 0.8))
     train |= metro
+    # A commuter or suburban line: station stops 1.25-6.7 km apart (0.15-0.8 per km, three
+    # or more) at a regular spacing (CV < 0.7) with a dwell of 15-90 s, line speed between
+    # them (p85 >= 17, p95 < 30 m/s), and the fix lost for 5 % of the ride or more
+    # (cuttings, tunnels, a carriage's roof). Road traffic stops at lights as often but
+    # rarely that regularly, and keeps its fix. gen3's commuter and loop lines read as car
+    # without it (a dwell under 40 s is no "long stop"); docs/SKILLS.md.
+    regional = ((p85 >= 17.0) & (p95 < 30.0) & (rate >= 0.15) & (rate <= 0.8)
+                & (n_stops >= 3) & (f[:, F_SPACING_CV] < 0.7) & (f[:, F_STOP_S] >= 15.0)
+                & (f[:, F_STOP_S] <= 90.0) & (f[:, F_GAP_SHARE] >= 0.05))
+    train |= regional
     # A city bus need not stop at regular spacing (a jam, skipped stops): slow (p50 < 5,
     # p85 < 10 m/s) and stopping every 2 km or more often, at a speed that changes less
     # than a car's (CV < 0.4). Real buses (GeoLife, 10 people) median p50 4.8, p85 7.9
