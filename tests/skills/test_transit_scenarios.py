@@ -559,3 +559,21 @@ def test_a_commuter_train_with_short_station_stops_that_loses_the_fix_is_a_train
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     assert _share(counts, "train") >= 0.8, counts
 
+
+
+def test_a_long_road_ride_at_27_kmh_on_a_sports_tracker_is_a_bike(tmp_path: Path) -> None:
+    # A Saturday ride: 25-29 km/h for 40 km on country roads, a stop sign now and then,
+    # logged every second by a sports tracker. Its 20 s speed reaches a car's; nothing
+    # else about it does.
+    rng = np.random.default_rng(161)
+    stops = list(np.cumsum(rng.uniform(4000.0, 9000.0, 7)))
+    t, x = _ride(rng, (25 / 3.6, 29 / 3.6), 0.5, 1.0, stops[:-1], (3.0, 15.0), stops[-1],
+                 drift_s=(120.0, 300.0))
+    east, north = _along(x, 3000.0)
+    ride = _log(T0 + 1800.0, t, east, north, rng, (1.0, 1.0), 3.0)
+    e1, n1 = float(east[-1]), float(north[-1])
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), ride,
+                              _still(float(ride[0][-1]) + 1.0, 3600.0, e1, n1, rng)))
+    counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
+    counts.pop("stationary", None)
+    assert _share(counts, "bike") >= 0.9, counts
