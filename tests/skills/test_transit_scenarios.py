@@ -577,3 +577,33 @@ def test_a_long_road_ride_at_27_kmh_on_a_sports_tracker_is_a_bike(tmp_path: Path
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     counts.pop("stationary", None)
     assert _share(counts, "bike") >= 0.9, counts
+
+
+def test_eight_minutes_on_a_platform_between_two_trains_is_a_transfer_not_a_place(
+        tmp_path: Path) -> None:
+    # Off one line, across the platform, eight minutes for the connecting train, on:
+    # one journey. A wait this long between two rides is longer than a stop inside a
+    # ride, and shorter than transit_wait_s; off a train, it is a transfer.
+    rng = np.random.default_rng(171)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 300.0, 0.0, rng)
+    st1 = list(np.cumsum(rng.uniform(2200.0, 3200.0, 4)))
+    t1, x1 = _ride(rng, (66 / 3.6, 70 / 3.6), 1.0, 1.0, st1[:-1], (40.0, 70.0), st1[-1])
+    ride1 = _log(float(w1[0][-1]) + 60.0, t1, 300.0 + x1, np.zeros_like(x1), rng,
+                 (1.0, 3.0), 6.0)
+    e1 = 300.0 + float(x1[-1])
+    wait = _still(float(ride1[0][-1]) + 5.0, 480.0, e1, 8.0, rng, every=(10.0, 30.0),
+                  noise_m=5.0)
+    st2 = list(np.cumsum(rng.uniform(2200.0, 3200.0, 4)))
+    t2, x2 = _ride(rng, (66 / 3.6, 70 / 3.6), 1.0, 1.0, st2[:-1], (40.0, 70.0), st2[-1])
+    ride2 = _log(float(wait[0][-1]) + 5.0, t2, np.full_like(x2, e1), 8.0 + x2, rng,
+                 (1.0, 3.0), 6.0)
+    n2 = 8.0 + float(x2[-1])
+    w2 = _walk(float(ride2[0][-1]) + 30.0, e1, n2, e1 + 300.0, n2, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride1, wait, ride2, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n2, rng)))
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
+                  float(wait[0][-1]), float(wait[0][0]))
+    assert stays == [], stays
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  float(ride1[0][0]), float(ride2[0][-1]))
+    assert len(trips) == 1, trips

@@ -56,7 +56,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.5.0"  # 1.5: a stay ends at its last fix, not where a quiet phone woke
+VERSION = "1.5.0"  # 1.5: a stay ends at its last fix, not where a quiet phone woke;
+# a wait between two rides of public transport is a transfer
 # 1.4: a lone stray fix is no stay; a stay ends when the person sets off
 # 1.3: stray fixes and brief excursions do not cut a stay; waits for
 # a bus or train are part of the trip
@@ -565,6 +566,9 @@ WAIT_EDGE_S = 180.0
 
 
 WAIT_MODES = ("train", "bus", "car")
+# On foot, or off a train or a bus: a wait between two rides of public transport is a
+# transfer. Off a car, a stop before riding on is a visit (a fuel stop, a pick-up).
+ARRIVALS = ("walk", "train", "bus")
 # Leaving a place with no fix and reappearing at least this far away, faster than a
 # cyclist, is a ride the phone did not see (a subway underground): travel.py's rule.
 VANISH_M = UNDERGROUND_MIN_M
@@ -606,7 +610,7 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
         j = int(np.searchsorted(s1, b, side="left"))
         if i < 0 or j >= len(segs):
             continue
-        arrived = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
+        arrived = modes[i] in ARRIVALS and s1[i] >= a - WAIT_EDGE_S
         rode = modes[j] in WAIT_MODES and s0[j] <= b + WAIT_EDGE_S
         e = stays[k][1]
         if not rode and e < len(ts):
