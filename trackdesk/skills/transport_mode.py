@@ -57,7 +57,8 @@ from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
 VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
-# a short wait at a stop is no door; commuter lines that lose the fix; road cyclists
+# a short wait at a stop is no door; commuter lines that lose the fix; road cyclists;
+# a long bike ride next to a drive
 # 1.4: metro, slow city buses, walks to and from a ride, cycling
 # episodes, pauses on a walk
 # 1.3: vehicle episodes (a bus is not a bike); motorway cars are cars
@@ -659,6 +660,7 @@ WALK_PAUSE_S = 300.0
 WALK_LEG_S = 300.0  # a walk this long before or after a ride is the walk to or from the bike
 CYCLING_MEDIAN_MPS = 1.8  # above brisk walking (1.2-1.5 m/s median): a ride; see cycling_episodes
 EPISODE_WALK_S = 120.0  # a walk-speed piece this short inside a ride is the vehicle crawling
+BIKE_RIDE_S = 1800.0  # a bike piece this long at bike speed is no vehicle's crawl
 SUSTAINED_Q = 0.9  # "sustained" speed of a ride: this quantile of the 20 s speed
 
 
@@ -687,11 +689,19 @@ def vehicle_episodes(ts: np.ndarray, v20: np.ndarray, starts: np.ndarray, mode: 
     bike, walk, still = MODE_INDEX["bike"], MODE_INDEX["walk"], MODE_INDEX["stationary"]
     nxt = np.append(ts[starts[1:]], ts[-1])
     dur = nxt - ts[starts]
-    core = (mode == MOTOR) | (mode == bike)
+    stops = np.append(starts[1:], len(ts))
+    # Half an hour and more at a cyclist's sustained speed is a ride on a bike, not a
+    # vehicle crawling: no bus or car keeps under bike_max_mps that long. Without this a
+    # bike loop from a trailhead joined the drive there into one "car" (gen3 seed 83:
+    # 6,747 bike fixes as car).
+    ride = np.zeros(len(starts), dtype=bool)
+    for k in np.flatnonzero((mode == bike) & (dur >= BIKE_RIDE_S)):
+        ride[k] = float(np.quantile(v20[starts[k]:stops[k]], SUSTAINED_Q)) \
+            < params["bike_max_mps"]
+    core = (mode == MOTOR) | ((mode == bike) & ~ride)
     inner = (((mode == still) & (dur <= params["transit_stop_s"]))
              | ((mode == walk) & (dur <= EPISODE_WALK_S)))
     out = mode.copy()
-    stops = np.append(starts[1:], len(ts))
     for k, j in _piece_runs(core | inner, fixed, is_user):
         # From its first core piece to its last: inner pieces at the ends are not the ride.
         cores = np.flatnonzero(core[k:j + 1]) + k
