@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QLabel
 
 from devtools import travel_history as travel
 from tests.skills.chain import connect, new_db, run_chain
@@ -230,3 +231,27 @@ def test_a_right_click_in_the_timeline_acts_on_the_moment_drawn_there(
     hit = ctl.timeline_target(pos)
     assert hit is not None and abs(hit.t - t) < 15 * 60
     panel.shutdown()
+
+
+
+def test_a_long_day_summary_never_widens_the_window(qtbot: Any, loader: Loader,
+                                                      tokyo_sf_db: Path) -> None:
+    """Seen under Xvfb: a history across two zones wrote "… days where you were:
+    Asia/Tokyo, Asia/Bangkok", and the Timeline tab made the window wider than the
+    screen. The summary takes the room it has, ends in "…", keeps the whole in its
+    tooltip, and the view asks for no more width than before it was written."""
+    loader.set_path(tokyo_sf_db)
+    view = TimelineView(loader)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    before = view.minimumSizeHint().width()
+    long = "27 of 31 days with data, 131 stays, 124 trips · days where you were: " + \
+        ", ".join(f"Zone/Number_{i}" for i in range(40))
+    view.info.setText(long)
+    qtbot.wait(50)  # the layout takes the new text in on the next event loop turn
+    assert view.minimumSizeHint().width() == before < 900
+    assert view.width() == 900
+    assert view.info.text() == long and view.info.toolTip() == long
+    shown = QLabel.text(view.info)
+    assert shown.endswith("…") and len(shown) < len(long)

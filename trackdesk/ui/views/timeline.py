@@ -12,7 +12,16 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -363,6 +372,38 @@ class TimelineStrip(QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
 
 
+
+class ElidedLabel(QLabel):
+    """One line of text that takes the room it is given and ends in "…" when that is too
+    little, the whole text in its tooltip. A plain QLabel asks for its text's width: the
+    day summary ("… days where you were: Asia/Tokyo, Asia/Bangkok") or a hovered trip
+    made the whole window wider than a laptop's screen."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        """The whole text, not the part shown."""
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
+                                              max(self.width(), 0))
+        super().setText(shown)
+
 class TimelineView(QWidget):
     """Month chooser and the strips."""
 
@@ -391,7 +432,7 @@ class TimelineView(QWidget):
         self.next.setToolTip("Next month")
         self.prev.clicked.connect(lambda: self._step(-1))
         self.next.clicked.connect(lambda: self._step(1))
-        self.info = QLabel("")
+        self.info = ElidedLabel()
         legend = "  ".join(f"<span style='color:{c}'>&#9608;</span> {m}"
                            for m, c in MODE_COLOURS.items() if m != "stationary")
         legend += ("  <span style='color:#d9c6ec'>&#9608;</span> home"
