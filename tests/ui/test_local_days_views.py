@@ -255,3 +255,5 @@ def test_a_long_day_summary_never_widens_the_window(qtbot: Any, loader: Loader,
     assert view.info.text() == long and view.info.toolTip() == long
     shown = QLabel.text(view.info)
     assert shown.endswith("…") and len(shown) < len(long)
+    # ... and it is given the room the bar has left, not a sliver of it.
+    assert view.info.width() >= 900 - view.legend.geometry().right() - 60

@@ -456,8 +456,9 @@ class TimelineView(QWidget):
                                       "a label for its source.")
         self.labels_legend.setVisible(False)
         bar.addWidget(self.labels_legend)
-        bar.addStretch(1)
-        bar.addWidget(self.info)
+        # The summary takes all the room left (and no more), at the right.
+        self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bar.addWidget(self.info, 1)
         self.strip = TimelineStrip()
         self.strip.hovered.connect(self.info.setText)
         self.strip.periodShown.connect(self._load_labels)
