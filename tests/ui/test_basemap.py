@@ -434,3 +434,16 @@ def test_city_labels_are_the_big_cities_on_screen(qtbot: Any) -> None:
 def test_why_a_tile_server_failed_is_said_in_words(exc: Exception, words: str) -> None:
     said = why_unreachable(exc)
     assert words in said and "Errno" not in said
+
+
+def test_an_offline_tile_from_the_render_process_is_the_tile_drawn(qtbot: Any) -> None:
+    """Seen under Xvfb: a dark dash at every tile's corner of the offline world map. The
+    render process copied the pixels of an image already freed; the allocator had reused
+    its first bytes. What crosses to the GUI is now exactly what was drawn."""
+    from trackdesk.ui.views.basemap import NaturalEarth, _image, render_ne_tile
+
+    ne = NaturalEarth()
+    for key in ((2, 1, 1), (2, 0, 0), (3, 4, 2), (5, 26, 12)):
+        drawn = ne.draw(*key)
+        got = _image(render_ne_tile(*key))
+        assert got == drawn, key

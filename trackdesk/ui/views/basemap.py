@@ -194,7 +194,11 @@ def render_ne_tile(z: int, x: int, y: int) -> bytes:
     global _NE
     if _NE is None:
         _NE = NaturalEarth()
-    return bytes(_NE.draw(z, x, y).constBits())
+    # Hold the image while its pixels are copied: constBits() of a temporary points into
+    # memory already freed, whose first bytes the allocator reuses (6 dark pixels at every
+    # tile's corner, seen as dashes on the offline world map).
+    img = _NE.draw(z, x, y)
+    return bytes(img.constBits())
 
 
 def ne_cities() -> list[tuple[str, float, float, int]]:
