@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.gen2.generator import generate, import_into  # noqa: E402
 from tests.gen2.scoring import (  # noqa: E402
-    PRED_NAMES,
+    confusion_text,
     labelled_truth,
     run_chain,
     score_labelled,
@@ -68,14 +68,6 @@ def run_labelled(user_dir: Path, work: Path) -> dict:
     return score_labelled(truth, db)
 
 
-def _confusion_text(conf: dict) -> str:
-    cols = [c for c in PRED_NAMES if any(c in row for row in conf.values())]
-    lines = ["    truth \\ pred " + " ".join(f"{c[:6]:>7}" for c in cols)]
-    for t, row in conf.items():
-        lines.append(f"    {t:<14} " + " ".join(f"{row.get(c, 0):>7}" for c in cols))
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="*", default=[201, 202, 203])
@@ -106,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
               f" {t['main_mode_accuracy']:>9.3f} {r['seconds']:>6.1f}")
     for seed, r in results["synthetic"].items():
         print(f"  seed {seed} per-point modes (moving fixes, kept):")
-        print(_confusion_text(r["modes"]["confusion"]))
+        print(confusion_text(r["modes"]["confusion"]))
     for name, r in results["labelled"].items():
         print(f"real {name}: {r['labelled_points']} labelled fixes, mode accuracy "
               f"{r['modes']['accuracy']:.3f} (n={r['modes']['n']}), {r['trips']} trips, "
               f"longest {r['longest_trip_h']} h")
-        print(_confusion_text(r["modes"]["confusion"]))
+        print(confusion_text(r["modes"]["confusion"]))
     args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"written {args.json}")
     return 0

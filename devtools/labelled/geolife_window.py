@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-MIRROR = Path("/work/.mirror/erikssommer+geolife-gps-trajectory-dataset-mysql/repo")
+# The git directory of the fetched copy (GEOLIFE_MIRROR overrides where it is).
+MIRROR = Path(os.environ.get(
+    "GEOLIFE_MIRROR", "/work/.mirror/erikssommer+geolife-gps-trajectory-dataset-mysql/repo"))
 MODES = {"walk", "bike", "bus", "car", "taxi", "subway", "train", "airplane", "tram", "run",
          "motorcycle"}
 DAYS = 21

@@ -50,6 +50,19 @@ def _norm_mode(m: str | None) -> str:
     return SYNONYMS.get(m, m)
 
 
+def confusion_text(conf: dict, cols: Sequence[str] = PRED_NAMES, width: int = 7,
+                   indent: str = "    ") -> str:
+    """A truth x predicted confusion (``{truth: {pred: n}}``) as aligned text, with the
+    columns of ``cols`` that occur (bench/gen2_scores.py, tests/gen3/score.py)."""
+    shown = [c for c in cols if any(c in row for row in conf.values())]
+    head = "truth \\ pred"
+    lines = [f"{indent}{head:<14} " + " ".join(f"{c[:width - 1]:>{width}}" for c in shown)]
+    for t, row in conf.items():
+        lines.append(f"{indent}{t:<14} " + " ".join(f"{row.get(c, 0):>{width}}"
+                                                    for c in shown))
+    return "\n".join(lines)
+
+
 def match(truth: Sequence[tuple[float, float]], pred: Sequence[tuple[float, float]],
           min_overlap: float, ok: np.ndarray | None = None) -> list[tuple[int, int]]:
     """One-to-one matching of time intervals. A pair is a candidate when their overlap is

@@ -1001,7 +1001,27 @@ class Life:
         self.here: Place | None = None
         self.params: dict = {}
         self.trips: list[dict] = []
+        self.special: dict[int, Callable[[int], int]] = {}
         self.vw = rng.uniform(1.22, 1.45)
+
+    # -- days: each world says what a workday, a weekend day and its special days are
+    def run(self) -> None:
+        d = 0
+        while d < self.days:
+            if d in self.special:
+                d = self.special[d](d)  # a trip away: returns the day after it
+                continue
+            if self.weekday(d) < 5:
+                self.workday(d)
+            else:
+                self.weekend(d)
+            d += 1
+
+    def workday(self, d: int) -> None:
+        raise NotImplementedError
+
+    def weekend(self, d: int) -> None:
+        raise NotImplementedError
 
     # -- clock and places
     def weekday(self, d: int) -> int:
@@ -1163,7 +1183,6 @@ class Transit(Life):
         self.bike_at_station = False
         self._build()
         self.arrive(self.home)
-        self.special: dict[int, Callable[[int], int]] = {}
         taken: set[int] = set()
         if days >= 12:
             d0 = int(rng.integers(3, days - 7))
@@ -1475,18 +1494,6 @@ class Transit(Life):
         self.arrive(self.home)
 
     # -- days
-    def run(self) -> None:
-        d = 0
-        while d < self.days:
-            if d in self.special:
-                d = self.special[d](d)
-                continue
-            if self.weekday(d) < 5:
-                self.workday(d)
-            else:
-                self.weekend(d)
-            d += 1
-
     def workday(self, d: int) -> None:
         s, r = self.sim, self.rng
         if r.random() < 0.1:
@@ -1751,7 +1758,6 @@ class Suburb(Life):
         self.creep: dict[str, tuple] = {}
         self._build()
         self.arrive(self.home)
-        self.special: dict[int, Callable[[int], int]] = {}
         taken: set[int] = set()
         if days >= 10:
             for _ in range(100):
@@ -2064,18 +2070,6 @@ class Suburb(Life):
         self.sim.idle(seconds)
 
     # -- days
-    def run(self) -> None:
-        d = 0
-        while d < self.days:
-            if d in self.special:
-                d = self.special[d](d)
-                continue
-            if self.weekday(d) < 5:
-                self.workday(d)
-            else:
-                self.weekend(d)
-            d += 1
-
     def maybe_gas(self) -> None:
         if self.rng.random() < 0.15:
             self.errand(self.gas, self.rng.uniform(180, 480))

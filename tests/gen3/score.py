@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from tests.gen2.generator import import_into, point_ids
-from tests.gen2.scoring import PRED_NAMES, _norm_mode, run_chain, score_synthetic
+from tests.gen2.scoring import (
+    PRED_NAMES,
+    _norm_mode,
+    confusion_text,
+    run_chain,
+    score_synthetic,
+)
 from tests.gen3.generator import MODE_NAMES, GroundTruth, generate
 
 ROWS = (*MODE_NAMES, "waiting", "wrong-fix")
@@ -55,14 +61,6 @@ def confusion(gt: GroundTruth, db: str | Path) -> dict[str, dict[str, int]]:
         conf[row][col] += 1
     return {r: {c: n for c, n in row.items() if n} for r, row in conf.items()
             if sum(row.values())}
-
-
-def confusion_text(conf: dict) -> str:
-    cols = [c for c in COLS if any(c in row for row in conf.values())]
-    lines = ["  truth \\ pred " + "".join(f"{c[:9]:>10}" for c in cols)]
-    for t, row in conf.items():
-        lines.append(f"  {t:<13}" + "".join(f"{row.get(c, 0):>10}" for c in cols))
-    return "\n".join(lines)
 
 
 def run_seed(seed: int, days: int, work: Path) -> dict:
@@ -96,7 +94,7 @@ def summary(r: dict) -> str:
             f"{tr['predicted']}, main mode {tr['main_mode_accuracy']:.3f}); per-fix mode "
             f"accuracy {mo['accuracy']:.3f} over {mo['n']} moving fixes "
             f"({mo['dropped_as_outlier']} dropped as outliers)")
-    return head + "\n" + confusion_text(r["confusion_all"])
+    return head + "\n" + confusion_text(r["confusion_all"], COLS, width=9, indent="  ")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,6 +101,17 @@ def _cat(*parts: Track) -> Track:
     return tuple(np.concatenate([p[k] for p in parts])[idx] for k in range(3))  # type: ignore[return-value]
 
 
+def _then_on_foot(tmp_path: Path, rng: np.random.Generator, legs: tuple[Track, ...],
+                  end: tuple[float, float], walk_m: float, after_s: float = 30.0) -> Path:
+    """Half an hour at home, the ``legs`` (the last one a ride ending at ``end``, metres
+    east and north), ``after_s`` later ``walk_m`` east on foot, an hour there: the chain's
+    tracks.db."""
+    e, n = end
+    w2 = _walk(float(legs[-1][0][-1]) + after_s, e, n, e + walk_m, n, rng)
+    return _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), *legs, w2,
+                              _still(float(w2[0][-1]) + 1.0, 3600.0, e + walk_m, n, rng)))
+
+
 def _db(tmp_path: Path, track: Track, accuracy: float | None = 10.0) -> Path:
     path = track_db(tmp_path / "tracks.db", track, accuracy)
     run_chain(path)
@@ -239,10 +250,8 @@ def test_a_metro_ride_at_line_speed_with_station_stops_is_a_train(tmp_path: Path
     east = 400.0 + 6000.0 * np.sin(x / 6000.0)  # a 6 km radius: 2 rad over 12 km
     north = 6000.0 * (1 - np.cos(x / 6000.0))
     ride = _log(float(w1[0][-1]) + 60.0, t, east, north, rng, (1.0, 3.0), 6.0)
-    e1, n1 = float(east[-1]), float(north[-1])
-    w2 = _walk(float(ride[0][-1]) + 30.0, e1, n1, e1 + 300.0, n1, rng)
-    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
-                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n1, rng)))
+    path = _then_on_foot(tmp_path, rng, (w1, ride), (float(east[-1]), float(north[-1])),
+                         300.0)
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     assert _share(counts, "train") >= 0.8, counts
 
@@ -438,10 +447,8 @@ def test_a_day_long_slow_train_journey_is_a_train(tmp_path: Path) -> None:
     east = 300.0 + 200_000.0 * np.sin(x / 200_000.0)
     north = 200_000.0 * (1 - np.cos(x / 200_000.0))
     ride = _log(float(w1[0][-1]) + 120.0, t, east, north, rng, (5.0, 15.0), 8.0)
-    e1, n1 = float(east[-1]), float(north[-1])
-    w2 = _walk(float(ride[0][-1]) + 60.0, e1, n1, e1 + 400.0, n1, rng)
-    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
-                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 400.0, n1, rng)))
+    path = _then_on_foot(tmp_path, rng, (w1, ride), (float(east[-1]), float(north[-1])),
+                         400.0, after_s=60.0)
     counts = _modes_between(path, float(ride[0][0]) + 600.0, float(ride[0][-1]) - 600.0)
     assert _share(counts, "train") >= 0.9, counts
     trips = query(path, "SELECT main_mode FROM trips WHERE end_ts > ? AND start_ts < ?",
@@ -465,10 +472,8 @@ def test_a_long_drive_on_cruise_control_with_a_rest_stop_and_a_tunnel_is_a_car(
     t_in = float(drive[0][0]) + 40_000.0 / 25.0
     lost = (drive[0] > t_in) & (drive[0] < t_in + 300.0)
     drive = (drive[0][~lost], drive[1][~lost], drive[2][~lost])
-    e1, n1 = 60.0 + float(x[-1]), float(north[-1])
-    w2 = _walk(float(drive[0][-1]) + 30.0, e1, n1, e1 + 80.0, n1, rng)
-    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, drive, w2,
-                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 80.0, n1, rng)))
+    path = _then_on_foot(tmp_path, rng, (w1, drive), (60.0 + float(x[-1]), float(north[-1])),
+                         80.0)
     counts = _modes_between(path, float(drive[0][0]) + 120.0, float(drive[0][-1]) - 120.0)
     counts.pop("stationary", None)  # the rest stop and the toll: standing, rightly
     assert _share(counts, "car") >= 0.9, counts
@@ -552,10 +557,8 @@ def test_a_commuter_train_with_short_station_stops_that_loses_the_fix_is_a_train
     rt = ride[0] - ride[0][0]
     lost = ((rt > 300.0) & (rt < 390.0)) | ((rt > 700.0) & (rt < 790.0))
     ride = (ride[0][~lost], ride[1][~lost], ride[2][~lost])
-    e1, n1 = float(east[-1]), float(north[-1])
-    w2 = _walk(float(ride[0][-1]) + 30.0, e1, n1, e1 + 300.0, n1, rng)
-    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride, w2,
-                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n1, rng)))
+    path = _then_on_foot(tmp_path, rng, (w1, ride), (float(east[-1]), float(north[-1])),
+                         300.0)
     counts = _modes_between(path, float(ride[0][0]) + 60.0, float(ride[0][-1]) - 60.0)
     assert _share(counts, "train") >= 0.8, counts
 
@@ -597,10 +600,8 @@ def test_eight_minutes_on_a_platform_between_two_trains_is_a_transfer_not_a_plac
     t2, x2 = _ride(rng, (66 / 3.6, 70 / 3.6), 1.0, 1.0, st2[:-1], (40.0, 70.0), st2[-1])
     ride2 = _log(float(wait[0][-1]) + 5.0, t2, np.full_like(x2, e1), 8.0 + x2, rng,
                  (1.0, 3.0), 6.0)
-    n2 = 8.0 + float(x2[-1])
-    w2 = _walk(float(ride2[0][-1]) + 30.0, e1, n2, e1 + 300.0, n2, rng)
-    path = _db(tmp_path, _cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, ride1, wait, ride2, w2,
-                              _still(float(w2[0][-1]) + 1.0, 3600.0, e1 + 300.0, n2, rng)))
+    path = _then_on_foot(tmp_path, rng, (w1, ride1, wait, ride2), (e1, 8.0 + float(x2[-1])),
+                         300.0)
     stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
                   float(wait[0][-1]), float(wait[0][0]))
     assert stays == [], stays

@@ -496,7 +496,7 @@ def why_unreachable(exc: BaseException) -> str:
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, socket.gaierror):
         return "no internet connection: the tile server's name cannot be looked up"
-    if isinstance(reason, (TimeoutError, socket.timeout)):
+    if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError
         return "the tile server did not answer in 10 s"
     if isinstance(reason, ConnectionRefusedError):
         return "the tile server refused the connection"
