@@ -78,5 +78,5 @@ def test_changed_parameters_make_an_incremental_run_a_full_one(tmp_path: Path) -
     for name in ("outlier_detection", "trajectory_completion", "transport_mode"):
         run_skill(path, name)
     run_skill(path, "stay_detection")
-    out = run_skill(path, "stay_detection", "INCREMENTAL", {"dist_threshold_m": 60.0})
+    out = run_skill(path, "stay_detection", "INCREMENTAL", {"dist_threshold_m": 90.0})
     assert out["mode"] == "full" and "parameters" in out["reason"]

@@ -111,13 +111,14 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.5.0",
+        version="1.6.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
         params=(
-            Param("dist_threshold_m", "float", 100.0, 5.0, 5000.0, "m",
-                  "Points within this distance of the stay's first point belong to it"),
+            Param("dist_threshold_m", "float", 60.0, 5.0, 5000.0, "m",
+                  "Points within this distance of the stay's first point belong to it "
+                  "(trackintel: 100; 60 keeps the shop next door a visit of its own)"),
             Param("time_threshold_s", "float", 300.0, 10.0, 86400.0, "s",
                   "Minimum duration of a stay"),
             Param("gap_threshold_s", "float", 43200.0, 60.0, 7 * 86400.0, "s",

@@ -56,7 +56,9 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.5.0"  # 1.5: a stay ends at its last fix, not where a quiet phone woke;
+VERSION = "1.6.0"  # 1.6: 60 m radius; fixes flipping near a place do not cut it; a
+# quiet phone at a stop and a bike-share dock are waits, not places
+# 1.5: a stay ends at its last fix, not where a quiet phone woke;
 # a wait between two rides of public transport is a transfer
 # 1.4: a lone stray fix is no stay; a stay ends when the person sets off
 # 1.3: stray fixes and brief excursions do not cut a stay; waits for
@@ -73,6 +75,12 @@ FULL_GAP_S = 60.0
 # merge_back_to_back) only within this time: 3 stray fixes of a phone logging every
 # 5-10 minutes at a place span up to half an hour.
 EXCURSION_SPARSE_S = 1800.0
+# Two stays at one place with fixes between them that all stay near one of the two (a
+# desk fix flipping between two positions 100 m apart, a sliding window re-anchored on a
+# wobble) are one visit; only the fixes *away* count against ``excursion_points``. At
+# most this many fixes between are looked at (a 30-minute gap at 1 Hz is more than
+# that: a real excursion).
+MERGE_LOOK = 200
 
 
 class _Dist:
@@ -369,13 +377,22 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     d = haversine(clat[:-1], clon[:-1], clat[1:], clon[1:])
     gap_t = ts[a[1:]] - ts[b[:-1] - 1]
     between = a[1:] - b[:-1]
-    join = (d <= d_thr) & (gap_t <= params["gap_threshold_s"]) & (between >= 0)
+    gap_ok = (gap_t <= params["gap_threshold_s"]) & (between >= 0)
+    join = (d <= d_thr) & gap_ok
+    # A walker's last burst of fixes before the phone falls quiet (GPS lost at a
+    # building's door) is a "stay" too short to be one on its own fixes (the quiet time
+    # made it long enough): when its last fix lies a little beyond the threshold from the
+    # next stay, right before it, it is the arrival at that place.
+    span = ts[b - 1] - ts[a]
+    last_d = haversine(lat[b[:-1] - 1], lon[b[:-1] - 1], clat[1:], clon[1:])
+    join |= ((between == 0) & (span[:-1] < float(params["time_threshold_s"]))
+             & (last_d <= 2 * d_thr) & gap_ok)
     k_max = int(params.get("excursion_points", 0))
     short_s = float(params.get("excursion_s", 0.0))
     for k in np.flatnonzero(join & (between > 0)).tolist():
         if gap_t[k] <= short_s:
             continue
-        if between[k] > k_max or gap_t[k] > EXCURSION_SPARSE_S:
+        if between[k] > MERGE_LOOK or gap_t[k] > EXCURSION_SPARSE_S:
             join[k] = False
             continue
         i = np.arange(b[k], a[k + 1])
@@ -608,11 +625,22 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
         # at its last fix or starting after it (segments are in order and tile time).
         i = int(np.searchsorted(s0, a, side="left")) - 1
         j = int(np.searchsorted(s1, b, side="left"))
+        if 0 <= j < len(segs) and s0[j] < a:
+            # One walk segment holds the whole stay (the wait is slow walking to the
+            # transport classifier): the departure is the segment after it.
+            j += 1
         if i < 0 or j >= len(segs):
             continue
-        arrived = modes[i] in ARRIVALS and s1[i] >= a - WAIT_EDGE_S
-        rode = modes[j] in WAIT_MODES and s0[j] <= b + WAIT_EDGE_S
         e = stays[k][1]
+        # A phone quiet at the stop may first log again on the moving bus: the ride then
+        # starts at that fix, as long as the whole wait is within wait_s.
+        edge = b + WAIT_EDGE_S
+        if e < len(ts) and float(ts[e]) - a <= wait_s:
+            edge = max(edge, float(ts[e]))
+        walked = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
+        arrived = modes[i] in ARRIVALS and s1[i] >= a - WAIT_EDGE_S
+        # Off a walk onto a bike is a bike-share dock (or a slow bus read as a bike).
+        rode = s0[j] <= edge and (modes[j] in WAIT_MODES or (walked and modes[j] == "bike"))
         if not rode and e < len(ts):
             gap = float(ts[e] - ts[e - 1])
             far = float(haversine_one(float(lat[e - 1]), float(lon[e - 1]), float(lat[e]),
