@@ -128,16 +128,21 @@ def _share(counts: dict[str, int], mode: str) -> float:
     return counts.get(mode, 0) / max(sum(counts.values()), 1)
 
 
-def _bus_commute(seed: int, wait_s: float) -> tuple[Track, dict[str, float]]:
+def _bus_commute(seed: int, wait_s: float, quiet_after_s: float | None = None
+                 ) -> tuple[Track, dict[str, float]]:
     """Home (40 min), a 7-minute walk to the stop, ``wait_s`` at the stop, a 5.6 km city
     bus (stops every ~400 m for 20-40 s, 15-40 km/h between), a 3-minute walk, then an
-    hour at the office. Fixes every 1-5 s on the move, every 1-5 min at a place."""
+    hour at the office. Fixes every 1-5 s on the move, every 1-5 min at a place. With
+    ``quiet_after_s`` the phone falls quiet that long into the wait and logs again only
+    once the bus is moving (an Android fused-location logger)."""
     rng = np.random.default_rng(seed)
     home = T0
     walk0 = home + 2400.0
     w1 = _walk(walk0, 0.0, 0.0, 560.0, 0.0, rng)
     stop_at = float(w1[0][-1]) + 1.0
     wait = _still(stop_at, wait_s, 560.0, 0.0, rng, every=(5.0, 30.0), noise_m=6.0)
+    if quiet_after_s is not None:
+        wait = tuple(c[wait[0] <= stop_at + quiet_after_s] for c in wait)  # type: ignore[assignment]
     bus_t0 = stop_at + wait_s + 1.0
     stops = list(np.cumsum(rng.uniform(330.0, 470.0, 13)))
     t, x = _ride(rng, (15 / 3.6, 40 / 3.6), 1.0, 1.2, stops[:-1], (20.0, 40.0), stops[-1])
@@ -147,6 +152,8 @@ def _bus_commute(seed: int, wait_s: float) -> tuple[Track, dict[str, float]]:
     east = 560.0 + np.where(leg % 2 == 0, (leg // 2) * 800.0 + along, (leg // 2 + 1) * 800.0)
     north = np.where(leg % 2 == 0, (leg // 2) * 800.0, (leg // 2) * 800.0 + along)
     bus = _log(bus_t0, t, east, north, rng, (1.0, 5.0), 6.0)
+    if quiet_after_s is not None:
+        bus = tuple(c[bus[0] >= bus_t0 + 20.0] for c in bus)  # type: ignore[assignment]
     e1, n1 = float(east[-1]), float(north[-1])
     w2 = _walk(float(bus[0][-1]) + 5.0, e1, n1, e1, n1 + 230.0, rng)
     office = _still(float(w2[0][-1]) + 1.0, 3600.0, e1, n1 + 230.0, rng)
@@ -647,3 +654,130 @@ def test_a_bike_loop_from_a_trailhead_reached_by_car_is_a_bike_ride(tmp_path: Pa
     drove = _modes_between(path, float(drive1[0][0]) + 60.0, float(drive1[0][-1]) - 60.0)
     drove.pop("stationary", None)
     assert _share(drove, "bike") < 0.1, drove
+
+
+def _office_day(tmp_path: Path, rng: np.random.Generator, *parts: Track,
+                accuracy: float = 10.0) -> Path:
+    """Half an hour at home 800 m west, the walk to the office (at the origin), the
+    ``parts`` of the working day, the walk home and an hour there: the chain's tracks.db."""
+    w_in = _walk(T0 + 1800.0, -800.0, 0.0, 0.0, 0.0, rng)
+    day = _cat(*parts)
+    w_out = _walk(float(day[0][-1]) + 30.0, 0.0, 0.0, -800.0, 0.0, rng)
+    return _db(tmp_path, _cat(_still(T0, 1799.0, -800.0, 0.0, rng), w_in, day, w_out,
+                              _still(float(w_out[0][-1]) + 1.0, 3600.0, -800.0, 0.0, rng)),
+               accuracy)
+
+
+def test_the_shop_next_door_to_the_office_is_a_visit_of_its_own(tmp_path: Path) -> None:
+    # Two hours at the desk, 90 m along the street to a shop for twenty minutes, back to
+    # the desk for two hours: three places on the timeline, as the person lived it, not
+    # one long stay at the office (trackintel's 100 m radius takes the shop in).
+    rng = np.random.default_rng(191)
+    t = T0 + 1800.0 + 800.0 / 1.35 + 10.0
+    desk1 = _still(t, 7200.0, 0.0, 0.0, rng, every=(60.0, 240.0), noise_m=8.0)
+    go = _walk(float(desk1[0][-1]) + 20.0, 0.0, 0.0, 90.0, 0.0, rng)
+    shop = _still(float(go[0][-1]) + 1.0, 1200.0, 90.0, 0.0, rng, every=(30.0, 120.0),
+                  noise_m=8.0)
+    back = _walk(float(shop[0][-1]) + 20.0, 90.0, 0.0, 0.0, 0.0, rng)
+    desk2 = _still(float(back[0][-1]) + 1.0, 7200.0, 0.0, 0.0, rng, every=(60.0, 240.0),
+                   noise_m=8.0)
+    path = _office_day(tmp_path, rng, desk1, go, shop, back, desk2)
+    stays = query(path, "SELECT start_ts, end_ts, lat, lon FROM stays WHERE end_ts > ? AND "
+                  "start_ts < ? ORDER BY start_ts", float(desk1[0][0]) + 60.0,
+                  float(desk2[0][-1]) - 60.0)
+    assert len(stays) == 3, stays
+    lat_shop, lon_shop = offset(90.0, 0.0)
+    s0, s1, la, lo = stays[1]
+    assert s0 < float(shop[0][0]) + 120.0 and s1 > float(shop[0][-1]) - 120.0, stays
+    assert abs(lo - lon_shop) * 111_000 * 0.67 < 25 and abs(la - lat_shop) * 111_000 < 25
+
+
+def test_a_desk_fix_that_flips_between_two_positions_does_not_cut_the_stay(tmp_path: Path
+                                                                            ) -> None:
+    # Every minute a fix; the phone flips between GPS at the desk and the building's
+    # Wi-Fi position 68 m away (claiming 20 m), two to four minutes at a time: one
+    # afternoon at the office, no trips inside it.
+    rng = np.random.default_rng(193)
+    t0 = T0 + 1800.0 + 800.0 / 1.35 + 10.0
+    ts, east = [], []
+    t = t0
+    while t < t0 + 4 * 3600.0:
+        for _ in range(int(rng.integers(6, 16))):
+            ts.append(t)
+            east.append(rng.normal(0.0, 4.0))
+            t += 60.0
+        for _ in range(int(rng.integers(2, 5))):
+            ts.append(t)
+            east.append(68.0 + rng.normal(0.0, 2.0))
+            t += 60.0
+    n = len(ts)
+    desk = (np.array(ts), *offset(np.array(east), rng.normal(0.0, 4.0, n)))
+    path = _office_day(tmp_path, rng, desk, accuracy=20.0)
+    inside = (float(desk[0][0]) + 120.0, float(desk[0][-1]) - 120.0)
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE end_ts > ? AND start_ts < ?",
+                  *inside)
+    assert len(stays) == 1 and stays[0][1] - stays[0][0] >= 0.95 * 4 * 3600.0, stays
+    trips = query(path, "SELECT start_ts FROM trips WHERE end_ts > ? AND start_ts < ?", *inside)
+    assert trips == [], trips
+
+
+def test_a_walk_whose_phone_falls_quiet_before_the_door_is_no_place_of_its_own(
+        tmp_path: Path) -> None:
+    # A fused-location logger on a walk logs in bursts; its last burst comes 110 m
+    # before the office door, then nothing until the phone, on the desk, logs again
+    # seven minutes later. The end of the walk is no visit of its own: one stay at the
+    # office, and the trip runs to it.
+    rng = np.random.default_rng(197)
+    t = T0 + 1800.0
+    parts = []
+    x = -800.0
+    while x < -110.0:
+        step = _walk(t, x, 0.0, min(x + 40.0, -110.0), 0.0, rng)
+        parts.append(step)
+        x = min(x + 40.0 + 1.35 * 90.0, -110.0)
+        t = float(step[0][-1]) + 90.0
+    last = float(parts[-1][0][-1])
+    desk = _still(last + 420.0, 3 * 3600.0, 0.0, 0.0, rng, every=(60.0, 240.0), noise_m=8.0)
+    w_out = _walk(float(desk[0][-1]) + 30.0, 0.0, 0.0, -800.0, 0.0, rng)
+    path = _db(tmp_path, _cat(_still(T0, 1799.0, -800.0, 0.0, rng), *parts, desk, w_out,
+                              _still(float(w_out[0][-1]) + 1.0, 3600.0, -800.0, 0.0, rng)))
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE end_ts > ? AND start_ts < ? "
+                  "ORDER BY start_ts", float(parts[-1][0][0]), float(desk[0][-1]) - 60.0)
+    assert len(stays) == 1 and stays[0][1] - stays[0][0] >= 3 * 3600.0, stays
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  T0 + 1800.0, float(desk[0][0]))
+    assert len(trips) == 1 and trips[0][1] >= last - 1.0, trips
+
+
+def test_a_wait_at_the_stop_whose_phone_falls_quiet_until_the_bus_is_moving_is_no_place(
+        tmp_path: Path) -> None:
+    # Eight minutes at the stop; the phone logs the first two, then nothing until the
+    # bus has pulled away. The wait is part of the bus trip, as in the six-minute case.
+    track, at = _bus_commute(seed=13, wait_s=480.0, quiet_after_s=120.0)
+    path = _db(tmp_path, track)
+    stays = query(path, "SELECT start_ts, end_ts FROM stays ORDER BY start_ts")
+    at_stop = [s for s in stays if s[1] > at["wait0"] and s[0] < at["wait1"]]
+    assert at_stop == [], f"the wait at the stop became a stay: {at_stop} of {stays}"
+    trips = query(path, "SELECT start_ts, end_ts, main_mode FROM trips ORDER BY start_ts")
+    assert len(trips) == 1 and trips[0][2] == "bus", trips
+
+
+def test_five_minutes_at_a_bike_share_dock_between_the_walk_and_the_ride_is_no_place(
+        tmp_path: Path) -> None:
+    # Walk to a bike-share dock, five minutes to unlock a bike with the app, ride 3 km
+    # at 15-20 km/h, dock it, walk to the office. The dock is no place the person went:
+    # one trip, home to office.
+    rng = np.random.default_rng(199)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 450.0, 0.0, rng)
+    dock = _still(float(w1[0][-1]) + 1.0, 300.0, 450.0, 0.0, rng, every=(5.0, 30.0),
+                  noise_m=5.0)
+    t, x = _ride(rng, (15 / 3.6, 20 / 3.6), 0.8, 1.0, [], (0.0, 1.0), 3000.0)
+    ride = _log(float(dock[0][-1]) + 2.0, t, 450.0 + x, np.zeros_like(x), rng, (1.0, 4.0),
+                4.0)
+    path = _then_on_foot(tmp_path, rng, (w1, dock, ride), (450.0 + float(x[-1]), 0.0), 200.0)
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
+                  float(dock[0][-1]), float(dock[0][0]))
+    assert stays == [], stays
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  float(w1[0][0]), float(ride[0][-1]))
+    assert len(trips) == 1, trips
