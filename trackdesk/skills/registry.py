@@ -135,7 +135,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
                   "between its fixes, within 30 minutes, do not end it"),
             Param("excursion_s", "float", 180.0, 0.0, 3600.0, "s",
                   "A trip away that returns to the stay within this time does not end it"),
-            Param("transit_wait_s", "float", 600.0, 0.0, 3600.0, "s",
+            Param("transit_wait_s", "float", 900.0, 0.0, 3600.0, "s",
                   "A stay this short, reached on foot and left directly by a vehicle, is "
                   "the wait for the ride (part of the trip), not a stay"),
         ),

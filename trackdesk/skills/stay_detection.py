@@ -81,6 +81,9 @@ EXCURSION_SPARSE_S = 1800.0
 # most this many fixes between are looked at (a 30-minute gap at 1 Hz is more than
 # that: a real excursion).
 MERGE_LOOK = 200
+# A burst of fixes that is a stay only by the silence after it joins the next stay when
+# its last fix lies this close to it: about four minutes' walk, less than a stay lasts.
+BURST_REACH_M = 300.0
 
 
 class _Dist:
@@ -380,13 +383,14 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     gap_ok = (gap_t <= params["gap_threshold_s"]) & (between >= 0)
     join = (d <= d_thr) & gap_ok
     # A walker's last burst of fixes before the phone falls quiet (GPS lost at a
-    # building's door) is a "stay" too short to be one on its own fixes (the quiet time
-    # made it long enough): when its last fix lies a little beyond the threshold from the
-    # next stay, right before it, it is the arrival at that place.
+    # building's door, a phone that sleeps when it thinks its owner is still) is a "stay"
+    # too short to be one on its own fixes (the quiet time made it long enough): when its
+    # last fix lies within a few minutes' walk of the next stay, right before it, the
+    # person walked on to that place and stayed there; it is the arrival.
     span = ts[b - 1] - ts[a]
     last_d = haversine(lat[b[:-1] - 1], lon[b[:-1] - 1], clat[1:], clon[1:])
     join |= ((between == 0) & (span[:-1] < float(params["time_threshold_s"]))
-             & (last_d <= 2 * d_thr) & gap_ok)
+             & (last_d <= max(2 * d_thr, BURST_REACH_M)) & gap_ok)
     k_max = int(params.get("excursion_points", 0))
     short_s = float(params.get("excursion_s", 0.0))
     for k in np.flatnonzero(join & (between > 0)).tolist():
@@ -632,11 +636,11 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
         if i < 0 or j >= len(segs):
             continue
         e = stays[k][1]
-        # A phone quiet at the stop may first log again on the moving bus: the ride then
-        # starts at that fix, as long as the whole wait is within wait_s.
-        edge = b + WAIT_EDGE_S
-        if e < len(ts) and float(ts[e]) - a <= wait_s:
-            edge = max(edge, float(ts[e]))
+        # The ride may start after the stay's last fix: a phone quiet at the stop logs
+        # again on the moving bus, or the wait goes on still beyond the stay (nothing moves
+        # in between: j is the first moving segment). From the first fix at the stop to
+        # the ride, the whole wait is within wait_s.
+        edge = max(b + WAIT_EDGE_S, a + wait_s)
         walked = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
         arrived = modes[i] in ARRIVALS and s1[i] >= a - WAIT_EDGE_S
         # Off a walk onto a bike is a bike-share dock (or a slow bus read as a bike).
