@@ -172,6 +172,32 @@ def test_this_was_a_train_is_stored_applied_by_the_engine_and_undone(
     w.views.shutdown()
 
 
+def test_a_trip_of_several_stretches_can_be_corrected_whole(
+        make_window: Any, loop: Any, db_path: Path, demo_db: Path) -> None:
+    # A flight with the train to and from the airport: right-click on the flight offers
+    # the stretch and the whole trip; the whole trip is stored from its start to its end.
+    shutil.copy(demo_db, db_path)
+    tid, a, b = next((tid, a, b) for tid, a, b, modes in q(
+        db_path, "SELECT id, start_ts, end_ts, mode_distances_json FROM trips "
+        "ORDER BY start_ts") if len(json.loads(modes)) > 1)
+    seg0, seg1 = q(db_path, "SELECT start_ts, end_ts FROM mode_segments WHERE start_ts < ? "
+                   "AND end_ts > ? ORDER BY end_ts - start_ts DESC LIMIT 1", b, a)[0]
+    mid = (max(seg0, a) + min(seg1, b)) / 2
+    w = make_window()
+    view = show_month_of(loop, w, mid)
+    menu = right_click(view.strip, strip_pos(view, mid))
+    texts = [a_.text() for a_ in menu.actions() if a_.text()]
+    assert texts[1:3] == ["This was a…", "The whole trip was a…"], texts
+    choose(menu, "The whole trip was a…", "train")
+    run(loop, until(lambda: q(db_path, "SELECT COUNT(*) FROM corrections")[0][0] == 1,
+                    what="correction stored"))
+    kind, value, start, end = q(db_path, "SELECT kind, value, start_ts, end_ts "
+                                "FROM corrections")[0]
+    assert (kind, value) == ("mode", "train")
+    assert start == pytest.approx(a, abs=1) and end == pytest.approx(b, abs=1)
+    w.views.shutdown()
+
+
 def test_renaming_a_place_on_the_map_shows_the_new_name(
         make_window: Any, loop: Any, db_path: Path, demo_db: Path) -> None:
     shutil.copy(demo_db, db_path)

@@ -520,7 +520,12 @@ class CorrectionsController(QObject):
         if hit.trip is not None:
             a, b, main, tid = hit.trip
             seg = hit.segment or (a, b, main or "")
-            sa, sb = max(seg[0], a), min(seg[1], b)
+            # Does the trip hold another stretch? Seconds at its ends that no mode segment
+            # covers (its stay begins at a later fix) are no stretch of their own.
+            others = hit.segment is not None and any(
+                s[0] < b and s[1] > a and (s[0], s[1]) != (seg[0], seg[1])
+                for s in view.strip.timeline.segments)
+            sa, sb = (max(seg[0], a), min(seg[1], b)) if others else (a, b)
             title = menu.addAction(f"Trip {tid}: {_span_in(sa, sb, zone)} ({seg[2] or 'unknown'})")
             title.setEnabled(False)
             sub = menu.addMenu("This was a…")
@@ -531,7 +536,7 @@ class CorrectionsController(QObject):
                 act.setObjectName(f"mode-{mode}")
                 act.triggered.connect(lambda _c=False, m=mode, x=sa, y=sb:
                                       self.add("mode", x, y, m))
-            if seg[0] > a + 1 or seg[1] < b - 1:
+            if others:
                 whole = menu.addMenu("The whole trip was a…")
                 for mode in MENU_MODES:
                     whole.addAction(mode).triggered.connect(
