@@ -245,7 +245,7 @@ def test_palette_search_and_the_inspector_mark_invalid_values(make_canvas, loop)
     c.inspector.set_value("dist_threshold_m", "250")
     assert c.inspector.invalid_params() == [] and not c.scene.nodes[node].problems
     assert c.inspector.rows["dist_threshold_m"].error.text() == \
-        "5 – 5000 m · default 100"  # the range is shown again
+        "5 – 5000 m · default 60"  # the range is shown again
     assert c.doc.chain.node(node).params == {"dist_threshold_m": 250.0}
     c.act_undo.trigger()
     assert c.doc.chain.node(node).params == {"dist_threshold_m": 2.0}
