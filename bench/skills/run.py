@@ -45,7 +45,7 @@ from trackdesk.skills.groundtruth import (  # noqa: E402
     insert_points,
     match_intervals,
 )
-from trackdesk.skills.registry import DEFAULT_CHAIN  # noqa: E402
+from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN  # noqa: E402
 from trackdesk.tracks.db import connect_raw, open_db  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
@@ -182,6 +182,12 @@ def write_csv(path: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> N
         w = csv.writer(fh)
         w.writerow(["ts", "lat", "lon"])
         w.writerows(zip(ts.tolist(), lat.tolist(), lon.tolist(), strict=True))
+
+
+def our_dist_m() -> float:
+    """stay_detection's default radius."""
+    spec = next(s for s in BUILTIN_SPECS if s.name == "stay_detection")
+    return float(next(p.default for p in spec.params if p.name == "dist_threshold_m"))
 
 
 def trackintel_stays(src: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray
@@ -326,7 +332,9 @@ def main() -> None:
     if not args.no_trackintel:
         csv_path = DATA / "skills-bench-points.csv"
         write_csv(csv_path, truth.ts, truth.lat, truth.lon)
-        runs = [trackintel(csv_path, {"dist": 100, "time_min": 5.0, "gap_min": 15.0})
+        # Speed like for like: trackintel at our default radius (the number of stays and
+        # anchors the walk stands on depends on it).
+        runs = [trackintel(csv_path, {"dist": our_dist_m(), "time_min": 5.0, "gap_min": 15.0})
                 for _ in range(REPEAT)]
         ti = None if None in runs else median_run(runs, "seconds")
         print(f"trackintel: {ti}", flush=True)
@@ -436,7 +444,8 @@ def report(n, cold_wall, cold, warm_wall, warm, alone, ti, scores, inc_wall, inc
     ]
     if ti:
         lines += [
-            f"| trackintel {ti['version']} `generate_staypoints` (sliding, 100 m, 5 min, "
+            f"| trackintel {ti['version']} `generate_staypoints` (sliding, {our_dist_m():.0f} m"
+            f" as ours, 5 min, "
             f"gap 15 min), the call alone | {ti['seconds']:.2f} s | {ti['points']:,} |",
             f"| trackintel, its whole process (start, imports, CSV read, GeoDataFrame, call) | "
             f"{ti['process_wall']:.2f} s | |",
