@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.gen3.generator import generate as gen3_generate
 from tests.skills.chain import connect, new_db, run_chain, snapshot
 from trackdesk.skills.groundtruth import Truth, generate, insert_points
 from trackdesk.tracks import corrections
@@ -98,3 +99,33 @@ def test_nothing_new_is_a_quick_no_op(tmp_path: Path) -> None:
     results = run_chain(path, "INCREMENTAL")
     assert {r["mode"] for r in results.values()} == {"noop"}
     assert snapshot(path) == before
+
+
+@pytest.mark.parametrize("seed", [7, 61], ids=["transit-city", "suburb"])
+def test_incremental_equals_full_on_another_generators_android_phone(tmp_path: Path,
+                                                                     seed: int) -> None:
+    # gen3's phone (an independent generator) sleeps while its owner is still and wakes
+    # after they move: bursts before silences, waits at stops with the phone quiet, stray
+    # network fixes. stay_detection 1.6's rules look across those; batches cut by time,
+    # inside stays and rides, must still give what one FULL_RECOMPUTE gives.
+    gt = gen3_generate(seed, days=5)
+    path = new_db(tmp_path / "tracks.db")
+    t0, t1 = float(gt.ts[0]), float(gt.ts[-1])
+    edges = [t0 - 1.0, *(t0 + f * (t1 - t0) for f in (0.23, 0.41, 0.58, 0.77, 0.9)), t1 + 1.0]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        sel = np.flatnonzero((gt.ts > a) & (gt.ts <= b))
+        conn = connect(path)
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO points (ts, lat, lon, accuracy, source) "
+                         "VALUES (?,?,?,?,?)",
+                         [(float(gt.ts[i]), float(gt.lat[i]), float(gt.lon[i]),
+                           float(gt.accuracy[i]), "gen3") for i in sel])
+        conn.execute("COMMIT")
+        conn.close()
+        run_chain(path, "INCREMENTAL")
+    incremental = snapshot(path)
+    run_chain(path, "FULL_RECOMPUTE")
+    full = snapshot(path)
+    assert len(full["stays"]) > 10
+    for table in full:
+        assert incremental[table] == full[table], table
