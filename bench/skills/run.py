@@ -45,7 +45,7 @@ from trackdesk.skills.groundtruth import (  # noqa: E402
     insert_points,
     match_intervals,
 )
-from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN  # noqa: E402
+from trackdesk.skills.registry import BUILTIN_SPECS, DEFAULT_CHAIN, SkillRegistry  # noqa: E402
 from trackdesk.tracks.db import connect_raw, open_db  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
@@ -186,8 +186,7 @@ def write_csv(path: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> N
 
 def our_dist_m() -> float:
     """stay_detection's default radius."""
-    spec = next(s for s in BUILTIN_SPECS if s.name == "stay_detection")
-    return float(next(p.default for p in spec.params if p.name == "dist_threshold_m"))
+    return float(SkillRegistry(BUILTIN_SPECS).get("stay_detection").defaults()["dist_threshold_m"])
 
 
 def trackintel_stays(src: Path, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray

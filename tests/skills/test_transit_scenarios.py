@@ -128,6 +128,16 @@ def _share(counts: dict[str, int], mode: str) -> float:
     return counts.get(mode, 0) / max(sum(counts.values()), 1)
 
 
+def _a_wait_in_one_trip(path: Path, wait: Track, t0: float, t1: float) -> None:
+    """No stay overlaps the ``wait``, and one trip covers the journey from t0 to t1."""
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
+                  float(wait[0][-1]), float(wait[0][0]))
+    assert stays == [], stays
+    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
+                  t0, t1)
+    assert len(trips) == 1, trips
+
+
 def _bus_commute(seed: int, wait_s: float, quiet_after_s: float | None = None
                  ) -> tuple[Track, dict[str, float]]:
     """Home (40 min), a 7-minute walk to the stop, ``wait_s`` at the stop, a 5.6 km city
@@ -609,12 +619,7 @@ def test_eight_minutes_on_a_platform_between_two_trains_is_a_transfer_not_a_plac
                  (1.0, 3.0), 6.0)
     path = _then_on_foot(tmp_path, rng, (w1, ride1, wait, ride2), (e1, 8.0 + float(x2[-1])),
                          300.0)
-    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
-                  float(wait[0][-1]), float(wait[0][0]))
-    assert stays == [], stays
-    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
-                  float(ride1[0][0]), float(ride2[0][-1]))
-    assert len(trips) == 1, trips
+    _a_wait_in_one_trip(path, wait, float(ride1[0][0]), float(ride2[0][-1]))
 
 
 def test_a_bike_loop_from_a_trailhead_reached_by_car_is_a_bike_ride(tmp_path: Path
@@ -775,9 +780,4 @@ def test_five_minutes_at_a_bike_share_dock_between_the_walk_and_the_ride_is_no_p
     ride = _log(float(dock[0][-1]) + 2.0, t, 450.0 + x, np.zeros_like(x), rng, (1.0, 4.0),
                 4.0)
     path = _then_on_foot(tmp_path, rng, (w1, dock, ride), (450.0 + float(x[-1]), 0.0), 200.0)
-    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts < ? AND end_ts > ?",
-                  float(dock[0][-1]), float(dock[0][0]))
-    assert stays == [], stays
-    trips = query(path, "SELECT start_ts, end_ts FROM trips WHERE end_ts > ? AND start_ts < ?",
-                  float(w1[0][0]), float(ride[0][-1]))
-    assert len(trips) == 1, trips
+    _a_wait_in_one_trip(path, dock, float(w1[0][0]), float(ride[0][-1]))

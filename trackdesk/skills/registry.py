@@ -111,7 +111,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.6.0",
+        version="1.6.1",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -136,8 +136,9 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
             Param("excursion_s", "float", 180.0, 0.0, 3600.0, "s",
                   "A trip away that returns to the stay within this time does not end it"),
             Param("transit_wait_s", "float", 900.0, 0.0, 3600.0, "s",
-                  "A stay this short, reached on foot and left directly by a vehicle, is "
-                  "the wait for the ride (part of the trip), not a stay"),
+                  "A stay reached on foot whose ride (a vehicle, or a bike after a walk) "
+                  "starts within this time of its first fix is the wait for the ride "
+                  "(part of the trip), not a stay"),
         ),
         timeout_s=1800.0,
         retries=1,

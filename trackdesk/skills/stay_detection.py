@@ -56,7 +56,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.6.0"  # 1.6: 60 m radius; fixes flipping near a place do not cut it; a
+VERSION = "1.6.1"  # 1.6.1: only the fixes away stay out of a joined stay's centre
+# 1.6: 60 m radius; fixes flipping near a place do not cut it; a
 # quiet phone at a stop and a bike-share dock are waits, not places
 # 1.5: a stay ends at its last fix, not where a quiet phone woke;
 # a wait between two rides of public transport is a transfer
@@ -363,12 +364,16 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     * nothing (the sliding window anchors a stay at the first point after the previous
       one, which can be a point still arriving; with rare fixes one visit otherwise comes
       out as two back-to-back stays: ``merge_back_to_back``);
-    * at most ``excursion_points`` fixes that are *away* (farther than the threshold from
-      both centres, beyond their reported accuracy), within ``EXCURSION_SPARSE_S``: a
-      jump or a Wi-Fi/cell fix between two fixes a phone logs minutes apart at a place
-      (Montoliu et al. 2013 and Hariharan & Toyama 2004 cluster stays with the same
-      tolerance for a stray fix; the sliding window alone ends the stay at it);
+    * fixes of which at most ``excursion_points`` are *away* (farther than the threshold
+      from both centres, beyond their reported accuracy), at most MERGE_LOOK of them
+      within ``EXCURSION_SPARSE_S``: a jump or a Wi-Fi/cell fix between two fixes a phone
+      logs minutes apart at a place (Montoliu et al. 2013 and Hariharan & Toyama 2004
+      cluster stays with the same tolerance for a stray fix; the sliding window alone
+      ends the stay at it), or fixes near the place the window re-anchored on;
     * or an excursion of at most ``excursion_s`` (a step outside and back).
+
+    A "stay" whose own fixes span less than ``time_threshold_s``, directly followed by a
+    stay within BURST_REACH_M of its last fix, is the arrival at that stay and joins it.
 
     Returns the stays and, per merged stay (keyed by its first index), the index ranges
     of the fixes away, which stay out of its centre and radius. Each decision needs only
@@ -397,8 +402,12 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
              & (last_d <= max(2 * d_thr, BURST_REACH_M)) & gap_ok)
     k_max = int(params.get("excursion_points", 0))
     short_s = float(params.get("excursion_s", 0.0))
+    # Per join with fixes between: the ranges of them that are not where the person was
+    # (all of a short excursion; only the fixes away otherwise).
+    gone: dict[int, list[tuple[int, int]]] = {}
     for k in np.flatnonzero(join & (between > 0)).tolist():
         if gap_t[k] <= short_s:
+            gone[k] = [(int(b[k]), int(a[k + 1]))]
             continue
         if between[k] > MERGE_LOOK or gap_t[k] > EXCURSION_SPARSE_S:
             join[k] = False
@@ -409,13 +418,15 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
         away = ((haversine(lat[i], lon[i], clat[k], clon[k]) > slack)
                 & (haversine(lat[i], lon[i], clat[k + 1], clon[k + 1]) > slack))
         join[k] = int(away.sum()) <= k_max
+        edges = np.flatnonzero(np.diff(away, prepend=False, append=False)) + int(b[k])
+        gone[k] = [(int(x), int(y)) for x, y in zip(edges[::2], edges[1::2], strict=True)]
     out = [stays[0]]
     excluded: dict[int, list[tuple[int, int]]] = {}
     for k in range(1, len(stays)):
         if join[k - 1]:
             first = out[-1][0]
-            if between[k - 1] > 0:
-                excluded.setdefault(first, []).append((int(b[k - 1]), int(a[k])))
+            if gone.get(k - 1):
+                excluded.setdefault(first, []).extend(gone[k - 1])
             out[-1] = (first, stays[k][1], stays[k][2], stays[k][3])
         else:
             out.append(stays[k])
@@ -645,8 +656,9 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
         # in between: j is the first moving segment). From the first fix at the stop to
         # the ride, the whole wait is within wait_s.
         edge = max(b + WAIT_EDGE_S, a + wait_s)
-        walked = modes[i] == "walk" and s1[i] >= a - WAIT_EDGE_S
-        arrived = modes[i] in ARRIVALS and s1[i] >= a - WAIT_EDGE_S
+        came = s1[i] >= a - WAIT_EDGE_S
+        walked = came and modes[i] == "walk"
+        arrived = came and modes[i] in ARRIVALS
         # Off a walk onto a bike is a bike-share dock (or a slow bus read as a bike).
         rode = s0[j] <= edge and (modes[j] in WAIT_MODES or (walked and modes[j] == "bike"))
         if not rode and e < len(ts):
