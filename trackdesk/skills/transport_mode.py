@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.5.0"  # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
+VERSION = "1.6.0"  # 1.6: coaches (long road rides held under 100 km/h) are buses;
+# 1.5: motorway rides are not rail; a cyclist's pause is the ride;
 # a short wait at a stop is no door; commuter lines that lose the fix; road cyclists;
 # a long bike ride next to a drive
 # 1.4: metro, slow city buses, walks to and from a ride, cycling
@@ -247,6 +248,8 @@ FEATURES = ("distance_m", "duration_s", "p50_mps", "p85_mps", "p95_mps", "stops_
  F_GAPS, F_ACCEL, F_STRAIGHT, F_CV, F_SPACING_CV) = range(len(FEATURES))
 STOP_MPS = 1.5  # a vehicle below this over STOP_WINDOW_S stands
 LONG_HAUL_S = 6 * 3600.0  # a vehicle ride this long without a stay is a train
+COACH_MIN_M = 60_000.0  # a road ride this long, never above COACH_MAX_MPS: a coach
+COACH_MAX_MPS = 28.5  # 100 km/h, the governed top speed of buses and coaches, plus GPS noise
 STOP_WINDOW_S = 20.0
 GAP_S = 60.0  # a step longer than this (and 4x the usual step) lost the fix
 
@@ -412,7 +415,10 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     car, bus = MODE_INDEX["car"], MODE_INDEX["bus"]
     town = (f[:, F_P95] < 19.0) & (f[:, F_P85] < 13.0) & (f[:, F_STOP_RATE] >= 0.3)
     out[(modes == car) & town & (egress >= EGRESS_BUS_S)] = bus
-    out[(modes == bus) & (egress < EGRESS_CAR_S) & (access < ACCESS_CAR_S) & inside] = car
+    # Only a town bus: a coach leaves from a bus station, and the walks to and from it
+    # are often out of the log (GeoLife 085's 98 km coach: 59 s before, none after).
+    out[(modes == bus) & (f[:, F_P95] < 19.0) & (egress < EGRESS_CAR_S)
+        & (access < ACCESS_CAR_S) & inside] = car
     return out
 
 
@@ -498,8 +504,19 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     # m/s, 1.3 stops/km; real cars p50 8.4, p85 16. docs/SKILLS.md gives the trade-off.
     bus |= (~train & (rate >= 0.5) & (p85 < 10.0) & (f[:, F_P50] < 5.0) & (cv < 0.4)
             & (p95 < 19.0))
+    # A coach: a long road ride at motorway pace that never goes faster than a bus may.
+    # Buses and coaches are governed to 100 km/h (EU Directive 92/6/EEC, 2002/85/EC;
+    # China's road traffic regulations, art. 78: 100 km/h for buses, 120 for cars), so
+    # over 60 km or more a coach runs at p85 >= 20 m/s with its top speed (p95) held under
+    # 28.5 m/s, where a car keeps to the speed of the traffic, usually faster. Its speed
+    # varies (CV >= 0.3: through town to the motorway and off it again); a car on cruise
+    # control does not (GeoLife 126: 222 km at p50 25.1, p95 25.7 m/s, CV 0.14). GeoLife
+    # 085's two coaches (123 and 98 km, p95 27.4 and 27.1, CV 0.39 and 0.34, 11,557
+    # labelled fixes) read as car before. docs/SKILLS.md, transport_mode 1.6.
+    coach = (~train & (f[:, F_DIST] >= COACH_MIN_M) & (p85 >= 20.0) & (p95 < COACH_MAX_MPS)
+             & (cv >= 0.3))
     out[train] = MODE_INDEX["train"]
-    out[bus] = MODE_INDEX["bus"]
+    out[bus | coach] = MODE_INDEX["bus"]
     # A road cyclist: 21-30 km/h for ten minutes or more, never faster than a fast
     # cyclist (p95 < 9 m/s), holding the pace (speed CV < 0.3) and stopping less than a
     # bus (< 0.5 stops/km). Its 20 s speed reaches bike_max_mps, so the episode read as a
