@@ -537,6 +537,33 @@ def test_a_coach_held_to_100_kmh_on_the_motorway_is_a_bus_and_a_car_at_120_is_no
     assert _share(counts, "car") >= 0.9, counts
 
 
+def test_six_minutes_standing_in_a_jam_inside_a_drive_is_no_place(tmp_path: Path) -> None:
+    # 20 km across town by car with a six-minute standstill halfway (an accident ahead, a
+    # closed level crossing), the phone logging every 5-20 s. transport_mode keeps the
+    # standstill in the ride (under transit_stop_s); the stay it also looks like is where
+    # the car waited, not where the person went: one trip, no stay in it (before
+    # stay_detection 1.7 only train and bus rides were looked through).
+    rng = np.random.default_rng(77)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 40.0, 0.0, rng)
+    t1, x1 = _ride(rng, (30 / 3.6, 60 / 3.6), 1.5, 2.0, list(np.cumsum(rng.uniform(600, 1500, 8))),
+                   (5.0, 40.0), 10_000.0)
+    t2, x2 = _ride(rng, (30 / 3.6, 60 / 3.6), 1.5, 2.0, list(np.cumsum(rng.uniform(600, 1500, 8))),
+                   (5.0, 40.0), 10_000.0)
+    jam_s = 360.0
+    t = np.concatenate([t1, t1[-1] + np.arange(1.0, jam_s + 1.0), t1[-1] + jam_s + 1.0 + t2])
+    x = np.concatenate([x1, np.full(int(jam_s), x1[-1]), x1[-1] + x2])
+    east, north = _along(x, 900.0, 40.0)
+    drive = _log(float(w1[0][-1]) + 20.0, t, east, north, rng, (5.0, 20.0), 6.0)
+    path = _then_on_foot(tmp_path, rng, (w1, drive), (float(east[-1]), float(north[-1])), 60.0)
+    a, b = float(drive[0][0]), float(drive[0][-1])
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts > ? AND end_ts < ?",
+                  a + 60.0, b - 60.0)
+    assert stays == [], stays
+    trips = query(path, "SELECT start_ts, end_ts, main_mode FROM trips WHERE end_ts > ? "
+                  "AND start_ts < ?", a + 60.0, b - 60.0)
+    assert len(trips) == 1 and trips[0][2] == "car", trips
+
+
 def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_path: Path
                                                                           ) -> None:
     # Ten minutes on a bike at 14-18 km/h, four minutes at a closed level crossing (a

@@ -56,7 +56,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.6.1"  # 1.6.1: only the fixes away stay out of a joined stay's centre
+VERSION = "1.7.0"  # 1.7: no stay inside a car ride either (a standstill in a jam)
+# 1.6.1: only the fixes away stay out of a joined stay's centre
 # 1.6: 60 m radius; fixes flipping near a place do not cut it; a
 # quiet phone at a stop and a bike-share dock are waits, not places
 # 1.5: a stay ends at its last fix, not where a quiet phone woke;
@@ -567,20 +568,23 @@ def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     return rows
 
 
-RIDE_MODES = ("train", "bus")
+RIDE_MODES = ("train", "bus", "car")
 
 
 def drop_transit_stops(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray
                        ) -> list[tuple[int, int, bool, bool]]:
-    """Without the stays transport_mode put inside a train or bus ride (a stop at a
-    station between two stretches on the same line): a stay is where the person went,
-    not where the vehicle waited. Decided from the stay's own time range only."""
+    """Without the stays transport_mode put inside a train, bus or car ride (a stop at a
+    station between two stretches on the same line, a standstill in a jam or at a level
+    crossing): a stay is where the person went, not where the vehicle waited.
+    transport_mode keeps a standstill in the ride only up to ``transit_stop_s``; a car
+    that stands longer ends its ride and leaves a stay. Decided from the stay's own time
+    range only."""
     if not stays:
         return stays
     t0 = float(ts[stays[0][0]])
     segs = conn.execute(
-        "SELECT start_ts, end_ts FROM mode_segments WHERE end_ts >= ? AND mode IN (?, ?) "
-        "ORDER BY start_ts", (t0, *RIDE_MODES)).fetchall()
+        "SELECT start_ts, end_ts FROM mode_segments WHERE end_ts >= ? AND mode IN "
+        f"({', '.join('?' * len(RIDE_MODES))}) ORDER BY start_ts", (t0, *RIDE_MODES)).fetchall()
     if not segs:
         return stays
     s0 = np.array([r[0] for r in segs])
