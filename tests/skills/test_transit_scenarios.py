@@ -564,6 +564,37 @@ def test_six_minutes_standing_in_a_jam_inside_a_drive_is_no_place(tmp_path: Path
     assert len(trips) == 1 and trips[0][2] == "car", trips
 
 
+def test_eight_minutes_at_the_gate_after_landing_is_part_of_the_journey(tmp_path: Path
+                                                                       ) -> None:
+    # A 600 km flight logged every 20-60 s, the landing roll and six minutes taxiing,
+    # eight minutes standing at the gate before the doors open, a walk through the
+    # terminal, then an hour at the hotel next to it. The gate is the airport, not a place
+    # the person went: no stay between the landing and the hotel (gen3: 12 false stays
+    # like it in 12 seeds, each cutting the journey in two; stay_detection 1.7).
+    rng = np.random.default_rng(5)
+    gate_out = _still(T0, 2700.0, 0.0, 0.0, rng, every=(30.0, 120.0))
+    t, x = _ride(rng, (200.0, 230.0), 2.0, 2.5, [], (0.0, 1.0), 600_000.0,
+                 drift_s=(300.0, 900.0))
+    flight = _log(T0 + 2701.0, t, x, 0.0 * x, rng, (20.0, 60.0), 15.0)
+    t2, x2 = _ride(rng, (5.0, 9.0), 1.0, 1.0, [], (0.0, 1.0), 3000.0)
+    x0 = float(x[-1])
+    taxi = _log(float(flight[0][-1]) + 5.0, t2, x0 + x2, 0.0 * x2 + 200.0, rng, (2.0, 6.0),
+                5.0)
+    xg = x0 + float(x2[-1])
+    gate = _still(float(taxi[0][-1]) + 1.0, 480.0, xg, 200.0, rng, every=(10.0, 30.0),
+                  noise_m=5.0)
+    walk = _walk(float(gate[0][-1]) + 5.0, xg, 200.0, xg + 700.0, 200.0, rng)
+    hotel = _still(float(walk[0][-1]) + 1.0, 3600.0, xg + 700.0, 200.0, rng)
+    path = _db(tmp_path, _cat(gate_out, flight, taxi, gate, walk, hotel))
+    landed, at_hotel = float(flight[0][-1]), float(walk[0][-1])
+    stays = query(path, "SELECT start_ts, end_ts FROM stays WHERE start_ts > ? AND end_ts < ?",
+                  landed - 60.0, at_hotel - 60.0)
+    assert stays == [], stays
+    trips = query(path, "SELECT COUNT(*) FROM trips WHERE start_ts < ? AND end_ts > ?",
+                  at_hotel, landed)
+    assert trips == [(1,)], trips
+
+
 def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_path: Path
                                                                           ) -> None:
     # Ten minutes on a bike at 14-18 km/h, four minutes at a closed level crossing (a

@@ -613,6 +613,11 @@ ARRIVALS = ("walk", "train", "bus")
 # cyclist, is a ride the phone did not see (a subway underground): travel.py's rule.
 VANISH_M = UNDERGROUND_MIN_M
 VANISH_MPS = UNDERGROUND_MPS
+# After a landing: taxiing to the gate, waiting to leave the aircraft, a queue at passport
+# control, the belt. A short stay this soon after the last fix of a flight is the airport,
+# part of the journey, not a place the person went to (gen3: 12 false stays in 12 seeds,
+# each cutting the trip home from the airport in two).
+DEBOARD_S = 1200.0
 
 
 def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
@@ -624,7 +629,8 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
     person at a stop or on a platform, part of the trip: the walk to the stop, the wait
     and the ride are one journey (Zheng et al. 2008 segment trips at walks for the same
     reason). A visit that lasts longer, or that the person leaves on foot or by bike,
-    stays a stay. Decided from the stay's own points, the first point after it and the
+    stays a stay. So is a stay of at most ``wait_s`` starting within DEBOARD_S of a
+    flight's last fix: the gate, passport control, the belt. Decided from the stay's own points, the first point after it and the
     mode segments just around it."""
     if not stays or wait_s <= 0:
         return stays
@@ -632,7 +638,7 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
              if st[2] and float(ts[st[1] - 1]) - float(ts[st[0]]) <= wait_s]
     if not short:
         return stays
-    t0 = float(ts[stays[short[0]][0]]) - WAIT_EDGE_S
+    t0 = float(ts[stays[short[0]][0]]) - max(WAIT_EDGE_S, DEBOARD_S)
     segs = conn.execute(
         "SELECT start_ts, end_ts, mode FROM mode_segments WHERE end_ts >= ? "
         "AND mode != 'stationary' ORDER BY start_ts", (t0,)).fetchall()
@@ -641,9 +647,14 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
     s0 = np.array([r[0] for r in segs])
     s1 = np.array([r[1] for r in segs])
     modes = [r[2] for r in segs]
+    landed = np.array([r[1] for r in segs if r[2] == "plane"])
     drop = set()
     for k in short:
         a, b = float(ts[stays[k][0]]), float(ts[stays[k][1] - 1])
+        p = int(np.searchsorted(landed, a, side="right")) - 1
+        if p >= 0 and landed[p] >= a - DEBOARD_S:
+            drop.add(k)
+            continue
         # The last moving segment starting before the stay, the first one still going
         # at its last fix or starting after it (segments are in order and tile time).
         i = int(np.searchsorted(s0, a, side="left")) - 1
