@@ -595,6 +595,29 @@ def test_eight_minutes_at_the_gate_after_landing_is_part_of_the_journey(tmp_path
     assert trips == [(1,)], trips
 
 
+def test_a_drive_on_a_suburban_arterial_red_at_every_mile_is_a_car_not_a_metro(
+        tmp_path: Path) -> None:
+    # 20 km on a suburban arterial at 60-72 km/h, a red light at most mile crossings for
+    # 40-80 s (a metro's station dwell, a station's spacing), from the garage at home to
+    # the car park at the door: a car. The metro it resembles is walked to and from
+    # (real metro rides: 100-480 s on foot at either end; transport_mode 1.6).
+    rng = np.random.default_rng(21)
+    reds = [m * 1609.0 for m in range(1, 13) if rng.random() < 0.8]
+    t, x = _ride(rng, (60 / 3.6, 72 / 3.6), 1.8, 2.5, reds, (40.0, 80.0), 20_000.0,
+                 drift_s=(60.0, 240.0))
+    east, north = _along(x, 1609.0 * 3, 20.0)
+    home = _still(T0, 3600.0, 0.0, 0.0, rng)
+    w1 = _walk(T0 + 3601.0, 0.0, 0.0, 20.0, 0.0, rng)
+    drive = _log(float(w1[0][-1]) + 10.0, t, east, north, rng, (1.0, 4.0), 5.0)
+    e, n = float(east[-1]), float(north[-1])
+    w2 = _walk(float(drive[0][-1]) + 10.0, e, n, e + 30.0, n, rng)
+    work = _still(float(w2[0][-1]) + 1.0, 3600.0, e + 30.0, n, rng)
+    path = _db(tmp_path, _cat(home, w1, drive, w2, work))
+    counts = _modes_between(path, float(drive[0][0]) + 60.0, float(drive[0][-1]) - 60.0)
+    counts.pop("stationary", None)  # the red lights: standing, rightly
+    assert _share(counts, "car") >= 0.9, counts
+
+
 def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_path: Path
                                                                           ) -> None:
     # Ten minutes on a bike at 14-18 km/h, four minutes at a closed level crossing (a

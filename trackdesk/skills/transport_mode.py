@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.6.0"  # 1.6: coaches (long road rides held under 100 km/h) are buses;
+VERSION = "1.6.0"  # 1.6: coaches (long road rides held under 100 km/h) are buses; a
+# "metro" with no walk at either end is a car;
 # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
 # a short wait at a stop is no door; commuter lines that lose the fix; road cyclists;
 # a long bike ride next to a drive
@@ -418,6 +419,12 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     # Only a town bus: a coach leaves from a bus station, and the walks to and from it
     # are often out of the log (GeoLife 085's 98 km coach: 59 s before, none after).
     out[(modes == bus) & (f[:, F_P95] < 19.0) & (egress < EGRESS_CAR_S)
+        & (access < ACCESS_CAR_S) & inside] = car
+    # The same for a city or suburban line (p95 < 23 m/s): a station is walked to and from
+    # (real metro rides: 100-480 s on foot at either end), a car is parked at the door.
+    # Signals every mile on a suburban arterial stop a car 40-80 s every 2-4 km, as a metro
+    # stops at its stations (gen3's suburb: 15-36 km drives read as train).
+    out[(modes == MODE_INDEX["train"]) & (f[:, F_P95] < 23.0) & (egress < EGRESS_CAR_S)
         & (access < ACCESS_CAR_S) & inside] = car
     return out
 
