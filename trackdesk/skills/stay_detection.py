@@ -629,9 +629,9 @@ def drop_transit_waits(conn: Any, stays: list[tuple[int, int, bool, bool]], ts: 
     person at a stop or on a platform, part of the trip: the walk to the stop, the wait
     and the ride are one journey (Zheng et al. 2008 segment trips at walks for the same
     reason). A visit that lasts longer, or that the person leaves on foot or by bike,
-    stays a stay. So is a stay of at most ``wait_s`` starting within DEBOARD_S of a
-    flight's last fix: the gate, passport control, the belt. Decided from the stay's own points, the first point after it and the
-    mode segments just around it."""
+    stays a stay. A stay of at most ``wait_s`` starting within DEBOARD_S of a flight's
+    last fix is no place either: the gate, passport control, the belt. Decided from the
+    stay's own points, the first point after it and the mode segments just around it."""
     if not stays or wait_s <= 0:
         return stays
     short = [k for k, st in enumerate(stays)

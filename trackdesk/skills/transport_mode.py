@@ -408,7 +408,8 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     A car ride in town that looks like a bus in speed (p85 < 13 m/s, p95 < 19, stopping
     at least every 3 km) and is followed by a walk of EGRESS_BUS_S or more was a bus; a
     "bus" whose person walked under EGRESS_CAR_S after it and under ACCESS_CAR_S before
-    it, with both ends inside the track, was a car (or a taxi) from door to door.
+    it, with both ends inside the track, was a car (or a taxi) from door to door; so was
+    a "train" on a city or suburban line (p95 < 23 m/s) with the same short walks.
     """
     out = modes.copy()
     if len(out) == 0:
