@@ -414,19 +414,19 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     out = modes.copy()
     if len(out) == 0:
         return out
-    car, bus = MODE_INDEX["car"], MODE_INDEX["bus"]
-    town = (f[:, F_P95] < 19.0) & (f[:, F_P85] < 13.0) & (f[:, F_STOP_RATE] >= 0.3)
+    car, bus, train = MODE_INDEX["car"], MODE_INDEX["bus"], MODE_INDEX["train"]
+    p95 = f[:, F_P95]
+    town = (p95 < 19.0) & (f[:, F_P85] < 13.0) & (f[:, F_STOP_RATE] >= 0.3)
     out[(modes == car) & town & (egress >= EGRESS_BUS_S)] = bus
+    door = (egress < EGRESS_CAR_S) & (access < ACCESS_CAR_S) & inside  # parked at both ends
     # Only a town bus: a coach leaves from a bus station, and the walks to and from it
     # are often out of the log (GeoLife 085's 98 km coach: 59 s before, none after).
-    out[(modes == bus) & (f[:, F_P95] < 19.0) & (egress < EGRESS_CAR_S)
-        & (access < ACCESS_CAR_S) & inside] = car
+    out[(modes == bus) & (p95 < 19.0) & door] = car
     # The same for a city or suburban line (p95 < 23 m/s): a station is walked to and from
     # (real metro rides: 100-480 s on foot at either end), a car is parked at the door.
     # Signals every mile on a suburban arterial stop a car 40-80 s every 2-4 km, as a metro
     # stops at its stations (gen3's suburb: 15-36 km drives read as train).
-    out[(modes == MODE_INDEX["train"]) & (f[:, F_P95] < 23.0) & (egress < EGRESS_CAR_S)
-        & (access < ACCESS_CAR_S) & inside] = car
+    out[(modes == train) & (p95 < 23.0) & door] = car
     return out
 
 
