@@ -45,7 +45,8 @@ from trackdesk.skills.trip_construction import point_modes
 from trackdesk.worker import SkillError, WorkerContext
 
 NAME = "footprint_stats"
-VERSION = "1.1.0"  # 1.1: days where you were (issue 21), day_start_hour; distance by
+VERSION = "1.2.0"  # 1.2: a stray fix inside a stay is no travel (point_modes);
+# 1.1: days where you were (issue 21), day_start_hour; distance by
 # travel.py (the trips' rule), steps across midnight (issue 20)
 MARGIN_S = 2 * 86400.0  # an incremental run redoes the days from t0 - MARGIN_S
 

@@ -146,7 +146,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.2.0",
+        version="1.3.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),
@@ -180,7 +180,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="footprint_stats",
-        version="1.1.0",
+        version="1.2.0",
         title="Footprint statistics",
         description="Explored area, distance and time per mode, per day, month and year.",
         upstream=("grid_system",),

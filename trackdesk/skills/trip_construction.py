@@ -27,12 +27,13 @@ import numpy as np
 
 from trackdesk.skills.geo import MODES, Local
 from trackdesk.skills.labels import active_corrections
-from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.skills.store import NEG_INF, Plan, SkillRun, kept_points, run_skill
 from trackdesk.skills.travel import travel_steps
 from trackdesk.worker import WorkerContext
 
 NAME = "trip_construction"
-VERSION = "1.2.0"  # 1.1: no trip across a long logging gap or an impossible step;
+VERSION = "1.3.0"  # 1.3: a stray fix inside a stay is no travel (point_modes);
+# 1.1: no trip across a long logging gap or an impossible step;
 # 1.2: the user's merge_trips / split_trip; distance by travel.py (what the totals count)
 # The order of each row build_trips() makes.
 TRIP_COLUMNS = ("id", "start_ts", "end_ts", "origin_stay_id", "destination_stay_id",
@@ -40,7 +41,12 @@ TRIP_COLUMNS = ("id", "start_ts", "end_ts", "origin_stay_id", "destination_stay_
 
 
 def point_modes(conn: Any, ts: np.ndarray, from_ts: float | None) -> np.ndarray:
-    """Mode index of each (kept) point from the segments covering it; -1 where none."""
+    """Mode index of each (kept) point from the segments covering it; -1 where none.
+
+    A point after the first of a stay (stay_detection's) is the person at that place,
+    stationary whatever its segment says: a stray fix 700 m off the sofa at night, read
+    as a two-minute "car" ride out and back, is no travel. On a three-year history such
+    fixes were a quarter of the distance travelled (travel.py counts moving steps)."""
     if from_ts is None:
         rows = conn.execute("SELECT start_ts, end_ts, mode FROM mode_segments "
                             "ORDER BY start_ts").fetchall()
@@ -56,6 +62,16 @@ def point_modes(conn: Any, ts: np.ndarray, from_ts: float | None) -> np.ndarray:
     k = np.searchsorted(starts, ts, side="right") - 1
     ok = (k >= 0) & (ends[np.maximum(k, 0)] >= ts)
     out[ok] = codes[k[ok]]
+    stays = conn.execute("SELECT start_ts, end_ts FROM stay_detections WHERE end_ts >= ? "
+                         "ORDER BY start_ts", (NEG_INF if from_ts is None else from_ts,)
+                         ).fetchall()
+    if stays:
+        s0 = np.array([r[0] for r in stays])
+        s1 = np.array([r[1] for r in stays])
+        # The stay that began strictly before the point; the step into its first fix is
+        # the arrival, travel.
+        j = np.searchsorted(s0, ts, side="left") - 1
+        out[(j >= 0) & (s1[np.maximum(j, 0)] >= ts)] = MODES.index("stationary")
     return out
 
 
