@@ -231,6 +231,32 @@ def test_dialog_titles_show_whole(make_canvas, make_window, loop, tmp_path) -> N
             dialog.reject()
 
 
+def test_the_import_dialogs_open_at_home_then_where_you_last_imported_from(
+        make_window, loop, tmp_path, monkeypatch) -> None:
+    # Not the app's working directory (a double-clicked app's is "/" or its install dir):
+    # first your home folder, then the folder you last imported from.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "w").mkdir()
+    w = make_window(path=tmp_path / "w" / "tracks.db")
+    dialog = w.choose_import_folder()
+    assert Path(dialog.directory().absolutePath()) == home
+    trip = tmp_path / "exports" / "istria"
+    trip.mkdir(parents=True)
+    gpx = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "gpx"
+    (trip / "car.gpx").write_bytes((gpx / "around-visnjan-with-car.gpx").read_bytes())
+    dialog.filesSelected.emit([str(trip)])
+    dialog.reject()
+    run(loop, until(lambda: any(t.skill_name == "import" for t in w.engine.tasks.values()),
+                    what="the folder's import task"))
+    for again in (w.choose_import_files(), w.choose_import_folder()):
+        try:
+            assert Path(again.directory().absolutePath()) == tmp_path / "exports"
+        finally:
+            again.reject()
+
+
 def test_a_refused_link_tooltip_goes_when_the_pointer_moves_on(make_canvas, loop) -> None:
     c = make_canvas()
     vp = c.view.viewport()

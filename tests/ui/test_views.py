@@ -207,6 +207,30 @@ def test_the_timeline_shows_each_day_its_stays_trips_and_gaps(qtbot: Any, loader
     view.strip.grab()
 
 
+def test_the_timeline_draws_no_ride_for_a_stray_fix_inside_a_stay(db_copy: Path) -> None:
+    # A fix 700 m off at home at 3 am reads as a two-minute "car" segment; the trips and the
+    # totals count it as stationary, so the timeline must not draw a car blip in the night.
+    conn = sqlite3.connect(db_copy)
+    a, b = conn.execute("SELECT start_ts, end_ts FROM stays ORDER BY end_ts - start_ts DESC "
+                        "LIMIT 1").fetchone()
+    mid = (a + b) / 2
+    pid = conn.execute("SELECT id FROM points WHERE ts >= ? ORDER BY ts LIMIT 1",
+                       (mid,)).fetchone()[0]
+    cols = ("start_ts, end_ts, mode, n_points, distance_m, duration_s, mean_speed_mps, "
+            "p85_speed_mps, first_point_id, last_point_id")
+    conn.execute(f"INSERT INTO mode_segments ({cols}) VALUES (?, ?, 'car', 2, 1400, 120, "
+                 "11.7, 11.7, ?, ?)", (mid, mid + 120, pid, pid))
+    # The same blip half outside the stay is a real departure and stays drawn.
+    conn.execute(f"INSERT INTO mode_segments ({cols}) VALUES (?, ?, 'bike', 2, 400, 120, "
+                 "3.3, 3.3, ?, ?)", (b - 60, b + 60, pid, pid))
+    conn.commit()
+    first = data.lived(conn).date(mid)
+    tl = data.timeline(conn, first, first + timedelta(days=1))
+    assert not any(s[0] == mid and s[2] == "car" for s in tl.segments)
+    assert any(s[0] == b - 60 and s[2] == "bike" for s in tl.segments)
+    assert tl.segments, "the day's real rides are still drawn"
+
+
 # ------------------------------------------------------------------ statistics --------
 def test_statistics_show_the_footprint_and_export_csv(qtbot: Any, loader: Loader,
                                                       demo_db: Path, tmp_path: Path) -> None:

@@ -743,13 +743,27 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
         else:
             go()
 
+    def import_dir(self) -> Path:
+        """Where the import dialogs open: the folder you last imported from, else your
+        home folder (where Downloads and exports live), never the app's working dir."""
+        last = Path(str(self.store.value("dialogs/import_dir", "") or ""))
+        return last if str(last) not in ("", ".") and last.is_dir() else Path.home()
+
+    def _chosen_for_import(self, paths: list[Path]) -> asyncio.Task[Any] | None:
+        if paths:
+            # A chosen folder reopens beside itself, so its neighbours are one click away.
+            self.store.setValue("dialogs/import_dir", str(Path(paths[0]).parent))
+        return self.import_paths(paths)
+
     def choose_import_files(self) -> QFileDialog:
-        return file_dialog(self, "Import tracks", "open_many", self.import_paths,
+        return file_dialog(self, "Import tracks", "open_many", self._chosen_for_import,
+                           directory=self.import_dir(),
                            filters=["Track files (*.gpx *.kml *.kmz *.geojson *.json *.csv "
                                     "*.fit *.zip *.tcx *.nmea)", "All files (*)"])
 
     def choose_import_folder(self) -> QFileDialog:
-        return file_dialog(self, "Import a folder", "folder", self.import_paths)
+        return file_dialog(self, "Import a folder", "folder", self._chosen_for_import,
+                           directory=self.import_dir())
 
     def import_paths(self, paths: Iterable[Path]) -> asyncio.Task[Any] | None:
         """Queue one import task for the supported files among ``paths``."""

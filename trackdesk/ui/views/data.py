@@ -700,7 +700,18 @@ def timeline(conn: sqlite3.Connection, first: date, last: date,
             covered[-1] = (covered[-1][0], max(covered[-1][1], b))
         else:
             covered.append((a, b))
-    moving = [(s[0], s[1], s[2]) for s in segs if s[2] != "stationary" and s[1] >= t0]
+    # A "ride" wholly inside a stay is a stray fix at the place (GPS scatter indoors): the
+    # trips and the totals already count it as stationary (trip_construction.point_modes),
+    # so the timeline does not draw it as a car or a bike blip in the middle of the night.
+    starts = np.array([s[0] for s in stays], float)
+    ends = np.array([s[1] for s in stays], float)
+
+    def in_stay(a: float, b: float) -> bool:
+        k = int(np.searchsorted(starts, a, side="right")) - 1
+        return k >= 0 and b <= ends[k]
+
+    moving = [(s[0], s[1], s[2]) for s in segs
+              if s[2] != "stationary" and s[1] >= t0 and not in_stay(s[0], s[1])]
     stay_places: dict[int, str] = {}
     if stays and has_column(conn, "places", "name"):
         for sid, name, label, cc in conn.execute(
