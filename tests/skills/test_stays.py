@@ -35,6 +35,29 @@ def test_a_five_hour_stay_logged_every_20_minutes_is_not_lost(tmp_path: Path) ->
     assert not [s for s in _stays(path) if s[1] - s[0] >= 4.5 * 3600]
 
 
+def test_a_night_with_the_phone_off_at_home_is_one_stay(tmp_path: Path) -> None:
+    # Home from 18:00 to 20:00, the phone dead until 12:30 the next day (16.5 h without a
+    # fix), then half an hour more at home and a walk to the shop. Same place before and
+    # after the silence: one visit, not an evening and a separate late morning (with the
+    # 12 h gap threshold of 1.7 the night was lost from home's dwell).
+    home_evening = stay(T0, 2 * 3600, 60, seed=1)
+    home_noon = stay(T0 + 18.5 * 3600, 1800, 60, seed=2)
+    track = cat(home_evening, home_noon, line(T0 + 19 * 3600, 600, 2, 1.4),
+                stay(T0 + 19 * 3600 + 600, 1800, 5, east=840))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    stays = _stays(path)
+    assert len(stays) == 2, stays
+    assert stays[0][0] <= T0 + 60 and stays[0][1] >= T0 + 19 * 3600 - 120, stays
+    # More than a day without a fix is not known to be one visit.
+    track = cat(home_evening, stay(T0 + 26 * 3600, 1800, 60, seed=2),
+                line(T0 + 26.5 * 3600, 600, 2, 1.4),
+                stay(T0 + 26.5 * 3600 + 600, 1800, 5, east=840))
+    path = track_db(tmp_path / "day.db", track)
+    run_chain(path)
+    assert len(_stays(path)) == 3, _stays(path)
+
+
 def test_the_last_stay_is_kept_and_marked_open(tmp_path: Path) -> None:
     track = cat(stay(T0, 1800, 5), line(T0 + 1800, 600, 2, 1.4),
                 stay(T0 + 2400, 900, 5, east=840))

@@ -111,7 +111,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.7.0",
+        version="1.8.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -121,7 +121,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
                   "(trackintel: 100; 60 keeps the shop next door a visit of its own)"),
             Param("time_threshold_s", "float", 300.0, 10.0, 86400.0, "s",
                   "Minimum duration of a stay"),
-            Param("gap_threshold_s", "float", 43200.0, 60.0, 7 * 86400.0, "s",
+            Param("gap_threshold_s", "float", 86400.0, 60.0, 7 * 86400.0, "s",
                   "A logging gap longer than this ends a stay"),
             Param("merge_back_to_back", "bool", True,
                   help="Join stays with no point between them and centres within the "

@@ -8,8 +8,9 @@ anchor. Deliberate differences, about not losing stays and not making them up:
 
 * a logging gap longer than ``gap_threshold_s`` *ends* the current candidate (kept as a
   stay when it lasted long enough) instead of discarding it, and the default threshold is
-  12 h, not trackintel's 15 min: a phone that logs every 20 minutes while its owner sits
-  at home for 5 hours produced a 5-hour stay, not nothing;
+  24 h, not trackintel's 15 min: a phone that logs every 20 minutes while its owner sits
+  at home for 5 hours produced a 5-hour stay, not nothing, and a phone dead overnight
+  at home leaves one visit, not an evening and a separate late morning;
 * the last stay is always kept (trackintel's ``include_last=True``), marked ``is_open``;
 * a logging gap of more than a minute before the first point away counts as time at
   the stay only for what is left of it after going that far at ``departure_speed_mps``
@@ -56,7 +57,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.7.0"  # 1.7: no stay inside a car ride either (a standstill in a jam)
+VERSION = "1.8.0"  # 1.8: a gap of up to 24 h at one place is one stay (a night, phone off)
+# 1.7: no stay inside a car ride either (a standstill in a jam)
 # 1.6.1: only the fixes away stay out of a joined stay's centre
 # 1.6: 60 m radius; fixes flipping near a place do not cut it; a
 # quiet phone at a stop and a bike-share dock are waits, not places
