@@ -114,3 +114,35 @@ def test_places_sharing_a_town_name_are_told_apart_by_where_they_lie() -> None:
     assert names[3].name == "Haidian, 2.5 km SE"
     assert names[4].name == "Munich"  # alone under its name
     assert {n.locality for k, n in names.items() if k != 4} == {"Haidian"}
+
+
+def test_towns_are_remembered_so_a_rerun_names_the_same_without_the_gazetteer(
+        beijing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading GeoNames costs a second or more on every stay_stats run (most of an
+    # INCREMENTAL run after an import). The towns asked about are remembered in tracks.db:
+    # the next run names every place the same without loading it.
+    from trackdesk.geodata import naming
+
+    conn = connect(beijing)
+    places = conn.execute("SELECT id, lat, lon, radius_m FROM places ORDER BY id").fetchall()
+    before = {pid: (n.name, n.locality, n.country_code)
+              for pid, n in naming.name_places(conn, places).items()}
+    assert naming.towns_known(conn, [(p[1], p[2]) for p in places])
+    monkeypatch.setattr(naming, "_GEOCODE_DATA", None)
+
+    def no_gazetteer(self: object) -> None:
+        raise AssertionError("the gazetteer was loaded although every town is remembered")
+
+    monkeypatch.setattr(naming.Gazetteer, "__init__", no_gazetteer)
+    naming.warm_up(conn, places)
+    again = {pid: (n.name, n.locality, n.country_code)
+             for pid, n in naming.name_places(conn, places).items()}
+    assert again == before
+    # A damaged memory is only forgotten: the gazetteer answers again, the same.
+    monkeypatch.undo()
+    conn.execute("UPDATE skill_inputs SET fingerprint = '{not json' WHERE skill = ?",
+                 (naming.TOWNS_KEY,))
+    assert not naming.towns_known(conn, [(p[1], p[2]) for p in places])
+    assert {pid: (n.name, n.locality, n.country_code)
+            for pid, n in naming.name_places(conn, places).items()} == before
+    conn.rollback()

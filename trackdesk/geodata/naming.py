@@ -146,13 +146,65 @@ class Gazetteer:
         return self._data.query(coords) if coords else []
 
 
-def warm_up() -> None:
-    """Load the gazetteer and the world boundaries now (about a second), so that naming
-    inside a write transaction only queries them."""
+# The gazetteer is asked about the centre of each place's 0.001° cell (~110 m), and the
+# answer is remembered in tracks.db (skill_inputs, TOWNS_KEY): loading GeoNames costs
+# 1.4 s, most of an INCREMENTAL stay_stats run, while a place's centre moves by metres as
+# stays join it. Asking at the cell centre keeps the name a function of where the place
+# is, whatever was remembered, so INCREMENTAL still equals FULL_RECOMPUTE.
+TOWN_CELL_DIGITS = 3
+TOWNS_KEY = "geodata#towns"
+_TOWN_FIELDS = ("city", "country_code", "latitude", "longitude")
+
+
+def _town_key(lat: float, lon: float) -> str:
+    return f"{round(float(lat), TOWN_CELL_DIGITS):.{TOWN_CELL_DIGITS}f}," \
+           f"{round(float(lon), TOWN_CELL_DIGITS):.{TOWN_CELL_DIGITS}f}"
+
+
+def _known_towns(conn: sqlite3.Connection) -> dict[str, dict]:
+    try:
+        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
+                           (TOWNS_KEY,)).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+    except (sqlite3.Error, ValueError, TypeError):  # an older tracks.db, or a damaged row
+        return {}
+
+
+def towns_known(conn: sqlite3.Connection, coords: Sequence[tuple[float, float]]) -> bool:
+    """Whether every coordinate's town is remembered (naming them needs no gazetteer)."""
+    known = _known_towns(conn)
+    return all(_town_key(lat, lon) in known for lat, lon in coords)
+
+
+def nearest_towns(conn: sqlite3.Connection, coords: Sequence[tuple[float, float]]
+                  ) -> list[dict]:
+    """The nearest GeoNames town of each coordinate's cell; new answers are remembered
+    (within the caller's transaction; a read-only connection just does not remember)."""
+    keys = [_town_key(lat, lon) for lat, lon in coords]
+    known = _known_towns(conn)
+    missing = sorted({k for k in keys if k not in known})
+    if missing:
+        centres = [(float(k.split(",")[0]), float(k.split(",")[1])) for k in missing]
+        for k, hit in zip(missing, Gazetteer().nearest(centres), strict=True):
+            known[k] = {f: hit[f] for f in _TOWN_FIELDS}
+        try:
+            conn.execute("INSERT OR REPLACE INTO skill_inputs (skill, fingerprint) "
+                         "VALUES (?, ?)", (TOWNS_KEY, json.dumps(known, sort_keys=True)))
+        except sqlite3.Error:
+            pass
+    return [known[k] for k in keys]
+
+
+def warm_up(conn: sqlite3.Connection | None = None,
+            places: Sequence[tuple] = ()) -> None:
+    """Load the world boundaries, and the gazetteer (about a second) unless the towns of
+    all ``places`` (id, lat, lon, ...) are remembered in ``conn``, so that naming inside a
+    write transaction only queries them."""
     from trackdesk.geodata.world import load_world
 
     load_world()
-    Gazetteer()
+    if conn is None or not towns_known(conn, [(p[1], p[2]) for p in places]):
+        Gazetteer()
 
 
 def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, PlaceName]:
@@ -167,8 +219,8 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
     need = [p for p in places if int(p[0]) not in corrected and int(p[0]) not in annotated]
     nearest: dict[int, dict] = {}
     if need:
-        gaz = Gazetteer()
-        for p, hit in zip(need, gaz.nearest([(p[1], p[2]) for p in need]), strict=True):
+        for p, hit in zip(need, nearest_towns(conn, [(p[1], p[2]) for p in need]),
+                          strict=True):
             nearest[int(p[0])] = hit
     out: dict[int, PlaceName] = {}
     for pid, lat, lon, _radius in places:
@@ -189,8 +241,8 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
     # The locality of a user-named place: the gazetteer's town, looked up only if missing.
     missing = [p for p in places if out[int(p[0])].source in ("correction", "annotation")]
     if missing:
-        gaz = Gazetteer()
-        for p, hit in zip(missing, gaz.nearest([(p[1], p[2]) for p in missing]), strict=True):
+        for p, hit in zip(missing, nearest_towns(conn, [(p[1], p[2]) for p in missing]),
+                          strict=True):
             n = out[int(p[0])]
             out[int(p[0])] = PlaceName(n.name, hit["city"], n.country_code or hit[
                 "country_code"], n.source)

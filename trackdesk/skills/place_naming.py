@@ -10,17 +10,19 @@ summary instead of failing the chain.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 
-def warm_up() -> None:
+def warm_up(conn: sqlite3.Connection | None = None, places: Sequence[tuple] = ()) -> None:
     """The slow loads of naming (gazetteer, boundaries, time zones) before the skill takes
     its write lock: holding it for a second would stall every other writer, the engine's
-    progress writes included. Missing packages are reported by name_places_and_zones."""
+    progress writes included. The gazetteer is skipped when the towns of all ``places``
+    are remembered in ``conn``. Missing packages are reported by name_places_and_zones."""
     try:
         from trackdesk.geodata.naming import warm_up as warm_names
 
-        warm_names()
+        warm_names(conn, places)
     except (ImportError, FileNotFoundError):
         pass
     try:

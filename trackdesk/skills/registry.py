@@ -207,7 +207,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_stats",
-        version="1.2.0",
+        version="1.3.0",
         title="Stay statistics",
         description="Places (stays clustered within a radius), visits, dwell, home and work.",
         upstream=("grid_system",),

@@ -26,7 +26,8 @@ from trackdesk.skills.store import Plan, SkillRun, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
-VERSION = "1.2.0"  # 1.2: places under one town name told apart by where they lie
+VERSION = "1.3.0"  # 1.3: towns asked at the 0.001° cell of a place, remembered in tracks.db
+# 1.2: places under one town name told apart by where they lie
 # 1.1: home/work from many nights and working days in each stay's
 # own zone (issues 20, 21); merge_places
 
@@ -40,7 +41,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     places, links = build_places(stays, ctx.params["place_radius_m"], ctx.params["timezone"],
                                  merges)
     run.computing(0.5)
-    warm_up()
+    warm_up(conn, places)
     run.computing(1.0)
     run.begin()
     conn.execute("DELETE FROM places")
