@@ -251,7 +251,7 @@ def report_stays(c: dict) -> str:
         f"The same kept points, scored against the truth ({c['truth']} stays, of which "
         f"{c['sparse']} logged only every 20 min, {c['long_sparse']} of those 4 h or longer). "
         "trackintel: sliding, 100 m, 5 min, its default gap threshold of 15 min, last stay "
-        "included; trackdesk: its defaults (gap threshold 12 h, a gap closes a stay "
+        "included; trackdesk: its defaults (gap threshold 24 h, a gap closes a stay "
         "instead of discarding it).",
         "",
         "| | stays found | F1 | sparse-logged stays found | of them 4 h or longer |",
