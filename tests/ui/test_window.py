@@ -54,6 +54,21 @@ def test_a_task_created_by_another_process_appears(make_window, loop, db_path):
     store.close()
     run(loop, until(lambda: w.model.row_of(rec.id) is not None, what="the CLI's task"))
     assert cell(w, rec.id, "skill") == "count"
+    # The counts follow the row, also while a dialog of the window is open (a real drive
+    # once showed "0 tasks" beside a CLI import listed in the table).
+    dialog = w.choose_import_folder()
+    try:
+        store = TaskStore(db_path)
+        [second] = store.insert_tasks([Engine.new_record(registry(), "count",
+                                                         created_by="cli")])
+        store.close()
+        run(loop, until(lambda: w.model.row_of(second.id) is not None, what="the 2nd task"))
+        run(loop, until(lambda: w.shown_label.text() == "2 tasks"
+                        and "2 pending" in w.queue_label.text(), timeout=5,
+                        what=f"the counts ({w.shown_label.text()!r}, "
+                             f"{w.queue_label.text()!r})"))
+    finally:
+        dialog.reject()
 
 
 def test_detail_pane_shows_the_selected_task_and_follows_its_log(make_window, loop, db_path):
