@@ -146,3 +146,21 @@ def test_towns_are_remembered_so_a_rerun_names_the_same_without_the_gazetteer(
     assert {pid: (n.name, n.locality, n.country_code)
             for pid, n in naming.name_places(conn, places).items()} == before
     conn.rollback()
+
+
+def test_a_stay_at_sea_has_no_country_and_a_remote_one_says_how_far_its_town_is() -> None:
+    # A ferry or cruise stay 156 km off Algeria is not in Algeria (the Countries view
+    # counted it there), and "Jijel" alone would put it in a town it is nowhere near.
+    from trackdesk.geodata.naming import name_places
+
+    conn = sqlite3.connect(":memory:")
+    places = [(1, 38.2064, 5.4561, 50.0),   # the Mediterranean between Sardinia and Jijel
+              (2, 23.0, 12.0, 50.0),        # the Sahara, in Niger, 280 km from a town
+              (3, 48.137, 11.575, 50.0),    # Munich
+              (4, 54.182, 7.886, 50.0)]     # Helgoland: an island town, in Germany
+    names = name_places(conn, places)
+    assert names[1].name.startswith("Jijel, ") and names[1].name.endswith(" km N")
+    assert (names[1].country_code, names[1].locality) == ("", "")
+    assert names[2].country_code == "NE" and " km " in names[2].name
+    assert (names[3].name, names[3].country_code) == ("Munich", "DE")
+    assert names[4].country_code == "DE" and " km " not in names[4].name

@@ -99,6 +99,13 @@ _GEOCODE_DATA: Any = None
 
 
 SAME_SPOT_M = 300.0  # a place this close to its town's point is just the town
+# A place this far from the nearest town of 1,000 people is not "in" it: it gets where it
+# lies from the town even when no other place shares the name (a mountain hut, a ship).
+FAR_TOWN_M = 10_000.0
+# Beyond this from any country's boundary (Natural Earth, see World.country_at) and from
+# the nearest town, a place is at sea: it has no country (territorial waters end at 12
+# nautical miles, 22 km), rather than the country of a town 150 km across the water.
+OFFSHORE_M = 33_000.0
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
@@ -106,8 +113,9 @@ def _set_apart(out: dict[int, PlaceName], places: Sequence[tuple],
                nearest: dict[int, dict]) -> None:
     """Gazetteer names that several places share get where they lie from the town: three
     places all called "Haidian" become "Haidian", "Haidian, 1.2 km NE" and "Haidian,
-    3.4 km W" (a list of top places cannot otherwise be told apart). Names from the
-    user and the places alone under a name are left as they are."""
+    3.4 km W" (a list of top places cannot otherwise be told apart). So does a place
+    alone under its name but more than FAR_TOWN_M from the town ("Jijel, 156.4 km N" for
+    a ship's stay at sea, not "Jijel"). Names from the user are left as they are."""
     from trackdesk.skills.geo import haversine_one
 
     count: dict[str, int] = defaultdict(int)
@@ -117,11 +125,11 @@ def _set_apart(out: dict[int, PlaceName], places: Sequence[tuple],
     for pid, lat, lon, _radius in places:
         pid = int(pid)
         n, hit = out[pid], nearest.get(pid)
-        if n.source != "gazetteer" or count[n.name] < 2 or hit is None:
+        if n.source != "gazetteer" or hit is None:
             continue
         tlat, tlon = float(hit["latitude"]), float(hit["longitude"])
         d = haversine_one(tlat, tlon, float(lat), float(lon))
-        if d <= SAME_SPOT_M:
+        if d <= SAME_SPOT_M or (count[n.name] < 2 and d <= FAR_TOWN_M):
             continue
         east = (float(lon) - tlon) * float(np.cos(np.radians(tlat)))
         bearing = (np.degrees(np.arctan2(east, float(lat) - tlat)) + 360.0) % 360.0
@@ -207,6 +215,16 @@ def warm_up(conn: sqlite3.Connection | None = None,
         Gazetteer()
 
 
+def _near_town(hit: dict | None, lat: float, lon: float) -> bool:
+    """Whether the gazetteer's town is near enough to lend its country (see OFFSHORE_M)."""
+    if hit is None:
+        return False
+    from trackdesk.skills.geo import haversine_one
+
+    return haversine_one(float(hit["latitude"]), float(hit["longitude"]), float(lat),
+                         float(lon)) <= OFFSHORE_M
+
+
 def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, PlaceName]:
     """Names for ``places`` given as (id, lat, lon, radius_m) rows."""
     if not places:
@@ -228,13 +246,16 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
         country = world.country_at(lat, lon)
         hit = nearest.get(pid)
         code = country.code if country is not None and country.code else (
-            hit["country_code"] if hit else "")
+            hit["country_code"] if _near_town(hit, lat, lon) else "")
         if pid in corrected:
             out[pid] = PlaceName(corrected[pid], "", code, "correction")
         elif pid in annotated:
             out[pid] = PlaceName(annotated[pid], "", code, "annotation")
         elif hit is not None:
-            out[pid] = PlaceName(hit["city"], hit["city"], code, "gazetteer")
+            # Beyond OFFSHORE_M the town names where the place lies from, but the place
+            # is not in it: no locality (the cities statistics count no town for it).
+            out[pid] = PlaceName(hit["city"], hit["city"] if _near_town(hit, lat, lon)
+                                 else "", code, "gazetteer")
         else:
             out[pid] = PlaceName(country.name if country else "", "", code, "country")
     _set_apart(out, places, nearest)
@@ -244,8 +265,9 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
         for p, hit in zip(missing, nearest_towns(conn, [(p[1], p[2]) for p in missing]),
                           strict=True):
             n = out[int(p[0])]
-            out[int(p[0])] = PlaceName(n.name, hit["city"], n.country_code or hit[
-                "country_code"], n.source)
+            near = _near_town(hit, p[1], p[2])
+            out[int(p[0])] = PlaceName(n.name, hit["city"] if near else "", n.country_code or (
+                hit["country_code"] if near else ""), n.source)
     return out
 
 

@@ -26,7 +26,8 @@ from trackdesk.skills.store import Plan, SkillRun, run_skill
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_stats"
-VERSION = "1.3.0"  # 1.3: towns asked at the 0.001° cell of a place, remembered in tracks.db
+VERSION = "1.3.0"  # 1.3: towns asked at the 0.001° cell of a place, remembered in tracks.db;
+# a place at sea has no country, one far from its town says how far
 # 1.2: places under one town name told apart by where they lie
 # 1.1: home/work from many nights and working days in each stay's
 # own zone (issues 20, 21); merge_places
