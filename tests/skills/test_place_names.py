@@ -164,3 +164,6 @@ def test_a_stay_at_sea_has_no_country_and_a_remote_one_says_how_far_its_town_is(
     assert names[2].country_code == "NE" and " km " in names[2].name
     assert (names[3].name, names[3].country_code) == ("Munich", "DE")
     assert names[4].country_code == "DE" and " km " not in names[4].name
+    from trackdesk.geodata.dwell import country_name
+
+    assert country_name("") == "no country (at sea, or not known)"

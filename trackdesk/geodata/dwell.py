@@ -67,7 +67,7 @@ def country_name(code: str) -> str:
                     COUNTRY_NAMES.setdefault(c.code, c.name)
         except (OSError, ValueError):
             pass
-    return COUNTRY_NAMES.get(code, code or "unknown")
+    return COUNTRY_NAMES.get(code, code or "no country (at sea, or not known)")
 
 
 def dwell_by(conn: sqlite3.Connection, by: str = "country", year: int | None = None,
@@ -92,7 +92,7 @@ def dwell_by(conn: sqlite3.Connection, by: str = "country", year: int | None = N
     for start, end, cc, loc, _pid in stays:
         cc = cc or ""
         key = cc if by == "country" else f"{cc}/{loc or ''}"
-        names[key] = (country_name(cc) if by == "country" else (loc or "unknown"), cc)
+        names[key] = (country_name(cc) if by == "country" else (loc or "no town (at sea, or not known)"), cc)
         k = bisect.bisect_right(z_start, start) - 1
         tz = zones[k][1] if k >= 0 else "UTC"
         counted = False
