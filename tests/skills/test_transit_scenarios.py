@@ -618,6 +618,31 @@ def test_a_drive_on_a_suburban_arterial_red_at_every_mile_is_a_car_not_a_metro(
     assert _share(counts, "car") >= 0.9, counts
 
 
+def test_a_drive_round_the_bay_logged_every_few_minutes_is_a_car_not_a_train(
+        tmp_path: Path) -> None:
+    # The walk to the car logged every few seconds, then a phone that logs the drive once
+    # every 2-4 minutes (a battery saver, a logger that backs off when it moves fast):
+    # measured against the walk, the whole drive "loses the fix", as an underground line
+    # does. But the road bends half way round a bay (a rail line runs straight, >= 0.9
+    # of its path as the crow flies): a car. gen3 read 28,500 car fixes of 12 people as
+    # train this way (transport_mode 1.6).
+    rng = np.random.default_rng(77)
+    radius = 5000.0
+    t, x = _ride(rng, (50 / 3.6, 70 / 3.6), 1.5, 2.5, [], (20.0, 50.0), np.pi * radius)
+    east = 20.0 + radius * np.sin(x / radius)
+    north = radius * (1 - np.cos(x / radius))
+    home = _still(T0, 3600.0, 0.0, 0.0, rng)
+    w1 = _walk(T0 + 3601.0, 0.0, 0.0, 20.0, 0.0, rng)
+    drive = _log(float(w1[0][-1]) + 10.0, t, east, north, rng, (120.0, 240.0), 8.0)
+    e, n = float(east[-1]), float(north[-1])
+    w2 = _walk(float(drive[0][-1]) + 20.0, e, n, e - 40.0, n, rng)
+    there = _still(float(w2[0][-1]) + 1.0, 3600.0, e - 40.0, n, rng)
+    path = _db(tmp_path, _cat(home, w1, drive, w2, there))
+    counts = _modes_between(path, float(drive[0][0]) + 1.0, float(drive[0][-1]) - 1.0)
+    counts.pop("stationary", None)
+    assert counts.get("train", 0) == 0 and _share(counts, "car") >= 0.8, counts
+
+
 def test_a_four_minute_wait_at_a_level_crossing_is_part_of_the_bike_ride(tmp_path: Path
                                                                           ) -> None:
     # Ten minutes on a bike at 14-18 km/h, four minutes at a closed level crossing (a

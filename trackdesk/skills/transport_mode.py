@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.6.0"  # 1.6: coaches (long road rides held under 100 km/h) are buses; a
+VERSION = "1.7.0"  # 1.7: a ride logged sparsely on a winding road is no train;
+# 1.6: coaches (long road rides held under 100 km/h) are buses; a
 # "metro" with no walk at either end is a car;
 # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
 # a short wait at a stop is no door; commuter lines that lose the fix; road cyclists;
@@ -459,6 +460,10 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     # from 28 m/s (100 km/h, the coach limit), a held cruise from 27 m/s, a lost fix from
     # 3 % of the ride, and long stops count when one comes every 50 km. Rail keeps its other
     # clues (gen2: every train of five seeds reads as before).
+    # A quarter of the ride without a fix is a tunnel or the underground, or a phone that
+    # logs a car every few minutes after a walk logged every few seconds (gen3: 28,500
+    # car fixes of 12 seeds read as train); a rail line runs straight (>= 0.9 of its path
+    # as the crow flies), a road through town winds: straight, it weighs double (1.7).
     straight = f[:, F_STRAIGHT] >= 0.9
     station = ((n_stops >= 2) & (spacing >= 1500.0) & (spacing <= 50_000.0) & (p95 >= 20.0)
                & straight)
@@ -469,7 +474,7 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     lost_fix = (f[:, F_GAPS] >= 1) & (f[:, F_GAP_SHARE] >= 0.03) & (f[:, F_GAP_SHARE] < 0.25)
     rail = (2 * (p95 >= params["train_min_mps"]).astype(int)
             + ((p85 >= 28.0) & straight & (f[:, F_DIST] >= 3000.0))
-            + 2 * (f[:, F_GAP_SHARE] >= 0.25) + lost_fix
+            + (1 + straight) * (f[:, F_GAP_SHARE] >= 0.25) + lost_fix
             + (long_ >= np.maximum(1.0, f[:, F_DIST] / 50_000.0)) + station + steady)
     # Traffic: frequent stops, several short ones (lights, a jam), outnumbering the long
     # ones. One or two short stops over a long ride say nothing (a train slowing through
