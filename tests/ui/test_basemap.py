@@ -447,3 +447,29 @@ def test_an_offline_tile_from_the_render_process_is_the_tile_drawn(qtbot: Any) -
         drawn = ne.draw(*key)
         got = _image(render_ne_tile(*key))
         assert got == drawn, key
+
+
+def test_a_tile_is_decoded_by_its_own_format_never_by_asking_every_plugin(
+        qtbot: Any, map_view: MapView, tmp_path: Path) -> None:
+    # Guessing a tile's format asks Qt's SVG plugin too, which connects a signal while the
+    # tile thread holds the GIL: with the GUI thread disconnecting one at that moment the
+    # window froze (CI, 2026-12-07). The format comes from the tile's first bytes; an SVG
+    # tile, which Qt could read by guessing, is refused in words and the offline map shows.
+    from trackdesk.ui.views.basemap import tile_format
+
+    assert tile_format(b"\x89PNG\r\n\x1a\n....") == "PNG"
+    assert tile_format(b"\xff\xd8\xff\xe0..") == "JPEG"
+    assert tile_format(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WEBP"
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256">'
+           b'<rect width="256" height="256" fill="#ff00ff"/></svg>')
+    assert tile_format(svg) is None and not QImage.fromData(svg).isNull()
+    path = make_mbtiles(tmp_path / "svg.mbtiles", FILE_COLOUR)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE tiles SET tile_data = ?", (svg,))
+    conn.commit()
+    conn.close()
+    map_view.canvas.zoom_by(-(map_view.canvas.zoom - 3))
+    map_view.set_basemap(BasemapConfig("file", file=str(path)))
+    img = settle(qtbot, map_view)
+    assert corner(img) in (LAND, OCEAN)
+    assert "neither PNG, JPEG nor WebP" in map_view.status.text()

@@ -408,6 +408,11 @@ class Basemap(QObject):
         self.ready.emit()
 
     def _work(self, key: tuple) -> None:
+        # Runs on a worker thread. The tile's format is named, never guessed: guessing
+        # asks every image plugin, and Qt's SVG one builds a QTextStream, whose connect
+        # takes Qt's signal mutex while this thread holds Python's GIL; a GUI thread
+        # disconnecting a signal holds that mutex and waits for the GIL: the window froze
+        # (seen once in CI, 2026-12-07, test_a_local_tile_file_is_drawn_offline).
         config, z, x, y = key
         img: QImage | None = None
         fallback = False
@@ -417,8 +422,13 @@ class Basemap(QObject):
                 raw = self._web(config.url, z, x, y)
             elif config.mode == "file" and self.source_file is not None:
                 raw = self.source_file.get(z, x, y)
-            if raw is not None:
-                img = QImage.fromData(raw)
+            fmt = tile_format(raw) if raw is not None else None
+            if raw is not None and fmt is None:
+                img = None
+                self._fail_from_thread("a basemap tile is neither PNG, JPEG nor WebP; "
+                                       "showing the offline map")
+            elif raw is not None:
+                img = QImage.fromData(raw, fmt)
                 if not img.isNull():
                     # a PNG tile is often 8-bit palette: scaled on every frame that is slow;
                     # converted once here, off the GUI thread
@@ -587,3 +597,15 @@ def paint_cities(p: QPainter, basemap: Basemap, zoom: float, to_screen, width: i
         p.drawText(QPointF(sx + 5, sy - 3), name)
         if len(taken) > 80:
             break
+
+
+def tile_format(raw: bytes) -> str | None:
+    """The image format of a tile from its first bytes (the formats tile servers and
+    MBTiles/PMTiles files hold), or None."""
+    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if raw.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "WEBP"
+    return None
