@@ -164,9 +164,12 @@ TOWNS_KEY = "geodata#towns"
 _TOWN_FIELDS = ("city", "country_code", "latitude", "longitude")
 
 
-def _town_key(lat: float, lon: float) -> str:
-    return f"{round(float(lat), TOWN_CELL_DIGITS):.{TOWN_CELL_DIGITS}f}," \
-           f"{round(float(lon), TOWN_CELL_DIGITS):.{TOWN_CELL_DIGITS}f}"
+def _town_cell(lat: float, lon: float) -> tuple[float, float]:
+    return round(float(lat), TOWN_CELL_DIGITS), round(float(lon), TOWN_CELL_DIGITS)
+
+
+def _town_key(cell: tuple[float, float]) -> str:
+    return f"{cell[0]:.{TOWN_CELL_DIGITS}f},{cell[1]:.{TOWN_CELL_DIGITS}f}"
 
 
 def _known_towns(conn: sqlite3.Connection) -> dict[str, dict]:
@@ -181,19 +184,20 @@ def _known_towns(conn: sqlite3.Connection) -> dict[str, dict]:
 def towns_known(conn: sqlite3.Connection, coords: Sequence[tuple[float, float]]) -> bool:
     """Whether every coordinate's town is remembered (naming them needs no gazetteer)."""
     known = _known_towns(conn)
-    return all(_town_key(lat, lon) in known for lat, lon in coords)
+    return all(_town_key(_town_cell(lat, lon)) in known for lat, lon in coords)
 
 
 def nearest_towns(conn: sqlite3.Connection, coords: Sequence[tuple[float, float]]
                   ) -> list[dict]:
     """The nearest GeoNames town of each coordinate's cell; new answers are remembered
     (within the caller's transaction; a read-only connection just does not remember)."""
-    keys = [_town_key(lat, lon) for lat, lon in coords]
+    cells = [_town_cell(lat, lon) for lat, lon in coords]
+    keys = [_town_key(c) for c in cells]
     known = _known_towns(conn)
-    missing = sorted({k for k in keys if k not in known})
+    missing = sorted({(k, c) for k, c in zip(keys, cells, strict=True) if k not in known})
     if missing:
-        centres = [(float(k.split(",")[0]), float(k.split(",")[1])) for k in missing]
-        for k, hit in zip(missing, Gazetteer().nearest(centres), strict=True):
+        hits = Gazetteer().nearest([c for _k, c in missing])
+        for (k, _c), hit in zip(missing, hits, strict=True):
             known[k] = {f: hit[f] for f in _TOWN_FIELDS}
         try:
             conn.execute("INSERT OR REPLACE INTO skill_inputs (skill, fingerprint) "
@@ -234,40 +238,29 @@ def name_places(conn: sqlite3.Connection, places: Sequence[tuple]) -> dict[int, 
     from trackdesk.geodata.world import load_world
 
     world = load_world()
-    need = [p for p in places if int(p[0]) not in corrected and int(p[0]) not in annotated]
-    nearest: dict[int, dict] = {}
-    if need:
-        for p, hit in zip(need, nearest_towns(conn, [(p[1], p[2]) for p in need]),
-                          strict=True):
-            nearest[int(p[0])] = hit
+    # Every place's town (also a user-named one's: its locality), in one lookup.
+    towns = dict(zip((int(p[0]) for p in places),
+                     nearest_towns(conn, [(p[1], p[2]) for p in places]), strict=True))
     out: dict[int, PlaceName] = {}
     for pid, lat, lon, _radius in places:
         pid = int(pid)
         country = world.country_at(lat, lon)
-        hit = nearest.get(pid)
+        hit = towns.get(pid)
+        # Beyond OFFSHORE_M the town says where the place lies from, but the place is not
+        # in it: no locality (the cities statistics count no town for it), no country.
+        near = _near_town(hit, lat, lon)
+        locality = hit["city"] if near else ""
         code = country.code if country is not None and country.code else (
-            hit["country_code"] if _near_town(hit, lat, lon) else "")
+            hit["country_code"] if near else "")
         if pid in corrected:
-            out[pid] = PlaceName(corrected[pid], "", code, "correction")
+            out[pid] = PlaceName(corrected[pid], locality, code, "correction")
         elif pid in annotated:
-            out[pid] = PlaceName(annotated[pid], "", code, "annotation")
+            out[pid] = PlaceName(annotated[pid], locality, code, "annotation")
         elif hit is not None:
-            # Beyond OFFSHORE_M the town names where the place lies from, but the place
-            # is not in it: no locality (the cities statistics count no town for it).
-            out[pid] = PlaceName(hit["city"], hit["city"] if _near_town(hit, lat, lon)
-                                 else "", code, "gazetteer")
+            out[pid] = PlaceName(hit["city"], locality, code, "gazetteer")
         else:
             out[pid] = PlaceName(country.name if country else "", "", code, "country")
-    _set_apart(out, places, nearest)
-    # The locality of a user-named place: the gazetteer's town, looked up only if missing.
-    missing = [p for p in places if out[int(p[0])].source in ("correction", "annotation")]
-    if missing:
-        for p, hit in zip(missing, nearest_towns(conn, [(p[1], p[2]) for p in missing]),
-                          strict=True):
-            n = out[int(p[0])]
-            near = _near_town(hit, p[1], p[2])
-            out[int(p[0])] = PlaceName(n.name, hit["city"] if near else "", n.country_code or (
-                hit["country_code"] if near else ""), n.source)
+    _set_apart(out, places, towns)
     return out
 
 

@@ -746,8 +746,8 @@ class MainWindow(dialogs.DialogHost, QMainWindow):
     def import_dir(self) -> Path:
         """Where the import dialogs open: the folder you last imported from, else your
         home folder (where Downloads and exports live), never the app's working dir."""
-        last = Path(str(self.store.value("dialogs/import_dir", "") or ""))
-        return last if str(last) not in ("", ".") and last.is_dir() else Path.home()
+        last = str(self.store.value("dialogs/import_dir", "") or "")
+        return Path(last) if last and Path(last).is_dir() else Path.home()
 
     def _chosen_for_import(self, paths: list[Path]) -> asyncio.Task[Any] | None:
         if paths:

@@ -422,12 +422,11 @@ class Basemap(QObject):
                 raw = self._web(config.url, z, x, y)
             elif config.mode == "file" and self.source_file is not None:
                 raw = self.source_file.get(z, x, y)
-            fmt = tile_format(raw) if raw is not None else None
+            fmt = None if raw is None else tile_format(raw)
             if raw is not None and fmt is None:
-                img = None
                 self._fail_from_thread("a basemap tile is neither PNG, JPEG nor WebP; "
                                        "showing the offline map")
-            elif raw is not None:
+            elif fmt is not None:
                 img = QImage.fromData(raw, fmt)
                 if not img.isNull():
                     # a PNG tile is often 8-bit palette: scaled on every frame that is slow;
