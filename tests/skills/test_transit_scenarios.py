@@ -928,3 +928,71 @@ def test_five_minutes_at_a_bike_share_dock_between_the_walk_and_the_ride_is_no_p
                 4.0)
     path = _then_on_foot(tmp_path, rng, (w1, dock, ride), (450.0 + float(x[-1]), 0.0), 200.0)
     _a_wait_in_one_trip(path, dock, float(w1[0][0]), float(ride[0][-1]))
+
+
+def _bus_with_a_middle(seed: int, middle: str) -> tuple[Track, Track, Track, Track]:
+    """Home, a walk to the stop, a city bus (stops every 350-450 m, 15-40 km/h, corners
+    every 2 km) for 4.9 km, then ``middle``, a second bus stretch of 3 km, a walk on and
+    an hour there. ``middle``: "jam" - the bus crawls 300 m straight on down the street
+    in a queue, 50 m at a time (Beijing's buses, GeoLife 084); "change" - the
+    person gets off and walks 450 m round the corner to another line, boarding it at
+    once. Returns (track, first bus stretch, middle, second)."""
+    rng = np.random.default_rng(seed)
+    w1 = _walk(T0 + 1800.0, 0.0, 0.0, 300.0, 0.0, rng)
+    stops = list(np.cumsum(rng.uniform(350.0, 450.0, 11)))
+    stops = [s for s in stops if s < 4800.0]
+    t1, x1 = _ride(rng, (15 / 3.6, 40 / 3.6), 1.0, 1.2, stops, (20.0, 40.0), 4900.0)
+    e1, n1 = _along(x1, 2000.0, 300.0)
+    bus1 = _log(float(w1[0][-1]) + 60.0, t1, e1, n1, rng, (1.0, 3.0), 6.0)
+    t_mid = float(bus1[0][-1]) + 2.0
+    x0 = 4900.0
+    if middle == "jam":
+        # A queue: creeping on 50 m at a time, standing 20-50 s between.
+        tm_, xm = _ride(rng, (0.8, 2.0), 0.3, 0.5, list(np.arange(50.0, 300.0, 50.0)),
+                        (20.0, 50.0), 300.0, drift_s=(10.0, 30.0))
+        em, nm = _along(x0 + xm, 2000.0, 300.0)
+        mid = _log(t_mid, tm_, em, nm, rng, (1.0, 3.0), 5.0)
+        x0 += 300.0
+        e_end, n_end = float(em[-1]), float(nm[-1])
+    else:
+        e_off, n_off = float(e1[-1]), float(n1[-1])
+        w_a = _walk(t_mid, e_off, n_off, e_off, n_off - 250.0, rng)
+        mid = _cat(w_a, _walk(float(w_a[0][-1]) + 2.0, e_off, n_off - 250.0,
+                              e_off - 200.0, n_off - 250.0, rng))
+        e_end, n_end = e_off - 200.0, n_off - 250.0
+    stops2 = [s for s in np.cumsum(rng.uniform(350.0, 450.0, 8)) if s < 2900.0]
+    t2, x2 = _ride(rng, (15 / 3.6, 40 / 3.6), 1.0, 1.2, stops2, (20.0, 40.0), 3000.0)
+    if middle == "jam":
+        e2, n2 = _along(x0 + x2, 2000.0, 300.0)
+    else:  # the other line runs west
+        e2, n2 = e_end - x2, np.full_like(x2, n_end)
+    bus2 = _log(float(mid[0][-1]) + 2.0, t2, e2, n2, rng, (1.0, 3.0), 6.0)
+    ea, na = float(e2[-1]), float(n2[-1])
+    w2 = _walk(float(bus2[0][-1]) + 30.0, ea, na, ea, na + 300.0, rng)
+    end = _still(float(w2[0][-1]) + 1.0, 3600.0, ea, na + 300.0, rng)
+    return (_cat(_still(T0, 1800.0, 0.0, 0.0, rng), w1, bus1, mid, bus2, w2, end),
+            bus1, mid, bus2)
+
+
+def test_six_minutes_creeping_in_a_jam_between_two_bus_stretches_is_the_bus(
+        tmp_path: Path) -> None:
+    # At walking pace or standing for six minutes, the bus keeps to its street, stopping
+    # and starting: it is the bus crawling
+    # (transport_mode 1.8), not the person getting off. Before, the crawl was a walk and
+    # the one ride two bus trips with a walk between.
+    track, bus1, jam, bus2 = _bus_with_a_middle(5, "jam")
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, float(jam[0][0]) + 20.0, float(jam[0][-1]) - 20.0)
+    assert _share(counts, "bus") >= 0.8, counts
+    ride = _modes_between(path, float(bus1[0][0]) + 60.0, float(bus2[0][-1]) - 60.0)
+    assert _share(ride, "bus") >= 0.8, ride
+
+
+def test_getting_off_and_walking_round_the_corner_to_another_bus_is_a_walk(
+        tmp_path: Path) -> None:
+    # The same six minutes on foot between two bus stretches, but away from the first
+    # bus's street and round a corner: a change of line, which stays a walk.
+    track, _, walk, _ = _bus_with_a_middle(5, "change")
+    path = _db(tmp_path, track)
+    counts = _modes_between(path, float(walk[0][0]) + 20.0, float(walk[0][-1]) - 20.0)
+    assert _share(counts, "walk") >= 0.8, counts

@@ -56,7 +56,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.7.0"  # 1.7: a ride logged sparsely on a winding road is no train;
+VERSION = "1.8.0"  # 1.8: a bus crawling in a jam along its street is the bus;
+# 1.7: a ride logged sparsely on a winding road is no train;
 # 1.6: coaches (long road rides held under 100 km/h) are buses; a
 # "metro" with no walk at either end is a car;
 # 1.5: motorway rides are not rail; a cyclist's pause is the ride;
@@ -219,6 +220,12 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
         moving = ~is_user & np.isin(mode, model.classes)
         if moving.any():
             mode[moving] = model.predict(feats[moving], mode[moving])
+    # After the vehicle is decided on each side: a crawl joined to the ride before would
+    # make one episode whose jam reads as car traffic (GeoLife 084: a 58-minute bus ride
+    # went to car). Neither side's mode changes; the crawl takes theirs.
+    crawl = crawls(ts, Local(pts.lat, pts.lon), starts, stops, mode, fixed | tstart) \
+        & ~is_user
+    mode[1:][crawl[1:]] = mode[:-1][crawl[1:]]
     # Resolved modes (and the model) may give neighbours one mode: one segment again.
     n_before = len(starts)
     starts, mode, fixed, is_user, _ = _join_idx(starts, mode, fixed, is_user)
@@ -555,6 +562,7 @@ def rule_modes(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
 
 MODEL_MODES = ("walk", "bike", "car", "bus", "train")
 HUMAN = (MODE_INDEX["walk"], MODE_INDEX["bike"])
+VEHICLES = (MODE_INDEX["car"], MODE_INDEX["bus"], MODE_INDEX["train"])
 
 
 class PersonalModel:
@@ -690,6 +698,18 @@ WALK_PAUSE_S = 300.0
 WALK_LEG_S = 300.0  # a walk this long before or after a ride is the walk to or from the bike
 CYCLING_MEDIAN_MPS = 1.8  # above brisk walking (1.2-1.5 m/s median): a ride; see cycling_episodes
 EPISODE_WALK_S = 120.0  # a walk-speed piece this short inside a ride is the vehicle crawling
+# A longer walk-speed piece between two vehicle pieces is the vehicle crawling in a jam
+# when it keeps to the vehicle's line: up to CRAWL_S long, at least CRAWL_STRAIGHT of its
+# path as the crow flies, and heading on within CRAWL_COS (about 35 degrees) of where the
+# vehicle was going in its last HEADING_S. Someone who gets off walks away from the road,
+# crosses it or turns back; a bus in a jam keeps going down the street.
+CRAWL_S = 1200.0
+CRAWL_STRAIGHT = 0.7
+CRAWL_COS = 0.8
+HEADING_S = 120.0
+CRAWL_STEP_S = 30.0
+CRAWL_STOP_Q, CRAWL_STOP_MPS = 0.1, 0.5  # stop-and-go: a tenth of it nearly standing
+HEADING_MIN_M = 30.0  # a shorter displacement gives no direction worth comparing
 BIKE_RIDE_S = 1800.0  # a bike piece this long at bike speed is no vehicle's crawl
 SUSTAINED_Q = 0.9  # "sustained" speed of a ride: this quantile of the 20 s speed
 
@@ -743,6 +763,61 @@ def vehicle_episodes(ts: np.ndarray, v20: np.ndarray, starts: np.ndarray, mode: 
                 float(np.quantile(v20[a:b], SUSTAINED_Q)) >= params["bike_max_mps"]:
             out[span] = MOTOR
     return out
+
+
+def crawls(ts: np.ndarray, pos: Local, starts: np.ndarray, stops: np.ndarray,
+           mode: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Per segment: a walk of EPISODE_WALK_S to CRAWL_S directly between two segments of
+    one vehicle (car, bus or train, the same on both sides) in one track that goes on
+    along the vehicle's line: the vehicle crawling, which takes the vehicle's mode.
+
+    Beijing buses crawl at 1-2 m/s for 2-20 minutes between two bus pieces (GeoLife 062,
+    068, 084: 1,900 bus fixes read as walks). Speed alone cannot tell that from getting
+    off and walking; where the piece goes can. Of GeoLife's labelled walks directly
+    between two vehicle pieces, all but one wander (path 0.1-0.6 straight) or turn away
+    from the vehicle's heading; the crawls run straight on (0.7-1.0) in its direction.
+    """
+    out = np.zeros(len(starts), dtype=bool)
+    if len(starts) < 3:
+        return out
+    dur = ts[stops - 1] - ts[starts]
+    vehicle = np.isin(mode, VEHICLES)
+    cand = np.zeros(len(starts), dtype=bool)
+    cand[1:-1] = ((mode[1:-1] == MODE_INDEX["walk"]) & (dur[1:-1] > EPISODE_WALK_S)
+                  & (dur[1:-1] <= CRAWL_S) & vehicle[:-2] & (mode[:-2] == mode[2:])
+                  & ~fixed[1:-1] & ~fixed[2:])
+    for k in np.flatnonzero(cand):
+        a, b = int(starts[k]), int(stops[k]) - 1
+        if b <= a:
+            continue
+        net = float(pos.dist(np.array([a]), np.array([b]))[0])
+        # The path through a fix every CRAWL_STEP_S: at walking pace, 1 s fixes' jitter
+        # would add more length than the movement (a straight 450 m read as 1.2 km).
+        grid = np.arange(ts[a], ts[b], CRAWL_STEP_S)
+        idx = np.unique(np.append(np.searchsorted(ts, grid), b))
+        path = float(pos.dist(idx[:-1], idx[1:]).sum())
+        if net < HEADING_MIN_M or net < CRAWL_STRAIGHT * path:
+            continue
+        # Where the vehicle was heading over its last HEADING_S before the piece.
+        h0 = max(int(starts[k - 1]), int(np.searchsorted(ts, ts[a] - HEADING_S)))
+        if float(pos.dist(np.array([h0]), np.array([a]))[0]) < HEADING_MIN_M:
+            continue
+        vx, vy = _vector(pos, h0, a)
+        wx, wy = _vector(pos, a, b)
+        cos = (vx * wx + vy * wy) / (np.hypot(vx, vy) * np.hypot(wx, wy))
+        if cos < CRAWL_COS:
+            continue
+        # A queue stops and goes; a walker keeps pace (gen2: a steady walk from the plane
+        # to the car, on the plane's heading, went to car without this).
+        speed = pos.dist(idx[:-1], idx[1:]) / np.maximum(np.diff(ts[idx]), 1.0)
+        out[k] = float(np.quantile(speed, CRAWL_STOP_Q)) < CRAWL_STOP_MPS
+    return out
+
+
+def _vector(pos: Local, i: int, j: int) -> tuple[float, float]:
+    """East and north components (degrees of latitude) from point i to point j."""
+    dlon = (float(pos.lon[j] - pos.lon[i]) + 180.0) % 360.0 - 180.0
+    return dlon * float(pos.coslat[i]), float(pos.lat[j] - pos.lat[i])
 
 
 def cycling_episodes(ts: np.ndarray, v: np.ndarray, starts: np.ndarray, mode: np.ndarray,
