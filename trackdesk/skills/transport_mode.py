@@ -771,11 +771,12 @@ def crawls(ts: np.ndarray, pos: Local, starts: np.ndarray, stops: np.ndarray,
     one vehicle (car, bus or train, the same on both sides) in one track that goes on
     along the vehicle's line: the vehicle crawling, which takes the vehicle's mode.
 
-    Beijing buses crawl at 1-2 m/s for 2-20 minutes between two bus pieces (GeoLife 062,
-    068, 084: 1,900 bus fixes read as walks). Speed alone cannot tell that from getting
-    off and walking; where the piece goes can. Of GeoLife's labelled walks directly
-    between two vehicle pieces, all but one wander (path 0.1-0.6 straight) or turn away
-    from the vehicle's heading; the crawls run straight on (0.7-1.0) in its direction.
+    Beijing buses crawl at 1-2 m/s for 2-20 minutes between two bus pieces (GeoLife 068,
+    084, 125, 126: 1,286 bus fixes read as walks). Speed alone cannot tell that from
+    getting off and walking; where the piece goes can. Of GeoLife's labelled walks
+    directly between two vehicle pieces, all but one wander (path 0.1-0.6 straight) or
+    turn away from the vehicle's heading; the crawls run straight on (0.7-1.0) in its
+    direction, and stop and go as a queue does.
     """
     out = np.zeros(len(starts), dtype=bool)
     if len(starts) < 3:
