@@ -57,7 +57,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.8.0"  # 1.8: a gap of up to 24 h at one place is one stay (a night, phone off)
+VERSION = "1.9.0"  # 1.9: two stays at one place as far apart as their fixes' error are one
+# 1.8: a gap of up to 24 h at one place is one stay (a night, phone off)
 # 1.7: no stay inside a car ride either (a standstill in a jam)
 # 1.6.1: only the fixes away stay out of a joined stay's centre
 # 1.6: 60 m radius; fixes flipping near a place do not cut it; a
@@ -393,7 +394,7 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     gap_t = ts[a[1:]] - ts[b[:-1] - 1]
     between = a[1:] - b[:-1]
     gap_ok = (gap_t <= params["gap_threshold_s"]) & (between >= 0)
-    join = (d <= d_thr) & gap_ok
+    join = (d <= d_thr + centre_error(acc, a, b, d_thr)) & gap_ok
     # A walker's last burst of fixes before the phone falls quiet (GPS lost at a
     # building's door, a phone that sleeps when it thinks its owner is still) is a "stay"
     # too short to be one on its own fixes (the quiet time made it long enough): when its
@@ -412,7 +413,7 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
         if gap_t[k] <= short_s:
             gone[k] = [(int(b[k]), int(a[k + 1]))]
             continue
-        if between[k] > MERGE_LOOK or gap_t[k] > EXCURSION_SPARSE_S:
+        if between[k] > MERGE_LOOK:
             join[k] = False
             continue
         i = np.arange(b[k], a[k + 1])
@@ -420,7 +421,13 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
         slack = d_thr + (np.maximum(acc[i], 0.0) if acc is not None else 0.0)
         away = ((haversine(lat[i], lon[i], clat[k], clon[k]) > slack)
                 & (haversine(lat[i], lon[i], clat[k + 1], clon[k + 1]) > slack))
-        join[k] = int(away.sum()) <= k_max
+        # Stray fixes are tolerated within EXCURSION_SPARSE_S; over a longer time, only
+        # fixes all at the place join: a phone that sleeps while its owner is still logs a
+        # Wi-Fi fix every 10-60 minutes, scattered 20-70 m around the place, and the
+        # sliding window cut a morning at home in two at one of them (gen4: 206 pieces).
+        # A silence with no fix at all already joins (between == 0), at any length.
+        n_away = int(away.sum())
+        join[k] = n_away <= k_max if gap_t[k] <= EXCURSION_SPARSE_S else n_away == 0
         edges = np.flatnonzero(np.diff(away, prepend=False, append=False)) + int(b[k])
         gone[k] = [(int(x), int(y)) for x, y in zip(edges[::2], edges[1::2], strict=True)]
     out = [stays[0]]
@@ -434,6 +441,25 @@ def merge_back_to_back(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
         else:
             out.append(stays[k])
     return out, excluded
+
+
+def centre_error(acc: np.ndarray | None, a: np.ndarray, b: np.ndarray, d_thr: float
+                 ) -> np.ndarray:
+    """Per pair of consecutive stays: how far apart their centres may lie by the fixes'
+    error alone, the standard error of the difference of two means (median reported
+    accuracy / sqrt(fixes) of each), at most half the distance threshold; 0 where the
+    accuracy is unknown.
+
+    A phone that sleeps while its owner is still logs a Wi-Fi fix every 10-60 minutes,
+    reported at 30-65 m and scattered as far around the place: a stay of two such fixes
+    has a centre that is 40 m uncertain, and the morning at the office came out as two
+    stays 63 m apart with nothing between them (gen4).
+    """
+    if acc is None or len(a) < 2:
+        return np.zeros(max(len(a) - 1, 0))
+    se = np.array([float(np.median(np.maximum(acc[x:y], 0.0))) / np.sqrt(y - x)
+                   for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+    return np.minimum(np.hypot(se[:-1], se[1:]), d_thr / 2)
 
 
 def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
