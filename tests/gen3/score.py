@@ -1,6 +1,7 @@
 """Score trackdesk's real analysis chain on gen3's synthetic people.
 
     python -m tests.gen3.score --seeds 3 61 --days 45 [--json out.json] [--keep DIR]
+    python -m tests.gen3.score --generator gen4 --seeds 1 2 3 4 5 6 7   # tests/gen4's people
 
 For each seed: generate the person (tests/gen3/generator.py), import it into a fresh
 tracks.db through the real CLI (tests.gen2.generator.import_into), run the chain
@@ -19,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +65,20 @@ def confusion(gt: GroundTruth, db: str | Path) -> dict[str, dict[str, int]]:
             if sum(row.values())}
 
 
-def run_seed(seed: int, days: int, work: Path) -> dict:
+GENERATORS = {"gen3": generate}
+
+
+def _generator(name: str) -> Callable[..., GroundTruth]:
+    if name == "gen4":
+        from tests.gen4.generator import generate as gen4
+
+        return gen4
+    return GENERATORS[name]
+
+
+def run_seed(seed: int, days: int, work: Path, generator: str = "gen3") -> dict:
     t0 = time.perf_counter()
-    gt = generate(seed, days=days)
+    gt = _generator(generator)(seed, days=days)
     d = work / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)
     db = d / "tracks.db"
@@ -75,12 +88,12 @@ def run_seed(seed: int, days: int, work: Path) -> dict:
     run_chain(db)
     out = score_synthetic(gt, db)
     out["seed"] = seed
-    out["world"] = gt.params["world"]
+    out["world"] = gt.params.get("world") or gt.params.get("city", generator)
     out["confusion_all"] = confusion(gt, db)
     out["truth"] = dict(stays=len(gt.true_stays), observed_stays=len(gt.observed_stays()),
                         observed_trips=len(gt.observed_trips()), legs=len(gt.legs),
                         moving_fixes=int(((gt.mode != 0) & ~gt.waiting & ~gt.jump).sum()),
-                        sources=gt.params["sources"])
+                        sources=gt.params.get("sources", {}))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -103,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=45)
     ap.add_argument("--json", type=Path, help="also write all results to this file")
     ap.add_argument("--keep", type=Path, help="keep the databases in this folder")
+    ap.add_argument("--generator", choices=("gen3", "gen4"), default="gen3",
+                    help="whose people: gen3's (default) or tests/gen4's")
     a = ap.parse_args(argv)
     tmp = None
     if a.keep is None:
@@ -121,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for seed in a.seeds:
-            r = run_seed(seed, a.days, work)
+            r = run_seed(seed, a.days, work, a.generator)
             results.append(r)
             print(json.dumps(r, sort_keys=True), flush=True)
         print()
