@@ -164,3 +164,30 @@ def test_three_hours_at_the_office_seen_by_a_sleeping_phones_wifi_fixes_is_one_s
     # From the first fix there; it may end one fix early (trim_moving_ends reads a last
     # fix that far out as the way away).
     assert at_office[0][0] <= T0 + 60 and at_office[0][1] >= T0 + 8400, at_office
+
+
+def test_a_visit_whose_first_fixes_scatter_starts_at_the_first_of_them(tmp_path: Path
+                                                                       ) -> None:
+    # Walk into a supermarket; the phone logs four fixes in the first two minutes,
+    # scattered 30-50 m by the building (Wi-Fi, 15-35 m reported), then sleeps for twenty
+    # minutes and wakes 300 m away. The sliding window ends its first window at the fourth
+    # fix, too soon for a stay, and starts again from where it ended: the visit began
+    # with its last fixes (gen4: 106 "stays" under a minute). It starts at the first fix
+    # at the place (stay_detection 1.9, extend_arrivals).
+    walk_in = line(T0 - 330, 330, 15, 1.4, east0=-492, noise=1.0, seed=5)
+    path = track_db(tmp_path / "tracks.db", cat(walk_in, line(T0 + 1300, 600, 15, 1.4,
+                                                                east0=300, seed=6)),
+                    accuracy=6.0)
+    conn = connect(path)
+    try:
+        for dt, east, north, acc in [(0, 0, 0, 15), (17, -10, 25, 20), (43, 15, -10, 35),
+                                     (97, 20, 40, 30)]:
+            lat, lon = offset(float(east), float(north))
+            insert(conn, np.array([T0 + dt]), np.array([lat]), np.array([lon]),
+                   accuracy=float(acc))
+    finally:
+        conn.close()
+    run_chain(path)
+    there = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 600]
+    assert len(there) == 1, _stays(path)
+    assert there[0][0] <= T0 + 17 and there[0][1] >= T0 + 97, there

@@ -38,6 +38,7 @@ is exact; an open last stay is recomputed with its new points.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -462,6 +463,43 @@ def centre_error(acc: np.ndarray | None, a: np.ndarray, b: np.ndarray, d_thr: fl
     return np.minimum(np.hypot(se[:-1], se[1:]), d_thr / 2)
 
 
+def extend_arrivals(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                    lat: np.ndarray, lon: np.ndarray, params: dict[str, Any],
+                    excluded: dict[int, list[tuple[int, int]]]
+                    ) -> tuple[list[tuple[int, int, bool, bool]], dict[int, list[tuple[int, int]]]]:
+    """A stay from its first fix at the place: the fixes right before it (after the stay
+    before) within the distance threshold of its centre join it.
+
+    The sliding window moves its anchor to the fix that ended a window too short for a
+    stay. At a place where a sleeping phone's Wi-Fi fixes scatter 20-70 m, the first
+    fixes there are such a window: the supermarket visit came out as its last fix alone,
+    a "stay" of 0 s whose silence made it long enough (gen4: 106 stays under a minute,
+    none matching a visit). A fix farther out, a logging gap longer than
+    ``gap_threshold_s`` or the stay before ends the look back; trim_moving_ends then drops
+    what was still the way there.
+    """
+    if not stays:
+        return stays, excluded
+    d_thr = float(params["dist_threshold_m"])
+    g_thr = float(params["gap_threshold_s"])
+    a = np.array([st[0] for st in stays], dtype=np.int64)
+    b = np.array([st[1] for st in stays], dtype=np.int64)
+    clat, clon = centres(lat, lon, a, b)
+    out: list[tuple[int, int, bool, bool]] = []
+    new_excluded: dict[int, list[tuple[int, int]]] = {}
+    for k, (s, e, moved, is_open) in enumerate(stays):
+        lo = int(b[k - 1]) if k else 0
+        i = s
+        while i > lo and haversine_one(float(lat[i - 1]), float(lon[i - 1]), float(clat[k]),
+                                       float(clon[k])) <= d_thr \
+                and ts[i] - ts[i - 1] <= g_thr:
+            i -= 1
+        if s in excluded:
+            new_excluded[i] = excluded[s]
+        out.append((i, e, moved, is_open))
+    return out, new_excluded
+
+
 def _gallop(dist: _Dist, start: int, pos: int, end: int) -> int:
     """First j in [pos, end) with d(start, j) >= D, or ``end``.
 
@@ -827,24 +865,67 @@ def apply_corrections(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     return stays
 
 
+ANCHORS_KEY = NAME + "#anchors"  # skill_inputs row: where the walk anchored each stay
+
+
+def _stored_anchors(conn: Any) -> dict[float, list[float]]:
+    """Stored stay start -> [ts, point id] of the point the sliding walk anchored it on
+    and the ts its arrival reached back to (extend_arrivals), for the stays whose start is
+    another point (extended back or trimmed)."""
+    try:
+        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
+                           (ANCHORS_KEY,)).fetchone()
+    except Exception:  # noqa: BLE001 - no table (a tracks.db from before migration 6)
+        return {}
+    if row is None:
+        return {}
+    try:
+        return {float(k): v for k, v in json.loads(row[0])}
+    except (ValueError, TypeError):
+        return {}
+
+
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     ctx, conn = run.ctx, run.conn
     restart = None
+    anchors = _stored_anchors(conn)
+    anchor_id = None
+    load_from = None
     if not plan.full:
         # The second-to-last stay before the change: the last one may grow and then join
         # its predecessor; the one before it is complete and was not joined to its own.
         rows = conn.execute("SELECT start_ts FROM stay_detections WHERE start_ts < ? "
                             "ORDER BY start_ts DESC LIMIT 2", (plan.t0,)).fetchall()
         restart = float(rows[1][0]) if len(rows) == 2 else None
-    pts = kept_points(conn, plan.watermark, restart, on_chunk=run.reading)
+        if restart is not None:
+            # The walk restarts where it anchored that stay: its stored start may lie
+            # before (extend_arrivals) or after (trim_moving_ends) that point.
+            a_ts, a_id, e_ts = anchors.get(restart, [restart, None, restart])
+            anchor_id = a_id
+            load_from = min(restart, float(a_ts), float(e_ts))
+    pts = kept_points(conn, plan.watermark, load_from, on_chunk=run.reading)
     run.loaded(len(pts))
-    stays, excluded = merge_back_to_back(detect(pts.ts, pts.lat, pts.lon, ctx.params), pts.ts,
-                                         pts.lat, pts.lon, ctx.params, pts.acc)
+    first = 0
+    if anchor_id is not None:
+        hit = np.flatnonzero(pts.id == int(anchor_id))
+        first = int(hit[0]) if len(hit) else 0
+    raw = [(a + first, b + first, m, o) for a, b, m, o in
+           detect(pts.ts[first:], pts.lat[first:], pts.lon[first:], ctx.params)]
+    stays, excluded = merge_back_to_back(raw, pts.ts, pts.lat, pts.lon, ctx.params, pts.acc)
+    extended, excluded = extend_arrivals(stays, pts.ts, pts.lat, pts.lon, ctx.params,
+                                         excluded)
+    # Per start: (the anchor, the start extend_arrivals gave it).
+    origin = {e[0]: (s_[0], e[0]) for e, s_ in zip(extended, stays, strict=True)}
+    stays = extended
     run.computing(0.6)
     stays = drop_transit_stops(conn, stays, pts.ts)
     stays = drop_transit_waits(conn, stays, pts.ts, pts.lat, pts.lon,
                                float(ctx.params["transit_wait_s"]))
+    before_trim = stays
     stays, excluded = trim_moving_ends(stays, pts.ts, pts.lat, pts.lon, excluded)
+    for old, new in zip(before_trim, stays, strict=True):
+        if new[0] != old[0]:
+            origin[new[0]] = origin.get(old[0], (old[0], old[0]))
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded)
@@ -858,6 +939,17 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         "INSERT INTO stay_detections (id, start_ts, end_ts, left_ts, lat, lon, n_points, "
         "first_point_id, last_point_id, radius_m, is_open) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         rows)
+    # Where the walk anchored each stay that starts elsewhere, kept for the next
+    # INCREMENTAL restart (the ones from the restart on are recomputed).
+    keep = {k: v for k, v in anchors.items() if restart is not None and k < restart}
+    for st in stays:
+        a0, e0 = origin.get(st[0], (st[0], st[0]))
+        if a0 != st[0]:
+            keep[float(pts.ts[st[0]])] = [float(pts.ts[a0]), int(pts.id[a0]),
+                                          float(pts.ts[e0])]
+    if run._stored_inputs() is not None:
+        conn.execute("INSERT OR REPLACE INTO skill_inputs (skill, fingerprint) VALUES (?, ?)",
+                     (ANCHORS_KEY, json.dumps(sorted(keep.items()))))
     run.finish(plan, restart if restart is not None else (float(pts.ts[0]) if len(pts) else 0.0))
     return run.summary(plan, points=len(pts), stays=len(rows),
                        open_stay=bool(rows and rows[-1][-1]))

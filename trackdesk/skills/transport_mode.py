@@ -26,12 +26,17 @@ Then per run of equal labels, and per segment:
    own), and they join again. Segments never cross a logging gap longer than ``gap_s``.
 
 Every per-point label depends on points within ``context_s`` of it. An INCREMENTAL run
-looks at the last four stored segment starts before that margin ahead of the earliest
-change, ``b0`` (the latest) back to ``b3``: ``b2`` is a boundary no new point can move (the runs on both
-sides, their neighbours' modes and the short-segment decisions around it are all made
-of settled labels), so segments from ``b2`` on are rebuilt, computed from the start before
-it (``b3``) so the first rebuilt segment knows the mode of the one before it. The
-property test in tests/skills/test_incremental.py holds this to a full recompute.
+restarts at the last *hard* boundary among the stored segments that starts before that
+margin ahead of the earliest change: a segment start after a logging gap longer than
+``gap_s`` (a new track: nothing is decided across it), or right after a standstill of
+HARD_STILL_S or more (longer than any stop a ride, a walk or a bike ride holds, so no
+vehicle episode, cycling run, crawl or walk to a ride reaches across it). Segments from
+there on are rebuilt, computed from the standstill's start so that the first rebuilt
+segment sees it. Before 1.8 the restart was the third stored start before the margin,
+which a run of walk and bike pieces could span: an INCREMENTAL run cut the run there and
+decided it otherwise (gen4's sparse phone). With no hard boundary before the margin the
+run is a full one. The property test in tests/skills/test_incremental.py holds this to a
+full recompute.
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ VERSION = "1.8.0"  # 1.8: a bus crawling in a jam along its street is the bus;
 SEGMENT_COLUMNS = ("id", "start_ts", "end_ts", "mode", "n_points", "distance_m", "duration_s",
                    "mean_speed_mps", "p85_speed_mps", "first_point_id", "last_point_id")
 MOTOR = 3  # provisional class, resolved to car or train per segment
+# A standstill this long ends every multi-segment decision: a vehicle episode holds stops
+# up to transit_stop_s (420 s by default), a walk or ride pause WALK_PAUSE_S (300 s).
+HARD_STILL_S = 900.0
 
 
 def context_s(params: dict[str, Any]) -> float:
@@ -168,7 +176,8 @@ def build_segments(pts: Points, v: np.ndarray, label: np.ndarray, track_start: n
         is_user = user[starts - begin] >= 0
         mode[is_user] = user[starts - begin][is_user]
     # Boundaries no join may remove: logging gaps, and where this computation starts and
-    # writes (an INCREMENTAL run's b3 and b2, boundaries of the full result as well).
+    # writes (an INCREMENTAL run's restart and the standstill before it: hard boundaries of
+    # the full result as well).
     fixed = track_start[starts] | (starts == begin) | (starts == write_from)
     starts, mode, fixed, is_user = _join(starts, mode, fixed, is_user)
     # A short segment between two of one mode takes theirs (neither side across a gap);
@@ -907,12 +916,26 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     restart = compute_from = None
     forced = False
     if not plan.full:
-        # b0 (the last start before the margin), b1, b2, b3: see the module docstring.
-        rows = conn.execute("SELECT start_ts FROM mode_segments WHERE start_ts < ? "
-                            "ORDER BY start_ts DESC LIMIT 4",
-                            (plan.t0 - context_s(params),)).fetchall()
-        if len(rows) == 4:
-            restart, compute_from = float(rows[2][0]), float(rows[3][0])
+        # The last *hard* boundary before the margin: no decision reaches across it (see
+        # the module docstring). Rides, cycling runs and crawls span several segments, so
+        # an ordinary segment start is not one: a run cut there in an INCREMENTAL run
+        # decided otherwise than the whole run did (gen4: a walk after a ride on a bike).
+        row = conn.execute(
+            "SELECT start_ts, prev_start, prev_end, prev_mode FROM (SELECT start_ts, "
+            "LAG(start_ts) OVER w AS prev_start, LAG(end_ts) OVER w AS prev_end, "
+            "LAG(mode) OVER w AS prev_mode, LAG(duration_s) OVER w AS prev_dur "
+            "FROM mode_segments WINDOW w AS (ORDER BY start_ts)) "
+            "WHERE start_ts < ? AND prev_start IS NOT NULL AND (start_ts - prev_end > ? "
+            "OR (prev_mode = 'stationary' AND prev_dur >= ?)) "
+            "ORDER BY start_ts DESC LIMIT 1",
+            (plan.t0 - context_s(params), float(params["gap_s"]),
+             max(HARD_STILL_S, 2.0 * float(params["transit_stop_s"])))).fetchone()
+        if row is not None:
+            restart = float(row[0])
+            # After a logging gap the track starts afresh; after a long standstill the
+            # standstill is the context the first rebuilt segment sees (walks_around).
+            compute_from = restart if row[0] - row[2] > float(params["gap_s"]) \
+                else float(row[1])
         if labels and restart is not None:
             # The personal model is fitted on every labelled stretch and may relabel any
             # segment: exact only as a whole. Without it in use, labels entirely before
