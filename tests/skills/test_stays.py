@@ -14,6 +14,19 @@ def _db(tmp_path: Path, track: tuple) -> Path:
     return track_db(tmp_path / "tracks.db", track)
 
 
+def _add_fixes(path: Path, fixes: list[tuple[float, float, float, float]]) -> None:
+    """Fixes (seconds after T0, metres east, metres north, reported accuracy) added to
+    the tracks.db at ``path``, each with its own accuracy (Wi-Fi fixes)."""
+    conn = connect(path)
+    try:
+        for dt, east, north, acc in fixes:
+            lat, lon = offset(float(east), float(north))
+            insert(conn, np.array([T0 + dt]), np.array([lat]), np.array([lon]),
+                   accuracy=float(acc))
+    finally:
+        conn.close()
+
+
 def _stays(path: Path) -> list[tuple]:
     return query(path, "SELECT start_ts, end_ts, n_points, is_open FROM stays "
                  "ORDER BY start_ts")
@@ -150,14 +163,7 @@ def test_three_hours_at_the_office_seen_by_a_sleeping_phones_wifi_fixes_is_one_s
     path = track_db(tmp_path / "tracks.db", cat(walk_in, walk_out,
                                                   stay(T0 + 11_700, 3600, 60, east=860)),
                     accuracy=8.0)
-    conn = connect(path)
-    try:
-        for dt, east, north, acc in wifi:
-            lat, lon = offset(float(east), float(north))
-            insert(conn, np.array([T0 + dt]), np.array([lat]), np.array([lon]),
-                   accuracy=float(acc))
-    finally:
-        conn.close()
+    _add_fixes(path, wifi)
     run_chain(path)
     at_office = [s for s in _stays(path) if s[0] < T0 + 10_800 and s[1] > T0]
     assert len(at_office) == 1, _stays(path)
@@ -178,15 +184,8 @@ def test_a_visit_whose_first_fixes_scatter_starts_at_the_first_of_them(tmp_path:
     path = track_db(tmp_path / "tracks.db", cat(walk_in, line(T0 + 1300, 600, 15, 1.4,
                                                                 east0=300, seed=6)),
                     accuracy=6.0)
-    conn = connect(path)
-    try:
-        for dt, east, north, acc in [(0, 0, 0, 15), (17, -10, 25, 20), (43, 15, -10, 35),
-                                     (97, 20, 40, 30)]:
-            lat, lon = offset(float(east), float(north))
-            insert(conn, np.array([T0 + dt]), np.array([lat]), np.array([lon]),
-                   accuracy=float(acc))
-    finally:
-        conn.close()
+    _add_fixes(path, [(0, 0, 0, 15), (17, -10, 25, 20), (43, 15, -10, 35),
+                      (97, 20, 40, 30)])
     run_chain(path)
     there = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 600]
     assert len(there) == 1, _stays(path)

@@ -53,7 +53,7 @@ from trackdesk.skills.geo import (
     segment_sums,
 )
 from trackdesk.skills.labels import active_corrections
-from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill
+from trackdesk.skills.store import Plan, SkillRun, kept_points, run_skill, stored_input
 from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
@@ -869,19 +869,13 @@ ANCHORS_KEY = NAME + "#anchors"  # skill_inputs row: where the walk anchored eac
 
 
 def _stored_anchors(conn: Any) -> dict[float, list[float]]:
-    """Stored stay start -> [ts, point id] of the point the sliding walk anchored it on
-    and the ts its arrival reached back to (extend_arrivals), for the stays whose start is
-    another point (extended back or trimmed)."""
+    """Stored stay start -> [anchor ts, anchor point id, arrival ts]: the point the
+    sliding walk anchored it on and the fix extend_arrivals reached back to, for the stays
+    whose start is another point (extended back or trimmed)."""
+    text = stored_input(conn, ANCHORS_KEY)
     try:
-        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
-                           (ANCHORS_KEY,)).fetchone()
-    except Exception:  # noqa: BLE001 - no table (a tracks.db from before migration 6)
-        return {}
-    if row is None:
-        return {}
-    try:
-        return {float(k): v for k, v in json.loads(row[0])}
-    except (ValueError, TypeError):
+        return {float(k): v for k, v in json.loads(text)} if text else {}
+    except (ValueError, TypeError):  # a damaged row: restart from the stored starts
         return {}
 
 

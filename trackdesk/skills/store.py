@@ -330,6 +330,18 @@ class Plan:
     reason: str
 
 
+def stored_input(conn: sqlite3.Connection, key: str) -> str | None:
+    """The text a skill keeps in ``skill_inputs`` under ``key`` (its fingerprint, a
+    personal model, stay anchors), or None: nothing kept, or a tracks.db from before
+    migration 6 with no such table."""
+    try:
+        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
+                           (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else row[0]
+
+
 class SkillRun:
     """One run of one skill: plans, loads, writes in a single transaction, logs its change."""
 

@@ -57,6 +57,7 @@ from trackdesk.skills.store import (
     load_synthetic,
     merge_points,
     run_skill,
+    stored_input,
 )
 from trackdesk.worker import WorkerContext
 
@@ -901,12 +902,8 @@ MODEL_KEY = NAME + "#model"  # the personal model's row in skill_inputs
 
 
 def _stored_model(conn: Any) -> PersonalModel | None:
-    try:
-        row = conn.execute("SELECT fingerprint FROM skill_inputs WHERE skill = ?",
-                           (MODEL_KEY,)).fetchone()
-    except Exception:  # noqa: BLE001 - no table (a tracks.db from before migration 6)
-        return None
-    return None if row is None else PersonalModel.from_json(row[0])
+    text = stored_input(conn, MODEL_KEY)
+    return None if text is None else PersonalModel.from_json(text)
 
 
 def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
