@@ -206,6 +206,9 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     pts = kept_points(conn, plan.watermark, back, on_chunk=run.reading)
     run.loaded(len(pts))
     modes = point_modes(conn, pts.ts, back)
+    # The days' tables are most of the run on a long history: say so before them, or
+    # the task's bar sits at the end of the read for a second (test_progress).
+    run.computing(0.3)
     day_rows, mode_rows, cell_rows = day_tables(pts.ts, pts.lat, pts.lon, modes, grid, params,
                                                 lived)
     if first_day is not None:
