@@ -221,6 +221,27 @@ def test_a_change_made_just_before_closing_is_saved_even_behind_a_slow_read(
         saved.close()
 
 
+def test_a_log_read_while_the_write_loop_is_writing_sees_the_lines_being_written(
+        make_engine):
+    """The detail pane (and the API's /log) flush, then read. When the write loop has
+    just taken the pending lines, the read must wait for that write, not overtake it on
+    the database thread: CI read a finished task's log empty (1 run in 150 under load)."""
+    async def go():
+        e = make_engine(flush_interval_s=60.0)  # no periodic write of its own
+        await e.start(schedule=False)
+        t = await e.create_task("count", params={"n": 3, "key": "log-race"})
+        await e.flush()
+        e.note(t.id, "engine", "a line the user waits for")
+        loop_write = asyncio.create_task(e.flush())  # as the write loop would
+        await asyncio.sleep(0)  # it has taken the line and handed it on
+        lines = await e.read_log(t.id)
+        await loop_write
+        await e.stop()
+        return [x.message for x in lines]
+
+    assert "a line the user waits for" in run(go())
+
+
 # ---------------------------------------------------------------- the one transition ----
 # Every state change goes through Lifecycle.transition (issue 22): these prove its rules
 # on real records, with no database, then the attempts it closes with a real engine.
