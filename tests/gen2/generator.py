@@ -236,12 +236,28 @@ class GroundTruth:
         out.sort(key=lambda s: s["start"])
         return out
 
-    def observed_trips(self, max_gap_s: float = 6 * 3600) -> list[dict]:
+    def visits(self, min_s: float = 300.0) -> list[dict]:
+        """True stays as the person lived them (arrival to departure, the silences of a
+        sleeping phone included), of at least ``min_s``, with at least one fix inside:
+        what a timeline should show. observed_stays() ends each at its last fix."""
+        out = []
+        ok = ~self.jump
+        for i, st in enumerate(self.true_stays):
+            if st["end"] - st["start"] < min_s or not ((self.stay_idx == i) & ok).any():
+                continue
+            out.append(dict(start=float(st["start"]), end=float(st["end"]),
+                            place=st["place"], lat=st["lat"], lon=st["lon"], stay=i))
+        out.sort(key=lambda s: s["start"])
+        return out
+
+    def observed_trips(self, max_gap_s: float = 6 * 3600,
+                       stays: list[dict] | None = None) -> list[dict]:
         """Trips between consecutive observed stays (observed end of one to observed start
         of the next), when the person really moved in between and logging did not stop
         for more than max_gap_s inside (nobody knows what happened then). Main mode: the
-        mode with the most true distance of the legs inside."""
-        stays = self.observed_stays()
+        mode with the most true distance of the legs inside. ``stays``: other stays to
+        go between (visits() for trips from departure to arrival)."""
+        stays = self.observed_stays() if stays is None else stays
         leg_start = np.array([g["start"] for g in self.legs])
         out = []
         for a, b in zip(stays, stays[1:], strict=False):

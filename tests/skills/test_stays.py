@@ -190,3 +190,56 @@ def test_a_visit_whose_first_fixes_scatter_starts_at_the_first_of_them(tmp_path:
     there = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 600]
     assert len(there) == 1, _stays(path)
     assert there[0][0] <= T0 + 17 and there[0][1] >= T0 + 97, there
+
+
+def test_a_day_at_work_seen_by_a_sleeping_iphone_lasts_until_it_left(tmp_path: Path
+                                                                      ) -> None:
+    # Walk in at 9:00; the phone logs for six minutes, then pauses its GPS while its
+    # owner sits (iOS) and wakes only 300 m down the road at 17:00, on the walk to the
+    # gym. The visit lasted the day: it ends when the walk began (the 300 m at the
+    # departure speed, 1.5 m/s, before the first fix away), not at 9:06, and the trip to
+    # the gym starts there (gen4's iPhones: stays F1 against the visits 0.33 -> 0.86).
+    day = 8 * 3600
+    track = cat(line(T0 - 420, 420, 2, 1.4, east0=-600, seed=1),
+                stay(T0, 360, 30, seed=2),
+                line(T0 + day, 600, 2, 1.4, east0=300, seed=3),
+                stay(T0 + day + 600, 1800, 30, east=300 + 840, seed=4))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    work = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 60]
+    assert len(work) == 1, _stays(path)
+    left = T0 + day - 300 / 1.5
+    assert abs(work[0][1] - left) < 60, (work[0][1] - T0, left - T0)
+    trips = query(path, "SELECT start_ts FROM trips WHERE start_ts > ? ORDER BY start_ts",
+                  T0)
+    assert trips and trips[0][0] == work[0][1], trips
+
+
+def test_a_stay_logged_on_and_on_ends_at_its_last_fix(tmp_path: Path) -> None:
+    # A logger at 5 s: the last fix at the place is when the person set off.
+    track = cat(stay(T0, 1800, 5, seed=1), line(T0 + 1800, 600, 5, 1.4, east0=30, seed=2),
+                stay(T0 + 2400, 1800, 5, east=870, seed=3))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    first = _stays(path)[0]
+    assert first[0] == T0 and T0 + 1700 <= first[1] <= T0 + 1795, first
+    last_fix = query(path, "SELECT MAX(ts) FROM points WHERE ts <= ?", first[1])[0][0]
+    assert first[1] == last_fix
+
+
+def test_a_phone_dead_for_a_day_after_a_visit_makes_no_day_long_trip(tmp_path: Path
+                                                                      ) -> None:
+    # The battery dies an hour into a visit; the phone comes back 20 hours later 60 km
+    # away. Going there at the departure speed would take 11 hours: the visit would
+    # reach 9 hours into the silence, and a trip covering the other 11 hours with no fix
+    # is the logging gap honest trips never cross (max_gap_s). The trip starts at the
+    # first fix back.
+    back = T0 + 3600 + 20 * 3600
+    track = cat(stay(T0, 3600, 30, seed=1),
+                line(back, 600, 5, 1.4, east0=60_000, seed=2),
+                stay(back + 600, 1800, 30, east=60_000 + 840, seed=3))
+    path = _db(tmp_path, track)
+    run_chain(path)
+    trips = query(path, "SELECT start_ts, end_ts FROM trips ORDER BY start_ts")
+    assert trips and all(e - s < 3 * 3600 for s, e in trips), trips
+    assert trips[0][0] == back, (trips[0][0] - T0, back - T0)

@@ -111,7 +111,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="1.9.0",
+        version="2.0.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),
@@ -146,7 +146,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="trip_construction",
-        version="1.3.0",
+        version="1.4.0",
         title="Trip construction",
         description="Builds trips between stays with distance, duration and main mode.",
         upstream=("stay_detection",),

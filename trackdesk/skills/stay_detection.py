@@ -58,7 +58,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "1.9.0"  # 1.9: two stays at one place as far apart as their fixes' error are one
+VERSION = "2.0.0"  # 2.0: a stay ends when the person left, after a quiet phone's silence
+# 1.9: two stays at one place as far apart as their fixes' error are one
 # 1.8: a gap of up to 24 h at one place is one stay (a night, phone off)
 # 1.7: no stay inside a car ride either (a standstill in a jam)
 # 1.6.1: only the fixes away stay out of a joined stay's centre
@@ -565,15 +566,46 @@ def centres(lat: np.ndarray, lon: np.ndarray, a: np.ndarray, b: np.ndarray
     return segment_sums(lat, a, b) / m, segment_sums(lon, a, b) / m
 
 
+def departures(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+               stays: list[tuple[int, int, bool, bool]], speed: float) -> np.ndarray:
+    """When the person left each stay: its ``end_ts``.
+
+    A phone that logs on and on shows it: the last fix there (the next one is seconds
+    later). A phone that falls silent while its owner is still (iOS pauses the GPS, an
+    Android logger keeps a Wi-Fi fix an hour) wakes only once they are on the way: the
+    visit lasted through the silence, until the time it takes to go from the last fix
+    to the first fix away at ``speed`` before that fix. The same time at the place that
+    the detection's duration rule counts (``_Duration``); with ``speed`` 0 all of the
+    silence, as trackintel. A stay left by a logging gap longer than the gap threshold,
+    or still open, ends at its last fix: nothing tells when the person left.
+    """
+    n = len(ts)
+    out = np.array([ts[e - 1] for _s, e, _m, _o in stays], dtype=float)
+    for k, (_s, e, moved, _o) in enumerate(stays):
+        if not moved or e >= n:
+            continue
+        gap = float(ts[e] - ts[e - 1])
+        if gap <= FULL_GAP_S:
+            continue  # continuous logging: the last fix is when they left
+        if speed <= 0.0:
+            out[k] = float(ts[e])
+            continue
+        travel = haversine_one(float(lat[e - 1]), float(lon[e - 1]), float(lat[e]),
+                               float(lon[e])) / speed
+        out[k] = max(float(ts[e - 1]), float(ts[e]) - travel)
+    return out
+
+
 def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
               stays: list[tuple[int, int, bool, bool]],
-              excluded: dict[int, list[tuple[int, int]]] | None = None) -> list[tuple]:
+              excluded: dict[int, list[tuple[int, int]]] | None = None,
+              speed: float = 0.0) -> list[tuple]:
     """Result rows of the stays: times, centre, size, first and last point, radius.
 
     ``excluded``: per stay (by first index) the ranges of fixes of an excursion it
     tolerated (merge_back_to_back); they are not where the person was, so they count
     neither in its centre nor in its radius (they do in its point count: the stay's
-    time span holds them).
+    time span holds them). ``speed``: the departure speed of :func:`departures`.
     """
     if not stays:
         return []
@@ -626,9 +658,10 @@ def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
         radius[k] = float(haversine(sl_lat, sl_lon, mlat[k], mlon[k]).max())
     rows = []
     n = len(ts)
+    ends = departures(ts, lat, lon, stays, speed)
     for k, (s, e, moved, is_open) in enumerate(stays):
         left = float(ts[e]) if moved and e < n else None
-        rows.append((int(ids[s]), float(ts[s]), float(ts[e - 1]), left, float(mlat[k]),
+        rows.append((int(ids[s]), float(ts[s]), float(ends[k]), left, float(mlat[k]),
                      float(mlon[k]), e - s, int(ids[s]), int(ids[e - 1]), float(radius[k]),
                      1 if is_open else 0))
     return rows
@@ -922,7 +955,8 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
             origin[new[0]] = origin.get(old[0], (old[0], old[0]))
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
-    rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded)
+    rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded,
+                     float(ctx.params["departure_speed_mps"]))
     run.computing(1.0)
     run.begin()
     if restart is None:
