@@ -149,14 +149,16 @@ def score_synthetic(gt: GroundTruth, db: str | Path) -> dict:
     res = read_results(db)
     ids = point_ids(gt, db)
     ps, pt = res["stays"], res["trips"]
-    ts, sm = _stay_matches(gt.observed_stays(), ps)
+    ts = gt.observed_stays()
+    sm = _stay_matches(ts, ps)
     # Trips: overlap >= 50 % of the longer interval; main mode compared on matched ones.
     tt = gt.observed_trips()
     tm = match([(t["start"], t["end"]) for t in tt], [(p[1], p[2]) for p in pt],
                TRIP_MIN_OVERLAP)
     # The same against the visits as lived (arrival to departure): a sleeping phone's
     # stay reaches through its silence there (tests/gen2/README.md, "Scoring").
-    vs, vm = _stay_matches(gt.visits(), ps)
+    vs = gt.visits()
+    vm = _stay_matches(vs, ps)
     vt = gt.observed_trips(stays=vs)
     vtm = match([(t["start"], t["end"]) for t in vt], [(p[1], p[2]) for p in pt],
                 TRIP_MIN_OVERLAP)
@@ -176,7 +178,7 @@ def score_synthetic(gt: GroundTruth, db: str | Path) -> dict:
     )
 
 
-def _stay_matches(ts: list[dict], ps: list[tuple]) -> tuple[list[dict], list[tuple[int, int]]]:
+def _stay_matches(ts: list[dict], ps: list[tuple]) -> list[tuple[int, int]]:
     """Stays matched: overlap >= 50 % of the longer interval and centre within 100 m."""
     ok = np.zeros((len(ts), len(ps)), bool)
     if ts and ps:
@@ -184,8 +186,8 @@ def _stay_matches(ts: list[dict], ps: list[tuple]) -> tuple[list[dict], list[tup
         plon = np.array([p[4] for p in ps], float)
         for i, s in enumerate(ts):
             ok[i] = haversine(s["lat"], s["lon"], plat, plon) <= STAY_MAX_DIST_M
-    return ts, match([(s["start"], s["end"]) for s in ts], [(p[1], p[2]) for p in ps],
-                     STAY_MIN_OVERLAP, ok)
+    return match([(s["start"], s["end"]) for s in ts], [(p[1], p[2]) for p in ps],
+                 STAY_MIN_OVERLAP, ok)
 
 
 # --------------------------------------------------------------------------- real logs

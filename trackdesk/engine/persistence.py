@@ -101,17 +101,8 @@ class Persistence:
         dirty, book.dirty = book.dirty, {}
         logs, book.logs = book.logs, []
         attempts, book.attempts = book.attempts, []
-        # Submitted to the database thread right here, in the same step as the swap
-        # above: a coroutine wrapped in a task would only submit on the loop's next turn,
-        # and a read issued meanwhile would run before this write on the one db thread.
-        write = asyncio.get_running_loop().run_in_executor(
-            self._db, partial(self._write_batch, dirty, logs, attempts))
-        self._writing = write
         try:
-            # Shielded: stop() cancels the write loop, and cancelling the awaiting future
-            # would also cancel a write still queued behind a slow read on the database
-            # thread: the changes (a task that just finished) would be lost.
-            await asyncio.shield(write)
+            await self._write(dirty, logs, attempts)
         except Exception as exc:
             book.logs = logs + book.logs
             book.attempts = attempts + book.attempts
@@ -123,7 +114,7 @@ class Persistence:
                 log.debug("the disk is full: gave back the engine's reserved space")
             if dirty and (logs or attempts or freed):
                 try:
-                    await asyncio.shield(self.call(self._write_batch, dirty, [], []))
+                    await self._write(dirty, [], [])
                 except Exception:  # noqa: BLE001 - the first error is the one to tell
                     pass
                 else:
@@ -138,6 +129,19 @@ class Persistence:
                 self.unsaved_error = None
             raise
         self.unsaved_error = None
+
+    async def _write(self, dirty: dict[int, dict[str, Any]], logs: list[LogEntry],
+                     attempts: list[dict[str, Any]]) -> None:
+        """One write, handed to the database thread in the caller's step: a coroutine
+        wrapped in a task would only submit on the loop's next turn, and a read issued
+        meanwhile would run before this write on the one db thread."""
+        write = asyncio.get_running_loop().run_in_executor(
+            self._db, partial(self._write_batch, dirty, logs, attempts))
+        self._writing = write
+        # Shielded: stop() cancels the write loop, and cancelling the awaiting future
+        # would also cancel a write still queued behind a slow read on the database
+        # thread: the changes (a task that just finished) would be lost.
+        await asyncio.shield(write)
 
     def _write_batch(self, dirty: dict[int, dict[str, Any]], logs: list[LogEntry],
                      attempts: list[dict[str, Any]]) -> None:

@@ -12,6 +12,9 @@ anchor. Deliberate differences, about not losing stays and not making them up:
   at home for 5 hours produced a 5-hour stay, not nothing, and a phone dead overnight
   at home leaves one visit, not an evening and a separate late morning;
 * the last stay is always kept (trackintel's ``include_last=True``), marked ``is_open``;
+* a stay ends when the person left (:func:`departures`): its last fix when the phone
+  logged on, else, after a sleeping phone's silence, the first fix away less the way
+  there; trackintel ends it at its last point;
 * a logging gap of more than a minute before the first point away counts as time at
   the stay only for what is left of it after going that far at ``departure_speed_mps``
   (trackintel counts all of it): a phone that logs every 10 minutes on a walk would
@@ -163,10 +166,21 @@ class _Duration:
 
     def _with_departure(self, k: np.ndarray, e: np.ndarray) -> np.ndarray:
         ts, p = self.ts, e - 1
-        travel = haversine(self.lat[p], self.lon[p], self.lat[e], self.lon[e]) / self.speed
         gap = ts[e] - ts[p]
-        left = np.maximum(np.minimum(gap, FULL_GAP_S), gap - travel)
+        left = np.maximum(np.minimum(gap, FULL_GAP_S),
+                          still_there(ts, self.lat, self.lon, e, self.speed))
         return (ts[p] - ts[k]) + left >= self.t_thr
+
+
+def still_there(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, e: np.ndarray,
+                speed: float) -> np.ndarray:
+    """How long after the fix before each first point away ``e`` the person was still at
+    the place: the silence less the time to go from that fix to ``e`` at ``speed`` (all
+    of it when ``speed`` is 0, as trackintel); negative when the silence was the way."""
+    gap = ts[e] - ts[e - 1]
+    if speed <= 0.0:
+        return gap
+    return gap - haversine(lat[e - 1], lon[e - 1], lat[e], lon[e]) / speed
 
 
 def _path_bound(lat: np.ndarray, lon: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -573,27 +587,19 @@ def departures(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
     A phone that logs on and on shows it: the last fix there (the next one is seconds
     later). A phone that falls silent while its owner is still (iOS pauses the GPS, an
     Android logger keeps a Wi-Fi fix an hour) wakes only once they are on the way: the
-    visit lasted through the silence, until the time it takes to go from the last fix
-    to the first fix away at ``speed`` before that fix. The same time at the place that
-    the detection's duration rule counts (``_Duration``); with ``speed`` 0 all of the
-    silence, as trackintel. A stay left by a logging gap longer than the gap threshold,
-    or still open, ends at its last fix: nothing tells when the person left.
+    visit lasted through the silence, less the way to the first fix away
+    (:func:`still_there`, the allowance the duration rule makes too). A stay left by a
+    logging gap longer than the gap threshold, or still open, ends at its last fix:
+    nothing tells when the person left.
     """
     n = len(ts)
-    out = np.array([ts[e - 1] for _s, e, _m, _o in stays], dtype=float)
-    for k, (_s, e, moved, _o) in enumerate(stays):
-        if not moved or e >= n:
-            continue
-        gap = float(ts[e] - ts[e - 1])
-        if gap <= FULL_GAP_S:
-            continue  # continuous logging: the last fix is when they left
-        if speed <= 0.0:
-            out[k] = float(ts[e])
-            continue
-        travel = haversine_one(float(lat[e - 1]), float(lon[e - 1]), float(lat[e]),
-                               float(lon[e])) / speed
-        out[k] = max(float(ts[e - 1]), float(ts[e]) - travel)
-    return out
+    e = np.array([st[1] for st in stays], dtype=np.int64)
+    moved = np.array([st[2] for st in stays], dtype=bool) & (e < n)
+    ends = ts[e - 1].astype(float)
+    k = np.flatnonzero(moved)
+    k = k[ts[e[k]] - ts[e[k] - 1] > FULL_GAP_S]  # continuous logging: the last fix
+    ends[k] += np.maximum(still_there(ts, lat, lon, e[k], speed), 0.0)
+    return ends
 
 
 def stay_rows(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray,
@@ -789,8 +795,8 @@ CORE_M = 30.0  # at least this far from a stay's centre a fix may be on the way
 # A phone that logs rarely while still wakes when it moves (an Android fused-location
 # logger; gen3's phone): the fixes after a stay's last long silence, followed at once by
 # the walk away, are the person setting off, not the place, even inside its radius. The
-# stay ends at the last fix before them: its `end_ts` is its last point (docs/SKILLS.md),
-# and its trip starts there, as the truth of both independent generators has it.
+# stay's last point is the last fix before them; it lasted until the person set off
+# (departures(): its `end_ts`), and its trip starts there.
 WAKE_GAP_S = 120.0
 WAKE_STEP_S = 60.0
 WAKE_MPS = 1.0

@@ -3,7 +3,8 @@
 A trip runs from when the person left one stay to the first point of the next
 (``start_ts = origin.end_ts``, ``end_ts = destination.start_ts``) through the kept points
 in between; a sleeping phone's stay ends after its last point (stay_detection's
-departures), and the silence before the first point away is not a gap of the trip. Its distance is what it travelled by travel.py's rule (moving steps, no step
+departures), and that silence is no gap of the trip. Its distance is what it travelled
+by travel.py's rule (moving steps, no step
 across a logging gap over ``max_gap_s`` nor faster than ``max_speed_mps``: the rule of
 the footprint totals), its main mode the non-stationary mode that covered the most
 distance (from transport_mode's segments). Movement before the first
@@ -137,8 +138,8 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
     # Legs: (origin stay or None, from index, to index inclusive, destination stay or None).
     legs: list[tuple[int | None, int, int, int | None]] = []
     bounds = []
-    # When each stay was left: a sleeping phone's stay reaches through its silence to the
-    # departure (stay_detection.departures), and its trip starts there.
+    # When each stay was left (its end_ts, never before its last point ``ia``): a sleeping
+    # phone's stay reaches through its silence (stay_detection.departures).
     left_at = {sid: float(s_end) for sid, _s, s_end in stays}
     for sid, s_start, s_end in stays:
         a = int(np.searchsorted(ts, s_start, side="left"))
@@ -166,12 +167,12 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
     if len(big):
         split: list[tuple[int | None, int, int, int | None]] = []
         for origin, ia, ib, dest in legs:
+            cuts = big[(big > ia) & (big <= ib)].tolist()
             # The silence the origin stay reaches into was spent there, not on the way:
-            # what is left of it after the departure is the gap that counts.
-            spent = origin is not None and left_at[origin] > ts[ia] and \
-                ia + 1 < n and ts[ia + 1] - left_at[origin] <= params["max_gap_s"]
-            after = ia + 1 if spent else ia
-            cuts = big[(big > after) & (big <= ib)].tolist()
+            # only what is left of it after the departure is a gap of the trip.
+            if cuts and cuts[0] == ia + 1 and origin is not None \
+                    and ts[ia + 1] - left_at[origin] <= params["max_gap_s"]:
+                cuts = cuts[1:]
             if not cuts:
                 split.append((origin, ia, ib, dest))
                 continue
@@ -215,10 +216,7 @@ def build_trips(ids: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarra
         trip_id = dest if dest is not None else int(ids[ia + 1] if origin is not None else ids[ia])
         md = {MODES[c]: round(float(per_mode[k, c]), 3) for c in range(len(MODES))
               if per_mode[k, c] > 0}
-        # When the stay was left, unless a logging gap cut the trip's start off it.
-        start = max(float(ts[ia]), left_at[origin]) \
-            if origin is not None and ia + 1 < n and ts[ia + 1] >= left_at[origin] \
-            else float(ts[ia])
+        start = left_at[origin] if origin is not None else float(ts[ia])
         rows.append((trip_id, start, float(ts[ib]), origin, dest, float(total[k]), main,
                      float(ts[ib]) - start, max(ib - ia - 1, 0),
                      json.dumps(md, sort_keys=True)))
@@ -242,7 +240,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
         # the first point away (stay_detection.departures), and its trip starts there.
         last = conn.execute("SELECT p.ts FROM stay_detections s JOIN points p "
                             "ON p.id = s.last_point_id WHERE s.id = ?", (anchor[0],)).fetchone()
-        from_ts = min(float(anchor[2]), float(last[0])) if last else float(anchor[1])
+        from_ts = float(last[0]) if last else float(anchor[1])
         stays = conn.execute("SELECT id, start_ts, end_ts FROM stay_detections "
                              "WHERE start_ts >= ? ORDER BY start_ts", (anchor[1],)).fetchall()
     pts = kept_points(conn, plan.watermark, from_ts, on_chunk=run.reading)
