@@ -978,7 +978,10 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     keep = {k: v for k, v in anchors.items() if restart is not None and k < restart}
     for st in stays:
         a0, e0 = origin.get(st[0], (st[0], st[0]))
-        if a0 != st[0]:
+        # Also when the start is the anchor again: extend_arrivals reached back before it
+        # and trim_moving_ends took that back, and a restart must see those fixes too
+        # (they move the centre the trim measures from; gen4 seed 6 started a fix late).
+        if a0 != st[0] or e0 != st[0]:
             keep[float(pts.ts[st[0]])] = [float(pts.ts[a0]), int(pts.id[a0]),
                                           float(pts.ts[e0])]
     if run._stored_inputs() is not None:
