@@ -215,6 +215,32 @@ def test_a_day_at_work_seen_by_a_sleeping_iphone_lasts_until_it_left(tmp_path: P
     assert trips and trips[0][0] == work[0][1], trips
 
 
+def test_a_sleeping_phones_last_fix_just_off_the_place_does_not_end_the_visit(
+        tmp_path: Path) -> None:
+    # A café for an hour: Wi-Fi fixes for six minutes, the last of them 85 m off (its
+    # error), then silence until the walk home shows up 250 m away. That last fix is not
+    # the person leaving: the visit lasts until the walk began (gen4: visits of an hour
+    # came out as five minutes, one fix short).
+    track = cat(line(T0 - 420, 420, 10, 1.4, east0=-600, seed=1),
+                stay(T0, 360, 60, noise=8.0, seed=2))
+    path = _db(tmp_path, track)
+    walk_home = T0 + 3600
+    _add_fixes(path, [(400.0, 85.0, 0.0, 40.0)]
+               + [(3600.0 + 10 * i, 250.0 + 14.0 * i, 0.0, 5.0) for i in range(60)])
+    run_chain(path)
+    cafe = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 60]
+    assert len(cafe) == 1, _stays(path)
+    left = walk_home - 250 / 1.5
+    assert abs(cafe[0][1] - left) < 60, (cafe[0][1] - T0, left - T0)
+    # The same fix followed at once by the walk (a phone that logs on) is the person
+    # setting off: the stay ends before it.
+    path = track_db(tmp_path / "awake.db", track)
+    _add_fixes(path, [(400.0 + 10 * i, 85.0 + 14.0 * i, 0.0, 5.0) for i in range(60)])
+    run_chain(path)
+    cafe = [s for s in _stays(path) if T0 - 60 <= s[0] <= T0 + 60]
+    assert len(cafe) == 1 and cafe[0][1] < T0 + 400, _stays(path)
+
+
 def test_a_stay_logged_on_and_on_ends_at_its_last_fix(tmp_path: Path) -> None:
     # A logger at 5 s: the last fix at the place is when the person set off.
     track = cat(stay(T0, 1800, 5, seed=1), line(T0 + 1800, 600, 5, 1.4, east0=30, seed=2),

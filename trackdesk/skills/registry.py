@@ -111,7 +111,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="stay_detection",
-        version="2.0.0",
+        version="2.1.0",
         title="Stay detection",
         description="Finds stays with a sliding window (distance and time thresholds).",
         upstream=("transport_mode",),

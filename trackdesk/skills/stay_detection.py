@@ -61,7 +61,8 @@ from trackdesk.skills.travel import UNDERGROUND_MIN_M, UNDERGROUND_MPS
 from trackdesk.worker import WorkerContext
 
 NAME = "stay_detection"
-VERSION = "2.0.0"  # 2.0: a stay ends when the person left, after a quiet phone's silence
+VERSION = "2.1.0"  # 2.1: a quiet phone's last fix just off the place is still the visit
+# 2.0: a stay ends when the person left, after a quiet phone's silence
 # 1.9: two stays at one place as far apart as their fixes' error are one
 # 1.8: a gap of up to 24 h at one place is one stay (a night, phone off)
 # 1.7: no stay inside a car ride either (a standstill in a jam)
@@ -883,6 +884,47 @@ def trim_moving_ends(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     return out, new_excluded
 
 
+# A sleeping phone's last fix at a place may land just outside the window's radius (an
+# indoor Wi-Fi fix 30-70 m off), and then the phone says nothing until its owner is on
+# the way. That fix is the first "away", so the stay ended a fix early and its departure
+# (departures()) was read from it: a 60-minute visit came out as 5 minutes.
+LINGER_GAP_S = 300.0
+LINGER_RADII = 2.0
+
+
+def keep_lingering(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
+                   lat: np.ndarray, lon: np.ndarray, params: dict[str, Any],
+                   excluded: dict[int, list[tuple[int, int]]]
+                   ) -> tuple[list[tuple[int, int, bool, bool]], dict[int, list[tuple[int, int]]]]:
+    """A stay holds the fix after it when that fix lies within LINGER_RADII distance
+    thresholds of its centre and the phone then fell silent for LINGER_GAP_S or more: the
+    person was still there, and left after the silence (departures()), even when
+    trim_moving_ends took that fix for the way away (the way away is logged on; this fix
+    is followed by nothing). Not when the next stay starts at that fix. The fix counts in
+    neither centre nor radius (it is as far off as its error). Decided from the stay and
+    the two fixes after it: INCREMENTAL stays exact."""
+    n = len(ts)
+    if not stays:
+        return stays, excluded
+    reach = LINGER_RADII * float(params["dist_threshold_m"])
+    a = np.array([st[0] for st in stays], dtype=np.int64)
+    b = np.array([st[1] for st in stays], dtype=np.int64)
+    clat, clon = centres(lat, lon, a, b)
+    out = list(stays)
+    for k, (s, e, moved, is_open) in enumerate(stays):
+        if not moved or is_open or e + 1 >= n:
+            continue
+        if k + 1 < len(stays) and stays[k + 1][0] <= e:
+            continue
+        if ts[e + 1] - ts[e] < LINGER_GAP_S:
+            continue
+        if haversine_one(float(lat[e]), float(lon[e]), float(clat[k]), float(clon[k])) > reach:
+            continue
+        out[k] = (s, e + 1, moved, is_open)
+        excluded = {**excluded, s: [*excluded.get(s, []), (e, e + 1)]}
+    return out, excluded
+
+
 def apply_corrections(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
                       corrections: list[Any]) -> list[tuple[int, int, bool, bool]]:
     """The user's merge_stays and split_stay corrections, in the order they were made."""
@@ -959,6 +1001,7 @@ def _body(run: SkillRun, plan: Plan) -> dict[str, Any]:
     for old, new in zip(before_trim, stays, strict=True):
         if new[0] != old[0]:
             origin[new[0]] = origin.get(old[0], (old[0], old[0]))
+    stays, excluded = keep_lingering(stays, pts.ts, pts.lat, pts.lon, ctx.params, excluded)
     stays = apply_corrections(stays, pts.ts, active_corrections(conn, ("merge_stays",
                                                                        "split_stay")))
     rows = stay_rows(pts.id, pts.ts, pts.lat, pts.lon, stays, excluded,
