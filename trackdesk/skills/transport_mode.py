@@ -62,7 +62,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.8.0"  # 1.8: a bus crawling in a jam along its street is the bus;
+VERSION = "1.9.0"  # 1.9: a suburban line is a train up to train_min_mps, not 108 km/h
+# 1.8: a bus crawling in a jam along its street is the bus;
 # 1.7: a ride logged sparsely on a winding road is no train;
 # 1.6: coaches (long road rides held under 100 km/h) are buses; a
 # "metro" with no walk at either end is a car;
@@ -520,11 +521,15 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     train |= metro
     # A commuter or suburban line: station stops 1.25-6.7 km apart (0.15-0.8 per km, three
     # or more) at a regular spacing (CV < 0.7) with a dwell of 15-90 s, line speed between
-    # them (p85 >= 17, p95 < 30 m/s), and the fix lost for 5 % of the ride or more
-    # (cuttings, tunnels, a carriage's roof). Road traffic stops at lights as often but
-    # rarely that regularly, and keeps its fix. gen3's commuter and loop lines read as car
-    # without it (a dwell under 40 s is no "long stop"); docs/SKILLS.md.
-    regional = ((p85 >= 17.0) & (p95 < 30.0) & (rate >= 0.15) & (rate <= 0.8)
+    # them (p85 >= 17 m/s, p95 below train_min_mps), and the fix lost for 5 % of the ride
+    # or more (cuttings, tunnels, a carriage's roof). Road traffic stops at lights as
+    # often but rarely that regularly, and keeps its fix. gen3's commuter and loop lines
+    # read as car without it (a dwell under 40 s is no "long stop"); docs/SKILLS.md.
+    # 1.9: up to train_min_mps, not 30 m/s: an S-Bahn runs at 120-140 km/h between its
+    # stations (gen4 Vienna: 1,445 train fixes as car; no real or gen2/gen3 ride moved
+    # to train).
+    regional = ((p85 >= 17.0) & (p95 < params["train_min_mps"]) & (rate >= 0.15)
+                & (rate <= 0.8)
                 & (n_stops >= 3) & (f[:, F_SPACING_CV] < 0.7) & (f[:, F_STOP_S] >= 15.0)
                 & (f[:, F_STOP_S] <= 90.0) & (f[:, F_GAP_SHARE] >= 0.05))
     train |= regional
