@@ -62,7 +62,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.9.0"  # 1.9: a suburban line is a train up to train_min_mps, not 108 km/h
+VERSION = "1.10.0"  # 1.10: a metro line is a train up to 108 km/h, not 83
+# 1.9: a suburban line is a train up to train_min_mps, not 108 km/h
 # 1.8: a bus crawling in a jam along its street is the bus;
 # 1.7: a ride logged sparsely on a winding road is no train;
 # 1.6: coaches (long road rides held under 100 km/h) are buses; a
@@ -511,12 +512,14 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
            & (f[:, F_STOP_S] <= 90.0) & (f[:, F_SPACING_CV] < 0.6))
 
     # A metro or suburban line: cruising at its line speed between stations (p50 >= 12,
-    # p85 >= 15 and p95 < 23 m/s, speed CV < 0.4), a station dwell of 40 s or more and
+    # p85 >= 15 and p95 < 30 m/s, speed CV < 0.4), a station dwell of 40 s or more and
     # stations 1.2-6 km apart. Road traffic at those speeds is an urban motorway: no long
     # stop, or stops farther apart (GeoLife: Beijing subway rides p50 13-17, p85 17-21,
     # CV 0.20-0.38, 0.2-0.66 stops/km; cars above 12 m/s: no long stop or < 0.15/km).
+    # 1.10: up to 108 km/h, not 83: newer and airport lines run at 90-100 km/h (gen2 and
+    # gen3 metro fixes read as car; no real ride moved).
     rate, cv = f[:, F_STOP_RATE], f[:, F_CV]
-    metro = ((f[:, F_P50] >= 12.0) & (p85 >= 15.0) & (p95 < 23.0) & (cv < 0.4)
+    metro = ((f[:, F_P50] >= 12.0) & (p85 >= 15.0) & (p95 < 30.0) & (cv < 0.4)
              & (long_ >= 1) & (rate >= 0.15) & (rate <= 0.8))
     train |= metro
     # A commuter or suburban line: station stops 1.25-6.7 km apart (0.15-0.8 per km, three
