@@ -82,7 +82,7 @@ BUILTIN_SPECS: tuple[SkillSpec, ...] = (
     ),
     SkillSpec(
         name="transport_mode",
-        version="1.10.0",
+        version="1.11.0",
         title="Transport mode",
         description="Labels movement segments stationary, walk, bike, car, bus, train or "
         "plane; takes the user's labels and calibrates itself on them.",

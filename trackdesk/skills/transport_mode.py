@@ -62,7 +62,8 @@ from trackdesk.skills.store import (
 from trackdesk.worker import WorkerContext
 
 NAME = "transport_mode"
-VERSION = "1.10.0"  # 1.10: a metro line is a train up to 108 km/h, not 83
+VERSION = "1.11.0"  # 1.11: a fast ride walked to and from for 5+ minutes is a train
+# 1.10: a metro line is a train up to 108 km/h, not 83
 # 1.9: a suburban line is a train up to train_min_mps, not 108 km/h
 # 1.8: a bus crawling in a jam along its street is the bus;
 # 1.7: a ride logged sparsely on a winding road is no train;
@@ -419,6 +420,10 @@ def walks_around(ts: np.ndarray, starts: np.ndarray, stops: np.ndarray, mode: np
 EGRESS_BUS_S = 150.0  # walked on this long after a slow ride: a bus
 EGRESS_CAR_S = 90.0  # at most this after the ride...
 ACCESS_CAR_S = 120.0  # ...and at most this before it, both ends known: a car
+# Walked at least this long both to a fast ride and from it, both ends known: no car (it
+# is parked at the door), a train. Real walks after a car or taxi: three quarters under
+# 174 s; to a metro and from it 100-480 s.
+WALKED_TRANSIT_S = 300.0
 
 
 def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: np.ndarray,
@@ -429,7 +434,9 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     at least every 3 km) and is followed by a walk of EGRESS_BUS_S or more was a bus; a
     "bus" whose person walked under EGRESS_CAR_S after it and under ACCESS_CAR_S before
     it, with both ends inside the track, was a car (or a taxi) from door to door; so was
-    a "train" on a city or suburban line (p95 < 23 m/s) with the same short walks.
+    a "train" on a city or suburban line (p95 < 23 m/s) with the same short walks. A
+    "car" faster than a town bus walked to and from for WALKED_TRANSIT_S or more at both
+    ends was a train.
     """
     out = modes.copy()
     if len(out) == 0:
@@ -447,6 +454,12 @@ def walk_evidence(modes: np.ndarray, f: np.ndarray, access: np.ndarray, egress: 
     # Signals every mile on a suburban arterial stop a car 40-80 s every 2-4 km, as a metro
     # stops at its stations (gen3's suburb: 15-36 km drives read as train).
     out[(modes == train) & (p95 < 23.0) & door] = car
+    # And the other way: five minutes and more on foot to a ride faster than a town bus
+    # (not `town`, p85 >= 13 m/s) and five more from it, where the ride itself gives no
+    # rail clue (a phone that logs a fix every few minutes, a line that bends) is the
+    # walk to a station and from one (gen3: 2,958 train fixes of seed 3 read as car).
+    walked = inside & (access >= WALKED_TRANSIT_S) & (egress >= WALKED_TRANSIT_S)
+    out[(modes == car) & ~town & walked & (f[:, F_P85] >= 13.0)] = train
     return out
 
 
