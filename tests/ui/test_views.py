@@ -359,3 +359,43 @@ def test_the_window_has_the_views_as_tabs_fed_by_its_engine(make_window: Any, lo
                     timeout=120, what="chain completed"), timeout=130)
     run(loop, until(lambda: w.views.map.basics.n_points > n, what="map refreshed"))
     w.views.shutdown()
+
+
+def test_a_view_closed_while_its_render_runs_gets_no_late_call_and_no_crash(
+        qtbot: Any, db_copy: Path) -> None:
+    # The map asks a render process for a tile, and the window closes (Qt deletes the
+    # view and its loader with it) before the tile comes back. The result arrives on the
+    # pool's own thread; emitting on the loader's Qt object while the GUI thread deleted
+    # it crashed the app (a segfault in CI, in loader._emit during a window's teardown).
+    # Results now travel on one relay object that is never deleted, and a closed
+    # loader's results are dropped: nothing is called, nothing crashes. The same for
+    # reads in flight when their loader goes, many times over, at random moments.
+    import random
+    import time
+
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    owner = QObject()
+    ld = Loader(parent=owner)
+    ld.set_path(db_copy)
+    got: list[Any] = []
+    assert ld.render(time.sleep, (1.0,), got.append) is not None
+    shiboken6.delete(owner)  # the window closing
+    assert not shiboken6.isValid(ld)
+    qtbot.wait(2500)  # the render process starts (spawn), sleeps, and answers
+    assert got == []
+    rng = random.Random(7)
+    for _ in range(40):
+        owner = QObject()
+        ld = Loader(parent=owner)
+        ld.set_path(db_copy)
+        for _ in range(10):
+            ld.submit(lambda _conn: time.sleep(rng.random() * 0.004), got.append)
+        qtbot.wait(rng.randint(0, 8))
+        shiboken6.delete(owner)
+    qtbot.wait(200)
+    # Results of loaders still alive when they finished may have arrived; none after.
+    n = len(got)
+    qtbot.wait(300)
+    assert len(got) == n

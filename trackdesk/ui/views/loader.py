@@ -14,6 +14,7 @@ import os
 import sqlite3
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -49,10 +50,41 @@ def _lower_priority() -> None:
         pass
 
 
+class _Relay(QObject):
+    """Carries results from worker threads to the GUI thread. One per process, created
+    on the GUI thread and never deleted: a loader's own Qt object dies with its view
+    (Qt deletes it with its parent when a window closes), and a pool thread emitting on
+    it while the GUI thread deleted it crashed the app (a segfault in CI: a tile render
+    came back during a window's teardown). The relay outlives every loader; the
+    loader is looked up on the GUI thread, where it is deleted, so the check is exact."""
+
+    delivered = Signal(object)
+
+
+_RELAY: _Relay | None = None
+
+
+def _relay() -> _Relay:
+    global _RELAY
+    if _RELAY is None:
+        _RELAY = _Relay()
+        _RELAY.delivered.connect(_to_loader, Qt.ConnectionType.QueuedConnection)
+    return _RELAY
+
+
+def _to_loader(item: tuple[weakref.ref[Loader], tuple[int, Any, Any]]) -> None:
+    import shiboken6
+
+    ref, payload = item
+    loader = ref()
+    if loader is None or not shiboken6.isValid(loader):
+        return  # the view (and its loader) closed while the work ran: nobody to tell
+    loader._deliver(payload)
+
+
 class Loader(QObject):
     """A small pool of reader threads bound to one tracks.db."""
 
-    _delivered = Signal(object)
     failed = Signal(str)
 
     def __init__(self, workers: int = WORKERS, parent: QObject | None = None) -> None:
@@ -66,7 +98,8 @@ class Loader(QObject):
         self._conns: Any = None  # data.ThreadConnections of the open tracks.db
         self.generation = 0
         self.busy = 0
-        self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._relay = _relay()
+        self._ref = weakref.ref(self)
         self._procs: ProcessPoolExecutor | None = None
         self.render_processes = RENDER_PROCESSES
 
@@ -146,10 +179,8 @@ class Loader(QObject):
         return lambda result: self._emit((gen, callback, result))
 
     def _emit(self, item: tuple[int, Any, Any]) -> None:
-        try:
-            self._delivered.emit(item)
-        except RuntimeError:
-            pass  # the view (and this loader) closed while the read ran: nobody to tell
+        # From any thread; touches no Qt object of this loader (see _Relay).
+        self._relay.delivered.emit((self._ref, item))
 
     def _deliver(self, item: tuple[int, Callable[[Any], None] | None, Any]) -> None:
         gen, callback, result = item
