@@ -635,6 +635,30 @@ def test_a_drive_on_a_suburban_arterial_red_at_every_mile_is_a_car_not_a_metro(
     assert _share(counts, "car") >= 0.9, counts
 
 
+def _ride_round_a_bay(tmp_path: Path, seed: int, kmh: tuple[float, float],
+                      accel: tuple[float, float], walk_in_m: float, board_s: float,
+                      walk_out_m: float, alight_s: float) -> dict[str, int]:
+    """Home, a walk of ``walk_in_m`` logged every few seconds, a ride half way round a
+    bay of 5 km radius that the phone logs once every 2-4 minutes, a walk of
+    ``walk_out_m``, an hour there. Returns the ride's modes (standing left out)."""
+    rng = np.random.default_rng(seed)
+    radius = 5000.0
+    t, x = _ride(rng, (kmh[0] / 3.6, kmh[1] / 3.6), accel[0], accel[1], [], (20.0, 50.0),
+                 np.pi * radius)
+    east = walk_in_m + radius * np.sin(x / radius)
+    north = radius * (1 - np.cos(x / radius))
+    home = _still(T0, 3600.0, 0.0, 0.0, rng)
+    w1 = _walk(T0 + 3601.0, 0.0, 0.0, walk_in_m, 0.0, rng)
+    ride = _log(float(w1[0][-1]) + board_s, t, east, north, rng, (120.0, 240.0), 8.0)
+    e, n = float(east[-1]), float(north[-1])
+    w2 = _walk(float(ride[0][-1]) + alight_s, e, n, e - walk_out_m, n, rng)
+    there = _still(float(w2[0][-1]) + 1.0, 3600.0, e - walk_out_m, n, rng)
+    path = _db(tmp_path, _cat(home, w1, ride, w2, there))
+    counts = _modes_between(path, float(ride[0][0]) + 1.0, float(ride[0][-1]) - 1.0)
+    counts.pop("stationary", None)
+    return counts
+
+
 def test_a_drive_round_the_bay_logged_every_few_minutes_is_a_car_not_a_train(
         tmp_path: Path) -> None:
     # The walk to the car logged every few seconds, then a phone that logs the drive once
@@ -642,21 +666,8 @@ def test_a_drive_round_the_bay_logged_every_few_minutes_is_a_car_not_a_train(
     # measured against the walk, the whole drive "loses the fix", as an underground line
     # does. But the road bends half way round a bay (a rail line runs straight, >= 0.9
     # of its path as the crow flies): a car. gen3 read 28,500 car fixes of 12 people as
-    # train this way (transport_mode 1.6).
-    rng = np.random.default_rng(77)
-    radius = 5000.0
-    t, x = _ride(rng, (50 / 3.6, 70 / 3.6), 1.5, 2.5, [], (20.0, 50.0), np.pi * radius)
-    east = 20.0 + radius * np.sin(x / radius)
-    north = radius * (1 - np.cos(x / radius))
-    home = _still(T0, 3600.0, 0.0, 0.0, rng)
-    w1 = _walk(T0 + 3601.0, 0.0, 0.0, 20.0, 0.0, rng)
-    drive = _log(float(w1[0][-1]) + 10.0, t, east, north, rng, (120.0, 240.0), 8.0)
-    e, n = float(east[-1]), float(north[-1])
-    w2 = _walk(float(drive[0][-1]) + 20.0, e, n, e - 40.0, n, rng)
-    there = _still(float(w2[0][-1]) + 1.0, 3600.0, e - 40.0, n, rng)
-    path = _db(tmp_path, _cat(home, w1, drive, w2, there))
-    counts = _modes_between(path, float(drive[0][0]) + 1.0, float(drive[0][-1]) - 1.0)
-    counts.pop("stationary", None)
+    # train this way (transport_mode 1.6). The car is parked 20 m from each door.
+    counts = _ride_round_a_bay(tmp_path, 77, (50, 70), (1.5, 2.5), 20.0, 10.0, 40.0, 20.0)
     assert counts.get("train", 0) == 0 and _share(counts, "car") >= 0.8, counts
 
 
@@ -667,20 +678,7 @@ def test_a_sparsely_logged_ride_walked_to_and_from_for_minutes_is_a_train(
     # six from it. Nothing in the ride itself says rail; the walks do: a car is parked
     # at the door (real GeoLife walks after a car: 8 s median, three quarters under
     # 174 s), a station is walked to (gen3: 2,958 train fixes of seed 3 as car).
-    rng = np.random.default_rng(79)
-    radius = 5000.0
-    t, x = _ride(rng, (60 / 3.6, 80 / 3.6), 0.8, 1.0, [], (20.0, 50.0), np.pi * radius)
-    east = 560.0 + radius * np.sin(x / radius)
-    north = radius * (1 - np.cos(x / radius))
-    home = _still(T0, 3600.0, 0.0, 0.0, rng)
-    w1 = _walk(T0 + 3601.0, 0.0, 0.0, 560.0, 0.0, rng)
-    ride = _log(float(w1[0][-1]) + 60.0, t, east, north, rng, (120.0, 240.0), 8.0)
-    e, n = float(east[-1]), float(north[-1])
-    w2 = _walk(float(ride[0][-1]) + 30.0, e, n, e - 480.0, n, rng)
-    there = _still(float(w2[0][-1]) + 1.0, 3600.0, e - 480.0, n, rng)
-    path = _db(tmp_path, _cat(home, w1, ride, w2, there))
-    counts = _modes_between(path, float(ride[0][0]) + 1.0, float(ride[0][-1]) - 1.0)
-    counts.pop("stationary", None)
+    counts = _ride_round_a_bay(tmp_path, 79, (60, 80), (0.8, 1.0), 560.0, 60.0, 480.0, 30.0)
     assert _share(counts, "train") >= 0.8, counts
 
 

@@ -906,22 +906,24 @@ def keep_lingering(stays: list[tuple[int, int, bool, bool]], ts: np.ndarray,
     n = len(ts)
     if not stays:
         return stays, excluded
-    reach = LINGER_RADII * float(params["dist_threshold_m"])
     a = np.array([st[0] for st in stays], dtype=np.int64)
-    b = np.array([st[1] for st in stays], dtype=np.int64)
-    clat, clon = centres(lat, lon, a, b)
+    e = np.array([st[1] for st in stays], dtype=np.int64)
+    nxt = np.append(a[1:], n)  # the next stay's first index (none: past the end)
+    # An open stay has not moved; `moved` alone says a fix after it ended it.
+    cand = np.array([st[2] for st in stays], dtype=bool) & (e + 1 < n) & (nxt > e)
+    k = np.flatnonzero(cand)
+    k = k[ts[e[k] + 1] - ts[e[k]] >= LINGER_GAP_S]
+    if len(k) == 0:
+        return stays, excluded
+    clat, clon = centres(lat, lon, a[k], e[k])
+    near = haversine(lat[e[k]], lon[e[k]], clat, clon) \
+        <= LINGER_RADII * float(params["dist_threshold_m"])
     out = list(stays)
-    for k, (s, e, moved, is_open) in enumerate(stays):
-        if not moved or is_open or e + 1 >= n:
-            continue
-        if k + 1 < len(stays) and stays[k + 1][0] <= e:
-            continue
-        if ts[e + 1] - ts[e] < LINGER_GAP_S:
-            continue
-        if haversine_one(float(lat[e]), float(lon[e]), float(clat[k]), float(clon[k])) > reach:
-            continue
-        out[k] = (s, e + 1, moved, is_open)
-        excluded = {**excluded, s: [*excluded.get(s, []), (e, e + 1)]}
+    excluded = dict(excluded)
+    for j in k[near].tolist():
+        s, stop, moved, is_open = stays[j]
+        out[j] = (s, stop + 1, moved, is_open)
+        excluded[s] = [*excluded.get(s, []), (stop, stop + 1)]
     return out, excluded
 
 

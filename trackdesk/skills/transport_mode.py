@@ -545,8 +545,7 @@ def motor_rule(f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     # stations (gen4 Vienna: 1,445 train fixes as car; no real or gen2/gen3 ride moved
     # to train).
     regional = ((p85 >= 17.0) & (p95 < params["train_min_mps"]) & (rate >= 0.15)
-                & (rate <= 0.8)
-                & (n_stops >= 3) & (f[:, F_SPACING_CV] < 0.7) & (f[:, F_STOP_S] >= 15.0)
+                & (rate <= 0.8) & (n_stops >= 3) & (f[:, F_SPACING_CV] < 0.7) & (f[:, F_STOP_S] >= 15.0)
                 & (f[:, F_STOP_S] <= 90.0) & (f[:, F_GAP_SHARE] >= 0.05))
     train |= regional
     # A city bus need not stop at regular spacing (a jam, skipped stops): slow (p50 < 5,

@@ -4,8 +4,7 @@ A trip runs from when the person left one stay to the first point of the next
 (``start_ts = origin.end_ts``, ``end_ts = destination.start_ts``) through the kept points
 in between; a sleeping phone's stay ends after its last point (stay_detection's
 departures), and that silence is no gap of the trip. Its distance is what it travelled
-by travel.py's rule (moving steps, no step
-across a logging gap over ``max_gap_s`` nor faster than ``max_speed_mps``: the rule of
+by travel.py's rule (moving steps, no step across a logging gap over ``max_gap_s`` nor faster than ``max_speed_mps``: the rule of
 the footprint totals), its main mode the non-stationary mode that covered the most
 distance (from transport_mode's segments). Movement before the first
 stay and after the last one are trips with no origin or no destination; the one after the

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,6 @@ def _relay() -> _Relay:
 
 
 def _to_loader(item: tuple[weakref.ref[Loader], tuple[int, Any, Any]]) -> None:
-    import shiboken6
-
     ref, payload = item
     loader = ref()
     if loader is None or not shiboken6.isValid(loader):
